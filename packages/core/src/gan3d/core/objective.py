@@ -1,0 +1,164 @@
+"""GAN objectives: the non-saturating logistic loss with lazy R1, which methods extend.
+
+A method plugin registers a subclass of :class:`Objective` in the ``loss`` family and adds its own
+terms by overriding :meth:`Objective.generator_terms`, :meth:`Objective.discriminator_terms` or
+:meth:`Objective.generator_regularizer`. The trainer calls, each iteration:
+
+1. :meth:`Objective.discriminator_loss` (and every ``r1_interval`` steps
+   :meth:`Objective.discriminator_regularizer`), then a discriminator optimizer step;
+2. :meth:`Objective.generator_loss` (and :meth:`Objective.generator_regularizer`), then a generator
+   optimizer step.
+
+Each returns a dict of scalar tensors whose ``'loss'`` entry is minimized; the other entries are
+logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .types import Cameras, DiscriminatorOutput, GeneratorOutput
+
+__all__ = ["Objective", "LossInputs", "r1_penalty"]
+
+
+@dataclass
+class LossInputs:
+    """One iteration's inputs.
+
+    Attributes:
+        real_images: ``[B, 3, H, W]`` real images in ``[-1, 1]`` at the stage's output resolution.
+        real_labels: ``[B, 25]`` their camera labels.
+        z: ``[B, z_dim]`` latents for the generated half.
+        gen_cameras: cameras to render the generated images from (``None``: the pose sampler's).
+        gen_c: ``[B, 25]`` the mapper's condition for the generated images (``None``: the labels of
+            ``gen_cameras``), so a trainer can swap conditioning poses as EG3D does.
+        resolution: the render resolution of this stage (progressive methods change it).
+        alpha: fade-in of a progressive discriminator, in ``[0, 1]``.
+        step: the iteration counter, for schedules inside a loss (blur fade, warm-ups).
+        kimg: thousands of real images shown so far.
+        generator: the random generator for sampling inside the step (poses, stratification).
+    """
+
+    real_images: Tensor
+    real_labels: Tensor
+    z: Tensor
+    gen_cameras: Cameras | None = None
+    gen_c: Tensor | None = None
+    resolution: int | None = None
+    alpha: float = 1.0
+    step: int = 0
+    kimg: float = 0.0
+    generator: torch.Generator | None = None
+
+
+def r1_penalty(logits: Tensor, inputs: list[Tensor]) -> Tensor:
+    """R1 (Mescheder et al. 2018, eq. 9 without the gamma/2): ``sum ||d logits / d x||^2`` per
+    sample, averaged over the batch, summed over ``inputs`` (EG3D penalizes both of its images)."""
+    grads = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return sum(g.square().flatten(1).sum(1) for g in grads).mean()
+
+
+class Objective(nn.Module):
+    """Non-saturating logistic GAN loss (Goodfellow et al. 2014) with lazy R1 (StyleGAN2).
+
+    Args:
+        r1_gamma: weight ``gamma`` of the R1 penalty ``gamma / 2 * E||grad D(x)||^2``.
+        r1_interval: apply R1 every this many steps, scaled by the interval (lazy regularization,
+            StyleGAN2 section 3.1); 1 applies it every step, 0 turns it off.
+    """
+
+    def __init__(self, r1_gamma: float = 10.0, r1_interval: int = 16) -> None:
+        super().__init__()
+        if r1_gamma < 0:
+            raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
+        if r1_interval < 0:
+            raise ValueError(f"r1_interval must be >= 0, got {r1_interval}")
+        self.r1_gamma = r1_gamma
+        self.r1_interval = r1_interval
+
+    # ------------------------------------------------------------ running the networks
+    def run_generator(self, G: nn.Module, inputs: LossInputs, *, return_aux: bool = False) -> GeneratorOutput:
+        """Generate the fake half of the batch (override to add method-specific inputs)."""
+        return G(inputs.z, inputs.gen_cameras, c=inputs.gen_c, resolution=inputs.resolution,
+                 generator=inputs.generator, update_w_avg=True, return_aux=return_aux)
+
+    def discriminate_fake(self, D: nn.Module, out: GeneratorOutput, inputs: LossInputs) -> DiscriminatorOutput:
+        """Score generated images (override for dual inputs, blurs, conditioning)."""
+        return D(out.image, image_raw=out.image_raw, camera_label=out.cameras.label, alpha=inputs.alpha)
+
+    def real_inputs(self, inputs: LossInputs) -> dict[str, Tensor]:
+        """The real images as the discriminator takes them, as a dict of ``D`` keyword inputs
+        whose tensors get the R1 penalty: ``image`` and, for dual discriminators, ``image_raw``."""
+        return {"image": inputs.real_images}
+
+    def discriminate_real(self, D: nn.Module, real: dict[str, Tensor], inputs: LossInputs) -> DiscriminatorOutput:
+        image = real["image"]
+        return D(image, image_raw=real.get("image_raw"), camera_label=inputs.real_labels, alpha=inputs.alpha)
+
+    # ------------------------------------------------------------ hooks for methods
+    def generator_terms(self, out: GeneratorOutput, d_out: DiscriminatorOutput, inputs: LossInputs) -> dict[str, Tensor]:
+        """Extra generator terms (already weighted); added to the loss."""
+        return {}
+
+    def discriminator_terms(
+        self, fake: DiscriminatorOutput, real: DiscriminatorOutput, out: GeneratorOutput, inputs: LossInputs
+    ) -> dict[str, Tensor]:
+        """Extra discriminator terms (already weighted); added to the loss."""
+        return {}
+
+    def generator_regularizer(self, G: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
+        """A separate generator regularization pass (EG3D's density regularizer); ``{}`` for none."""
+        return {}
+
+    # ------------------------------------------------------------ the phases
+    def generator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
+        out = self.run_generator(G, inputs, return_aux=self.needs_aux)
+        d_out = self.discriminate_fake(D, out, inputs)
+        adv = F.softplus(-d_out.logits).mean()  # -log(sigmoid(D(G(z))))
+        terms = {"g_adv": adv, **self.generator_terms(out, d_out, inputs)}
+        terms["loss"] = sum(terms.values())
+        return terms
+
+    def discriminator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
+        with torch.no_grad():
+            out = self.run_generator(G, inputs, return_aux=False)
+        fake = self.discriminate_fake(D, _detached(out), inputs)
+        real = self.discriminate_real(D, self.real_inputs(inputs), inputs)
+        terms = {
+            "d_fake": F.softplus(fake.logits).mean(),  # -log(1 - sigmoid(D(G(z))))
+            "d_real": F.softplus(-real.logits).mean(),  # -log(sigmoid(D(x)))
+            **self.discriminator_terms(fake, real, out, inputs),
+        }
+        terms["loss"] = sum(terms.values())
+        terms["d_real_logit"] = real.logits.detach().mean()
+        terms["d_fake_logit"] = fake.logits.detach().mean()
+        return terms
+
+    def discriminator_regularizer(self, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
+        """Lazy R1 on the real images, scaled by ``r1_interval``."""
+        if self.r1_gamma == 0 or self.r1_interval == 0:
+            return {}
+        real = {k: v.detach().requires_grad_(True) for k, v in self.real_inputs(inputs).items()}
+        d_out = self.discriminate_real(D, real, inputs)
+        penalty = r1_penalty(d_out.logits, list(real.values()))
+        loss = penalty * (self.r1_gamma / 2) * self.r1_interval
+        # Keep the logits in the graph (times zero) so every D parameter sees a gradient, as the
+        # official StyleGAN2 code does, which keeps DDP's gradient buckets consistent.
+        return {"r1": penalty.detach(), "loss": loss + d_out.logits.sum() * 0}
+
+    def regularize_discriminator_now(self, step: int) -> bool:
+        return bool(self.r1_gamma) and bool(self.r1_interval) and step % self.r1_interval == 0
+
+    #: Whether generator_terms needs ``out.aux`` (samples, fields); subclasses set it.
+    needs_aux: bool = False
+
+
+def _detached(out: GeneratorOutput) -> GeneratorOutput:
+    out.image = out.image.detach()
+    out.image_raw = out.image_raw.detach()
+    return out

@@ -1,0 +1,332 @@
+"""The registry: which implementation of each module family is installed, and from where.
+
+Plugins are found through entry points in the group ``gan3d`` the first time anything is looked up
+(not when ``gan3d.core`` is imported). Each plugin's ``gan3d_register`` hook adds implementations by
+family and name; the registry remembers the distribution that provided each one.
+
+Environment switches:
+
+* ``GAN3D_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry points; only plugins registered in code count.
+* ``GAN3D_STRICT_PLUGINS=1``: a plugin that fails to import or register is fatal (for CI).
+
+Example:
+    >>> from gan3d.core.registry import get_registry
+    >>> registry = get_registry()
+    >>> registry.names("point_embedder")          # doctest: +SKIP
+    ['coordinate', 'triplane', 'volume']
+    >>> embedder = registry.build("point_embedder", "triplane", channels=32)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import threading
+import traceback
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .catalogue import FIRST_PARTY
+
+__all__ = ["Registry", "RegistryError", "PluginFailure", "Entry", "get_registry", "reset_registry"]
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "gan3d"
+DISABLE_ENV = "GAN3D_DISABLE_PLUGIN_AUTOLOAD"
+STRICT_ENV = "GAN3D_STRICT_PLUGINS"
+
+#: Families the toolkit knows, with a one-line description for ``tools/run.py plugins``.
+FAMILIES: dict[str, str] = {
+    "method": "method recipes (a full assembly of modules, losses and schedule)",
+    "stochasticity_mapper": "noise to per-layer latents",
+    "pose_sampler": "camera poses",
+    "point_sampler": "rays and sample points, importance sampling",
+    "point_embedder": "points to features",
+    "feature_decoder": "features to density/SDF and colour",
+    "volume_renderer": "compositing along rays",
+    "upsampler": "feature image to final image",
+    "discriminator": "real/fake critics",
+    "loss": "method objectives and regularizers",
+    "evaluator": "metrics",
+    "visualizer": "images, videos, shapes",
+    "estimator": "depth and pose estimators for DE/PE",
+}
+
+
+class RegistryError(LookupError):
+    """A lookup, registration or build failed; the message says what to do."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered implementation."""
+
+    family: str
+    name: str
+    obj: Any
+    distribution: str
+    plugin: str
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded or could not register."""
+
+    plugin: str
+    distribution: str
+    error: str
+
+
+class Registry:
+    """Implementations by family and name, loaded lazily from ``gan3d`` entry points."""
+
+    def __init__(self, autoload: bool | None = None) -> None:
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+        self._entries: dict[tuple[str, str], Entry] = {}
+        self._distributions: dict[str, str] = {}  # plugin name -> distribution
+        self._failures: list[PluginFailure] = []
+        self._autoload = (not _truthy(os.environ.get(DISABLE_ENV))) if autoload is None else autoload
+        self._loaded = False
+        self._lock = threading.RLock()
+        self._current: tuple[str, str] | None = None  # (plugin, distribution) while registering
+
+    # ------------------------------------------------------------------ loading
+    def _ensure_loaded(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            self._loaded = True
+            if self._autoload:
+                self._load_entry_points()
+            self._pm.check_pending()
+
+    def _load_entry_points(self) -> None:
+        strict = _truthy(os.environ.get(STRICT_ENV))
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist is not None else "<unknown distribution>"
+            if self._pm.has_plugin(ep.name):
+                other = self._distributions.get(ep.name, "?")
+                msg = (f"entry point {ep.name!r} of {dist} has the same name as the one of {other}; "
+                       "entry-point names must be unique across distributions")
+                self._fail(ep.name, dist, msg, strict)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must not take the host down
+                self._fail(ep.name, dist, f"import failed: {exc!r}\n{traceback.format_exc()}", strict)
+                continue
+            self._add_plugin(plugin, ep.name, dist, strict)
+
+    def _fail(self, plugin: str, dist: str, error: str, strict: bool) -> None:
+        self._failures.append(PluginFailure(plugin, dist, error))
+        if strict:
+            raise RegistryError(f"plugin {plugin!r} from {dist} failed ({STRICT_ENV}=1): {error}")
+        logger.warning("gan3d plugin %r from %s failed: %s", plugin, dist, error.splitlines()[0])
+
+    def _add_plugin(self, plugin: Any, name: str, dist: str, strict: bool) -> None:
+        self._pm.register(plugin, name=name)
+        self._distributions[name] = dist
+        impls = [i for i in self._pm.hook.gan3d_register.get_hookimpls() if i.plugin_name == name]
+        before = dict(self._entries)
+        try:
+            for impl in impls:
+                self._current = (name, dist)
+                impl.function(registry=self)
+        except Exception as exc:
+            # Roll back whatever the plugin added before it failed, so it is all or nothing.
+            self._entries = before
+            self._pm.unregister(name=name)
+            self._distributions.pop(name, None)
+            if isinstance(exc, RegistryError):
+                raise
+            self._fail(name, dist, f"gan3d_register failed: {exc!r}\n{traceback.format_exc()}", strict)
+        finally:
+            self._current = None
+
+    # ------------------------------------------------------------------ registering
+    def register(self, plugin: Any, name: str | None = None, distribution: str | None = None) -> str:
+        """Register a plugin object in code (a module or any object with ``@hookimpl`` functions).
+
+        Returns the plugin name, for :meth:`unregister`. Its implementations are added at once.
+        """
+        self._ensure_loaded()
+        name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
+        if self._pm.has_plugin(name):
+            raise RegistryError(f"a plugin named {name!r} is already registered")
+        dist = distribution or "<registered in code>"
+        self._add_plugin(plugin, name, dist, strict=True)
+        self._pm.check_pending()
+        return name
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered under ``name`` and everything it added."""
+        self._ensure_loaded()
+        if not self._pm.has_plugin(name):
+            raise RegistryError(f"no plugin named {name!r} is registered")
+        self._pm.unregister(name=name)
+        self._distributions.pop(name, None)
+        self._entries = {k: e for k, e in self._entries.items() if e.plugin != name}
+
+    def add(self, family: str, name: str, obj: Any) -> None:
+        """Add implementation ``obj`` under ``family``/``name``; called from ``gan3d_register``."""
+        if family not in FAMILIES:
+            raise RegistryError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+        plugin, dist = self._current or ("<direct>", "<registered in code>")
+        key = (family, name)
+        if key in self._entries:
+            first = self._entries[key]
+            raise RegistryError(
+                f"{family} {name!r} is registered twice: by {first.distribution} (plugin "
+                f"{first.plugin!r}) and by {dist} (plugin {plugin!r}); uninstall one of them"
+            )
+        self._entries[key] = Entry(family, name, obj, dist, plugin)
+
+    # ------------------------------------------------------------------ lookup
+    @property
+    def failures(self) -> list[PluginFailure]:
+        """Plugins that failed to import or register, with their errors."""
+        self._ensure_loaded()
+        return list(self._failures)
+
+    def plugins(self) -> dict[str, str]:
+        """Registered plugin names and the distribution of each."""
+        self._ensure_loaded()
+        return dict(self._distributions)
+
+    def entries(self, family: str | None = None) -> list[Entry]:
+        """Every registered implementation (of ``family`` when given), sorted by family and name."""
+        self._ensure_loaded()
+        out = [e for e in self._entries.values() if family is None or e.family == family]
+        return sorted(out, key=lambda e: (list(FAMILIES).index(e.family), e.name))
+
+    def names(self, family: str) -> list[str]:
+        """The names installed for ``family``."""
+        return [e.name for e in self.entries(family)]
+
+    def entry(self, family: str, name: str) -> Entry:
+        """The :class:`Entry` for ``family``/``name``, or a :class:`RegistryError` that says what is
+        installed and which distribution provides the name when it is one of gan3d's."""
+        self._ensure_loaded()
+        if family not in FAMILIES:
+            raise RegistryError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+        try:
+            return self._entries[(family, name)]
+        except KeyError:
+            raise RegistryError(self._missing_message(family, name)) from None
+
+    def get(self, family: str, name: str) -> Any:
+        """The registered object (usually a class) for ``family``/``name``."""
+        return self.entry(family, name).obj
+
+    def _missing_message(self, family: str, name: str) -> str:
+        installed = self.entries(family)
+        listing = ", ".join(f"{e.name} ({e.distribution})" for e in installed) or "none"
+        label = family.replace("_", " ")
+        msg = f"{label} {name!r} is not installed; installed {label}s: {listing}."
+        provider = FIRST_PARTY.get(family, {}).get(name)
+        if provider:
+            msg += f" It is provided by {provider}: pip install {provider}."
+        else:
+            msg += " Install a plugin that provides it."
+        failed = [f for f in self._failures]
+        if failed:
+            msg += " Plugins that failed to load: " + ", ".join(f"{f.plugin} ({f.distribution})" for f in failed)
+            msg += "; see `tools/run.py plugins`."
+        return msg
+
+    def build(self, family: str, name: str, **kwargs: Any) -> Any:
+        """Instantiate ``family``/``name`` with ``kwargs``, checking names and types first.
+
+        An unknown option or a value of the wrong type is a :class:`RegistryError` that names the
+        option, the implementation and the accepted options.
+        """
+        obj = self.get(family, name)
+        check_kwargs(obj, kwargs, f"{family} {name!r}")
+        return obj(**kwargs)
+
+
+def _accepted_types(default: Any) -> tuple[type, ...] | None:
+    if default is None or default is inspect.Parameter.empty:
+        return None
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, int):
+        return (int,)
+    if isinstance(default, float):
+        return (int, float)
+    if isinstance(default, str):
+        return (str,)
+    if isinstance(default, (list, tuple)):
+        return (list, tuple)
+    if isinstance(default, dict):
+        return (dict,)
+    return None
+
+
+def check_kwargs(obj: Any, kwargs: dict[str, Any], what: str) -> None:
+    """Raise :class:`RegistryError` when ``kwargs`` do not fit the signature of ``obj``.
+
+    Unknown names are refused (unless ``obj`` takes ``**kwargs``); a value whose type differs from
+    the default's (an int is accepted for a float) is refused.
+    """
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key, value in kwargs.items():
+        if key not in params:
+            raise RegistryError(f"{what} has no option {key!r}; its options: {', '.join(accepted) or 'none'}")
+        types = _accepted_types(params[key].default)
+        if types is not None and value is not None:
+            if bool in types and not isinstance(value, bool):
+                ok = False
+            elif bool not in types and isinstance(value, bool):
+                ok = False
+            else:
+                ok = isinstance(value, types)
+            if not ok:
+                raise RegistryError(
+                    f"{what} option {key!r} must be {' or '.join(t.__name__ for t in types)}, "
+                    f"got {type(value).__name__} {value!r}"
+                )
+    missing = [n for n, p in params.items()
+               if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and n not in kwargs]
+    if missing:
+        raise RegistryError(f"{what} needs option(s) {', '.join(missing)}")
+
+
+_REGISTRY: Registry | None = None
+_REGISTRY_LOCK = threading.Lock()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry (created on first call; entry points load on first lookup)."""
+    global _REGISTRY
+    with _REGISTRY_LOCK:
+        if _REGISTRY is None:
+            _REGISTRY = Registry()
+        return _REGISTRY
+
+
+def reset_registry(registry: Registry | None = None) -> Registry | None:
+    """Replace the process-wide registry (tests); returns the previous one."""
+    global _REGISTRY
+    with _REGISTRY_LOCK:
+        previous, _REGISTRY = _REGISTRY, registry
+        return previous

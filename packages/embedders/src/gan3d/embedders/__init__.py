@@ -1,0 +1,1 @@
+"""gan3d.embedders: point embedders, feature decoders, stochasticity mappers."""

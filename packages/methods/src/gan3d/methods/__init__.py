@@ -1,0 +1,1 @@
+"""gan3d.methods: the nine method recipes, discriminators and losses."""

@@ -1,0 +1,1 @@
+"""gan3d.renderers: volume renderers, upsamplers, mesh rasterization."""

@@ -1,0 +1,1 @@
+"""gan3d.samplers: pose samplers, ray and point samplers, importance sampling."""
