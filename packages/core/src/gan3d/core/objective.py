@@ -101,7 +101,9 @@ class Objective(nn.Module):
         return D(image, image_raw=real.get("image_raw"), camera_label=inputs.real_labels, alpha=inputs.alpha)
 
     # ------------------------------------------------------------ hooks for methods
-    def generator_terms(self, out: GeneratorOutput, d_out: DiscriminatorOutput, inputs: LossInputs) -> dict[str, Tensor]:
+    def generator_terms(
+        self, out: GeneratorOutput, d_out: DiscriminatorOutput, inputs: LossInputs
+    ) -> dict[str, Tensor]:
         """Extra generator terms (already weighted); added to the loss."""
         return {}
 

@@ -68,7 +68,9 @@ class Recipe:
     def __post_init__(self) -> None:
         unknown = set(self.modules) - set(SLOTS)
         if unknown:
-            raise RecipeError(f"recipe {self.method!r} has unknown slot(s) {sorted(unknown)}; slots: {', '.join(SLOTS)}")
+            raise RecipeError(
+                f"recipe {self.method!r} has unknown slot(s) {sorted(unknown)}; slots: {', '.join(SLOTS)}"
+            )
         missing = [s for s in GENERATOR_SLOTS if s not in self.modules]
         if missing:
             raise RecipeError(f"recipe {self.method!r} misses slot(s) {missing}")
