@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
+from . import pigan
+
 
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-methods' recipes, discriminators and losses."""
+    pigan.register(registry)

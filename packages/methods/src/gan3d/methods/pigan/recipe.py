@@ -1,0 +1,161 @@
+"""pi-GAN's recipes: the released curricula of marcoamonteiro/pi-GAN (``curriculums.py``) as gan3d recipes.
+
+Variants (``curriculums.py`` names in brackets):
+
+* ``celeba`` (``CelebA``, default): SPATIALSIRENBASELINE (TALLSIREN with ``UniformBoxWarp(0.24)``),
+  ``CCSEncoderDiscriminator``, 64x64, 12 + 12 samples per ray, Gaussian poses, position loss 15.
+* ``carla`` (``CARLA``): TALLSIREN (no box warp), ``ProgressiveEncoderDiscriminator``, 32 -> 64 -> 128,
+  48 + 48 samples, spherical-uniform poses, white background, R1 10.
+* ``cats`` (``CATS``): SPATIALSIRENBASELINE, ``StridedDiscriminator`` (no coordinates, no pose or latent
+  head), 64x64, 24 + 24 samples, uniform poses.
+
+Common to all (``train.py``, ``siren/siren.py``, ``generators/``): latent 256 (Gaussian), mapping
+network 3x256 hidden, 8 FiLM layers of 256 plus the colour layer (9 latents), Adam betas (0, 0.9),
+EMA decay 0.999 with torch_ema's warm-up, ``nerf_noise = max(0, 1 - step / 5000)``, ReLU density,
+last interval 1e10, hierarchical sampling with as many fine samples as coarse ones, RGB in [0, 1]
+mapped to [-1, 1], R1 every step, top-k generator loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gan3d.core.recipe import ModuleSpec, Recipe
+
+__all__ = ["pigan_recipe", "VARIANTS"]
+
+#: The variant-specific facts, from ``curriculums.py`` unless noted.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "celeba": {
+        "fov": 12.0, "ray_start": 0.88, "ray_end": 1.12, "num_steps": 12,
+        "pose_distribution": "normal", "h_mean": math.pi * 0.5, "v_mean": math.pi * 0.5,
+        "h_stddev": 0.3, "v_stddev": 0.155,
+        # SPATIALSIRENBASELINE's UniformBoxWarp(0.24): points scaled by 2 / 0.24.
+        "box_warp": 0.24,
+        "white_back": False, "last_back": False, "eval_last_back": True,
+        "discriminator": {"channels": [32, 64, 128, 256, 400, 400, 400, 400], "block_layout": "strided",
+                          "coord_conv": True, "kaiming_init": True, "latent_dim": 256, "pose_dim": 2},
+        "loss": {"r1_gamma": 0.2, "r1_interval": 1, "pos_lambda": 15.0, "z_lambda": 0.0,
+                 "topk_interval": 2000, "topk_v": 0.6},
+        "grad_clip": 10.0,
+        # {0: 64 px, batch 28*2, gen_lr 6e-5, disc_lr 2e-4}, then int(200e3): {} ends the run.
+        "stages": [{"until_step": 200_000, "resolution": 64, "batch_size": 56, "g_lr": 6e-5, "d_lr": 2e-4}],
+    },
+    "carla": {
+        "fov": 30.0, "ray_start": 0.7, "ray_end": 1.3, "num_steps": 48,
+        "pose_distribution": "spherical_uniform", "h_mean": math.pi * 0.5, "v_mean": math.pi / 4 * 85 / 90,
+        "h_stddev": math.pi, "v_stddev": math.pi / 4 * 85 / 90,
+        "box_warp": 2.0,  # TALLSIREN: no box warp (scale 2 / 2 = 1)
+        "white_back": True, "last_back": False, "eval_last_back": False,
+        "discriminator": {"channels": [16, 32, 64, 128, 256, 400, 400, 400, 400], "block_layout": "pooled",
+                          "coord_conv": True, "kaiming_init": False, "latent_dim": 256, "pose_dim": 2},
+        "loss": {"r1_gamma": 10.0, "r1_interval": 1, "pos_lambda": 0.0, "z_lambda": 0.0,
+                 "topk_interval": 1000, "topk_v": 1.0},
+        "grad_clip": 1.0,
+        "stages": [
+            {"until_step": 10_000, "resolution": 32, "batch_size": 30, "g_lr": 4e-5, "d_lr": 4e-4},
+            {"until_step": 55_000, "resolution": 64, "batch_size": 14, "g_lr": 2e-5, "d_lr": 2e-4},
+            {"until_step": 200_000, "resolution": 128, "batch_size": 10, "g_lr": 1e-5, "d_lr": 1e-4},
+        ],
+    },
+    "cats": {
+        "fov": 12.0, "ray_start": 0.8, "ray_end": 1.2, "num_steps": 24,
+        "pose_distribution": "uniform", "h_mean": math.pi * 0.5, "v_mean": math.pi * 0.5,
+        "h_stddev": 0.5, "v_stddev": 0.4,
+        "box_warp": 0.24,
+        "white_back": False, "last_back": False, "eval_last_back": True,
+        "discriminator": {"channels": [32, 64, 128, 256, 400, 400, 400, 400], "block_layout": "strided",
+                          "coord_conv": False, "kaiming_init": True, "latent_dim": 0, "pose_dim": 0},
+        "loss": {"r1_gamma": 0.2, "r1_interval": 1, "pos_lambda": 0.0, "z_lambda": 0.0,
+                 "topk_interval": 2000, "topk_v": 0.6},
+        "grad_clip": 10.0,
+        "stages": [{"until_step": 200_000, "resolution": 64, "batch_size": 28, "g_lr": 6e-5, "d_lr": 2e-4}],
+    },
+}
+
+#: Latent size, FiLM width and depth shared by every variant (train.py ``latent_dim``; siren.py).
+LATENT_DIM = 256
+HIDDEN_DIM = 256
+NUM_FILM_LAYERS = 8
+#: Discriminator fade-in length after each resolution change (``fade_steps``, every curriculum).
+FADE_STEPS = 10_000
+#: train.py ``nerf_noise = max(0, 1 - step / 5000)``.
+NERF_NOISE_ANNEAL_STEPS = 5000
+#: train.py: ``sample_interval`` 200 steps (image grids), ``model_save_interval`` 5000 steps.
+SAMPLE_INTERVAL_STEPS = 200
+SAVE_INTERVAL_STEPS = 5000
+
+
+def _kimg(steps_and_batches: list[tuple[int, int]]) -> float:
+    return sum(steps * batch for steps, batch in steps_and_batches) / 1000.0
+
+
+def pigan_recipe(variant: str | None = None) -> Recipe:
+    """The pi-GAN recipe of ``variant`` (``'celeba'`` (default), ``'carla'`` or ``'cats'``).
+
+    Example:
+        >>> recipe = pigan_recipe()
+        >>> recipe.generator["render_resolution"], recipe.generator["num_importance"]
+        (64, 12)
+    """
+    variant = variant or "celeba"
+    if variant not in VARIANTS:
+        raise ValueError(f"pi-GAN has no variant {variant!r}; variants: {', '.join(VARIANTS)}")
+    v = VARIANTS[variant]
+    first = v["stages"][0]
+    # Stage lengths in images: each stage runs from the previous until_step to its own.
+    spans, previous = [], 0
+    for stage in v["stages"]:
+        spans.append((stage["until_step"] - previous, stage["batch_size"]))
+        previous = stage["until_step"]
+    first_batch = first["batch_size"]
+    modules = {
+        "stochasticity_mapper": ModuleSpec("pigan", {
+            "z_dim": LATENT_DIM, "hidden_dim": 256, "num_ws": NUM_FILM_LAYERS + 1, "film_dim": HIDDEN_DIM,
+        }),
+        "pose_sampler": ModuleSpec("spherical", {
+            "yaw_strategy": v["pose_distribution"], "yaw_mean": v["h_mean"], "yaw_stddev": v["h_stddev"],
+            "polar_strategy": v["pose_distribution"], "polar_mean": v["v_mean"], "polar_stddev": v["v_stddev"],
+            "radius": 1.0, "fov": v["fov"],
+        }),
+        "point_sampler": ModuleSpec("uniform", {
+            "ray_start": v["ray_start"], "ray_end": v["ray_end"], "num_samples": v["num_steps"],
+        }),
+        "point_embedder": ModuleSpec("coordinate", {"box_warp": v["box_warp"]}),
+        "feature_decoder": ModuleSpec("siren_film", {
+            "in_channels": 3, "hidden_dim": HIDDEN_DIM, "num_layers": NUM_FILM_LAYERS,
+        }),
+        "volume_renderer": ModuleSpec("volume", {
+            "density_activation": "relu", "quadrature": "last_delta", "last_delta": 1e10,
+            "noise_std": 1.0, "noise_anneal_steps": NERF_NOISE_ANNEAL_STEPS,
+            "white_back": v["white_back"], "last_back": v["last_back"], "eval_last_back": v["eval_last_back"],
+            "depth_mode": "expected",
+        }),
+        "upsampler": ModuleSpec("identity", {}),
+        "discriminator": ModuleSpec("pigan_progressive", dict(v["discriminator"])),
+        "loss": ModuleSpec("pigan", dict(v["loss"])),
+    }
+    generator = {
+        "render_resolution": first["resolution"],
+        "num_importance": v["num_steps"],  # hierarchical_sample: as many fine samples as coarse
+        "image_range": "unit",  # pixels * 2 - 1 (generators.py)
+    }
+    training = {
+        "batch_size": first_batch,
+        "g_lr": first["g_lr"],
+        "d_lr": first["d_lr"],
+        "g_betas": [0.0, 0.9],
+        "d_betas": [0.0, 0.9],
+        "ema_beta": 0.999,
+        # torch_ema's default use_num_updates=True: decay_t = min(0.999, (1 + t) / (10 + t)).
+        "ema_warmup": True,
+        "total_kimg": _kimg(spans),
+        "stages": [{**stage, "fade_steps": FADE_STEPS} for stage in v["stages"]],
+        # train.py clips D with grad_clip and G with grad_clip (0.3 only when the curriculum has none).
+        "g_grad_clip": v["grad_clip"],
+        "d_grad_clip": v["grad_clip"],
+        "snapshot_kimg": SAVE_INTERVAL_STEPS * first_batch / 1000.0,
+        "image_snapshot_kimg": SAMPLE_INTERVAL_STEPS * first_batch / 1000.0,
+    }
+    return Recipe("pigan", modules, generator, training, variant)
