@@ -1,0 +1,174 @@
+"""The trainer on tiny modules: steps, schedules, checkpoints, resume, refusal to overwrite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gan3d.core.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, load_generator
+from gan3d.core.recipe import RecipeError
+from gan3d.core.trainer import StageSchedule, Trainer, TrainingConfig, TrainingError, WorkDirError
+
+
+def make(tiny_recipe, tiny_registry, tiny_dataset, work_dir, **kw):
+    return Trainer(tiny_recipe(), tiny_dataset, work_dir, registry=tiny_registry, progress=False,
+                   tensorboard=kw.pop("tensorboard", False), **kw)
+
+
+def test_one_step_updates_both_networks(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    trainer = make(tiny_recipe, tiny_registry, tiny_dataset, tmp_path / "job")
+    g0 = [p.clone() for p in trainer.G.parameters()]
+    d0 = [p.clone() for p in trainer.D.parameters()]
+    logs = trainer.train_step()
+    assert trainer.step == 1 and trainer.nimg == 4
+    assert {"G/loss", "D/loss", "g_adv", "d_real", "d_fake", "r1"} <= set(logs)
+    assert all(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
+
+
+def test_full_run_writes_logs_samples_checkpoints(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    trainer = make(tiny_recipe, tiny_registry, tiny_dataset, tmp_path / "job", tensorboard=True)
+    trainer.train()
+    job = tmp_path / "job"
+    lines = [json.loads(line) for line in (job / "log.json").read_text().splitlines()]
+    assert [entry["step"] for entry in lines] == [1, 2, 3, 4, 5]
+    assert {"G/loss", "D/loss", "kimg", "iter_time", "data_time", "run_time", "g_lr", "d_lr"} <= set(lines[-1])
+    assert (job / "recipe.json").is_file()
+    assert list((job / "events").iterdir())
+    assert (job / "samples" / "fakes-000000000.png").is_file()
+    ckpts = list_checkpoints(job / "checkpoints")
+    assert [p.name for p in ckpts] == ["checkpoint-000000004.pt", "checkpoint-000000005.pt"]  # keep=2
+
+
+def test_checkpoint_round_trip_with_weights_only(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    trainer = make(tiny_recipe, tiny_registry, tiny_dataset, tmp_path / "job")
+    trainer.train_step()
+    path = trainer.save()
+    state = torch.load(path, weights_only=True)
+    assert state["step"] == 1
+    G, recipe = load_generator(path, registry=tiny_registry)
+    assert recipe == trainer.recipe
+    for (k, a), b in zip(G.state_dict().items(), trainer.G_ema.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+
+
+def test_resume_continues_and_reproduces_the_next_losses(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    reference = make(tiny_recipe, tiny_registry, tiny_dataset, tmp_path / "a")
+    for _ in range(2):
+        reference.train_step()
+    reference.save()
+    expected = [reference.train_step() for _ in range(2)]
+
+    resumed = make(tiny_recipe, tiny_registry, tiny_dataset, tmp_path / "a", resume=True)
+    assert resumed.step == 2 and resumed.nimg == 8
+    got = [resumed.train_step() for _ in range(2)]
+    for e, g in zip(expected, got):
+        for key in ("G/loss", "D/loss", "r1"):
+            if key in e:
+                assert g[key] == pytest.approx(e[key], rel=1e-5, abs=1e-6), key
+
+
+def test_refuses_to_overwrite_a_job(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "precious.txt").write_text("keep me")
+    with pytest.raises(WorkDirError, match="already exists; pass --resume"):
+        make(tiny_recipe, tiny_registry, tiny_dataset, job)
+    assert (job / "precious.txt").read_text() == "keep me"
+    with pytest.raises(WorkDirError, match="no checkpoint"):
+        make(tiny_recipe, tiny_registry, tiny_dataset, tmp_path / "other", resume=True)
+
+
+def test_resume_truncates_log_lines_after_the_checkpoint(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    job = tmp_path / "job"
+    trainer = make(tiny_recipe, tiny_registry, tiny_dataset, job)
+    trainer.train(kimg=0.008)  # two steps, checkpoint at step 2
+    with open(job / "log.json", "a") as f:
+        f.write(json.dumps({"step": 3}) + "\n" + '{"step": 4, "half')
+    make(tiny_recipe, tiny_registry, tiny_dataset, job, resume=True)
+    steps = [json.loads(line)["step"] for line in (job / "log.json").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
+def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    trainer = make(tiny_recipe, tiny_registry, tiny_dataset, tmp_path / "job")
+    trainer.train_step()
+    good = trainer.save()
+    with torch.no_grad():
+        next(trainer.D.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingError, match=r"non-finite discriminator loss at step 1 .*d_fake=nan"):
+        trainer.train_step()
+    assert load_checkpoint(good)["step"] == 1
+
+
+def test_bad_steps_can_be_skipped(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    recipe = tiny_recipe().override("training.max_bad_steps=1")
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    with torch.no_grad():
+        next(trainer.D.parameters()).fill_(float("nan"))
+    trainer.train_step()  # skipped, not fatal
+    assert trainer.bad_steps >= 1
+    with pytest.raises(TrainingError):
+        trainer.train_step()
+
+
+def test_stage_schedule():
+    cfg = TrainingConfig(batch_size=8, stages=[
+        {"until_step": 2, "resolution": 8, "batch_size": 4, "fade_steps": 2},
+        {"until_kimg": 1.0, "resolution": 16},
+        {"resolution": 32, "g_lr": 1e-4},
+    ])
+    schedule = StageSchedule(cfg)
+    assert schedule.index(0, 0.0) == 0 and schedule.index(2, 0.5) == 1 and schedule.index(3, 1.0) == 2
+    assert schedule.settings(0)["batch_size"] == 4
+    assert schedule.settings(1)["batch_size"] == 8
+    assert schedule.settings(2)["g_lr"] == 1e-4
+
+
+def test_progressive_stage_changes_resolution(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    recipe = tiny_recipe().override('training.stages=[{"until_step": 1, "resolution": 4, "batch_size": 2}, '
+                                     '{"resolution": 8}]')
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    first = trainer.train_step()
+    second = trainer.train_step()
+    assert (first["resolution"], first["batch_size"]) == (4, 2)
+    assert (second["resolution"], second["batch_size"]) == (8, 4)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.batch_sizee=3", "unknown training option"),
+        ("training.batch_size=0", "batch_size must be a positive"),
+        ("training.g_betas=[0.5]", "g_betas must be two numbers"),
+        ('training.stages=[{"resolution": 8}, {"resolution": 16}]', "needs until_step or until_kimg"),
+        ('training.stages=[{"until_step": 3, "resolutoin": 8}]', "unknown key 'resolutoin'"),
+        ('training.stages=[{"resolution": -8}]', "must be a positive integer"),
+    ],
+)
+def test_bad_training_options_fail_before_work_starts(tiny_recipe, tiny_registry, tiny_dataset, tmp_path,
+                                                      override, message):
+    with pytest.raises(RecipeError, match=message):
+        Trainer(tiny_recipe().override(override), tiny_dataset, tmp_path / "job", registry=tiny_registry,
+                progress=False)
+    assert not (tmp_path / "job").exists()
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    torch.save({"recipe": "{}", "format": 1, "x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused: the file carries pickled Python objects"):
+        load_checkpoint(path)
+    truncated = tmp_path / "short.pt"
+    truncated.write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(CheckpointError, match="short.pt: not a readable checkpoint"):
+        load_checkpoint(truncated)
