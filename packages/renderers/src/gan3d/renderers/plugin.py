@@ -8,3 +8,12 @@ from gan3d.core import hookimpl
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-renderers's implementations."""
+    from .identity_upsampler import IdentityUpsampler
+    from .occupancy import OccupancyVolumeRenderer
+    from .sdf import SdfVolumeRenderer
+    from .volume import DensityVolumeRenderer
+
+    registry.add("volume_renderer", "volume", DensityVolumeRenderer)
+    registry.add("volume_renderer", "sdf", SdfVolumeRenderer)
+    registry.add("volume_renderer", "occupancy", OccupancyVolumeRenderer)
+    registry.add("upsampler", "identity", IdentityUpsampler)

@@ -1,0 +1,208 @@
+"""Alpha compositing along rays: the part every volume renderer of this package shares.
+
+A renderer turns its field into per-interval opacities ``alpha`` (how it does that is what differs
+between the density, SDF and occupancy renderers); this module turns them into the
+:class:`~gan3d.core.types.Render`: compositing weights (NeRF, Mildenhall et al. 2020, eq. 3)
+
+    w_i = alpha_i * prod_{j<i} (1 - alpha_j),
+
+composited features ``sum_i w_i f_i``, depth, accumulated opacity ``sum_i w_i`` and the background
+options the official implementations use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gan3d.core.interfaces import VolumeRenderer
+from gan3d.core.types import Field, RaySamples, Render
+
+__all__ = [
+    "DEPTH_MODES",
+    "RENDERER_FOR_FIELD",
+    "Intervals",
+    "compositing_weights",
+    "AlphaCompositingRenderer",
+]
+
+#: Added to ``1 - alpha`` inside the transmittance product, as pi-GAN (generators/volumetric_rendering.py
+#: ``fancy_integration``), NeRF/GRAF (``raw2outputs``), StyleSDF (volume_renderer.py) and EG3D
+#: (training/volumetric_rendering/ray_marcher.py) all do, so a fully opaque sample does not zero the
+#: product exactly.
+TRANSMITTANCE_EPS = 1e-10
+
+#: How the per-ray depth is formed from the weights:
+#: ``expected``: ``sum_i w_i t_i`` (pi-GAN ``fancy_integration``, NeRF/GRAF ``raw2outputs``);
+#: ``normalized``: ``sum_i w_i t_i / sum_i w_i`` (GRAM generators/renderers/manifold_renderer.py);
+#: ``normalized_clamped``: normalized, then clamped to the [min, max] of all sample depths of the call,
+#: rays with no weight at all going to the far end (EG3D ray_marcher.py: nan_to_num(inf), clamp).
+DEPTH_MODES = ("expected", "normalized", "normalized_clamped")
+
+#: Which registered volume renderer reads each kind of :class:`~gan3d.core.types.Field`.
+RENDERER_FOR_FIELD = {"density": "volume", "sdf": "sdf", "occupancy": "occupancy"}
+
+
+@dataclass
+class Intervals:
+    """What a renderer composites: one entry per quadrature interval along each ray.
+
+    ``N`` is ``S`` for per-sample quadrature and ``S - 1`` for EG3D's midpoint quadrature.
+
+    Attributes:
+        alpha: ``[B, R, N, 1]`` opacity of each interval, in ``[0, 1]``.
+        features: ``[B, R, N, F]`` features attributed to each interval.
+        depths: ``[B, R, N, 1]`` depth attributed to each interval.
+    """
+
+    alpha: Tensor
+    features: Tensor
+    depths: Tensor
+
+
+def compositing_weights(alpha: Tensor) -> Tensor:
+    """``alpha [..., N, 1]`` -> weights ``[..., N, 1]``: ``alpha_i * prod_{j<i}(1 - alpha_j + 1e-10)``.
+
+    Example:
+        >>> compositing_weights(torch.tensor([[0.5], [0.5]])).flatten().tolist()
+        [0.5, 0.25]
+    """
+    ones = torch.ones_like(alpha[..., :1, :])
+    transmittance = torch.cumprod(torch.cat([ones, 1.0 - alpha + TRANSMITTANCE_EPS], dim=-2), dim=-2)
+    return alpha * transmittance[..., :-1, :]
+
+
+def check_ray_inputs(field: Field, samples: RaySamples, what: str) -> None:
+    """Raise ``ValueError`` naming the mismatch when ``field`` and ``samples`` do not fit together."""
+    depths = samples.depths
+    if depths.ndim != 4 or depths.shape[-1] != 1:
+        raise ValueError(f"{what}: samples.depths must be [B, R, S, 1], got {tuple(depths.shape)}")
+    geometry = field.geometry
+    if geometry.shape != depths.shape:
+        raise ValueError(
+            f"{what}: field.{field.kind} has shape {tuple(geometry.shape)} but samples.depths has "
+            f"{tuple(depths.shape)}; both must be [B, R, S, 1] for the same rays and samples"
+        )
+    if field.features.ndim != 4 or field.features.shape[:-1] != depths.shape[:-1]:
+        raise ValueError(
+            f"{what}: field.features must be [B, R, S, F] with [B, R, S] = {tuple(depths.shape[:-1])}, "
+            f"got {tuple(field.features.shape)}"
+        )
+    if samples.deltas is not None and samples.deltas.shape != depths.shape:
+        raise ValueError(
+            f"{what}: samples.deltas has shape {tuple(samples.deltas.shape)}; it must match samples.depths "
+            f"{tuple(depths.shape)}"
+        )
+
+
+class AlphaCompositingRenderer(VolumeRenderer):
+    """Base of the density, SDF and occupancy renderers: composites :meth:`intervals` along rays.
+
+    Subclasses set :attr:`field_kind` and implement :meth:`intervals`.
+
+    Args:
+        white_back: add ``1 - sum_i w_i`` to every composited channel, i.e. a white background for
+            features in ``[0, 1]`` (pi-GAN, NeRF/GRAF ``white_bkgd``, EG3D ShapeNet ``white_back``).
+            ``False`` leaves the background black (zero).
+        last_back: in training mode, give the last interval the weight of everything that passed
+            through (``w_N += 1 - sum_i w_i``), so the last sample acts as the background (pi-GAN
+            ``last_back``, StyleSDF ``force_background``, GRAM ``last_back``). The white background
+            uses the coverage before this change, as pi-GAN does.
+        eval_last_back: the same, in eval mode (pi-GAN's ``eval_last_back``; StyleSDF sets
+            ``force_background`` only when generating images and videos).
+        depth_mode: one of :data:`DEPTH_MODES`.
+        unit_to_signed: map every composited channel (after the background) from ``[0, 1]`` to
+            ``[-1, 1]`` by ``2x - 1``, as EG3D's ray marcher does to its whole feature image. Leave it
+            off when the generator's ``image_range='unit'`` already maps the RGB channels.
+    """
+
+    #: ``'density'``, ``'sdf'`` or ``'occupancy'``: the Field kind this renderer reads.
+    field_kind: str = ""
+
+    def __init__(
+        self,
+        *,
+        white_back: bool = False,
+        last_back: bool = False,
+        eval_last_back: bool = False,
+        depth_mode: str = "expected",
+        unit_to_signed: bool = False,
+    ) -> None:
+        super().__init__()
+        if depth_mode not in DEPTH_MODES:
+            raise ValueError(f"depth_mode must be one of {', '.join(DEPTH_MODES)}; got {depth_mode!r}")
+        self.white_back = white_back
+        self.last_back = last_back
+        self.eval_last_back = eval_last_back
+        self.depth_mode = depth_mode
+        self.unit_to_signed = unit_to_signed
+
+    @property
+    def registered_name(self) -> str:
+        return RENDERER_FOR_FIELD.get(self.field_kind, type(self).__name__)
+
+    def intervals(self, field: Field, samples: RaySamples) -> Intervals:
+        """Opacity, features and depth of each quadrature interval (see :class:`Intervals`)."""
+        raise NotImplementedError
+
+    def opacity(self, field: Field, samples: RaySamples) -> Tensor:
+        """``[B, R, N, 1]`` opacity of each interval (``N = S``, or ``S - 1`` for midpoint quadrature)."""
+        self.check_inputs(field, samples)
+        return self.intervals(field, samples).alpha
+
+    def check_inputs(self, field: Field, samples: RaySamples) -> None:
+        """Refuse a field of another kind (naming the renderer that reads it) or mismatched shapes."""
+        what = f"volume_renderer {self.registered_name!r}"
+        if field.kind != self.field_kind:
+            raise ValueError(
+                f"{what} reads {self.field_kind} fields, but the decoder gave a {field.kind} field; use "
+                f"volume_renderer {RENDERER_FOR_FIELD[field.kind]!r} for {field.kind} fields, or a feature "
+                f"decoder that outputs {self.field_kind}"
+            )
+        check_ray_inputs(field, samples, what)
+
+    def forward(self, field: Field, samples: RaySamples) -> Render:
+        """Composite ``field`` at ``samples`` (``[B, R, S, ...]``) into a :class:`Render`.
+
+        Returns features ``[B, R, F]``, depth ``[B, R, 1]``, weights ``[B, R, S, 1]`` and alpha
+        ``[B, R, 1]`` (the sum of the weights). With midpoint quadrature the ``S - 1`` interval
+        weights are followed by a zero for the last sample, so ``weights[..., i, :]`` is the weight of
+        the interval ``(t_i, t_{i+1})``; an importance sampler that follows EG3D uses
+        ``weights[..., :-1, :]``.
+        """
+        self.check_inputs(field, samples)
+        parts = self.intervals(field, samples)
+        weights = compositing_weights(parts.alpha)
+        coverage = weights.sum(dim=-2)
+        if self.last_back if self.training else self.eval_last_back:
+            last = weights[..., -1:, :] + (1.0 - coverage).unsqueeze(-2)
+            weights = torch.cat([weights[..., :-1, :], last], dim=-2)
+        features = (weights * parts.features).sum(dim=-2)
+        depth = self._depth(weights, parts.depths, samples.depths)
+        if self.white_back:
+            features = features + (1.0 - coverage)
+        if self.unit_to_signed:
+            features = features * 2.0 - 1.0
+        alpha = weights.sum(dim=-2)
+        missing = samples.depths.shape[-2] - weights.shape[-2]
+        if missing:
+            weights = torch.cat([weights, weights.new_zeros(*weights.shape[:-2], missing, 1)], dim=-2)
+        return Render(features=features, depth=depth, weights=weights, alpha=alpha)
+
+    def _depth(self, weights: Tensor, depths: Tensor, sample_depths: Tensor) -> Tensor:
+        """``[B, R, 1]`` depth from interval ``weights`` and ``depths`` (both ``[B, R, N, 1]``)."""
+        depth = (weights * depths).sum(dim=-2)
+        if self.depth_mode == "expected":
+            return depth
+        total = weights.sum(dim=-2)
+        has_weight = total > 0
+        # Divide only where there is weight, so empty rays give no NaN in the forward or backward pass.
+        normalized = depth / torch.where(has_weight, total, torch.ones_like(total))
+        if self.depth_mode == "normalized":
+            return torch.where(has_weight, normalized, torch.zeros_like(normalized))
+        # EG3D: 0/0 -> nan -> inf, then clamp to the range of every sample depth passed in.
+        far = torch.full_like(normalized, float("inf"))
+        normalized = torch.where(has_weight, normalized, far)
+        return torch.clamp(normalized, sample_depths.min(), sample_depths.max())
