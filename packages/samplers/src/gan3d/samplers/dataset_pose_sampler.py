@@ -1,0 +1,69 @@
+"""Cameras drawn from the data set's own camera labels, as EG3D renders its generator's poses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from gan3d.core.interfaces import PoseSampler
+from gan3d.core.types import Cameras
+
+from . import random_draws
+from .camera_angles import spherical_angles
+
+__all__ = ["DatasetPoseSampler"]
+
+
+class DatasetPoseSampler(PoseSampler):
+    """Draws whole ``[25]`` camera labels uniformly (with replacement) from the bound data set labels.
+
+    EG3D renders (and, with generator pose conditioning, conditions) its generator on camera labels
+    drawn from the training set (``training/training_loop.py``: ``all_gen_c`` from
+    ``training_set.get_label``). The trainer binds the labels with :meth:`bind_dataset_poses`; they are
+    a non-persistent buffer, so they follow ``.to(device)`` but stay out of checkpoints.
+
+    ``Cameras.angles`` are the (yaw, polar) of each camera centre about ``orbit_center``
+    (:func:`gan3d.samplers.camera_angles.spherical_angles`), for pose metrics and pose losses.
+
+    Example:
+        >>> sampler = DatasetPoseSampler()
+        >>> sampler.bind_dataset_poses(labels)                      # doctest: +SKIP
+        >>> sampler(4, generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
+    """
+
+    labels: Tensor | None
+
+    def __init__(self, *, orbit_center: Sequence[float] = (0.0, 0.0, 0.0)) -> None:
+        super().__init__()
+        if len(orbit_center) != 3:
+            raise ValueError(f"orbit_center is 3 floats, got {list(orbit_center)}")
+        self.orbit_center = tuple(float(x) for x in orbit_center)
+        self.register_buffer("labels", None, persistent=False)
+
+    def bind_dataset_poses(self, labels: Tensor) -> None:
+        """Keep the data set's ``labels [N, 25]`` (16 cam2world floats, 9 normalized intrinsics)."""
+        labels = torch.as_tensor(labels)
+        if labels.ndim != 2 or labels.shape[1] != 25 or labels.shape[0] == 0:
+            raise ValueError(f"dataset pose labels must be [N, 25] with N >= 1, got {tuple(labels.shape)}")
+        if not torch.isfinite(labels).all():
+            raise ValueError("dataset pose labels contain NaN or infinite values")
+        self.labels = labels.detach().to(torch.float32).clone()
+
+    def forward(
+        self, batch_size: int, *, device: torch.device | str = "cpu", generator: torch.Generator | None = None
+    ) -> Cameras:
+        """``batch_size`` cameras whose labels are rows of the bound labels, on ``device``."""
+        if self.labels is None:
+            raise RuntimeError(
+                "the 'dataset' pose sampler has no camera labels yet: call "
+                "bind_dataset_poses(labels [N, 25]) with the data set's labels first (the trainer does this "
+                "from its data set), or use the 'spherical' pose sampler"
+            )
+        index = random_draws.randint(self.labels.shape[0], (batch_size,), device=self.labels.device,
+                                     generator=generator)
+        label = self.labels[index].to(device)
+        cameras = Cameras.from_label(label)
+        cameras.angles = spherical_angles(cameras.origins, self.orbit_center)
+        return cameras
