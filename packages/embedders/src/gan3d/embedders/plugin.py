@@ -8,3 +8,12 @@ from gan3d.core import hookimpl
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-embedders's implementations."""
+    from .feature_decoders.siren_film import SirenFiLMDecoder
+    from .point_embedders.coordinate import CoordinateEmbedder
+    from .point_embedders.volume import VolumeEmbedder
+    from .stochasticity_mappers.pigan import PiGANMappingNetwork
+
+    registry.add("stochasticity_mapper", "pigan", PiGANMappingNetwork)
+    registry.add("point_embedder", "coordinate", CoordinateEmbedder)
+    registry.add("point_embedder", "volume", VolumeEmbedder)
+    registry.add("feature_decoder", "siren_film", SirenFiLMDecoder)

@@ -1,0 +1,45 @@
+"""The embedders plugin: every registered name builds from its defaults' types, and bad options are refused."""
+
+import pytest
+
+from gan3d.core.interfaces import FAMILY_BASES
+from gan3d.core.registry import Registry, RegistryError
+from gan3d.embedders import plugin
+
+#: Small options per name so building stays fast.
+SMALL = {
+    ("stochasticity_mapper", "pigan"): {"z_dim": 8, "hidden_dim": 8, "num_ws": 2, "film_dim": 4, "w_avg_samples": 16},
+    ("point_embedder", "coordinate"): {"num_frequencies": 2},
+    ("point_embedder", "volume"): {"feat_res": 4, "init_res": 2, "base_channels": 4, "output_channels": 2, "w_dim": 8},
+    ("feature_decoder", "siren_film"): {"hidden_dim": 8, "num_layers": 2},
+}
+
+
+@pytest.fixture()
+def registry():
+    reg = Registry(autoload=False)
+    reg.register(plugin, name="embedders-under-test")
+    return reg
+
+
+def test_registered_names_build_as_their_family(registry):
+    for (family, name), kwargs in SMALL.items():
+        module = registry.build(family, name, **kwargs)
+        assert isinstance(module, FAMILY_BASES[family]), (family, name)
+        assert hasattr(module, "out_channels") or family == "stochasticity_mapper"
+
+
+def test_every_registered_name_has_a_small_build(registry):
+    registered = {(e.family, e.name) for e in registry.entries() if e.plugin == "embedders-under-test"}
+    assert set(SMALL) <= registered
+    missing = registered - set(SMALL)
+    assert not missing, f"add small options for {sorted(missing)} to SMALL"
+
+
+def test_option_types_are_checked(registry):
+    with pytest.raises(RegistryError, match="must be int"):
+        registry.build("stochasticity_mapper", "pigan", z_dim=8.5)
+    with pytest.raises(RegistryError, match="has no option 'res'"):
+        registry.build("point_embedder", "volume", res=8)
+    # A float option accepts an int (box_warp 1 == 1.0).
+    assert registry.build("point_embedder", "coordinate", box_warp=1).box_warp == 1.0
