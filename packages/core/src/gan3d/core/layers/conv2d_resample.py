@@ -1,0 +1,65 @@
+"""2D convolution with filtered up- or downsampling (official file torch_utils/ops/conv2d_resample.py).
+
+Upsampling: insert zeros, low-pass filter (gain ``up**2``), then convolve. Downsampling: low-pass
+filter, then a strided convolution. Both pad once, before anything else, so the output of a
+``k x k`` convolution with padding ``k // 2`` is exactly ``H * up`` or ``H / down``. The official
+code reaches the same values through transposed convolutions; this is its generic reference order.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .filtered_resampling import upfirdn2d
+
+__all__ = ["conv2d_resample"]
+
+
+def conv2d_resample(
+    x: Tensor,
+    w: Tensor,
+    f: Tensor | None = None,
+    *,
+    up: int = 1,
+    down: int = 1,
+    padding: int = 0,
+    groups: int = 1,
+    flip_weight: bool = True,
+) -> Tensor:
+    """Convolve ``x [B, I, H, W]`` with ``w [O, I // groups, k, k]``, optionally resampling by 2.
+
+    Args:
+        f: low-pass filter ``[fh, fw]`` from :func:`~.filtered_resampling.setup_filter`; needed when
+            ``up > 1`` or ``down > 1``.
+        padding: zero padding with respect to the upsampled image (``k // 2`` keeps the size).
+        flip_weight: ``True`` correlates (as ``torch.nn.functional.conv2d``); ``False`` convolves.
+            StyleGAN2 convolves in its upsampling layers (``flip_weight = (up == 1)``), which only
+            matters when loading official weights.
+
+    Returns:
+        ``[B, O, H * up // down, W * up // down]`` when ``padding = k // 2``.
+    """
+    if up > 1 and down > 1:
+        raise ValueError("conv2d_resample resamples in one direction at a time: give up > 1 or down > 1, not both")
+    if (up > 1 or down > 1) and f is None:
+        raise ValueError("conv2d_resample needs a low-pass filter f to up- or downsample; "
+                         "use setup_filter([1, 3, 3, 1])")
+    if not flip_weight:
+        w = w.flip([2, 3])
+
+    if up > 1:
+        fh, fw = f.shape
+        pad = [padding + (fw + up - 1) // 2, padding + (fw - up) // 2,
+               padding + (fh + up - 1) // 2, padding + (fh - up) // 2]
+        x = upfirdn2d(x, f, up=up, padding=pad, gain=up * up)
+        return F.conv2d(x, w, groups=groups)
+
+    if down > 1:
+        fh, fw = f.shape
+        pad = [padding + (fw - down + 1) // 2, padding + (fw - down) // 2,
+               padding + (fh - down + 1) // 2, padding + (fh - down) // 2]
+        x = upfirdn2d(x, f, padding=pad)
+        return F.conv2d(x, w, stride=down, groups=groups)
+
+    return F.conv2d(x, w, padding=padding, groups=groups)
