@@ -7,11 +7,11 @@ pi-GAN (``generators/volumetric_rendering.py``, ``sample_camera_positions``) pla
 looking at the origin, with ``theta`` the horizontal angle and ``phi`` the polar angle from +y (both
 ``pi/2`` for the frontal view, +z), and ``ImplicitGenerator3d.forward`` returns ``(phi, theta)`` as the
 target of its position loss. gan3d's camera math (:mod:`gan3d.core.cameras`) writes the same sphere
-with yaw ``h`` and polar ``v`` as ``(sin v cos(pi - h), cos v, sin v sin(pi - h))``, so
-``theta = pi - h`` and ``phi = v``; :class:`~gan3d.core.types.Cameras` ``angles`` hold
-``(yaw, pitch) = (h - pi/2, pi/2 - v)`` (yaw from +z towards +x, pitch the elevation), so
+with yaw ``h`` and polar ``v`` as ``(sin v cos(pi - h), cos v, sin v sin(pi - h))``, and the
+``spherical`` pose sampler fills :class:`~gan3d.core.types.Cameras` ``angles`` with ``(h, v)``
+(gan3d.samplers ``SphericalPoseSampler``), so
 
-    theta = pi/2 - yaw,    phi = pi/2 - pitch.
+    theta = pi - h,    phi = v.
 
 We order the target as ``(theta, phi)`` (yaw-like first, as :class:`~gan3d.core.types.DiscriminatorOutput`
 documents ``pose``); pi-GAN's own discriminator emits ``(phi, theta)``: swap its last two output
@@ -44,9 +44,9 @@ def pigan_angles_from_cam2world(cam2world: Tensor) -> Tensor:
 
 
 def pigan_angles(cameras: Cameras) -> Tensor:
-    """``[B, 2]`` pi-GAN ``(theta, phi)`` of ``cameras``, from ``cameras.angles`` when the pose sampler
-    filled them (exact, no wrap-around), else from the cam2world matrices."""
+    """``[B, 2]`` pi-GAN ``(theta, phi)`` of ``cameras``: from ``cameras.angles`` ``(yaw h, polar v)``
+    when the pose sampler filled them (exact, no wrap-around), else from the cam2world matrices."""
     if cameras.angles is None:
         return pigan_angles_from_cam2world(cameras.cam2world)
-    yaw, pitch = cameras.angles[:, 0], cameras.angles[:, 1]
-    return torch.stack([math.pi / 2 - yaw, math.pi / 2 - pitch], dim=-1)
+    yaw, polar = cameras.angles[:, 0], cameras.angles[:, 1]
+    return torch.stack([math.pi - yaw, polar], dim=-1)

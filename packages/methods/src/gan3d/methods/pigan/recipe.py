@@ -91,6 +91,27 @@ def _kimg(steps_and_batches: list[tuple[int, int]]) -> float:
     return sum(steps * batch for steps, batch in steps_and_batches) / 1000.0
 
 
+def _pose_sampler_options(v: dict[str, Any]) -> dict[str, Any]:
+    """``spherical`` pose-sampler options for pi-GAN's ``sample_dist`` (volumetric_rendering.py
+    ``sample_camera_positions``): 'gaussian' draws N(mean, stddev) angles; 'uniform' draws in
+    mean +- stddev; 'spherical_uniform' draws the yaw in mean +- stddev and ``phi = arccos(1 - 2 v / pi)``
+    with ``v`` in mean +- stddev. Camera on the unit sphere looking at the origin."""
+    kind = v["pose_distribution"]
+    h_range = [v["h_mean"] - v["h_stddev"], v["h_mean"] + v["h_stddev"]]
+    v_range = [v["v_mean"] - v["v_stddev"], v["v_mean"] + v["v_stddev"]]
+    common = {"radius": 1.0, "pivot": [0.0, 0.0, 0.0], "orbit_center": [0.0, 0.0, 0.0], "fov": v["fov"], "focal": 0.0}
+    if kind == "normal":
+        return {"yaw_strategy": "normal", "yaw_mean": v["h_mean"], "yaw_stddev": v["h_stddev"],
+                "polar_strategy": "normal", "polar_mean": v["v_mean"], "polar_stddev": v["v_stddev"], **common}
+    if kind == "uniform":
+        return {"yaw_strategy": "uniform", "yaw_range": h_range, "polar_strategy": "uniform", "polar_range": v_range,
+                **common}
+    if kind == "spherical_uniform":
+        return {"yaw_strategy": "uniform", "yaw_range": h_range, "polar_strategy": "uniform", "polar_range": v_range,
+                "polar_parametrization": "arccos", **common}
+    raise ValueError(f"unknown pi-GAN pose distribution {kind!r}")
+
+
 def pigan_recipe(variant: str | None = None) -> Recipe:
     """The pi-GAN recipe of ``variant`` (``'celeba'`` (default), ``'carla'`` or ``'cats'``).
 
@@ -114,13 +135,12 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
         "stochasticity_mapper": ModuleSpec("pigan", {
             "z_dim": LATENT_DIM, "hidden_dim": 256, "num_ws": NUM_FILM_LAYERS + 1, "film_dim": HIDDEN_DIM,
         }),
-        "pose_sampler": ModuleSpec("spherical", {
-            "yaw_strategy": v["pose_distribution"], "yaw_mean": v["h_mean"], "yaw_stddev": v["h_stddev"],
-            "polar_strategy": v["pose_distribution"], "polar_mean": v["v_mean"], "polar_stddev": v["v_stddev"],
-            "radius": 1.0, "fov": v["fov"],
-        }),
+        "pose_sampler": ModuleSpec("spherical", _pose_sampler_options(v)),
         "point_sampler": ModuleSpec("uniform", {
-            "ray_start": v["ray_start"], "ray_end": v["ray_end"], "num_samples": v["num_steps"],
+            "num_samples": v["num_steps"], "ray_start": v["ray_start"], "ray_end": v["ray_end"],
+            # perturb_points: each depth jittered within +-half a spacing, at inference too
+            # (staged_forward perturbs as well); NeRF's sample_pdf without EG3D's weight smoothing.
+            "perturbation": "stratified", "perturb_in_eval": True, "smooth_importance_weights": False,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": v["box_warp"]}),
         "feature_decoder": ModuleSpec("siren_film", {
