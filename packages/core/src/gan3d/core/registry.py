@@ -192,6 +192,11 @@ class Registry:
             )
         self._entries[key] = Entry(family, name, obj, dist, plugin)
 
+    def call_hook(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call hook ``hook`` of every loaded plugin (e.g. ``gan3d_add_commands``); returns the results."""
+        self._ensure_loaded()
+        return getattr(self._pm.hook, hook)(**kwargs)
+
     # ------------------------------------------------------------------ lookup
     @property
     def failures(self) -> list[PluginFailure]:
@@ -207,6 +212,8 @@ class Registry:
     def entries(self, family: str | None = None) -> list[Entry]:
         """Every registered implementation (of ``family`` when given), sorted by family and name."""
         self._ensure_loaded()
+        if family is not None and family not in FAMILIES:
+            raise RegistryError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
         out = [e for e in self._entries.values() if family is None or e.family == family]
         return sorted(out, key=lambda e: (list(FAMILIES).index(e.family), e.name))
 

@@ -474,6 +474,10 @@ class Trainer:
             return LossInputs(real, labels, z, gen_cameras=cams, resolution=self.G.render_resolution,
                               alpha=alpha, step=self.step, kimg=self.nimg / 1000, generator=None)
 
+        # Modules with step-dependent schedules (pi-GAN's annealed density noise) follow the step.
+        for module in self.G.modules():
+            if module is not self.G and hasattr(module, "set_training_step"):
+                module.set_training_step(self.step)
         logs: dict[str, float] = {}
         self._step_was_bad = False
         # Discriminator.

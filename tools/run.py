@@ -1,0 +1,356 @@
+#!/usr/bin/env python
+"""gan3d's command line: train, evaluate, infer, describe, inspect plugins, make and check data.
+
+    python tools/run.py plugins
+    python tools/run.py train --method pigan                  # on the embedded synthetic set
+    python tools/run.py describe --method eg3d
+    python tools/run.py datasets make --preset head
+    python tools/run.py datasets check PATH
+    python tools/run.py eval --model CKPT --test_fid ...
+    python tools/run.py infer --model CKPT --work_dir DIR --save_image --save_video --save_shape
+
+Plugins add subcommands through the ``gan3d_add_commands`` hook. Heavy imports happen inside the
+subcommands so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("gan3d.run")
+
+
+# ---------------------------------------------------------------------------- helpers
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _fail(message: str) -> int:
+    _console().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return 2
+
+
+def _add_alias_options(parser: argparse.ArgumentParser, *names: str, **kwargs) -> None:
+    """Add an option under its underscore spelling and the hyphenated alias (``--job_name`` and
+    ``--job-name``), as users of the seed's scripts type the former."""
+    flags = []
+    for name in names:
+        flags.append(name)
+        alias = name.replace("_", "-")
+        if alias != name and alias not in flags:
+            flags.append(alias)
+    parser.add_argument(*flags, **kwargs)
+
+
+def _recipe_from_args(args, *, synthetic: bool = False):
+    """The method's recipe (variant, then ``--set`` overrides)."""
+    from gan3d.core import get_registry
+
+    registry = get_registry()
+    factory = registry.get("method", args.method)
+    variant = getattr(args, "variant", None)
+    if variant is None and synthetic:
+        try:
+            recipe = factory("synthetic")
+        except ValueError:
+            recipe = factory(None)
+    else:
+        recipe = factory(variant)
+    return recipe.overrides(args.set)
+
+
+# ---------------------------------------------------------------------------- plugins
+def cmd_plugins(args) -> int:
+    from rich.table import Table
+
+    from gan3d.core import get_registry
+    from gan3d.core.registry import FAMILIES
+
+    registry = get_registry()
+    console = _console()
+    entries = registry.entries()
+    if args.json:
+        print(json.dumps({
+            "implementations": [{"family": e.family, "name": e.name, "distribution": e.distribution} for e in entries],
+            "failures": [{"plugin": f.plugin, "distribution": f.distribution, "error": f.error}
+                         for f in registry.failures],
+        }, indent=2))
+        return 0
+    table = Table(title="gan3d plugins", show_lines=False)
+    table.add_column("family", style="cyan")
+    table.add_column("name", style="bold")
+    table.add_column("distribution", style="green")
+    for family in FAMILIES:
+        for e in [e for e in entries if e.family == family]:
+            table.add_row(family, e.name, e.distribution)
+    console.print(table)
+    plugins = registry.plugins()
+    console.print(f"{len(entries)} implementations from {len(plugins)} plugins: "
+                  + ", ".join(f"{n} ({d})" for n, d in sorted(plugins.items())))
+    if registry.failures:
+        failed = Table(title="plugins that failed to load", style="red")
+        failed.add_column("plugin")
+        failed.add_column("distribution")
+        failed.add_column("error")
+        for f in registry.failures:
+            failed.add_row(f.plugin, f.distribution, f.error.splitlines()[0])
+        console.print(failed)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------- describe
+def describe_recipe(recipe) -> dict:
+    """Per-slot implementation, distribution and parameter count of a recipe."""
+    from gan3d.core import get_registry
+    from gan3d.core.generator import build_generator, build_module
+
+    registry = get_registry()
+    G = build_generator(recipe, registry)
+    slot_modules = {
+        "stochasticity_mapper": G.mapper, "pose_sampler": G.pose_sampler, "point_sampler": G.point_sampler,
+        "point_embedder": G.embedder, "feature_decoder": G.decoder, "volume_renderer": G.renderer,
+        "upsampler": G.upsampler,
+    }
+    rows = []
+    for slot, module in slot_modules.items():
+        spec = recipe.modules[slot]
+        rows.append({"slot": slot, "name": spec.name, "distribution": registry.entry(slot, spec.name).distribution,
+                     "parameters": sum(p.numel() for p in module.parameters()), "network": "generator"})
+    g_total = sum(p.numel() for p in G.parameters())
+    del G
+    d_total = 0
+    if "discriminator" in recipe.modules:
+        spec = recipe.modules["discriminator"]
+        D = build_module(recipe, "discriminator", registry)
+        d_total = sum(p.numel() for p in D.parameters())
+        rows.append({"slot": "discriminator", "name": spec.name,
+                     "distribution": registry.entry("discriminator", spec.name).distribution,
+                     "parameters": d_total, "network": "discriminator"})
+        del D
+    if "loss" in recipe.modules:
+        spec = recipe.modules["loss"]
+        rows.append({"slot": "loss", "name": spec.name, "distribution": registry.entry("loss", spec.name).distribution,
+                     "parameters": 0, "network": "-"})
+    return {"method": recipe.method, "variant": recipe.variant, "slots": rows,
+            "generator_parameters": g_total, "discriminator_parameters": d_total}
+
+
+def cmd_describe(args) -> int:
+    from rich.table import Table
+
+    recipe = _recipe_from_args(args)
+    info = describe_recipe(recipe)
+    if args.json:
+        print(json.dumps({**info, "recipe": recipe.to_dict()}, indent=2))
+        return 0
+    table = Table(title=f"{recipe.method} ({recipe.variant or 'default'})")
+    for col in ("slot", "implementation", "distribution", "parameters", "options"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for row in info["slots"]:
+        options = json.dumps(recipe.modules[row["slot"]].kwargs, sort_keys=True)
+        table.add_row(row["slot"], row["name"], row["distribution"], f"{row['parameters']:,}",
+                      options if len(options) < 80 else options[:77] + "...")
+    table.add_section()
+    table.add_row("generator", "", "", f"{info['generator_parameters']:,}", json.dumps(recipe.generator))
+    table.add_row("discriminator", "", "", f"{info['discriminator_parameters']:,}", "")
+    _console().print(table)
+    return 0
+
+
+# ---------------------------------------------------------------------------- datasets
+def cmd_datasets(args) -> int:
+    if args.action == "make":
+        from gan3d.core.data import make_synthetic_dataset
+
+        path = make_synthetic_dataset(args.out, preset=args.preset, num_images=args.num, resolution=args.resolution,
+                                      seed=args.seed) if args.out else make_synthetic_dataset(
+            preset=args.preset, num_images=args.num, resolution=args.resolution, seed=args.seed)
+        _console().print(f"synthetic data set ({args.preset}) at [bold]{path}[/]")
+        return 0
+    from gan3d.core.data import check_dataset
+
+    report = check_dataset(args.path)
+    _console().print(report)
+    return 0
+
+
+# ---------------------------------------------------------------------------- train
+def _init_distributed(device: str) -> tuple[int, int]:
+    """Join the process group when started by torchrun (RANK/WORLD_SIZE set); returns (rank, world)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+        if device.startswith("cuda"):
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from gan3d.core.data import EG3DDataset, default_dataset_path
+    from gan3d.core.trainer import Trainer
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank, world = _init_distributed(device)
+    if device == "cuda" and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    synthetic = args.dataset is None
+    default_name = f"{args.method}-{'synthetic' if synthetic else Path(args.dataset).stem}"
+    work_dir = Path(args.root_work_dir) / (args.job_name or default_name)
+    if args.resume:
+        from gan3d.core.checkpoint import latest_checkpoint, load_checkpoint, recipe_of
+
+        ckpt = latest_checkpoint(work_dir / "checkpoints")
+        if ckpt is None:
+            return _fail(f"--resume: no checkpoint in {work_dir / 'checkpoints'}")
+        recipe = recipe_of(load_checkpoint(ckpt), ckpt)
+        for assignment in args.set or []:
+            if not assignment.replace("-", "_").startswith("training."):
+                return _fail(f"--set {assignment}: a resumed run keeps its modules; only training.* can change")
+        recipe = recipe.overrides(args.set)
+    else:
+        recipe = _recipe_from_args(args, synthetic=synthetic)
+    if args.batch_size is not None:
+        recipe = recipe.override(f"training.batch_size={args.batch_size}")
+        stages = [{k: v for k, v in s.items() if k != "batch_size"} for s in recipe.training.get("stages", [])]
+        recipe.training["stages"] = stages
+    if args.resolution is not None:
+        # A fixed-resolution run: the stages keep their other settings.
+        recipe = recipe.override(f"generator.render_resolution={args.resolution}")
+        recipe.training["stages"] = [{k: v for k, v in s.items() if k != "resolution"}
+                                     for s in recipe.training.get("stages", [])]
+    dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
+    if rank == 0 and synthetic:
+        _console().print(f"training [bold]{recipe.method}[/] ({recipe.variant or 'default'}) on the embedded "
+                         f"synthetic set {dataset_path}")
+    dataset = EG3DDataset(dataset_path, xflip=bool(recipe.training.get("xflip", False)))
+    trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=args.seed, device=device,
+                      workers=args.workers)
+    trainer.train(kimg=args.kimg)
+    if rank == 0:
+        _console().print(f"done: {trainer.step} steps, {trainer.nimg / 1000:.3f} kimg; "
+                         f"work directory [bold]{work_dir}[/]")
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tools/run.py", description="gan3d: 3D-aware GANs from interchangeable modules",
+        epilog="Installed plugins may add commands of their own: `tools/run.py COMMAND --help` for any of them.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="list installed implementations by family, with their distribution")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_plugins)
+
+    def method_options(p: argparse.ArgumentParser, default: str | None = "pigan") -> None:
+        p.add_argument("--method", default=default, required=default is None, help="registered method name")
+        p.add_argument("--variant", default=None, help="named configuration of the method (e.g. ffhq512)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a recipe entry, e.g. point_embedder.resolution=64 (repeatable)")
+
+    p = sub.add_parser("describe", help="the assembled recipe: each slot, its implementation and parameter count")
+    method_options(p, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("train", help="train a method (default: pi-GAN on the embedded synthetic set)")
+    method_options(p)
+    p.add_argument("--dataset", default=None, help="EG3D-format folder or zip (default: the embedded synthetic set)")
+    _add_alias_options(p, "--job_name", default=None, help="work directory name (default: METHOD-DATASET)")
+    _add_alias_options(p, "--root_work_dir", default="work_dirs", help="where job directories go")
+    p.add_argument("--resume", action="store_true", help="continue the job from its newest checkpoint")
+    p.add_argument("--kimg", type=float, default=None, help="run length in thousands of images (default: recipe)")
+    _add_alias_options(p, "--batch_size", type=int, default=None, help="global batch size (all stages)")
+    p.add_argument("--resolution", type=int, default=None, help="fixed render resolution (drops staged ones)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--workers", type=int, default=0, help="data-loader processes")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("datasets", help="make the embedded synthetic set, or check a user's set")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    m = dsub.add_parser("make", help="render the synthetic multi-view set (cached)")
+    m.add_argument("--preset", default="head", choices=["head", "car"])
+    m.add_argument("--out", default=None, help="output folder (default: the cache)")
+    m.add_argument("--num", type=int, default=None, help="number of views")
+    m.add_argument("--resolution", type=int, default=None)
+    m.add_argument("--seed", type=int, default=0)
+    c = dsub.add_parser("check", help="validate an EG3D-format data set")
+    c.add_argument("path")
+    p.set_defaults(func=cmd_datasets)
+
+    if with_plugin_commands:
+        from gan3d.core import get_registry
+
+        registry = get_registry()
+        registry.call_hook("gan3d_add_commands", subparsers=sub, registry=registry)
+    return parser
+
+
+BUILTIN_COMMANDS = {"plugins", "describe", "train", "datasets", "eval", "infer", "bench"}
+
+
+def _needs_plugin_commands(argv: list[str]) -> bool:
+    """Plugin subcommands are loaded (which imports every plugin) only when the command is not a
+    built-in one, so that `--help` and the built-ins start fast."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    return command is not None and command not in BUILTIN_COMMANDS
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(with_plugin_commands=_needs_plugin_commands(argv))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except Exception:
+        if args.verbose:
+            raise
+        return _handle(sys.exc_info()[1])
+
+
+def _handle(exc: BaseException) -> int:
+    """Bad input gets its message, not a traceback; anything else is a bug and is re-raised."""
+    from gan3d.core.checkpoint import CheckpointError
+    from gan3d.core.recipe import RecipeError
+    from gan3d.core.registry import RegistryError
+
+    try:
+        raise exc
+    except (RegistryError, RecipeError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # errors the library raises for bad input carry their own message
+        if type(exc).__name__ in ("DatasetError", "WorkDirError", "TrainingError"):
+            return _fail(str(exc))
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
