@@ -12,6 +12,12 @@ SMALL = {
     ("point_embedder", "coordinate"): {"num_frequencies": 2},
     ("point_embedder", "volume"): {"feat_res": 4, "init_res": 2, "base_channels": 4, "output_channels": 2, "w_dim": 8},
     ("feature_decoder", "siren_film"): {"hidden_dim": 8, "num_layers": 2},
+    ("stochasticity_mapper", "stylegan2"): {"z_dim": 8, "c_dim": 25, "w_dim": 8, "num_ws": 3, "num_layers": 2},
+    ("point_embedder", "triplane"): {"resolution": 8, "channels": 2, "w_dim": 8, "channel_base": 64,
+                                     "channel_max": 8},
+    ("feature_decoder", "eg3d_osg"): {"in_channels": 4, "hidden_dim": 4, "output_dim": 3},
+    ("feature_decoder", "stylenerf_mlp"): {"in_channels": 6, "hidden_dim": 4, "depth": 2, "output_dim": 4,
+                                           "w_dim": 8},
 }
 
 

@@ -8,12 +8,20 @@ from gan3d.core import hookimpl
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-embedders's implementations."""
+    from .feature_decoders.osg import OSGDecoder
     from .feature_decoders.siren_film import SirenFiLMDecoder
+    from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
+    from .point_embedders.triplane import TriplaneEmbedder
     from .point_embedders.volume import VolumeEmbedder
     from .stochasticity_mappers.pigan import PiGANMappingNetwork
+    from .stochasticity_mappers.stylegan2 import StyleGAN2Mapper
 
     registry.add("stochasticity_mapper", "pigan", PiGANMappingNetwork)
     registry.add("point_embedder", "coordinate", CoordinateEmbedder)
     registry.add("point_embedder", "volume", VolumeEmbedder)
     registry.add("feature_decoder", "siren_film", SirenFiLMDecoder)
+    registry.add("stochasticity_mapper", "stylegan2", StyleGAN2Mapper)
+    registry.add("point_embedder", "triplane", TriplaneEmbedder)
+    registry.add("feature_decoder", "eg3d_osg", OSGDecoder)
+    registry.add("feature_decoder", "stylenerf_mlp", StyleNeRFDecoder)

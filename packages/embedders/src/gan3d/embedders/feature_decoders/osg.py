@@ -1,0 +1,67 @@
+"""EG3D's OSG decoder: a small MLP from aggregated tri-plane features to density and features.
+
+Facts from NVlabs/eg3d ``training/triplane.py`` (``OSGDecoder``, ``TriPlaneGenerator``):
+
+* ``FullyConnectedLayer(32, 64) -> Softplus -> FullyConnectedLayer(64, 1 + 32)``, equalized learning
+  rate with ``lr_multiplier = decoder_lr_mul`` (default 1);
+* ``sigma = x[..., :1]`` raw (the MipNeRF ray marcher applies ``softplus(sigma - 1)``);
+* ``features = sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001`` (MipNeRF's widened sigmoid), so all 32
+  channels, the first three being RGB, lie in ``(-0.001, 1.001)``. EG3D feeds the rendered RGB and
+  feature image to its super-resolution network as they are; ``image_raw`` is those three channels.
+
+The mean over the three planes, done inside EG3D's decoder, is the ``triplane`` embedder's job here, so
+this decoder reads ``features [B, R, S, in_channels]`` already aggregated. Viewing directions and
+``ws`` are unused (EG3D's decoder has no view dependence).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gan3d.core.interfaces import FeatureDecoder
+from gan3d.core.layers.equalized import FullyConnectedLayer
+from gan3d.core.types import Field
+
+__all__ = ["OSGDecoder"]
+
+#: MipNeRF's widened sigmoid margin used by EG3D: ``sigmoid(x) * (1 + 2 eps) - eps``.
+SIGMOID_MARGIN = 0.001
+
+
+class OSGDecoder(FeatureDecoder):
+    """``features [B, R, S, in_channels]`` -> ``Field(features [B, R, S, output_dim], density [B, R, S, 1])``.
+
+    Args:
+        in_channels: tri-plane channels (EG3D 32).
+        hidden_dim: width of the hidden layer (EG3D 64).
+        output_dim: feature channels, the first three RGB (EG3D ``decoder_output_dim`` 32).
+        lr_multiplier: learning-rate multiplier of both layers (EG3D ``--decoder_lr_mul`` 1).
+    """
+
+    num_ws = 0
+
+    def __init__(self, *, in_channels: int = 32, hidden_dim: int = 64, output_dim: int = 32,
+                 lr_multiplier: float = 1.0) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("hidden_dim", hidden_dim), ("output_dim", output_dim)):
+            if value <= 0:
+                raise ValueError(f"eg3d_osg decoder: {name} must be positive, got {value}")
+        if output_dim < 3:
+            raise ValueError(f"eg3d_osg decoder: output_dim must be >= 3 (the first three are RGB), got {output_dim}")
+        if not lr_multiplier > 0:
+            raise ValueError(f"eg3d_osg decoder: lr_multiplier must be positive, got {lr_multiplier}")
+        self.in_channels = in_channels
+        self.out_channels = output_dim
+        self.hidden = FullyConnectedLayer(in_channels, hidden_dim, activation="softplus", lr_multiplier=lr_multiplier)
+        self.output = FullyConnectedLayer(hidden_dim, 1 + output_dim, lr_multiplier=lr_multiplier)
+
+    def forward(self, features: Tensor, directions: Tensor | None = None, ws: Tensor | None = None) -> Field:
+        if features.shape[-1] != self.in_channels:
+            raise ValueError(
+                f"eg3d_osg decoder: features have {features.shape[-1]} channels, "
+                f"expected in_channels={self.in_channels}"
+            )
+        x = self.output(self.hidden(features))
+        rgb = torch.sigmoid(x[..., 1:]) * (1 + 2 * SIGMOID_MARGIN) - SIGMOID_MARGIN
+        return Field(features=rgb, density=x[..., :1])
