@@ -1,0 +1,128 @@
+"""EG3D's super-resolution upsampler (registered as ``upsampler`` ``eg3d_superres``).
+
+EG3D (Chan et al. 2022, section 4.2 and appendix; official file training/superresolution.py)
+renders a low-resolution feature image whose first three channels are RGB, then refines it with two
+StyleGAN2 synthesis blocks ('skip' architecture) that see only the last latent ``w``:
+
+1. resize the features and the raw RGB to the input resolution of the blocks (bilinear,
+   ``align_corners=False``, antialiased when ``antialias``);
+2. ``block0`` and ``block1`` each add their toRGB output to the (upsampled) running image, which
+   starts as the raw RGB.
+
+The official configuration per output resolution (train.py picks the class by resolution):
+
+=========  ==========================  ===============  =======================================
+output     official class              input res.       blocks (channels, upsampling)
+=========  ==========================  ===============  =======================================
+128        SuperresolutionHybrid2X     64               F->128 at 64 (no up), 128->64 at 128
+256        SuperresolutionHybrid4X     128              F->128 at 128 (no up), 128->64 at 256
+512        SuperresolutionHybrid8XDC   128              F->256 at 256, 256->128 at 512
+=========  ==========================  ===============  =======================================
+
+The official modules clamp convolution outputs to 256 because EG3D trains them with mixed precision
+(``sr_num_fp16_res=4``, so ``conv_clamp=256``); the clamp is kept here, so the values match.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan3d.core.interfaces import Upsampler
+from gan3d.core.layers import NOISE_MODES, SynthesisBlock
+
+__all__ = ["EG3DSuperResolution", "OFFICIAL_CONFIGS"]
+
+#: output resolution -> (input resolution, block0 channels, block1 channels, block0 upsamples)
+OFFICIAL_CONFIGS: dict[int, tuple[int, int, int, bool]] = {
+    128: (64, 128, 64, False),   # SuperresolutionHybrid2X
+    256: (128, 128, 64, False),  # SuperresolutionHybrid4X
+    512: (128, 256, 128, True),  # SuperresolutionHybrid8XDC
+}
+
+
+class EG3DSuperResolution(Upsampler):
+    """``features [B, F, h, w]`` (RGB in the first three channels), ``ws [B, N, w_dim]`` ->
+    ``image [B, 3, image_resolution, image_resolution]``.
+
+    Only the last latent ``ws[:, -1]`` is used (repeated for the 3 latents each block takes), so
+    ``num_ws = 1``: any mapper with at least one latent fits.
+
+    Args:
+        image_resolution: output side, 128, 256 or 512; picks the official block configuration.
+        feature_channels: ``F``, the channels of the rendered feature image (32 in EG3D).
+        w_dim: latent size (512 in EG3D).
+        block0_channels, block1_channels: channels of the two blocks; 0 keeps the official value.
+        antialias: antialiased bilinear resizing of the inputs (EG3D's ``sr_antialias=True``).
+        noise_mode: per-pixel noise of the synthesis layers, ``'none'`` (EG3D's default
+            ``--sr_noise_mode``), ``'random'`` or ``'const'``.
+        conv_clamp: clamp of the convolution outputs (256, see above); 0 or less disables it.
+
+    Example:
+        >>> up = EG3DSuperResolution(image_resolution=128)                          # doctest: +SKIP
+        >>> up(torch.randn(2, 32, 64, 64), torch.randn(2, 14, 512)).shape           # doctest: +SKIP
+        torch.Size([2, 3, 128, 128])
+    """
+
+    num_ws: int = 1
+
+    def __init__(
+        self,
+        *,
+        image_resolution: int = 512,
+        feature_channels: int = 32,
+        w_dim: int = 512,
+        block0_channels: int = 0,
+        block1_channels: int = 0,
+        antialias: bool = True,
+        noise_mode: str = "none",
+        conv_clamp: float = 256.0,
+    ) -> None:
+        super().__init__()
+        if image_resolution not in OFFICIAL_CONFIGS:
+            raise ValueError(f"upsampler 'eg3d_superres' supports image_resolution "
+                             f"{', '.join(map(str, OFFICIAL_CONFIGS))}; got {image_resolution}")
+        if feature_channels < 3:
+            raise ValueError(f"feature_channels must be >= 3 (RGB comes first), got {feature_channels}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
+        input_res, official0, official1, block0_up = OFFICIAL_CONFIGS[image_resolution]
+        channels0 = block0_channels or official0
+        channels1 = block1_channels or official1
+        clamp = conv_clamp if conv_clamp > 0 else None
+
+        self.image_resolution = image_resolution
+        self.input_resolution = input_res
+        self.feature_channels = feature_channels
+        self.w_dim = w_dim
+        self.antialias = antialias
+        self.noise_mode = noise_mode
+        block0_res = input_res * 2 if block0_up else input_res
+        self.block0 = SynthesisBlock(feature_channels, channels0, w_dim, block0_res, 3, False,
+                                     up=2 if block0_up else 1, conv_clamp=clamp)
+        self.block1 = SynthesisBlock(channels0, channels1, w_dim, image_resolution, 3, True, up=2, conv_clamp=clamp)
+
+    def resize(self, x: Tensor) -> Tensor:
+        """Bilinear resize of ``x [B, C, h, w]`` to the blocks' input resolution (no-op if equal)."""
+        if x.shape[-2:] == (self.input_resolution, self.input_resolution):
+            return x
+        return F.interpolate(x, size=(self.input_resolution, self.input_resolution), mode="bilinear",
+                             align_corners=False, antialias=self.antialias)
+
+    def forward(self, features: Tensor, ws: Tensor) -> Tensor:
+        """``features [B, F, h, w]``, ``ws [B, N, w_dim]`` -> ``image [B, 3, H, H]``."""
+        if features.ndim != 4 or features.shape[1] != self.feature_channels:
+            raise ValueError(f"upsampler 'eg3d_superres' expects features [B, {self.feature_channels}, h, w], got "
+                             f"{tuple(features.shape)}; set its feature_channels to the decoder's output channels")
+        if ws.ndim != 3 or ws.shape[0] != features.shape[0] or ws.shape[2] != self.w_dim:
+            raise ValueError(f"upsampler 'eg3d_superres' expects ws [{features.shape[0]}, N, {self.w_dim}], "
+                             f"got {tuple(ws.shape)}")
+        # Both blocks take three latents (two convolutions and a toRGB), all the last w (official forward).
+        block_ws = ws[:, -1:].repeat(1, 3, 1)
+        x = self.resize(features)
+        rgb = self.resize(features[:, :3])
+        # EG3D trains with grouped (fused) modulated convolutions only at inference ('inference_only').
+        kwargs = dict(noise_mode=self.noise_mode, fused_modconv=not self.training)
+        x, rgb = self.block0(x, rgb, block_ws, **kwargs)
+        _, rgb = self.block1(x, rgb, block_ws, **kwargs)
+        return rgb

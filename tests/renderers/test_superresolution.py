@@ -1,0 +1,105 @@
+"""EG3D's super-resolution upsampler (``upsampler`` ``eg3d_superres``)."""
+
+import pytest
+import torch
+
+from gan3d.core.layers import setup_filter, upsample2d
+from gan3d.core.registry import get_registry
+from gan3d.renderers.superresolution import EG3DSuperResolution
+
+
+def tiny(resolution, **kwargs):
+    torch.manual_seed(0)
+    return EG3DSuperResolution(image_resolution=resolution, feature_channels=6, w_dim=8, block0_channels=4,
+                               block1_channels=4, **kwargs)
+
+
+@pytest.mark.parametrize(("resolution", "rendered"), [(128, 32), (256, 64), (512, 32)])
+def test_output_shapes_at_tiny_channels(resolution, rendered):
+    up = tiny(resolution).eval()
+    with torch.no_grad():
+        image = up(torch.randn(1, 6, rendered, rendered), torch.randn(1, 3, 8))
+    assert image.shape == (1, 3, resolution, resolution)
+
+
+def test_gradients_reach_parameters_and_features():
+    up = tiny(128, noise_mode="random")
+    for name, p in up.named_parameters():
+        if name.endswith("noise_strength"):
+            torch.nn.init.constant_(p, 0.1)
+    features = torch.randn(1, 6, 64, 64, requires_grad=True)
+    ws = torch.randn(1, 5, 8, requires_grad=True)
+    up(features, ws).square().mean().backward()
+    missing = [n for n, p in up.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, missing
+    assert features.grad.abs().sum() > 0
+
+
+def test_only_the_last_latent_is_used():
+    up = tiny(128).eval()
+    features, ws = torch.randn(1, 6, 64, 64), torch.randn(1, 4, 8)
+    with torch.no_grad():
+        reference = up(features, ws)
+        other = ws.clone()
+        other[:, :-1] = torch.randn(1, 3, 8)
+        torch.testing.assert_close(up(features, other), reference)
+        other[:, -1] = torch.randn(1, 8)
+        assert not torch.allclose(up(features, other), reference)
+
+
+def test_raw_rgb_is_carried_by_the_skip_path():
+    # With every toRGB silenced, the output is the raw RGB resized to 64 and upsampled by block1.
+    up = tiny(128).eval()
+    with torch.no_grad():
+        for block in (up.block0, up.block1):
+            block.torgb.weight.zero_()
+            block.torgb.bias.zero_()
+    features = torch.randn(1, 6, 64, 64)
+    expected = upsample2d(features[:, :3], setup_filter([1, 3, 3, 1]))
+    with torch.no_grad():
+        torch.testing.assert_close(up(features, torch.randn(1, 1, 8)), expected)
+
+
+def test_fused_and_unfused_modes_agree():
+    up = tiny(128)
+    features, ws = torch.randn(2, 6, 64, 64), torch.randn(2, 1, 8)
+    with torch.no_grad():
+        train_out = up.train()(features, ws)
+        torch.testing.assert_close(up.eval()(features, ws), train_out, atol=1e-5, rtol=1e-5)
+
+
+def conv_layer_params(i, o, w_dim=512):
+    """SynthesisLayer: affine (w_dim*i + i), weight o*i*3*3, noise_strength 1, bias o."""
+    return (w_dim * i + i) + o * i * 9 + 1 + o
+
+
+def torgb_params(i, w_dim=512):
+    """ToRGBLayer: affine (w_dim*i + i), weight 3*i*1*1, bias 3."""
+    return (w_dim * i + i) + 3 * i + 3
+
+
+def block_params(i, o):
+    """SynthesisBlock('skip'): conv0 (i -> o), conv1 (o -> o), torgb (o -> 3)."""
+    return conv_layer_params(i, o) + conv_layer_params(o, o) + torgb_params(o)
+
+
+@pytest.mark.parametrize(("resolution", "channels"), [(128, (128, 64)), (256, (128, 64)), (512, (256, 128))])
+def test_parameter_count_at_official_config(resolution, channels):
+    # EG3D: 32 rendered feature channels, w_dim 512; blocks 32 -> c0 and c0 -> c1 (training/superresolution.py).
+    # 128/256: (53409 + 213249 + 66051) + (139457 + 69761 + 33027) = 574954
+    # 512:     (90401 + 721409 + 132099) + (426369 + 213249 + 66051) = 1649578
+    c0, c1 = channels
+    expected = block_params(32, c0) + block_params(c0, c1)
+    assert expected == {128: 574954, 256: 574954, 512: 1649578}[resolution]
+    up = EG3DSuperResolution(image_resolution=resolution)
+    assert sum(p.numel() for p in up.parameters()) == expected
+
+
+def test_registered_and_errors_are_clear():
+    up = get_registry().build("upsampler", "eg3d_superres", image_resolution=128, feature_channels=6, w_dim=8,
+                              block0_channels=4, block1_channels=4)
+    assert isinstance(up, EG3DSuperResolution) and up.num_ws == 1
+    with pytest.raises(ValueError, match="supports image_resolution 128, 256, 512; got 64"):
+        EG3DSuperResolution(image_resolution=64)
+    with pytest.raises(ValueError, match=r"features \[B, 6, h, w\]"):
+        up(torch.randn(1, 32, 64, 64), torch.randn(1, 1, 8))
