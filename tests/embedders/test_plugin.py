@@ -1,6 +1,7 @@
 """The embedders plugin: every registered name builds from its defaults' types, and bad options are refused."""
 
 import pytest
+import torch
 
 from gan3d.core.interfaces import FAMILY_BASES
 from gan3d.core.registry import Registry, RegistryError
@@ -49,3 +50,11 @@ def test_option_types_are_checked(registry):
         registry.build("point_embedder", "volume", res=8)
     # A float option accepts an int (box_warp 1 == 1.0).
     assert registry.build("point_embedder", "coordinate", box_warp=1).box_warp == 1.0
+
+
+@pytest.mark.parametrize("family, name", sorted(SMALL))
+def test_core_contract_holds_for_every_implementation(registry, family, name):
+    from gan3d.core.testing import check_contract
+
+    torch.manual_seed(0)
+    check_contract(family, registry.build(family, name, **SMALL[(family, name)]))
