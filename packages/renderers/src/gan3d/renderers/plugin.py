@@ -11,9 +11,11 @@ def gan3d_register(registry) -> None:
     from .identity_upsampler import IdentityUpsampler
     from .occupancy import OccupancyVolumeRenderer
     from .sdf import SdfVolumeRenderer
+    from .superresolution import EG3DSuperResolution
     from .volume import DensityVolumeRenderer
 
     registry.add("volume_renderer", "volume", DensityVolumeRenderer)
     registry.add("volume_renderer", "sdf", SdfVolumeRenderer)
     registry.add("volume_renderer", "occupancy", OccupancyVolumeRenderer)
     registry.add("upsampler", "identity", IdentityUpsampler)
+    registry.add("upsampler", "eg3d_superres", EG3DSuperResolution)
