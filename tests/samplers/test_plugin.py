@@ -40,3 +40,14 @@ def test_wrong_option_types_are_refused_by_the_registry(registry):
         registry.build("point_sampler", "uniform", num_samples=12.5)
     with pytest.raises(RegistryError, match="has no option 'h_stddev'"):
         registry.build("pose_sampler", "spherical", h_stddev=0.3)
+
+
+def test_every_sampler_honours_the_core_contract(registry):
+    from gan3d.core.testing import check_contract
+
+    check_contract("pose_sampler", registry.build("pose_sampler", "spherical", yaw_strategy="normal", yaw_stddev=0.3))
+    dataset = registry.build("pose_sampler", "dataset")
+    dataset.bind_dataset_poses(registry.build("pose_sampler", "spherical")(3).label)
+    check_contract("pose_sampler", dataset)
+    check_contract("point_sampler", registry.build("point_sampler", "uniform", num_samples=5, ray_start=1.0,
+                                                   ray_end=3.0, perturbation="stratified"))
