@@ -205,3 +205,23 @@ def test_pose_sampler_angles_agree_with_its_cameras():
     assert abs(from_angles[:, 0].mean().item() - math.pi / 2) < 0.15
     assert 0.15 < from_angles[:, 0].std().item() < 0.45
     assert 0.08 < from_angles[:, 1].std().item() < 0.25
+
+
+def test_batch_split_takes_topk_within_each_sub_batch_and_sums_their_losses():
+    # pi-GAN train.py: for each of batch_split sub-batches, topk, mean, backward (gradients summed).
+    logits = torch.tensor([[3.0], [2.0], [-1.0], [-2.0]])
+    pred_pose = torch.tensor([[1.0, 1.0], [2.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    h = torch.full((4,), math.pi / 2)
+    cams = cameras_at(h, h)
+    D = FakeDiscriminator(logits, pose=pred_pose)
+    objective = PiGANObjective(pos_lambda=2.0, topk_v=0.5, batch_split=2)
+    terms = objective.generator_loss(FakeGenerator(), D, inputs_for(4, 10**7, cams))
+    # Each half keeps its own largest logit: 3 and -1 (a whole-batch top-2 would keep 3 and 2).
+    expected_adv = F.softplus(torch.tensor(-3.0)) + F.softplus(torch.tensor(1.0))
+    assert terms["g_adv"].item() == pytest.approx(expected_adv.item(), rel=1e-6)
+    target = torch.full((4, 2), math.pi / 2)
+    sq = (pred_pose - target) ** 2
+    expected_pos = 2.0 * (sq[:2].mean() + sq[2:].mean())
+    assert terms["g_pos"].item() == pytest.approx(expected_pos.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="divisible by loss.batch_split"):
+        PiGANObjective(batch_split=3).generator_loss(FakeGenerator(), D, inputs_for(4, 0, cams))

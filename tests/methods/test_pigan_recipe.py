@@ -32,6 +32,7 @@ def tiny_pigan_recipe(variant: str | None = None) -> Recipe:
         f"generator.render_resolution={TINY_RESOLUTION}",
         "discriminator.channels=[8, 8, 12]",
         "discriminator.latent_dim=8",
+        "loss.batch_split=1",
     ])
 
 
@@ -78,10 +79,11 @@ def test_celeba_values_are_the_published_ones():
     assert m["volume_renderer"]["last_back"] is False and m["volume_renderer"]["eval_last_back"] is True
     assert m["volume_renderer"]["noise_std"] == 1.0 and m["volume_renderer"]["noise_anneal_steps"] == 5000
     assert m["loss"] == {"r1_gamma": 0.2, "r1_interval": 1, "pos_lambda": 15.0, "z_lambda": 0.0,
-                         "topk_interval": 2000, "topk_v": 0.6}
+                         "topk_interval": 2000, "topk_v": 0.6, "batch_split": 2}
     t = r.training
     assert (t["batch_size"], t["g_lr"], t["d_lr"]) == (56, 6e-5, 2e-4)
     assert t["g_betas"] == t["d_betas"] == [0.0, 0.9]
+    assert t["xflip"] is True and pigan_recipe("carla").training["xflip"] is False
     assert t["ema_beta"] == 0.999 and t["g_grad_clip"] == t["d_grad_clip"] == 10.0
     assert t["stages"] == [{"until_step": 200_000, "resolution": 64, "batch_size": 56, "g_lr": 6e-5,
                             "d_lr": 2e-4, "fade_steps": 10_000}]

@@ -4,9 +4,9 @@ the discriminator's latent and position (camera) consistency losses.
 Source: marcoamonteiro/pi-GAN ``train.py`` (the loss lines quoted as formulas below) and
 ``curriculums.py`` (the CelebA values used as defaults).
 
-Generator, per step::
+Generator, per step, summed over the ``batch_split`` sub-batches of size ``b`` (train.py)::
 
-    k       = ceil(max(0.99 ** (step / topk_interval), topk_v) * B)
+    k       = ceil(max(0.99 ** (step / topk_interval), topk_v) * b)
     L_G     = mean(softplus(-topk_k(D(G(z))))) + pos_lambda * MSE(D_pose(G(z)), pose) + z_lambda * MSE(D_z(G(z)), z)
 
 Discriminator, per step::
@@ -57,6 +57,8 @@ class PiGANObjective(Objective):
         topk_interval: steps over which the kept fraction decays by a factor 0.99 (2000 for CelebA and
             Cats, 1000 for CARLA); 0 turns top-k off.
         topk_v: the smallest fraction kept (CelebA and Cats 0.6; CARLA 1.0, i.e. off).
+        batch_split: sub-batches of the generator loss (pi-GAN CelebA 2, Cats 4, CARLA 1/2/5 by
+            stage), see :meth:`generator_loss`.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class PiGANObjective(Objective):
         z_lambda: float = 0.0,
         topk_interval: int = 2000,
         topk_v: float = 0.6,
+        batch_split: int = 1,
     ) -> None:
         super().__init__(r1_gamma=r1_gamma, r1_interval=r1_interval)
         if pos_lambda < 0 or z_lambda < 0:
@@ -75,10 +78,13 @@ class PiGANObjective(Objective):
             raise ValueError(f"topk_interval must be >= 0 (0 turns top-k off), got {topk_interval}")
         if not 0 < topk_v <= 1:
             raise ValueError(f"topk_v is the smallest fraction of fakes kept; it must be in (0, 1], got {topk_v}")
+        if batch_split < 1:
+            raise ValueError(f"batch_split must be >= 1, got {batch_split}")
         self.pos_lambda = pos_lambda
         self.z_lambda = z_lambda
         self.topk_interval = topk_interval
         self.topk_v = topk_v
+        self.batch_split = batch_split
 
     # ------------------------------------------------------------ pieces
     def topk_count(self, batch_size: int, step: int) -> int:
@@ -86,21 +92,21 @@ class PiGANObjective(Objective):
         k = math.ceil(topk_fraction(step, self.topk_interval, self.topk_v) * batch_size)
         return max(1, min(batch_size, k))
 
-    def consistency_terms(self, d_out: DiscriminatorOutput, out: GeneratorOutput, z: Tensor,
+    def consistency_terms(self, d_out: DiscriminatorOutput, target_pose: Tensor | None, z: Tensor,
                           prefix: str) -> dict[str, Tensor]:
         """pi-GAN's "identity penalty" on fakes: position and latent MSE, each already weighted.
 
-        ``d_out.pose [B, 2]`` is compared with :func:`.pose_angles.pigan_angles` of the rendering
-        cameras, ``d_out.latent [B, z_dim]`` with ``z [B, z_dim]``; a term with weight 0 is left out
-        (pi-GAN computes both only when one weight is positive; a zero weight adds zero).
+        ``d_out.pose [B, 2]`` is compared with ``target_pose [B, 2]`` (:func:`.pose_angles.pigan_angles`
+        of the rendering cameras), ``d_out.latent [B, z_dim]`` with ``z [B, z_dim]``; a term with
+        weight 0 is left out (pi-GAN computes both only when one weight is positive; a zero weight
+        adds zero).
         """
         terms: dict[str, Tensor] = {}
         if self.pos_lambda > 0:
-            if d_out.pose is None:
+            if d_out.pose is None or target_pose is None:
                 raise ValueError("pos_lambda > 0 needs a discriminator that predicts the pose (pose_dim=2); "
                                  "set loss.pos_lambda=0 or use discriminator pigan_progressive with pose_dim=2")
-            target = pigan_angles(out.cameras).to(d_out.pose)
-            terms[f"{prefix}_pos"] = F.mse_loss(d_out.pose, target) * self.pos_lambda
+            terms[f"{prefix}_pos"] = F.mse_loss(d_out.pose, target_pose.to(d_out.pose)) * self.pos_lambda
         if self.z_lambda > 0:
             if d_out.latent is None or d_out.latent.shape != z.shape:
                 got = None if d_out.latent is None else tuple(d_out.latent.shape)
@@ -109,23 +115,48 @@ class PiGANObjective(Objective):
             terms[f"{prefix}_latent"] = F.mse_loss(d_out.latent, z) * self.z_lambda
         return terms
 
-    # ------------------------------------------------------------ hooks of the base class
-    def generator_terms(self, out: GeneratorOutput, d_out: DiscriminatorOutput,
-                        inputs: LossInputs) -> dict[str, Tensor]:
-        return self.consistency_terms(d_out, out, inputs.z, "g")
+    def pose_target(self, out: GeneratorOutput) -> Tensor | None:
+        """``[B, 2]`` pi-GAN ``(theta, phi)`` of the rendering cameras (``None`` when unused)."""
+        return pigan_angles(out.cameras) if self.pos_lambda > 0 else None
 
+    # ------------------------------------------------------------ the phases
     def discriminator_terms(self, fake: DiscriminatorOutput, real: DiscriminatorOutput, out: GeneratorOutput,
                             inputs: LossInputs) -> dict[str, Tensor]:
-        return self.consistency_terms(fake, out, inputs.z, "d")
+        return self.consistency_terms(fake, self.pose_target(out), inputs.z, "d")
 
     def generator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
-        """``softplus(-D(G(z)))`` over the top-k fakes plus the consistency terms (see module doc)."""
+        """``softplus(-D(G(z)))`` over the top-k fakes plus the consistency terms (see module doc).
+
+        pi-GAN's ``batch_split`` (train.py runs the generator step on ``batch_split`` sub-batches and
+        accumulates their gradients, for memory) changes the loss itself: top-k is taken within each
+        sub-batch and the per-sub-batch means are summed, so the gradient is ``batch_split`` times
+        that of one mean before ``grad_clip``. ``batch_split`` reproduces both on one pass.
+        """
         out = self.run_generator(G, inputs, return_aux=self.needs_aux)
         d_out = self.discriminate_fake(D, out, inputs)
         batch = d_out.logits.shape[0]
-        k = self.topk_count(batch, inputs.step)
-        kept = torch.topk(d_out.logits, k, dim=0).values
-        terms = {"g_adv": F.softplus(-kept).mean(), **self.generator_terms(out, d_out, inputs)}
+        if batch % self.batch_split:
+            raise ValueError(f"the generator batch ({batch} per process) must be divisible by loss.batch_split "
+                             f"({self.batch_split}); change training.batch_size or loss.batch_split")
+        size = batch // self.batch_split
+        target = self.pose_target(out)
+        terms: dict[str, Tensor] = {}
+        kept_count = 0
+        for first in range(0, batch, size):
+            rows = slice(first, first + size)
+            k = self.topk_count(size, inputs.step)
+            kept_count += k
+            kept = torch.topk(d_out.logits[rows], k, dim=0).values
+            part = DiscriminatorOutput(
+                logits=d_out.logits[rows],
+                pose=None if d_out.pose is None else d_out.pose[rows],
+                latent=None if d_out.latent is None else d_out.latent[rows],
+            )
+            part_target = None if target is None else target[rows]
+            split_terms = {"g_adv": F.softplus(-kept).mean(),
+                           **self.consistency_terms(part, part_target, inputs.z[rows], "g")}
+            for name, value in split_terms.items():
+                terms[name] = terms[name] + value if name in terms else value
         terms["loss"] = sum(terms.values())
-        terms["g_topk_fraction"] = torch.tensor(k / batch)
+        terms["g_topk_fraction"] = torch.tensor(kept_count / batch)
         return terms

@@ -28,6 +28,7 @@ __all__ = ["pigan_recipe", "VARIANTS"]
 #: The variant-specific facts, from ``curriculums.py`` unless noted.
 VARIANTS: dict[str, dict[str, Any]] = {
     "celeba": {
+        "xflip": True,
         "fov": 12.0, "ray_start": 0.88, "ray_end": 1.12, "num_steps": 12,
         "pose_distribution": "normal", "h_mean": math.pi * 0.5, "v_mean": math.pi * 0.5,
         "h_stddev": 0.3, "v_stddev": 0.155,
@@ -37,12 +38,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "discriminator": {"channels": [32, 64, 128, 256, 400, 400, 400, 400], "block_layout": "strided",
                           "coord_conv": True, "kaiming_init": True, "latent_dim": 256, "pose_dim": 2},
         "loss": {"r1_gamma": 0.2, "r1_interval": 1, "pos_lambda": 15.0, "z_lambda": 0.0,
-                 "topk_interval": 2000, "topk_v": 0.6},
+                 "topk_interval": 2000, "topk_v": 0.6, "batch_split": 2},
         "grad_clip": 10.0,
         # {0: 64 px, batch 28*2, gen_lr 6e-5, disc_lr 2e-4}, then int(200e3): {} ends the run.
         "stages": [{"until_step": 200_000, "resolution": 64, "batch_size": 56, "g_lr": 6e-5, "d_lr": 2e-4}],
     },
     "carla": {
+        "xflip": False,
         "fov": 30.0, "ray_start": 0.7, "ray_end": 1.3, "num_steps": 48,
         "pose_distribution": "spherical_uniform", "h_mean": math.pi * 0.5, "v_mean": math.pi / 4 * 85 / 90,
         "h_stddev": math.pi, "v_stddev": math.pi / 4 * 85 / 90,
@@ -51,7 +53,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "discriminator": {"channels": [16, 32, 64, 128, 256, 400, 400, 400, 400], "block_layout": "pooled",
                           "coord_conv": True, "kaiming_init": False, "latent_dim": 256, "pose_dim": 2},
         "loss": {"r1_gamma": 10.0, "r1_interval": 1, "pos_lambda": 0.0, "z_lambda": 0.0,
-                 "topk_interval": 1000, "topk_v": 1.0},
+                 "topk_interval": 1000, "topk_v": 1.0,
+                 # CARLA's batch_split is 1, 2, 5 by stage; a loss option cannot follow stages yet.
+                 "batch_split": 1},
         "grad_clip": 1.0,
         "stages": [
             {"until_step": 10_000, "resolution": 32, "batch_size": 30, "g_lr": 4e-5, "d_lr": 4e-4},
@@ -60,6 +64,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         ],
     },
     "cats": {
+        "xflip": True,
         "fov": 12.0, "ray_start": 0.8, "ray_end": 1.2, "num_steps": 24,
         "pose_distribution": "uniform", "h_mean": math.pi * 0.5, "v_mean": math.pi * 0.5,
         "h_stddev": 0.5, "v_stddev": 0.4,
@@ -68,7 +73,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "discriminator": {"channels": [32, 64, 128, 256, 400, 400, 400, 400], "block_layout": "strided",
                           "coord_conv": False, "kaiming_init": True, "latent_dim": 0, "pose_dim": 0},
         "loss": {"r1_gamma": 0.2, "r1_interval": 1, "pos_lambda": 0.0, "z_lambda": 0.0,
-                 "topk_interval": 2000, "topk_v": 0.6},
+                 "topk_interval": 2000, "topk_v": 0.6, "batch_split": 4},
         "grad_clip": 10.0,
         "stages": [{"until_step": 200_000, "resolution": 64, "batch_size": 28, "g_lr": 6e-5, "d_lr": 2e-4}],
     },
@@ -177,5 +182,7 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
         "d_grad_clip": v["grad_clip"],
         "snapshot_kimg": SAVE_INTERVAL_STEPS * first_batch / 1000.0,
         "image_snapshot_kimg": SAMPLE_INTERVAL_STEPS * first_batch / 1000.0,
+        # datasets.py: CelebA and Cats use RandomHorizontalFlip(p=0.5), Carla no flip.
+        "xflip": v["xflip"],
     }
     return Recipe("pigan", modules, generator, training, variant)
