@@ -5,12 +5,13 @@ import torch
 
 from gan3d.core.layers import setup_filter, upsample2d
 from gan3d.core.registry import get_registry
+from gan3d.core.testing import check_contract
 from gan3d.renderers.superresolution import EG3DSuperResolution
 
 
 def tiny(resolution, **kwargs):
     torch.manual_seed(0)
-    return EG3DSuperResolution(image_resolution=resolution, feature_channels=6, w_dim=8, block0_channels=4,
+    return EG3DSuperResolution(image_resolution=resolution, in_channels=6, w_dim=8, block0_channels=4,
                                block1_channels=4, **kwargs)
 
 
@@ -96,10 +97,17 @@ def test_parameter_count_at_official_config(resolution, channels):
 
 
 def test_registered_and_errors_are_clear():
-    up = get_registry().build("upsampler", "eg3d_superres", image_resolution=128, feature_channels=6, w_dim=8,
+    up = get_registry().build("upsampler", "eg3d_superres", image_resolution=128, in_channels=6, w_dim=8,
                               block0_channels=4, block1_channels=4)
     assert isinstance(up, EG3DSuperResolution) and up.num_ws == 1
     with pytest.raises(ValueError, match="supports image_resolution 128, 256, 512; got 64"):
         EG3DSuperResolution(image_resolution=64)
     with pytest.raises(ValueError, match=r"features \[B, 6, h, w\]"):
         up(torch.randn(1, 32, 64, 64), torch.randn(1, 1, 8))
+
+
+def test_upsampler_contract():
+    # noise_mode 'none' leaves the noise strengths without gradient, as in EG3D's default
+    out = check_contract("upsampler", tiny(128), resolution=8, exempt=("block0.conv0.noise_strength",
+                         "block0.conv1.noise_strength", "block1.conv0.noise_strength", "block1.conv1.noise_strength"))
+    assert out.shape == (2, 3, 128, 128)

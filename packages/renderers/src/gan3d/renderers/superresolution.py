@@ -50,7 +50,7 @@ class EG3DSuperResolution(Upsampler):
 
     Args:
         image_resolution: output side, 128, 256 or 512; picks the official block configuration.
-        feature_channels: ``F``, the channels of the rendered feature image (32 in EG3D).
+        in_channels: ``F``, the channels of the rendered feature image (32 in EG3D).
         w_dim: latent size (512 in EG3D).
         block0_channels, block1_channels: channels of the two blocks; 0 keeps the official value.
         antialias: antialiased bilinear resizing of the inputs (EG3D's ``sr_antialias=True``).
@@ -70,7 +70,7 @@ class EG3DSuperResolution(Upsampler):
         self,
         *,
         image_resolution: int = 512,
-        feature_channels: int = 32,
+        in_channels: int = 32,
         w_dim: int = 512,
         block0_channels: int = 0,
         block1_channels: int = 0,
@@ -82,8 +82,8 @@ class EG3DSuperResolution(Upsampler):
         if image_resolution not in OFFICIAL_CONFIGS:
             raise ValueError(f"upsampler 'eg3d_superres' supports image_resolution "
                              f"{', '.join(map(str, OFFICIAL_CONFIGS))}; got {image_resolution}")
-        if feature_channels < 3:
-            raise ValueError(f"feature_channels must be >= 3 (RGB comes first), got {feature_channels}")
+        if in_channels < 3:
+            raise ValueError(f"in_channels must be >= 3 (RGB comes first), got {in_channels}")
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         input_res, official0, official1, block0_up = OFFICIAL_CONFIGS[image_resolution]
@@ -93,12 +93,12 @@ class EG3DSuperResolution(Upsampler):
 
         self.image_resolution = image_resolution
         self.input_resolution = input_res
-        self.feature_channels = feature_channels
+        self.in_channels = in_channels
         self.w_dim = w_dim
         self.antialias = antialias
         self.noise_mode = noise_mode
         block0_res = input_res * 2 if block0_up else input_res
-        self.block0 = SynthesisBlock(feature_channels, channels0, w_dim, block0_res, 3, False,
+        self.block0 = SynthesisBlock(in_channels, channels0, w_dim, block0_res, 3, False,
                                      up=2 if block0_up else 1, conv_clamp=clamp)
         self.block1 = SynthesisBlock(channels0, channels1, w_dim, image_resolution, 3, True, up=2, conv_clamp=clamp)
 
@@ -111,9 +111,9 @@ class EG3DSuperResolution(Upsampler):
 
     def forward(self, features: Tensor, ws: Tensor) -> Tensor:
         """``features [B, F, h, w]``, ``ws [B, N, w_dim]`` -> ``image [B, 3, H, H]``."""
-        if features.ndim != 4 or features.shape[1] != self.feature_channels:
-            raise ValueError(f"upsampler 'eg3d_superres' expects features [B, {self.feature_channels}, h, w], got "
-                             f"{tuple(features.shape)}; set its feature_channels to the decoder's output channels")
+        if features.ndim != 4 or features.shape[1] != self.in_channels:
+            raise ValueError(f"upsampler 'eg3d_superres' expects features [B, {self.in_channels}, h, w], got "
+                             f"{tuple(features.shape)}; set its in_channels to the decoder's output channels")
         if ws.ndim != 3 or ws.shape[0] != features.shape[0] or ws.shape[2] != self.w_dim:
             raise ValueError(f"upsampler 'eg3d_superres' expects ws [{features.shape[0]}, N, {self.w_dim}], "
                              f"got {tuple(ws.shape)}")
