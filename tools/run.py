@@ -56,14 +56,48 @@ def _recipe_from_args(args, *, synthetic: bool = False):
     registry = get_registry()
     factory = registry.get("method", args.method)
     variant = getattr(args, "variant", None)
+    options = getattr(args, "method_options", None) or {}
     if variant is None and synthetic:
         try:
-            recipe = factory("synthetic")
+            recipe = factory("synthetic", **options)
         except ValueError:
-            recipe = factory(None)
+            recipe = factory(None, **options)
     else:
-        recipe = factory(variant)
+        recipe = factory(variant, **options)
     return recipe.overrides(args.set)
+
+
+def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParser) -> None:
+    """Options a method declares itself (``factory.cli_options``), e.g. ablation3d's ``--ref_mode``."""
+    args.method_options = {}
+    if not extra:
+        return
+    if getattr(args, "command", None) not in ("train", "describe") or not getattr(args, "method", None):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from gan3d.core import get_registry
+
+    factory = get_registry().get("method", args.method)
+    specs = getattr(factory, "cli_options", None)
+    if not specs:
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (method {args.method!r} takes no options of its own)")
+    method_parser = argparse.ArgumentParser(prog=f"tools/run.py {args.command} --method {args.method}")
+    types = {"str": str, "int": int, "float": float}
+    for spec in specs:
+        kwargs = {"default": spec.get("default"), "help": spec.get("help")}
+        dest = spec["name"].lstrip("-").replace("-", "_")
+        if spec.get("type") == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = types[spec.get("type", "str")]
+            if spec.get("choices"):
+                kwargs["choices"] = spec["choices"]
+        flags = [spec["name"]] + ([spec["name"].replace("_", "-")] if "_" in spec["name"] else [])
+        method_parser.add_argument(*flags, dest=dest, **kwargs)
+    given = method_parser.parse_args(extra)
+    # Only what the user typed is passed on: the factory's own defaults stay the defaults.
+    typed = {a.lstrip("-").split("=")[0].replace("-", "_") for a in extra if a.startswith("--")}
+    typed |= {t[3:] for t in typed if t.startswith("no_")}
+    args.method_options = {k: v for k, v in vars(given).items() if k in typed}
 
 
 # ---------------------------------------------------------------------------- plugins
@@ -152,16 +186,17 @@ def cmd_describe(args) -> int:
         print(json.dumps({**info, "recipe": recipe.to_dict()}, indent=2))
         return 0
     table = Table(title=f"{recipe.method} ({recipe.variant or 'default'})")
-    for col in ("slot", "implementation", "distribution", "parameters", "options"):
-        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for col in ("slot", "implementation", "distribution", "parameters"):
+        table.add_column(col, justify="right" if col == "parameters" else "left", no_wrap=True)
     for row in info["slots"]:
-        options = json.dumps(recipe.modules[row["slot"]].kwargs, sort_keys=True)
-        table.add_row(row["slot"], row["name"], row["distribution"], f"{row['parameters']:,}",
-                      options if len(options) < 80 else options[:77] + "...")
+        table.add_row(row["slot"], row["name"], row["distribution"], f"{row['parameters']:,}")
     table.add_section()
-    table.add_row("generator", "", "", f"{info['generator_parameters']:,}", json.dumps(recipe.generator))
-    table.add_row("discriminator", "", "", f"{info['discriminator_parameters']:,}", "")
-    _console().print(table)
+    table.add_row("generator", "", "", f"{info['generator_parameters']:,}")
+    table.add_row("discriminator", "", "", f"{info['discriminator_parameters']:,}")
+    console = _console()
+    console.print(table)
+    console.print(f"generator options: {json.dumps(recipe.generator, sort_keys=True)}", highlight=False)
+    console.print("module options: `--json` prints the whole recipe", highlight=False)
     return 0
 
 
@@ -322,7 +357,8 @@ def _needs_plugin_commands(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(with_plugin_commands=_needs_plugin_commands(argv))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    _parse_method_options(args, extra, parser)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

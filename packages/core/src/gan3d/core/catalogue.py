@@ -13,3 +13,19 @@ FIRST_PARTY: dict[str, dict[str, str]] = {}
 def _add(distribution: str, family: str, *names: str) -> None:
     for name in names:
         FIRST_PARTY.setdefault(family, {})[name] = distribution
+
+
+_add("gan3d-methods", "discriminator", "pigan_progressive")
+_add("gan3d-evaluators", "estimator", "face_reconstruction", "trained")
+_add("gan3d-evaluators", "evaluator", "depth", "fid", "identity", "kid", "pose", "reprojection")
+_add("gan3d-embedders", "feature_decoder", "eg3d_osg", "siren_film", "stylenerf_mlp")
+_add("gan3d-core", "loss", "logistic")
+_add("gan3d-methods", "loss", "pigan")
+_add("gan3d-methods", "method", "pigan")
+_add("gan3d-embedders", "point_embedder", "coordinate", "triplane", "volume")
+_add("gan3d-samplers", "point_sampler", "uniform")
+_add("gan3d-samplers", "pose_sampler", "dataset", "spherical")
+_add("gan3d-embedders", "stochasticity_mapper", "pigan", "stylegan2")
+_add("gan3d-renderers", "upsampler", "eg3d_superres", "identity")
+_add("gan3d-renderers", "volume_renderer", "occupancy", "sdf", "volume")
+_add("gan3d-evaluators", "visualizer", "depth_map", "image_grid", "orbit_video", "shape")

@@ -16,6 +16,7 @@ Conventions (the same as EG3D's camera labels):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -51,9 +52,10 @@ class Cameras:
     Attributes:
         cam2world: ``[B, 4, 4]`` camera-to-world matrices (OpenCV camera axes).
         intrinsics: ``[B, 3, 3]`` normalized intrinsics (``fx/W``, ``fy/H``, ``cx/W``, ``cy/H``).
-        angles: optional ``[B, 2]`` (yaw, pitch) in radians that produced the pose, for methods whose
-            discriminator predicts the pose (pi-GAN) and for pose metrics. Yaw is the rotation about
-            the world y axis measured from the +z axis, pitch the elevation above the xz plane.
+        angles: optional ``[B, 2]`` (yaw, polar) in radians that produced the pose, for methods whose
+            discriminator predicts the pose (pi-GAN) and for pose metrics, in the convention of
+            :func:`gan3d.core.cameras.spherical_origin`: yaw is the azimuth about the world y axis
+            (``pi/2`` faces the front, +z), polar the angle from the +y axis (``pi/2`` is level).
 
     Example:
         >>> cams = Cameras.from_label(torch.zeros(2, 25))
@@ -106,7 +108,8 @@ class Cameras:
         """The cameras that see the image mirrored left-right, for a scene mirrored about x=0.
 
         Flipping the world x axis and the camera x axis keeps the matrix a rotation; ``cx`` moves
-        to ``1 - cx``. Yaw changes sign. This is what x-flip augmentation must do to a label.
+        to ``1 - cx``. Yaw is mirrored about the front (``yaw -> pi - yaw``). This is what x-flip
+        augmentation must do to a label.
         """
         flip = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0], dtype=self.cam2world.dtype,
                                         device=self.cam2world.device))
@@ -116,7 +119,7 @@ class Cameras:
         angles = None
         if self.angles is not None:
             angles = self.angles.clone()
-            angles[:, 0] = -angles[:, 0]
+            angles[:, 0] = math.pi - angles[:, 0]
         return Cameras(cam2world, intrinsics, angles)
 
 
