@@ -104,7 +104,8 @@ def test_ply_and_obj_round_trip(tmp_path):
 
 def _front_camera():
     yaw = torch.tensor([math.pi / 2])
-    return look_at(spherical_origin(yaw, torch.tensor([math.pi / 2]), S.CAMERA_RADIUS))[0], focal_to_intrinsics(S.FOCAL)[0]
+    c2w = look_at(spherical_origin(yaw, torch.tensor([math.pi / 2]), S.CAMERA_RADIUS))[0]
+    return c2w, focal_to_intrinsics(S.FOCAL)[0]
 
 
 def test_cpu_preview_shows_the_sphere_silhouette_lit_from_the_upper_left():

@@ -1,0 +1,70 @@
+"""run_inference: what it writes, and that it never overwrites earlier outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from gan3d.evaluators.visualizers import ImageGridVisualizer, run_inference
+from gan3d.evaluators.visualizers.output_paths import fresh_subdirectory, write_new_file
+
+
+def _sphere_module():
+    """The analytic sphere generator of test_vis_sphere_generator.py, loaded by path."""
+    name = "vis_sphere_generator"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_vis_sphere_generator.py"))
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+S = _sphere_module()
+
+
+def test_inference_writes_everything_into_a_fresh_folder_each_time(tmp_path):
+    gen = S.sphere_generator("density", render_resolution=16)
+    first = run_inference(gen, tmp_path, save_image=True, save_video=False, save_shape=True, shape_res=20, num=1,
+                          truncation_psi=1.0, seed=2, progress=False)
+    folder = tmp_path / "infer-000"
+    assert {p.name for p in first} == {"inference.json", "image_grid.png", "image_raw_grid.png",
+                                       "image_depth_grid.png", "shape_seed0002.ply", "shape_seed0002.obj",
+                                       "shape_seed0002_preview.png"}
+    assert all(p.parent == folder and p.is_file() for p in first)
+    assert json.loads((folder / "inference.json").read_text())["seeds"] == [2]
+    before = {p: p.read_bytes() for p in first}
+    second = run_inference(gen, tmp_path, save_image=True, num=1, seed=2, progress=False)
+    assert all(p.parent == tmp_path / "infer-001" for p in second)
+    assert {p: p.read_bytes() for p in first} == before  # the first run's files are untouched
+
+
+def test_inference_with_video(tmp_path):
+    gen = S.sphere_generator("sdf", render_resolution=16)
+    paths = run_inference(gen, tmp_path, save_image=False, save_video=True, num=1, seed=0, progress=True)
+    assert [p.name for p in paths] == ["inference.json", "orbit_seed0000.mp4"]
+
+
+def test_inference_refuses_to_do_nothing(tmp_path):
+    with pytest.raises(ValueError, match="nothing to do"):
+        run_inference(S.sphere_generator(), tmp_path, save_image=False, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_visualizers_refuse_to_overwrite_existing_outputs(tmp_path):
+    (tmp_path / "image_grid.png").write_bytes(b"earlier result")
+    with pytest.raises(FileExistsError, match="never overwrite"):
+        ImageGridVisualizer(num=1).visualize(S.sphere_generator(), tmp_path)
+    assert (tmp_path / "image_grid.png").read_bytes() == b"earlier result"
+    with pytest.raises(FileExistsError):
+        write_new_file(tmp_path / "image_grid.png", b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["image_grid.png"]  # nothing half-written left
+
+
+def test_fresh_subdirectory_skips_taken_numbers(tmp_path):
+    (tmp_path / "infer-000").mkdir()
+    (tmp_path / "infer-001").write_text("a file, not a folder")
+    assert fresh_subdirectory(tmp_path, "infer") == tmp_path / "infer-002"
