@@ -56,6 +56,8 @@ class TrainingConfig:
         g_lr, d_lr: Adam learning rates; g_betas, d_betas: Adam betas.
         ema_beta: fixed EMA decay per step (pi-GAN: 0.999); when ``None`` the decay follows
             StyleGAN2: ``0.5 ** (batch / (ema_kimg * 1000))`` with optional ``ema_rampup``.
+        ema_warmup: with ``ema_beta``, use ``min(ema_beta, (1 + t) / (10 + t))`` at the ``t``-th
+            update (torch_ema's warm-up, which pi-GAN's training uses).
         total_kimg: run length in thousands of real images.
         stages: schedule entries, each with ``until_step`` or ``until_kimg`` and any of
             ``resolution``, ``batch_size``, ``g_lr``, ``d_lr``, ``fade_steps`` and
@@ -78,6 +80,7 @@ class TrainingConfig:
     ema_beta: float | None = None
     ema_kimg: float = 10.0
     ema_rampup: float | None = None
+    ema_warmup: bool = False
     total_kimg: float = 25000.0
     stages: list[dict[str, Any]] = field(default_factory=list)
     g_grad_clip: float = 0.0
@@ -124,15 +127,16 @@ class StageSchedule:
     """Which stage applies at a step, and its settings merged over the base configuration."""
 
     STAGE_KEYS = {"until_step", "until_kimg", "resolution", "batch_size", "g_lr", "d_lr", "fade_steps"}
+    PREFIXES = ("generator.", "loss.")
 
     def __init__(self, cfg: TrainingConfig) -> None:
         self.cfg = cfg
         self.stages = [dict(s) for s in cfg.stages] or [{}]
         for i, stage in enumerate(self.stages):
             for key, value in stage.items():
-                if key not in self.STAGE_KEYS and not key.startswith("generator."):
+                if key not in self.STAGE_KEYS and not key.startswith(self.PREFIXES):
                     raise RecipeError(f"training.stages[{i}] has unknown key {key!r}; known: "
-                                      f"{', '.join(sorted(self.STAGE_KEYS))}, generator.<option>")
+                                      f"{', '.join(sorted(self.STAGE_KEYS))}, generator.<option>, loss.<option>")
                 if key in ("resolution", "batch_size", "until_step", "fade_steps") and (
                         not isinstance(value, int) or isinstance(value, bool) or value < 0
                         or (value == 0 and key in ("resolution", "batch_size"))):
@@ -157,6 +161,7 @@ class StageSchedule:
             "resolution": stage.get("resolution"),
             "fade_steps": stage.get("fade_steps", 0),
             "generator": {k.split(".", 1)[1]: v for k, v in stage.items() if k.startswith("generator.")},
+            "loss": {k.split(".", 1)[1]: v for k, v in stage.items() if k.startswith("loss.")},
         }
 
 
@@ -267,6 +272,7 @@ class Trainer:
                 self.schedule.settings(i)["batch_size"] % self.world for i in range(len(self.schedule.stages))):
             raise RecipeError(f"every batch size must be divisible by the {self.world} ranks")
 
+        torch.manual_seed(seed)  # the initial weights depend on the seed alone
         self.G: Generator = build_generator(recipe, registry).to(self.device)
         self.D: nn.Module = build_module(recipe, "discriminator", registry).to(self.device)
         if "loss" in recipe.modules:
@@ -397,6 +403,10 @@ class Trainer:
                 if not hasattr(G, key):
                     raise RecipeError(f"training.stages[{index}]: the generator has no option {key!r}")
                 setattr(G, key, value)
+        for key, value in settings["loss"].items():
+            if not hasattr(self.loss, key):
+                raise RecipeError(f"training.stages[{index}]: the loss has no option {key!r}")
+            setattr(self.loss, key, value)
         if settings["resolution"] is not None:
             for G in (self.G, self.G_ema):
                 G.render_resolution = settings["resolution"]
@@ -536,6 +546,9 @@ class Trainer:
     def _update_ema(self, batch: int) -> None:
         if self.cfg.ema_beta is not None:
             beta = self.cfg.ema_beta
+            if self.cfg.ema_warmup:
+                t = self.step + 1
+                beta = min(beta, (1 + t) / (10 + t))
         else:
             ema_nimg = self.cfg.ema_kimg * 1000
             if self.cfg.ema_rampup is not None:
