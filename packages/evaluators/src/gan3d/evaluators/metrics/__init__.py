@@ -1,0 +1,37 @@
+"""Metrics of gan3d: FID, KID, ID, RE, DE, PE, and the estimators DE/PE use.
+
+Every metric uses only the generator interface (``z_dim``, ``mapping``, ``synthesis``, ``forward``,
+``pose_sampler``), draws its latents and poses from one generator seeded with ``seed``, and loads its
+networks from user-given weight files (nothing is downloaded).
+
+=================  ==========================================  ====================================
+registered name    class                                       returns
+=================  ==========================================  ====================================
+``fid``            :class:`~.fid.FIDEvaluator`                 ``fid``
+``kid``            :class:`~.kid.KIDEvaluator`                 ``kid``
+``identity``       :class:`~.identity.IdentityEvaluator`       ``id``
+``reprojection``   :class:`~.reprojection.ReprojectionErrorEvaluator`  ``re``, ``re_covisible``
+``depth``          :class:`~.depth_pose.DepthErrorEvaluator`   ``de``
+``pose``           :class:`~.depth_pose.PoseErrorEvaluator`    ``pe``, ``pe_yaw_deg``, ``pe_polar_deg``
+=================  ==========================================  ====================================
+
+Estimators (family ``estimator``): ``trained``, ``face_reconstruction``.
+"""
+
+from .depth_pose import DepthErrorEvaluator, PoseErrorEvaluator
+from .estimators import FaceReconstructionEstimator, TrainedEstimator
+from .fid import FIDEvaluator
+from .identity import IdentityEvaluator
+from .kid import KIDEvaluator
+from .reprojection import ReprojectionErrorEvaluator
+
+__all__ = [
+    "FIDEvaluator",
+    "KIDEvaluator",
+    "IdentityEvaluator",
+    "ReprojectionErrorEvaluator",
+    "DepthErrorEvaluator",
+    "PoseErrorEvaluator",
+    "TrainedEstimator",
+    "FaceReconstructionEstimator",
+]

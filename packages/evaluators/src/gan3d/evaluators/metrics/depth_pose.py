@@ -1,0 +1,124 @@
+"""DE and PE: the rendered depth and the sampled pose against what an estimator sees in the image.
+
+Protocol (Carver ``metrics/depth_eg3d.py`` and ``metrics/pose_eg3d.py``, after EG3D's paper): render
+latents from sampled cameras; run an estimator (registry family ``estimator``) on the images.
+
+* DE: the rendered depth (distance along rays) is resized to the estimator's depth resolution
+  (antialiased bilinear); on the pixels both count as valid, each depth map is standardized per
+  image to zero mean and unit standard deviation (Carver's normalization) and their mean squared
+  difference is averaged over images (non-finite ones dropped, as Carver).
+* PE: the sampled cameras' (yaw, polar) (read from cam2world, :func:`~.sampling.view_angles`) against
+  the estimator's; the squared angle differences (wrapped to (-pi, pi]) are averaged over the two
+  angles and the images, in rad^2. Carver compares rotation vectors of full rotations instead; our
+  estimators give the two angles that a pose sampler controls.
+
+Latents and poses come from one seeded generator, drawn once per batch (Carver reseeds inside the
+loop, so all its samples share one pose).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan3d.core.interfaces import Evaluator
+
+from .estimators import Estimator, standardize_depth
+from .sampling import batches, evaluation_mode, sample_latents, seeded_generator, view_angles, wrap_angle
+
+__all__ = ["DepthErrorEvaluator", "PoseErrorEvaluator", "build_estimator"]
+
+
+def build_estimator(name: str, options: dict) -> Estimator:
+    """The estimator ``name`` built by the registry with ``options``."""
+    from gan3d.core.registry import get_registry
+
+    return get_registry().build("estimator", name, **options)
+
+
+class _EstimatorMetric(Evaluator):
+    needs = ""
+
+    def __init__(self, *, estimator: str = "trained", estimator_options: dict | None = None,
+                 num_samples: int = 1024, batch_size: int = 8, truncation_psi: float = 1.0) -> None:
+        self.estimator = estimator
+        self.estimator_options = dict(estimator_options or {})
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.truncation_psi = truncation_psi
+
+    def _estimator(self) -> Estimator:
+        est = build_estimator(self.estimator, self.estimator_options)
+        if not getattr(est, f"provides_{self.needs}"):
+            raise ValueError(f"{self.name}: estimator {self.estimator!r} gives no {self.needs}; use one that does "
+                             f"(e.g. 'trained')")
+        return est
+
+    def _samples(self, generator: nn.Module, device, seed: int):
+        gen = seeded_generator(seed, device)
+        with evaluation_mode(generator):
+            for n in batches(self.num_samples, self.batch_size):
+                z = sample_latents(generator, n, gen, device)
+                cameras = generator.pose_sampler(n, device=device, generator=gen)
+                yield generator(z, cameras, truncation_psi=self.truncation_psi, generator=gen)
+
+
+class DepthErrorEvaluator(_EstimatorMetric):
+    """``evaluate(G)`` -> ``{"de": float}``: standardized depth MSE against an estimator.
+
+    Args:
+        estimator: a registered ``estimator`` name (``'trained'``).
+        estimator_options: its options, e.g. ``{"weights": "work/depth_pose_net.pth"}``.
+        num_samples: images (Carver: 1024).
+        batch_size: images rendered at a time.
+        truncation_psi: truncation of the latents.
+    """
+
+    name = "depth"
+    needs = "depth"
+
+    def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
+                 seed: int = 0) -> dict[str, float]:
+        est = self._estimator().to(device).eval()
+        errors = []
+        for out in self._samples(generator, device, seed):
+            pred = est.predict(out.image)
+            rendered = F.interpolate(out.depth.float(), size=pred.depth.shape[-2:], mode="bilinear",
+                                     align_corners=False, antialias=True)
+            mask = torch.isfinite(rendered) & torch.isfinite(pred.depth)
+            if pred.depth_mask is not None:
+                mask &= pred.depth_mask.bool()
+            a, b = standardize_depth(rendered, mask), standardize_depth(pred.depth.float(), mask)
+            m = mask.float()
+            errors.append(((((a - b) ** 2) * m).sum(dim=(1, 2, 3)) / m.sum(dim=(1, 2, 3))).cpu())
+        e = torch.cat(errors).numpy()
+        e = e[np.isfinite(e)]
+        return {"de": float(e.mean()) if e.size else math.nan}
+
+
+class PoseErrorEvaluator(_EstimatorMetric):
+    """``evaluate(G)`` -> ``{"pe": rad^2, "pe_yaw_deg": MAE, "pe_polar_deg": MAE}``.
+
+    Options as :class:`DepthErrorEvaluator`.
+    """
+
+    name = "pose"
+    needs = "pose"
+
+    def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
+                 seed: int = 0) -> dict[str, float]:
+        est = self._estimator().to(device).eval()
+        diffs = []
+        for out in self._samples(generator, device, seed):
+            pred = est.predict(out.image).angles
+            diffs.append(wrap_angle(pred.float() - view_angles(out.cameras.cam2world.float())).cpu())
+        d = torch.cat(diffs)
+        return {
+            "pe": float((d**2).mean()),
+            "pe_yaw_deg": float(torch.rad2deg(d[:, 0].abs()).mean()),
+            "pe_polar_deg": float(torch.rad2deg(d[:, 1].abs()).mean()),
+        }
