@@ -8,6 +8,17 @@ from gan3d.core import hookimpl
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-evaluators's implementations."""
+    # Metrics and the depth/pose estimators DE and PE use.
+    from gan3d.evaluators import metrics
+
+    registry.add("evaluator", "fid", metrics.FIDEvaluator)
+    registry.add("evaluator", "kid", metrics.KIDEvaluator)
+    registry.add("evaluator", "identity", metrics.IdentityEvaluator)
+    registry.add("evaluator", "reprojection", metrics.ReprojectionErrorEvaluator)
+    registry.add("evaluator", "depth", metrics.DepthErrorEvaluator)
+    registry.add("evaluator", "pose", metrics.PoseErrorEvaluator)
+    registry.add("estimator", "trained", metrics.TrainedEstimator)
+    registry.add("estimator", "face_reconstruction", metrics.FaceReconstructionEstimator)
     # Visualizers (images, depth maps, orbit videos, meshes).
     from gan3d.evaluators import visualizers
 
