@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import pigan
+from . import ablation3d, eg3d, pigan
 
 
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-methods' recipes, discriminators and losses."""
     pigan.register(registry)
+    eg3d.register(registry)
+    ablation3d.register(registry)
