@@ -193,7 +193,43 @@ class _BatchIndices(torch.utils.data.Sampler):
             pos += self.batch
 
 
-def _collate(items: list) -> tuple[Tensor, Tensor]:
+def _saved_recipe(work_dir: Path) -> Recipe | None:
+    """The recipe a job directory was started with, or ``None`` when it has no readable one."""
+    try:
+        return Recipe.from_json((work_dir / "recipe.json").read_text(), source=str(work_dir / "recipe.json"))
+    except (OSError, RecipeError):
+        return None
+
+
+class _ItemFailure:
+    """A data set error caught inside a loader worker, carried to the main process as a value so
+    that it is raised there with its own message (torch would wrap it in the worker's traceback)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class _CatchingDataset(torch.utils.data.Dataset):
+    """Wraps a data set so that its bad-input errors (``ValueError``, ``OSError``: a corrupt image,
+    a missing file) reach the trainer as :class:`_ItemFailure` items instead of worker tracebacks."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        try:
+            return self.dataset[index]
+        except (ValueError, OSError) as error:
+            return _ItemFailure(error)
+
+
+def _collate(items: list) -> tuple[Tensor, Tensor] | _ItemFailure:
+    failures = [it for it in items if isinstance(it, _ItemFailure)]
+    if failures:
+        return failures[0]
     images = torch.stack([torch.as_tensor(it[0]) for it in items])
     labels = torch.stack([torch.as_tensor(it[1], dtype=torch.float32) for it in items])
     return images, labels
@@ -251,12 +287,21 @@ class Trainer:
         if resume:
             ckpt_path = latest_checkpoint(self.work_dir / "checkpoints")
             if ckpt_path is None:
-                raise WorkDirError(f"--resume: no checkpoint in {self.work_dir / 'checkpoints'} to continue from")
-            checkpoint = load_checkpoint(ckpt_path)
-            saved = recipe_of(checkpoint, ckpt_path)
+                saved = _saved_recipe(self.work_dir)
+                if saved is None:
+                    raise WorkDirError(f"--resume: no checkpoint in {self.work_dir / 'checkpoints'} to continue from")
+                # A job killed before its first checkpoint has its recipe.json and nothing to
+                # continue from: it starts again from step 0 (its log is emptied below).
+                logger.warning("--resume: %s has no checkpoint yet; starting the job again from step 0",
+                               self.work_dir)
+                source = self.work_dir / "recipe.json"
+            else:
+                checkpoint = load_checkpoint(ckpt_path)
+                saved = recipe_of(checkpoint, ckpt_path)
+                source = ckpt_path
             if saved.to_dict() | {"training": None} != recipe.to_dict() | {"training": None}:
                 raise WorkDirError(
-                    f"--resume: the recipe differs from the one in {ckpt_path} outside the training section; "
+                    f"--resume: the recipe differs from the one in {source} outside the training section; "
                     "a resumed run keeps its modules (start a new job to change them)"
                 )
             self.checkpoint_path = ckpt_path
@@ -379,9 +424,12 @@ class Trainer:
     # ------------------------------------------------------------------ data
     def _batches(self, batch: int) -> Iterator:
         sampler = _BatchIndices(len(self.dataset), batch, self.seed, self.nimg, self.rank, self.world)
+        # The loader gets its own generator: creating an iterator draws a worker seed from it, and
+        # drawing from the global RNG instead would make a resumed run diverge from an uninterrupted one.
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=sampler, num_workers=self.workers, collate_fn=_collate,
+            _CatchingDataset(self.dataset), batch_sampler=sampler, num_workers=self.workers, collate_fn=_collate,
             pin_memory=self.device.type == "cuda", persistent_workers=False,
+            generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.nimg + self.rank),
         )
         return iter(loader)
 
@@ -389,7 +437,10 @@ class Trainer:
         if self._loader_iter is None or self._loader_batch != batch:
             self._loader_iter = self._batches(batch)
             self._loader_batch = batch
-        images, labels = next(self._loader_iter)
+        batch = next(self._loader_iter)
+        if isinstance(batch, _ItemFailure):
+            raise batch.error
+        images, labels = batch
         return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
     # ------------------------------------------------------------------ one iteration
@@ -421,10 +472,11 @@ class Trainer:
         scale = getattr(up, "scale_factor", 1)
         return int(self.G.render_resolution * scale)
 
-    def _sync_grads(self, module: nn.Module) -> None:
+    def _sync_grads(self, parameters: list[nn.Parameter]) -> None:
+        """Average the gradients over the ranks (one all-reduce of the flattened gradients)."""
         if self.world == 1:
             return
-        params = [p for p in module.parameters() if p.grad is not None]
+        params = [p for p in parameters if p.grad is not None]
         if not params:
             return
         flat = torch.cat([p.grad.flatten() for p in params])
@@ -453,7 +505,8 @@ class Trainer:
         return False
 
     def _optimizer_step(self, opt: torch.optim.Optimizer, module: nn.Module, clip: float) -> None:
-        self._sync_grads(module)
+        # Every parameter the optimizer steps is averaged (the loss's own parameters ride with G's).
+        self._sync_grads([p for group in opt.param_groups for p in group["params"]])
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
         opt.step()
@@ -523,6 +576,7 @@ class Trainer:
             self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
         self.D.requires_grad_(True)
 
+        self._sync_buffers()
         self._update_ema(batch)
         self.step += 1
         self.nimg += batch
@@ -533,10 +587,28 @@ class Trainer:
                     g_lr=self.G_opt.param_groups[0]["lr"], d_lr=self.D_opt.param_groups[0]["lr"])
         if self.world > 1:
             keys = sorted(k for k in logs if k not in ("alpha", "batch_size", "resolution"))
-            vals = torch.tensor([logs[k] for k in keys], dtype=torch.float64)
+            vals = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=self.device)  # NCCL: on GPU
             dist.all_reduce(vals)
             logs.update({k: float(v) / self.world for k, v in zip(keys, vals)})
         return logs
+
+    @torch.no_grad()
+    def _sync_buffers(self) -> None:
+        """Average the floating-point buffers of G and D over the ranks. Running statistics such as
+        the mapper's ``w_avg`` (a lerp towards the batch mean, linear in the batch) then equal those
+        of one process seeing the global batch; constant buffers are unchanged."""
+        if self.world == 1:
+            return
+        buffers = [b for m in (self.G, self.D) for b in m.buffers() if b.is_floating_point()]
+        if not buffers:
+            return
+        flat = torch.cat([b.flatten() for b in buffers])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for b in buffers:
+            b.copy_(flat[offset:offset + b.numel()].view_as(b))
+            offset += b.numel()
 
     def _g_reg_now(self) -> bool:
         interval = getattr(self.loss, "g_reg_interval", 0) or 0
