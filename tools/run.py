@@ -287,6 +287,28 @@ def cmd_train(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- infer
+def cmd_infer(args) -> int:
+    import torch
+
+    from gan3d.core.checkpoint import load_generator
+    from gan3d.evaluators.visualizers import run_inference
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if not (args.save_image or args.save_video or args.save_shape):
+        args.save_image = True  # the cheap default when nothing is asked for
+    G, recipe = load_generator(args.model, device=device)
+    work_dir = Path(args.work_dir) if args.work_dir else Path(args.model).resolve().parent.parent
+    paths = run_inference(G, work_dir, save_image=args.save_image, save_video=args.save_video,
+                          save_shape=args.save_shape, shape_res=args.shape_res, num=args.num,
+                          truncation_psi=args.truncation_psi, seed=args.seed, device=device)
+    console = _console()
+    console.print(f"{recipe.method}: wrote {len(paths)} files into [bold]{paths[0].parent}[/]")
+    for p in paths:
+        console.print(f"  {p}", highlight=False)
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -323,6 +345,20 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--workers", type=int, default=0, help="data-loader processes")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("infer", help="images, orbit videos and shapes of a trained model")
+    p.add_argument("--model", required=True, help="checkpoint file (work_dirs/JOB/checkpoints/checkpoint-*.pt)")
+    _add_alias_options(p, "--work_dir", default=None, help="output folder (default: the job directory); "
+                       "each call writes a fresh infer-NNN subfolder")
+    _add_alias_options(p, "--save_image", action="store_true", help="image grid (with raw images and depth)")
+    _add_alias_options(p, "--save_video", action="store_true", help="orbit video per latent (MP4)")
+    _add_alias_options(p, "--save_shape", action="store_true", help="marching-cubes mesh per latent (PLY, OBJ)")
+    _add_alias_options(p, "--shape_res", type=int, default=256, help="grid side for shapes")
+    p.add_argument("--num", type=int, default=4, help="number of latents")
+    _add_alias_options(p, "--truncation_psi", type=float, default=0.7)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("datasets", help="make the embedded synthetic set, or check a user's set")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
