@@ -117,14 +117,20 @@ def render_scene(
     c2w = cameras.cam2world.float()
     intrinsics = cameras.intrinsics.float()
     origins, directions = pixel_rays(c2w, intrinsics, (resolution, resolution))
-    depth, _ = trace_rays(scene, origins.reshape(-1, 3), directions.reshape(-1, 3))
-    sub = resolution * supersample
-    if supersample > 1:
-        origins, directions = pixel_rays(c2w, intrinsics, (sub, sub))
     origins, directions = origins.reshape(-1, 3), directions.reshape(-1, 3)
-    sub_depth, sub_hit = depth, depth > 0
+    num_centre = origins.shape[0]
+    sub = resolution * supersample
+    if supersample > 1:  # trace the pixel centres and the sub-pixels in one march
+        sub_origins, sub_directions = pixel_rays(c2w, intrinsics, (sub, sub))
+        origins = torch.cat([origins, sub_origins.reshape(-1, 3)])
+        directions = torch.cat([directions, sub_directions.reshape(-1, 3)])
+    all_depth, all_hit = trace_rays(scene, origins, directions)
+    depth = all_depth[:num_centre]
     if supersample > 1:
-        sub_depth, sub_hit = trace_rays(scene, origins, directions)
+        origins, directions = origins[num_centre:], directions[num_centre:]
+        sub_depth, sub_hit = all_depth[num_centre:], all_hit[num_centre:]
+    else:
+        sub_depth, sub_hit = all_depth, all_hit
     colour = torch.tensor(background, dtype=torch.float32).expand(origins.shape[0], 3).clone()
     points = origins[sub_hit] + sub_depth[sub_hit, None] * directions[sub_hit]
     light = F.normalize(torch.tensor(light_direction, dtype=torch.float32), dim=0)
