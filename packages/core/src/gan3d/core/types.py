@@ -116,6 +116,7 @@ class Cameras:
         cam2world = flip @ self.cam2world @ flip
         intrinsics = self.intrinsics.clone()
         intrinsics[:, 0, 2] = 1.0 - intrinsics[:, 0, 2]
+        intrinsics[:, 0, 1] = -intrinsics[:, 0, 1]  # skew changes sign with the x axis
         angles = None
         if self.angles is not None:
             angles = self.angles.clone()
