@@ -79,6 +79,10 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int = 
     if keep > 0:
         for old in list_checkpoints(folder)[:-keep]:
             old.unlink(missing_ok=True)
+    # A run killed while writing leaves its temporary file behind; one writer per job, so any
+    # other temporary checkpoint here is such a leftover.
+    for stale in Path(folder).glob(".checkpoint-*.tmp"):
+        stale.unlink(missing_ok=True)
     return path
 
 

@@ -68,6 +68,9 @@ class TrainingConfig:
         xflip: mirror the data set (images and camera labels).
         max_bad_steps: non-finite steps to skip before stopping (0: stop at the first).
         keep_checkpoints: complete checkpoints kept on disk.
+        frozen_modules: generator parts left untrained (names of :class:`Generator` submodules:
+            ``mapper``, ``embedder``, ``decoder``, ``renderer``, ``upsampler``...), e.g. StyleSDF's
+            volume renderer under its 2D decoder; not in the optimizer and no gradients computed.
         lazy_reg_adam: adjust Adam for lazy R1 as StyleGAN2 does (lr and betas scaled by
             ``interval / (interval + 1)``) when the R1 interval is above 1.
     """
@@ -92,6 +95,7 @@ class TrainingConfig:
     max_bad_steps: int = 0
     keep_checkpoints: int = 2
     lazy_reg_adam: bool = True
+    frozen_modules: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -193,6 +197,11 @@ class _BatchIndices(torch.utils.data.Sampler):
             pos += self.batch
 
 
+def _user_files(work_dir: Path) -> list[Path]:
+    """What a job directory holds, less the temporary files a killed atomic write leaves."""
+    return [p for p in work_dir.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))]
+
+
 def _saved_recipe(work_dir: Path) -> Recipe | None:
     """The recipe a job directory was started with, or ``None`` when it has no readable one."""
     try:
@@ -287,11 +296,12 @@ class Trainer:
         if resume:
             ckpt_path = latest_checkpoint(self.work_dir / "checkpoints")
             if ckpt_path is None:
-                saved = _saved_recipe(self.work_dir)
+                # A job killed before its first checkpoint (its recipe.json, or only the temporary
+                # file of that write, is there) starts again from step 0; its log is emptied below.
+                saved = _saved_recipe(self.work_dir) if (self.work_dir / "recipe.json").exists() else (
+                    recipe if self.work_dir.is_dir() and not _user_files(self.work_dir) else None)
                 if saved is None:
                     raise WorkDirError(f"--resume: no checkpoint in {self.work_dir / 'checkpoints'} to continue from")
-                # A job killed before its first checkpoint has its recipe.json and nothing to
-                # continue from: it starts again from step 0 (its log is emptied below).
                 logger.warning("--resume: %s has no checkpoint yet; starting the job again from step 0",
                                self.work_dir)
                 source = self.work_dir / "recipe.json"
@@ -305,7 +315,7 @@ class Trainer:
                     "a resumed run keeps its modules (start a new job to change them)"
                 )
             self.checkpoint_path = ckpt_path
-        elif self.work_dir.exists() and any(self.work_dir.iterdir()):
+        elif self.work_dir.exists() and _user_files(self.work_dir):
             raise WorkDirError(
                 f"work directory {self.work_dir} already exists; pass --resume to continue it, "
                 "or choose another --job_name (nothing was overwritten)"
@@ -327,6 +337,13 @@ class Trainer:
         labels = getattr(dataset, "labels", None)
         if labels is not None:
             self.G.pose_sampler.bind_dataset_poses(torch.as_tensor(labels, dtype=torch.float32).to(self.device))
+        if checkpoint is None:  # a method's one-off preparation of fresh weights (StyleSDF's sphere fit)
+            self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
+        children = dict(self.G.named_children())
+        unknown = [n for n in self.cfg.frozen_modules if n not in children]
+        if unknown:
+            raise RecipeError(f"training.frozen_modules: the generator has no module(s) {unknown}; "
+                              f"modules: {', '.join(children)}")
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         if self.world > 1:
             for module in (self.G, self.D, self.G_ema, self.loss):
@@ -338,7 +355,8 @@ class Trainer:
         g_interval = getattr(self.loss, "g_reg_interval", 0) or 0
         g_ratio = g_interval / (g_interval + 1) if self.cfg.lazy_reg_adam and g_interval > 1 else 1.0
         self.d_ratio, self.g_ratio = d_ratio, g_ratio
-        g_params = list(self.G.parameters()) + list(self.loss.parameters())
+        g_params = [p for name, p in self.G.named_parameters()
+                    if name.split(".")[0] not in self.cfg.frozen_modules] + list(self.loss.parameters())
         self.G_opt = torch.optim.Adam(g_params, lr=self.cfg.g_lr * g_ratio,
                                       betas=tuple(b ** g_ratio for b in self.cfg.g_betas), eps=1e-8)
         self.D_opt = torch.optim.Adam(self.D.parameters(), lr=self.cfg.d_lr * d_ratio,
@@ -393,10 +411,13 @@ class Trainer:
 
     def _prepare_work_dir(self, resume: bool) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        (self.work_dir / "checkpoints").mkdir(exist_ok=True)
-        (self.work_dir / "samples").mkdir(exist_ok=True)
+        # recipe.json first: a job killed at any later point has it, so --resume can take the job up.
         recipe_path = self.work_dir / "recipe.json"
         atomic_write_bytes(recipe_path, lambda f: f.write(self.recipe.to_json().encode()))
+        (self.work_dir / "checkpoints").mkdir(exist_ok=True)
+        (self.work_dir / "samples").mkdir(exist_ok=True)
+        for stale in self.work_dir.glob(".*.tmp"):  # temporary files of a killed run's atomic writes
+            stale.unlink(missing_ok=True)
         log_path = self.work_dir / "log.json"
         if resume and log_path.exists():
             # Keep only complete lines up to the checkpoint's step: a run killed after its last
@@ -563,6 +584,8 @@ class Trainer:
         # Generator.
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
+        for name in self.cfg.frozen_modules:
+            getattr(self.G, name).requires_grad_(False)
         self.G_opt.zero_grad(set_to_none=True)
         g_inputs = draw_inputs()
         g_terms = self.loss.generator_loss(self.G, self.D, g_inputs)
