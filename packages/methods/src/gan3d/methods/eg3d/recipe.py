@@ -108,7 +108,7 @@ def _synthetic_recipe() -> Recipe:
     """The CPU-sized EG3D for the embedded 64-px synthetic head set (see the module docstring)."""
     recipe = _official_recipe("ffhq512")
     w, res = 64, 32
-    batch, total_kimg = 8, 4.0
+    batch, total_kimg = 8, 1.0
     m = recipe.modules
     m["stochasticity_mapper"].kwargs.update(z_dim=w, w_dim=w, num_ws=triplane_num_ws(res))
     m["point_embedder"].kwargs.update(resolution=res, channels=8, w_dim=w, channel_base=1024, channel_max=32)
