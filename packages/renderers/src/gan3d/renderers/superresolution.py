@@ -102,6 +102,11 @@ class EG3DSuperResolution(Upsampler):
                                      up=2 if block0_up else 1, conv_clamp=clamp)
         self.block1 = SynthesisBlock(channels0, channels1, w_dim, image_resolution, 3, True, up=2, conv_clamp=clamp)
 
+    @property
+    def out_resolution(self) -> int:
+        """The side of the output image, whatever the render resolution (read by the trainer)."""
+        return self.image_resolution
+
     def resize(self, x: Tensor) -> Tensor:
         """Bilinear resize of ``x [B, C, h, w]`` to the blocks' input resolution (no-op if equal)."""
         if x.shape[-2:] == (self.input_resolution, self.input_resolution):
