@@ -8,12 +8,15 @@ from gan3d.core import hookimpl
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-embedders's implementations."""
+    from .feature_decoders.giraffe_composite import GiraffeCompositeDecoder
     from .feature_decoders.osg import OSGDecoder
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
+    from .point_embedders.giraffe_composite import GiraffeCompositeEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
     from .point_embedders.volume import VolumeEmbedder
+    from .stochasticity_mappers.giraffe import GiraffeMapper
     from .stochasticity_mappers.pigan import PiGANMappingNetwork
     from .stochasticity_mappers.stylegan2 import StyleGAN2Mapper
 
@@ -25,3 +28,6 @@ def gan3d_register(registry) -> None:
     registry.add("point_embedder", "triplane", TriplaneEmbedder)
     registry.add("feature_decoder", "eg3d_osg", OSGDecoder)
     registry.add("feature_decoder", "stylenerf_mlp", StyleNeRFDecoder)
+    registry.add("stochasticity_mapper", "giraffe", GiraffeMapper)
+    registry.add("point_embedder", "giraffe_composite", GiraffeCompositeEmbedder)
+    registry.add("feature_decoder", "giraffe_composite", GiraffeCompositeDecoder)

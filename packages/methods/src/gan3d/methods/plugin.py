@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import ablation3d, eg3d, pigan
+from . import ablation3d, eg3d, giraffe, pigan
 
 
 @hookimpl
@@ -17,3 +17,4 @@ def gan3d_register(registry) -> None:
     pigan.register(registry)
     eg3d.register(registry)
     ablation3d.register(registry)
+    giraffe.register(registry)

@@ -9,6 +9,7 @@ from gan3d.core import hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-renderers's implementations."""
     from .identity_upsampler import IdentityUpsampler
+    from .neural_renderer import GiraffeNeuralRenderer
     from .occupancy import OccupancyVolumeRenderer
     from .sdf import SdfVolumeRenderer
     from .superresolution import EG3DSuperResolution
@@ -19,3 +20,4 @@ def gan3d_register(registry) -> None:
     registry.add("volume_renderer", "occupancy", OccupancyVolumeRenderer)
     registry.add("upsampler", "identity", IdentityUpsampler)
     registry.add("upsampler", "eg3d_superres", EG3DSuperResolution)
+    registry.add("upsampler", "giraffe_neural_renderer", GiraffeNeuralRenderer)

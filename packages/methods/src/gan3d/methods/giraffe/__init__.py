@@ -1,0 +1,19 @@
+"""GIRAFFE (Niemeyer & Geiger 2021, "GIRAFFE: Representing Scenes as Compositional Generative Neural
+Feature Fields"): its recipes, DC discriminator and objective. The generator's modules live in
+gan3d-embedders (``giraffe`` mapper, ``giraffe_composite`` embedder and decoder) and gan3d-renderers
+(``giraffe_neural_renderer``)."""
+
+from __future__ import annotations
+
+from .discriminator import GiraffeDCDiscriminator
+from .objective import GiraffeObjective
+from .recipe import giraffe_recipe
+
+__all__ = ["GiraffeDCDiscriminator", "GiraffeObjective", "giraffe_recipe", "register"]
+
+
+def register(registry) -> None:
+    """Add GIRAFFE's method, discriminator and loss to ``registry``."""
+    registry.add("method", "giraffe", giraffe_recipe)
+    registry.add("discriminator", "giraffe_dc", GiraffeDCDiscriminator)
+    registry.add("loss", "giraffe", GiraffeObjective)
