@@ -156,8 +156,19 @@ class Generator(nn.Module):
                            update_w_avg=update_w_avg)
 
     def field(self, points: Tensor, directions: Tensor, ws: Tensor, scene: Any) -> Field:
-        """Decode ``points [B, R, S, 3]`` seen along ``directions [B, R, S, 3]``."""
-        return self.decoder(self.embedder(points, scene), directions, ws)
+        """Decode ``points [B, R, S, 3]`` seen along ``directions [B, R, S, 3]``.
+
+        A decoder whose ``sdf_gradients`` attribute is true gets, whenever autograd is on,
+        ``extras['sdf_gradients'] [B, R, S, 3]``: d sdf / d points in world coordinates, through the
+        embedder whatever it is, with ``create_graph`` so losses on them (StyleSDF's eikonal) train.
+        """
+        want_gradients = getattr(self.decoder, "sdf_gradients", False) and torch.is_grad_enabled()
+        if want_gradients and not points.requires_grad:
+            points = points.detach().requires_grad_(True)
+        field = self.decoder(self.embedder(points, scene), directions, ws)
+        if want_gradients and field.sdf is not None:
+            field.extras["sdf_gradients"] = torch.autograd.grad(field.sdf.sum(), points, create_graph=True)[0]
+        return field
 
     def render_rays(
         self,

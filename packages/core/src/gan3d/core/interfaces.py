@@ -133,9 +133,14 @@ class PointEmbedder(nn.Module):
 
 
 class FeatureDecoder(nn.Module):
-    """Decodes embedded features into a :class:`Field` (geometry plus colour/features)."""
+    """Decodes embedded features into a :class:`Field` (geometry plus colour/features).
+
+    A decoder of an SDF that sets ``sdf_gradients = True`` gets ``extras['sdf_gradients']`` (d sdf /
+    d world points) added by :meth:`gan3d.core.generator.Generator.field` whenever autograd is on.
+    """
 
     out_channels: int
+    sdf_gradients: bool = False
 
     def forward(self, features: Tensor, directions: Tensor, ws: Tensor) -> Field:
         """``features [B, R, S, C]``, ``directions [B, R, S, 3]``, ``ws [B, num_ws, w_dim]``."""

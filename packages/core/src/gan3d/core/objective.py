@@ -117,6 +117,12 @@ class Objective(nn.Module):
         """A separate generator regularization pass (EG3D's density regularizer); ``{}`` for none."""
         return {}
 
+    def initialize_generator(self, G: nn.Module, *, generator: torch.Generator | None = None) -> dict[str, float]:
+        """A method's one-off preparation of a freshly built generator, run by the trainer before
+        the first step and never on resume (StyleSDF fits its SDF to a sphere, or loads its trained
+        volume renderer); returns logged scalars. The default does nothing."""
+        return {}
+
     # ------------------------------------------------------------ the phases
     def generator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
         out = self.run_generator(G, inputs, return_aux=self.needs_aux)

@@ -12,6 +12,7 @@ def gan3d_register(registry) -> None:
     from .feature_decoders.osg import OSGDecoder
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
+    from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
     from .point_embedders.giraffe_composite import GiraffeCompositeEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
@@ -28,6 +29,7 @@ def gan3d_register(registry) -> None:
     registry.add("point_embedder", "triplane", TriplaneEmbedder)
     registry.add("feature_decoder", "eg3d_osg", OSGDecoder)
     registry.add("feature_decoder", "stylenerf_mlp", StyleNeRFDecoder)
+    registry.add("feature_decoder", "stylesdf_siren", StyleSDFSirenDecoder)
     registry.add("stochasticity_mapper", "giraffe", GiraffeMapper)
     registry.add("point_embedder", "giraffe_composite", GiraffeCompositeEmbedder)
     registry.add("feature_decoder", "giraffe_composite", GiraffeCompositeDecoder)

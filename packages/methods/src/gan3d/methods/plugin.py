@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import ablation3d, eg3d, giraffe, pigan
+from . import ablation3d, eg3d, giraffe, pigan, stylesdf
 
 
 @hookimpl
@@ -17,4 +17,5 @@ def gan3d_register(registry) -> None:
     pigan.register(registry)
     eg3d.register(registry)
     ablation3d.register(registry)
+    stylesdf.register(registry)
     giraffe.register(registry)

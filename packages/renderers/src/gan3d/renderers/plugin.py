@@ -12,6 +12,7 @@ def gan3d_register(registry) -> None:
     from .neural_renderer import GiraffeNeuralRenderer
     from .occupancy import OccupancyVolumeRenderer
     from .sdf import SdfVolumeRenderer
+    from .stylesdf_upsampler import StyleSDFUpsampler
     from .superresolution import EG3DSuperResolution
     from .volume import DensityVolumeRenderer
 
@@ -20,4 +21,5 @@ def gan3d_register(registry) -> None:
     registry.add("volume_renderer", "occupancy", OccupancyVolumeRenderer)
     registry.add("upsampler", "identity", IdentityUpsampler)
     registry.add("upsampler", "eg3d_superres", EG3DSuperResolution)
+    registry.add("upsampler", "stylesdf", StyleSDFUpsampler)
     registry.add("upsampler", "giraffe_neural_renderer", GiraffeNeuralRenderer)
