@@ -26,3 +26,6 @@ def gan3d_register(registry) -> None:
     registry.add("visualizer", "depth_map", visualizers.DepthMapVisualizer)
     registry.add("visualizer", "orbit_video", visualizers.OrbitVideoVisualizer)
     registry.add("visualizer", "shape", visualizers.ShapeVisualizer)
+    from gan3d.evaluators.visualizers.object_edit import ObjectEditVisualizer
+
+    registry.add("visualizer", "object_edit", ObjectEditVisualizer)

@@ -1,0 +1,242 @@
+"""The ``object_edit`` visualizer: controllable generation of compositional generators (GIRAFFE).
+
+One scene (a seed's latent) is held fixed while a single factor changes: one object is moved along a
+world axis, rotated about the up axis or rescaled, or the camera turns (yaw) or rises (polar angle).
+Each edit writes a PNG strip of ``num_steps`` images and an MP4 of ``num_frames`` frames, as GIRAFFE's
+``render_object_rotation`` / ``render_object_translation_*`` / ``render_camera_elevation`` programs do
+(im2scene/giraffe/rendering.py: the value sweeps the configured prior range, 32 steps by default).
+
+Object edits need a mapper that keeps object transforms in ``ws`` and offers, by duck typing,
+``edit_objects(ws, object_index, scale=, translation=, rotation=)``, ``transform_ranges()`` and
+``layout.n_objects`` (gan3d-embedders' ``giraffe`` mapper); camera edits work with any generator.
+The fixed camera is the middle of the pose sampler's ranges (GIRAFFE ``get_camera(0.5, 0.5, 0.5)``),
+with the radius, pivot and focal length of :func:`.camera_rig.camera_rig`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gan3d.core.interfaces import Visualizer
+
+from .camera_rig import camera_rig, rig_cameras
+from .image_files import images_to_uint8, tile_images, write_png
+from .latents import evaluation_mode, render_in_batches, seeded_latents
+from .orbit_video import write_mp4
+from .output_paths import refuse_existing
+
+__all__ = ["EDITS", "ObjectEditVisualizer", "centre_angles", "edit_values", "render_object_edit", "write_object_edit"]
+
+logger = logging.getLogger(__name__)
+
+#: Edit names: object translation along a world axis (y is up), rotation about +y, uniform scale,
+#: camera yaw (azimuth) and polar angle.
+EDITS = ("translate_x", "translate_y", "translate_z", "rotate", "scale", "camera_yaw", "camera_polar")
+_AXES = {"translate_x": 0, "translate_y": 1, "translate_z": 2}
+
+
+def _object_mapper(generator: nn.Module, edit: str):
+    mapper = generator.mapper
+    if not all(hasattr(mapper, a) for a in ("edit_objects", "transform_ranges", "layout")):
+        raise ValueError(f"object_edit {edit!r} needs a compositional mapper that keeps object transforms in ws "
+                         f"(e.g. stochasticity_mapper 'giraffe'); this generator's is {type(mapper).__name__}. "
+                         "Camera edits ('camera_yaw', 'camera_polar') work with any generator")
+    return mapper
+
+
+def _centre(distribution, fallback: float, polar: bool) -> float:
+    value_range = tuple(getattr(distribution, "value_range", ()) or ())
+    if len(value_range) == 2:
+        low, high = value_range
+        if polar and getattr(distribution, "strategy", "") == "spherical_uniform":
+            # The middle in area (GIRAFFE's v = 0.5 between v_min and v_max, v = (1 - cos polar) / 2).
+            v = 0.5 * ((1 - math.cos(low)) / 2 + (1 - math.cos(high)) / 2)
+            return math.acos(1 - 2 * v)
+        return 0.5 * (low + high)
+    mean = getattr(distribution, "mean", None)
+    return float(mean) if isinstance(mean, (int, float)) else fallback
+
+
+def centre_angles(generator: nn.Module) -> tuple[float, float]:
+    """``(yaw, polar)`` in radians at the middle of the pose sampler's ranges (its means when it has no
+    range; the front ``(pi/2, pi/2)`` when it says nothing)."""
+    sampler = generator.pose_sampler
+    return (_centre(getattr(sampler, "yaw", None), math.pi / 2, polar=False),
+            _centre(getattr(sampler, "polar", None), math.pi / 2, polar=True))
+
+
+def edit_values(generator: nn.Module, edit: str, num_steps: int, ws: Tensor, *, object_index: int = 0,
+                fallback_span: float = 0.2) -> list[float]:
+    """``num_steps`` evenly spaced values of ``edit`` for ``ws [1, num_ws, w_dim]``.
+
+    Object edits sweep the mapper's configured prior (translation per axis, rotation in radians, scale
+    as the first axis' factor); where that prior is a single value the sweep is ``value +- fallback_span``
+    (translation), a full turn (rotation) or ``x (1 +- fallback_span)`` (scale). Camera edits sweep
+    ``+-0.35`` rad of yaw and ``+-0.25`` rad of polar angle about the centre (the orbit video's swing).
+    """
+    if edit not in EDITS:
+        raise ValueError(f"unknown object_edit {edit!r}; choose one of {', '.join(EDITS)}")
+    if num_steps < 2:
+        raise ValueError(f"num_steps must be >= 2, got {num_steps}")
+    yaw, polar = centre_angles(generator)
+    if edit == "camera_yaw":
+        low, high = yaw - 0.35, yaw + 0.35
+    elif edit == "camera_polar":
+        low, high = max(polar - 0.25, 1e-3), min(polar + 0.25, math.pi - 1e-3)
+    else:
+        mapper = _object_mapper(generator, edit)
+        ranges = mapper.transform_ranges()
+        lay = mapper.layout
+        if edit in _AXES:
+            axis = _AXES[edit]
+            low, high = ranges["translation"][0][axis], ranges["translation"][1][axis]
+            if high - low <= 0:
+                current = float(ws[0, object_index, lay.translation][axis])
+                low, high = current - fallback_span, current + fallback_span
+        elif edit == "rotate":
+            low, high = ranges["rotation"]
+            if high - low <= 0:
+                low, high = low, low + 2 * math.pi
+        else:
+            low, high = ranges["scale"][0][0], ranges["scale"][1][0]
+            if high - low <= 0:
+                low, high = low * (1 - fallback_span), low * (1 + fallback_span)
+    return [low + (high - low) * i / (num_steps - 1) for i in range(num_steps)]
+
+
+def render_object_edit(generator: nn.Module, ws: Tensor, *, edit: str, values: Sequence[float], object_index: int = 0,
+                       resolution: int | None = None, batch_size: int = 8,
+                       device: torch.device | str = "cpu") -> Tensor:
+    """Render one scene ``ws [1, num_ws, w_dim]`` once per value of ``edit``; returns ``[len(values), 3, H, W]``
+    in ``[-1, 1]`` on the CPU. Everything not edited stays fixed (the other objects, the codes, the
+    camera at :func:`centre_angles`). Run it under :func:`.latents.evaluation_mode`.
+
+    Values: translations are world coordinates of the object's centre along the edited axis, rotations
+    radians about +y, scales the object's scale on every axis keeping its axis ratios, camera edits radians.
+    """
+    if edit not in EDITS:
+        raise ValueError(f"unknown object_edit {edit!r}; choose one of {', '.join(EDITS)}")
+    if ws.ndim != 3 or ws.shape[0] != 1:
+        raise ValueError(f"ws must hold one scene, [1, num_ws, w_dim]; got {tuple(ws.shape)}")
+    n = len(values)
+    if n == 0:
+        raise ValueError("values is empty")
+    rig = camera_rig(generator)
+    yaw0, polar0 = centre_angles(generator)
+    yaw, polar = torch.full((n,), yaw0), torch.full((n,), polar0)
+    batch = ws.to(device).repeat(n, 1, 1)
+    value = torch.tensor([float(v) for v in values])
+    if edit == "camera_yaw":
+        yaw = value
+    elif edit == "camera_polar":
+        polar = value
+    else:
+        mapper = _object_mapper(generator, edit)
+        if not 0 <= object_index < mapper.layout.n_objects:
+            raise ValueError(f"object_index must be in [0, {mapper.layout.n_objects}), got {object_index}")
+        lay = mapper.layout
+        value = value.to(device=device, dtype=batch.dtype)
+        if edit in _AXES:
+            translation = batch[:, object_index, lay.translation].clone()
+            translation[:, _AXES[edit]] = value
+            batch = mapper.edit_objects(batch, object_index, translation=translation)
+        elif edit == "rotate":
+            batch = mapper.edit_objects(batch, object_index, rotation=value)
+        else:
+            scale = batch[:, object_index, lay.scale]
+            batch = mapper.edit_objects(batch, object_index, scale=scale / scale[:, :1] * value[:, None])
+    cameras = rig_cameras(rig, yaw, polar, device)
+    outputs = render_in_batches(generator, batch, cameras, batch_size=batch_size, resolution=resolution)
+    return torch.cat([o.image.detach().float().cpu() for o in outputs])
+
+
+class ObjectEditVisualizer(Visualizer):
+    """Per seed and edit: ``<prefix>_<edit>_seedNNNN.png`` (a strip of ``num_steps`` images) and, with
+    ``video``, ``<prefix>_<edit>_seedNNNN.mp4`` (``num_frames`` frames sweeping the same values).
+
+    Args:
+        num: number of seeds (``seed .. seed + num - 1``).
+        edits: names from :data:`EDITS`.
+        object_index: the object edited.
+        num_steps: images per strip; num_frames, fps: the video.
+        values: explicit values for every edit (overrides :func:`edit_values`'s sweep); empty: the sweep.
+        truncation_psi: latent truncation (GIRAFFE renders with a sampling temperature below 1).
+        resolution: render resolution (0: the generator's); batch_size: images rendered at once.
+        video: also write the MP4; file_prefix: file names.
+    """
+
+    name = "object_edit"
+
+    def __init__(self, *, num: int = 1, edits: Sequence[str] = ("rotate", "translate_x", "camera_yaw"),
+                 object_index: int = 0, num_steps: int = 8, num_frames: int = 32, fps: int = 16,
+                 values: Sequence[float] = (), truncation_psi: float = 1.0, resolution: int = 0, batch_size: int = 8,
+                 video: bool = True, file_prefix: str = "object_edit") -> None:
+        unknown = [e for e in edits if e not in EDITS]
+        if unknown or not edits:
+            raise ValueError(f"object_edit edits must be a non-empty list from {', '.join(EDITS)}; got {list(edits)}")
+        if num <= 0 or num_steps < 2 or num_frames < 2 or fps <= 0:
+            raise ValueError(f"object_edit needs num > 0, num_steps >= 2, num_frames >= 2, fps > 0; got {num}, "
+                             f"{num_steps}, {num_frames}, {fps}")
+        self.num, self.edits, self.object_index = num, list(edits), object_index
+        self.num_steps, self.num_frames, self.fps = num_steps, num_frames, fps
+        self.values = [float(v) for v in values]
+        self.truncation_psi, self.resolution, self.batch_size = truncation_psi, resolution, batch_size
+        self.video, self.file_prefix = video, file_prefix
+
+    def paths(self, out_dir: Path | str, edit: str, seed: int) -> tuple[Path, Path]:
+        stem = Path(out_dir) / f"{self.file_prefix}_{edit}_seed{seed:04d}"
+        return stem.with_suffix(".png"), stem.with_suffix(".mp4")
+
+    def _render(self, generator: nn.Module, ws: Tensor, edit: str, count: int, device) -> np.ndarray:
+        values = self.values or edit_values(generator, edit, count, ws, object_index=self.object_index)
+        images = render_object_edit(generator, ws, edit=edit, values=values, object_index=self.object_index,
+                                    resolution=self.resolution or None, batch_size=self.batch_size, device=device)
+        return images_to_uint8(images)
+
+    def visualize(self, generator: nn.Module, out_dir, *, device: torch.device | str = "cpu", seed: int = 0,
+                  on_written: Callable[[Path], None] | None = None) -> list[Path]:
+        """Write the strips (and videos) into ``out_dir``; returns their paths. Never overwrites a file."""
+        jobs = [(edit, s) for s in range(seed, seed + self.num) for edit in self.edits]
+        for edit, s in jobs:
+            strip, video = self.paths(out_dir, edit, s)
+            refuse_existing(strip)
+            if self.video:
+                refuse_existing(video)
+        written: list[Path] = []
+        with evaluation_mode(generator):
+            for edit, s in jobs:
+                z = seeded_latents(1, generator.z_dim, s).to(device)
+                ws = generator.mapping(z, None, truncation_psi=self.truncation_psi)
+                strip, video = self.paths(out_dir, edit, s)
+                frames = self._render(generator, ws, edit, len(self.values) or self.num_steps, device)
+                written.append(write_png(tile_images(frames, nrow=len(frames)), strip))
+                if self.video:
+                    movie = frames if self.values else self._render(generator, ws, edit, self.num_frames, device)
+                    written.append(write_mp4(movie, video, fps=self.fps))
+                if on_written is not None:
+                    for path in written[-(2 if self.video else 1):]:
+                        on_written(path)
+        logger.info("object_edit wrote %d file(s) into %s", len(written), out_dir)
+        return written
+
+
+def write_object_edit(generator: nn.Module, out_dir: Path | str, *, edits: Sequence[str] = ("rotate",),
+                      seed: int = 0, num: int = 1, object_index: int = 0, num_steps: int = 8, num_frames: int = 32,
+                      fps: int = 16, values: Sequence[float] = (), truncation_psi: float = 1.0, resolution: int = 0,
+                      batch_size: int = 8, video: bool = True,
+                      device: torch.device | str = "cpu") -> list[Path]:
+    """The entry for ``tools/run.py infer``: :class:`ObjectEditVisualizer` with these options, run once.
+
+    Returns the written PNG strips and MP4s, in the order seed-major, then edit.
+    """
+    return ObjectEditVisualizer(num=num, edits=edits, object_index=object_index, num_steps=num_steps,
+                                num_frames=num_frames, fps=fps, values=values, truncation_psi=truncation_psi,
+                                resolution=resolution, batch_size=batch_size,
+                                video=video).visualize(generator, out_dir, device=device, seed=seed)
