@@ -239,6 +239,11 @@ def cmd_train(args) -> int:
     from gan3d.core.data import EG3DDataset, default_dataset_path
     from gan3d.core.trainer import Trainer
 
+    # Checked before anything is built or written, so a typo costs no work directory.
+    if args.kimg is not None and not args.kimg > 0:
+        return _fail(f"--kimg must be a positive number of thousands of images, got {args.kimg}")
+    if args.workers < 0:
+        return _fail(f"--workers must be 0 (load in the main process) or a positive count, got {args.workers}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rank, world = _init_distributed(device)
     if device == "cuda" and world > 1:
