@@ -63,3 +63,14 @@ def test_re_is_reproducible_and_options_are_checked():
         ReprojectionErrorEvaluator(around="left")
     with pytest.raises(RegistryError, match="depth_tolerance"):
         get_registry().build("evaluator", "reprojection", depth_tolerance="big")
+
+
+def test_re_turns_about_the_pose_samplers_pivot_or_the_given_one():
+    g = ReferenceSphereGenerator(resolution=16)
+    evaluator = ReprojectionErrorEvaluator()
+    assert evaluator._pivot(g, "cpu") is None  # the reference sampler names no pivot: estimated per camera
+    g.pose_sampler.pivot = (0.0, 0.0, 0.2)
+    assert evaluator._pivot(g, "cpu").tolist() == pytest.approx([0.0, 0.0, 0.2])
+    assert ReprojectionErrorEvaluator(pivot=[0.0, 0.1, 0.0])._pivot(g, "cpu").tolist() == pytest.approx([0, 0.1, 0])
+    with pytest.raises(ValueError, match="pivot"):
+        ReprojectionErrorEvaluator(pivot=[1.0])

@@ -85,7 +85,12 @@ class IdentityEvaluator(Evaluator):
         if self.pose_source == "dataset":
             if dataset is None:
                 raise ValueError("identity with pose_source='dataset' needs dataset=...")
-            labels = torch.stack([item_fields(dataset[i])[1].float() for i in range(len(dataset))])
+            labels = getattr(dataset, "labels", None)  # EG3DDataset keeps them; others are read item by item
+            if callable(labels):
+                labels = labels()
+            if not isinstance(labels, Tensor):
+                labels = torch.stack([item_fields(dataset[i])[1].float() for i in range(len(dataset))])
+            labels = labels.float()
         gen = seeded_generator(seed, device)
         scores = []
         with evaluation_mode(generator):

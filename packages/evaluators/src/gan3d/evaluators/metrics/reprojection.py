@@ -97,8 +97,9 @@ class ReprojectionErrorEvaluator(Evaluator):
         around: ``'front'`` (yaw = polar = pi/2 at the sampled camera's pivot and radius, as Carver) or
             ``'sampled'`` (offsets around each sampled camera).
         pivot: ``[x, y, z]`` the point the views turn about (Carver: the generator's
-            ``avg_camera_pivot``, (0, 0, 0.2) for EG3D FFHQ); empty: the point of each sampled camera's
-            optical axis closest to the world origin.
+            ``avg_camera_pivot``, (0, 0, 0.2) for EG3D FFHQ). Empty: the pose sampler's ``pivot`` (its
+            look-at point) or ``orbit_center`` attribute when it has one, else the point of each sampled
+            camera's optical axis closest to the world origin.
         depth_tolerance: relative depth agreement for a pixel to count as co-visible.
         truncation_psi: truncation of the latents.
     """
@@ -122,6 +123,15 @@ class ReprojectionErrorEvaluator(Evaluator):
         self.depth_tolerance = depth_tolerance
         self.truncation_psi = truncation_psi
 
+    def _pivot(self, generator: nn.Module, device) -> Tensor | None:
+        if self.pivot:
+            return torch.tensor(self.pivot, device=device)
+        for attr in ("pivot", "orbit_center"):
+            value = getattr(generator.pose_sampler, attr, None)
+            if isinstance(value, (tuple, list)) and len(value) == 3:
+                return torch.tensor([float(v) for v in value], device=device)
+        return None
+
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
         gen = seeded_generator(seed, device)
@@ -130,7 +140,7 @@ class ReprojectionErrorEvaluator(Evaluator):
             for n in batches(self.num_samples, self.batch_size):
                 z = sample_latents(generator, n, gen, device)
                 base = generator.pose_sampler(n, device=device, generator=gen)
-                pivot = torch.tensor(self.pivot, device=device) if self.pivot else None
+                pivot = self._pivot(generator, device)
                 views = [orbit_cameras(base, offset, around=self.around, pivot=pivot) for offset in self.yaw_offsets]
                 front = orbit_cameras(base, 0.0, around=self.around, pivot=pivot)
                 renders = []
