@@ -102,8 +102,11 @@ def test_two_gloo_ranks_match_one_process(tiny_recipe, tiny_registry, tiny_datas
     for mine, ref in zip(log, single_log):
         for key in ("D/loss", "G/loss", "d_real", "d_fake", "g_adv"):
             assert abs(mine[key] - ref[key]) <= 1e-4 * abs(ref[key]) + 1e-6, (mine["step"], key)
-    assert [p.name for p in list_checkpoints(job / "checkpoints")] == [
-        "checkpoint-000000004.pt", "checkpoint-000000006.pt"]
+    checkpoints = list_checkpoints(job / "checkpoints")
+    assert [p.name for p in checkpoints] == ["checkpoint-000000004.pt", "checkpoint-000000006.pt"]
+    # Each rank's own RNG state is in the checkpoint, so a resumed run continues every rank's noise.
+    ranks_rng = torch.load(checkpoints[-1], weights_only=True)["rng"]["ranks"]
+    assert len(ranks_rng) == 2 and not torch.equal(ranks_rng[0]["cpu"], ranks_rng[1]["cpu"])
 
 
 if __name__ == "__main__":

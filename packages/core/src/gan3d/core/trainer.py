@@ -73,6 +73,8 @@ class TrainingConfig:
             volume renderer under its 2D decoder; not in the optimizer and no gradients computed.
         lazy_reg_adam: adjust Adam for lazy R1 as StyleGAN2 does (lr and betas scaled by
             ``interval / (interval + 1)``) when the R1 interval is above 1.
+        optimizer: ``'adam'`` (betas from ``g_betas``/``d_betas``) or ``'rmsprop'`` (GIRAFFE;
+            PyTorch's defaults, alpha 0.99, eps 1e-8).
     """
 
     batch_size: int = 32
@@ -95,6 +97,7 @@ class TrainingConfig:
     max_bad_steps: int = 0
     keep_checkpoints: int = 2
     lazy_reg_adam: bool = True
+    optimizer: str = "adam"
     frozen_modules: list[str] = field(default_factory=list)
 
     @classmethod
@@ -118,6 +121,8 @@ class TrainingConfig:
             positive(name)
         if not isinstance(self.batch_size, int):
             raise RecipeError(f"training.batch_size must be an integer, got {self.batch_size!r}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise RecipeError(f"training.optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         if self.ema_beta is not None and not 0 <= self.ema_beta < 1:
             raise RecipeError(f"training.ema_beta must be in [0, 1), got {self.ema_beta}")
         for name in ("g_betas", "d_betas"):
@@ -357,10 +362,14 @@ class Trainer:
         self.d_ratio, self.g_ratio = d_ratio, g_ratio
         g_params = [p for name, p in self.G.named_parameters()
                     if name.split(".")[0] not in self.cfg.frozen_modules] + list(self.loss.parameters())
-        self.G_opt = torch.optim.Adam(g_params, lr=self.cfg.g_lr * g_ratio,
-                                      betas=tuple(b ** g_ratio for b in self.cfg.g_betas), eps=1e-8)
-        self.D_opt = torch.optim.Adam(self.D.parameters(), lr=self.cfg.d_lr * d_ratio,
-                                      betas=tuple(b ** d_ratio for b in self.cfg.d_betas), eps=1e-8)
+        if self.cfg.optimizer == "rmsprop":
+            self.G_opt = torch.optim.RMSprop(g_params, lr=self.cfg.g_lr * g_ratio, alpha=0.99, eps=1e-8)
+            self.D_opt = torch.optim.RMSprop(self.D.parameters(), lr=self.cfg.d_lr * d_ratio, alpha=0.99, eps=1e-8)
+        else:
+            self.G_opt = torch.optim.Adam(g_params, lr=self.cfg.g_lr * g_ratio,
+                                          betas=tuple(b ** g_ratio for b in self.cfg.g_betas), eps=1e-8)
+            self.D_opt = torch.optim.Adam(self.D.parameters(), lr=self.cfg.d_lr * d_ratio,
+                                          betas=tuple(b ** d_ratio for b in self.cfg.d_betas), eps=1e-8)
 
         self.step = 0
         self.nimg = 0
@@ -403,8 +412,16 @@ class Trainer:
         self.G_opt.load_state_dict(state["G_opt"])
         self.D_opt.load_state_dict(state["D_opt"])
         self.rng.set_state(state["rng"]["trainer"])
-        if self.world == 1:
+        ranks = state["rng"].get("ranks")
+        if ranks is not None and len(ranks) == self.world:
+            torch.set_rng_state(ranks[self.rank]["cpu"])
+            if "cuda" in ranks[self.rank] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(ranks[self.rank]["cuda"], self.device)
+        elif self.world == 1:
             torch.set_rng_state(state["rng"]["torch"])
+        else:  # saved with another number of ranks: each rank's noise starts afresh from its seed
+            logger.warning("resuming %d ranks from a checkpoint of %s; module noise is re-seeded",
+                           self.world, len(ranks) if ranks else "unknown")
         self.step = int(state["step"])
         self.nimg = int(state["nimg"])
         self.bad_steps = int(state.get("bad_steps", 0))
@@ -675,11 +692,26 @@ class Trainer:
             out = self.G_ema(z, cams, generator=g)
         return save_image_grid(out.image, self.work_dir / "samples" / f"{name}.png", nrow=4)
 
+    def _rank_rng_states(self) -> list[dict[str, Tensor]]:
+        """Every rank's global RNG states (CPU, and CUDA on a GPU), gathered to all ranks; each
+        rank draws its own module noise (stratified jitter, density noise) from them."""
+        mine = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            mine["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.world == 1:
+            return [mine]
+        gathered: list[Any] = [None] * self.world
+        dist.all_gather_object(gathered, mine)  # every rank calls save(), so every rank joins
+        return gathered
+
     def save(self) -> Path | None:
+        """Write a checkpoint (rank 0; the other ranks only hand over their RNG states)."""
+        rank_rng = self._rank_rng_states()
         if not self.is_main:
             return None
-        return save_checkpoint(self.work_dir / "checkpoints", self.step, self.state_dict(),
-                               keep=self.cfg.keep_checkpoints)
+        state = self.state_dict()
+        state["rng"]["ranks"] = rank_rng
+        return save_checkpoint(self.work_dir / "checkpoints", self.step, state, keep=self.cfg.keep_checkpoints)
 
     def train(self, kimg: float | None = None) -> dict[str, float]:
         """Train until ``kimg`` thousand real images have been shown (default the recipe's
