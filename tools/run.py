@@ -227,9 +227,9 @@ def _init_distributed(device: str) -> tuple[int, int]:
 
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
-        if device.startswith("cuda"):
+        if device.startswith("cuda"):  # before the group forms: NCCL binds each rank to the current device
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend=backend)
     return dist.get_rank(), dist.get_world_size()
 
 
