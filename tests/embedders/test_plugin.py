@@ -11,6 +11,10 @@ from gan3d.embedders import plugin
 SMALL = {
     ("stochasticity_mapper", "pigan"): {"z_dim": 8, "hidden_dim": 8, "num_ws": 2, "film_dim": 4, "w_avg_samples": 16},
     ("point_embedder", "coordinate"): {"num_frequencies": 2},
+    ("stochasticity_mapper", "giraffe"): {"n_objects": 2, "object_z_dim": 4, "background_z_dim": 2},
+    ("point_embedder", "giraffe_composite"): {"n_objects": 2, "object_z_dim": 4, "background_z_dim": 2},
+    ("feature_decoder", "giraffe_composite"): {"n_objects": 2, "object_z_dim": 4, "background_z_dim": 2,
+                                               "feature_dim": 5, "object_hidden_dim": 8, "background_hidden_dim": 8},
     ("point_embedder", "volume"): {"feat_res": 4, "init_res": 2, "base_channels": 4, "output_channels": 2, "w_dim": 8},
     ("feature_decoder", "siren_film"): {"hidden_dim": 8, "num_layers": 2},
     ("stochasticity_mapper", "stylegan2"): {"z_dim": 8, "c_dim": 25, "w_dim": 8, "num_ws": 3, "num_layers": 2},
