@@ -292,6 +292,92 @@ def cmd_train(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- eval
+def _fresh_path(path: Path) -> Path:
+    """``path``, or ``stem-1.json``, ``stem-2.json``... when it exists: a report is never overwritten."""
+    candidate, i = path, 0
+    while candidate.exists():
+        i += 1
+        candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
+    return candidate
+
+
+def cmd_eval(args) -> int:
+    import torch
+    from rich.table import Table
+
+    from gan3d.core import get_registry
+    from gan3d.core.checkpoint import load_checkpoint, load_generator
+    from gan3d.core.data import EG3DDataset, default_dataset_path
+
+    wanted = [m for m, flag in (("fid", args.test_fid), ("kid", args.test_kid), ("identity", args.test_identity),
+                                ("reprojection", args.test_reprojection_error), ("depth", args.test_depth),
+                                ("pose", args.test_pose)) if flag]
+    if not wanted:
+        return _fail("nothing to evaluate: give one or more of --test_fid --test_kid --test_identity "
+                     "--test_reprojection_error --test_depth --test_pose")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    registry = get_registry()
+    G, recipe = load_generator(args.model, device=device)
+    step = int(load_checkpoint(args.model)["step"])
+    dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
+    dataset = EG3DDataset(dataset_path, load_depth=bool({"depth", "pose"} & set(wanted)) and args.estimator_weights
+                          is None and args.train_estimator)
+    G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
+    work_dir = Path(args.model).resolve().parent.parent
+    console = _console()
+
+    estimator_weights = args.estimator_weights
+    if {"depth", "pose"} & set(wanted) and not estimator_weights:
+        if not args.train_estimator:
+            return _fail("--test_depth/--test_pose need a depth and pose estimator: give --estimator_weights FILE, "
+                         "or --train_estimator to train gan3d's own on the data set (which must carry depth)")
+        from gan3d.evaluators.metrics.estimators import save_depth_pose_net, train_depth_pose_net
+
+        if not dataset.has_depth:
+            return _fail(f"{dataset_path}: --train_estimator needs a data set with depth maps "
+                         "(the synthetic set has them)")
+        console.print("training the depth/pose estimator on the data set ...")
+        net = train_depth_pose_net(dataset, steps=args.estimator_steps, seed=args.seed, device=device)
+        estimator_weights = str(save_depth_pose_net(net, _fresh_path(work_dir / "depth_pose_net.pth")))
+        dataset = EG3DDataset(dataset_path)
+
+    options = {
+        "fid": {"inception_weights": args.inception_weights or "", "num_gen": args.fake_num,
+                "num_real": args.real_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
+        "kid": {"inception_weights": args.inception_weights or "", "num_gen": args.fake_num,
+                "num_real": args.real_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
+        "identity": {"arcface_weights": args.arcface_weights or "", "num_samples": args.fake_num,
+                     "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
+        "reprojection": {"num_samples": args.fake_num, "batch_size": args.batch_size,
+                         "truncation_psi": args.truncation_psi},
+        "depth": {"estimator": "trained", "estimator_options": {"weights": estimator_weights or ""},
+                  "num_samples": args.fake_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
+        "pose": {"estimator": "trained", "estimator_options": {"weights": estimator_weights or ""},
+                 "num_samples": args.fake_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
+    }
+    # Build every evaluator first: a missing weight file or a bad option fails before any work.
+    evaluators = {name: registry.build("evaluator", name, **options[name]) for name in wanted}
+    results: dict[str, float] = {}
+    for name, evaluator in evaluators.items():
+        console.print(f"evaluating {name} ...")
+        results.update(evaluator.evaluate(G, dataset=dataset, device=device, seed=args.seed))
+    report = {"model": str(args.model), "method": recipe.method, "variant": recipe.variant, "step": step,
+              "dataset": str(dataset_path), "fake_num": args.fake_num, "seed": args.seed, "results": results,
+              "estimator_weights": estimator_weights}
+    out = _fresh_path(Path(args.out) if args.out else work_dir / f"eval-{step:09d}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(title=f"{recipe.method} at step {step}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in results.items():
+        table.add_row(k, f"{v:.6g}")
+    console.print(table)
+    console.print(f"report: [bold]{out}[/]")
+    return 0
+
+
 # ---------------------------------------------------------------------------- infer
 def cmd_infer(args) -> int:
     import torch
@@ -312,6 +398,21 @@ def cmd_infer(args) -> int:
     for p in paths:
         console.print(f"  {p}", highlight=False)
     return 0
+
+
+# ---------------------------------------------------------------------------- bench
+def _bench_module():
+    """tools/bench.py, loaded by path (tools/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gan3d_tools_bench", Path(__file__).with_name("bench.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cmd_bench(args) -> int:
+    return _bench_module().run(args)
 
 
 # ---------------------------------------------------------------------------- parser
@@ -351,6 +452,28 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="data-loader processes")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("eval", help="metrics of a trained model (FID, KID, ID, RE, DE, PE)")
+    p.add_argument("--model", required=True, help="checkpoint file")
+    p.add_argument("--dataset", default=None, help="EG3D-format data set (default: the embedded synthetic set)")
+    for flag, what in (("--test_fid", "FID"), ("--test_kid", "KID"), ("--test_identity", "identity consistency"),
+                       ("--test_reprojection_error", "reprojection error"), ("--test_depth", "depth error"),
+                       ("--test_pose", "pose error")):
+        _add_alias_options(p, flag, action="store_true", help=what)
+    _add_alias_options(p, "--fake_num", type=int, default=1000, help="generated samples per metric")
+    _add_alias_options(p, "--real_num", type=int, default=50000, help="real images for FID/KID (at most the set)")
+    _add_alias_options(p, "--batch_size", type=int, default=8)
+    _add_alias_options(p, "--truncation_psi", type=float, default=1.0)
+    _add_alias_options(p, "--inception_weights", default=None, help="pytorch-fid's pt_inception-2015-12-05 file")
+    _add_alias_options(p, "--arcface_weights", default=None, help="arcface_torch backbone.pth (IResNet-100)")
+    _add_alias_options(p, "--estimator_weights", default=None, help="depth/pose estimator weights (DE, PE)")
+    _add_alias_options(p, "--train_estimator", action="store_true",
+                       help="train gan3d's depth/pose estimator on the data set (needs depth maps) for DE/PE")
+    _add_alias_options(p, "--estimator_steps", type=int, default=2000)
+    p.add_argument("--out", default=None, help="JSON report (default: JOB/eval-STEP.json; never overwritten)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("infer", help="images, orbit videos and shapes of a trained model")
     p.add_argument("--model", required=True, help="checkpoint file (work_dirs/JOB/checkpoints/checkpoint-*.pt)")
     _add_alias_options(p, "--work_dir", default=None, help="output folder (default: the job directory); "
@@ -376,6 +499,10 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     c = dsub.add_parser("check", help="validate an EG3D-format data set")
     c.add_argument("path")
     p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("bench", parents=[_bench_module().build_parser(add_help=False)],
+                       help="images/s, s/kimg and peak memory of methods (tools/bench.py)")
+    p.set_defaults(func=cmd_bench)
 
     if with_plugin_commands:
         from gan3d.core import get_registry
