@@ -2,8 +2,8 @@
 ends exactly as an uninterrupted run: same step count, same logged losses, same weights.
 
 The test runs this file as a training script (tiny modules from ``conftest.py``, with ``tests/core``
-on ``PYTHONPATH``), kills it at random moments, by turns: after a random delay (imports, set-up, a
-step, a log write), while a checkpoint is half written (the script writes checkpoints slowly: half the
+on ``PYTHONPATH``), kills it at random moments, by turns: a random delay into training (a step, a
+log write, set-up), while a checkpoint is half written (the script writes checkpoints slowly: half the
 bytes, a pause, the rest), and right after a log line appears; then it resumes it with ``--resume``.
 A point sampler that jitters its depths with the global torch RNG makes the comparison depend on the
 saved RNG states too.
@@ -114,6 +114,13 @@ def _wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> bool:
     raise AssertionError("the training process neither progressed nor ended")
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _log_steps(job: Path) -> int:
     try:
         return (job / "log.json").read_text().count("\n")
@@ -131,10 +138,12 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path):
     outcomes = []
     for trial in range(KILLS):
         resume = job.exists() and any(job.iterdir())
-        proc = _start(job, resume, step_pause=0.05, checkpoint_pause=0.3)
+        proc = _start(job, resume, step_pause=0.03, checkpoint_pause=0.2)
         mode = ("random delay", "during a checkpoint write", "after a log line")[trial % 3]
-        if mode == "random delay":
-            time.sleep(rng.uniform(1.0, 3.5))
+        if mode == "random delay":  # once the process has set up (it rewrites recipe.json), anywhere in training
+            started = time.time() - 0.01
+            if _wait_for(lambda t=started: _mtime(job / "recipe.json") >= t, proc):
+                time.sleep(rng.uniform(0.0, 1.0))
         elif mode == "during a checkpoint write":
             _wait_for(lambda: any((job / "checkpoints").glob(".checkpoint-*.tmp")), proc)
         else:
