@@ -120,6 +120,7 @@ class StyleSDFSirenDecoder(FeatureDecoder):
         self.width = width
         self.depth = depth
         self.style_dim = style_dim
+        self.w_dim = style_dim
         self.output_features = output_features
         self.sdf_gradients = sdf_gradients
         self.out_channels = 3 + (width if output_features else 0)
