@@ -551,7 +551,7 @@ def _handle(exc: BaseException) -> int:
     except (RegistryError, RecipeError, CheckpointError, FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
     except Exception as exc:  # errors the library raises for bad input carry their own message
-        if type(exc).__name__ in ("DatasetError", "WorkDirError", "TrainingError"):
+        if type(exc).__name__ in ("DatasetError", "WorkDirError", "TrainingError", "WeightsError"):
             return _fail(str(exc))
         raise
 

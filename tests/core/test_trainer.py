@@ -115,6 +115,14 @@ def test_bad_steps_can_be_skipped(tiny_recipe, tiny_registry, tiny_dataset, tmp_
         trainer.train_step()
 
 
+def test_rmsprop_optimizer(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    recipe = tiny_recipe().override("training.optimizer=rmsprop")
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    assert isinstance(trainer.G_opt, torch.optim.RMSprop) and isinstance(trainer.D_opt, torch.optim.RMSprop)
+    trainer.train_step()
+
+
 def test_stage_schedule():
     cfg = TrainingConfig(batch_size=8, stages=[
         {"until_step": 2, "resolution": 8, "batch_size": 4, "fade_steps": 2},
@@ -148,6 +156,7 @@ def test_progressive_stage_changes_resolution(tiny_recipe, tiny_registry, tiny_d
         ('training.stages=[{"resolution": 8}, {"resolution": 16}]', "needs until_step or until_kimg"),
         ('training.stages=[{"until_step": 3, "resolutoin": 8}]', "unknown key 'resolutoin'"),
         ('training.stages=[{"resolution": -8}]', "must be a positive integer"),
+        ("training.optimizer=sgd", "must be 'adam' or 'rmsprop'"),
     ],
 )
 def test_bad_training_options_fail_before_work_starts(tiny_recipe, tiny_registry, tiny_dataset, tmp_path,
