@@ -1,0 +1,97 @@
+"""tools/bench.py: the CPU run of EG3D and pi-GAN at tiny settings writes the documented JSON fields
+and prints the table; the resolution overrides, per-method options and lazy-step weights by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import bench  # noqa: E402
+
+TINY = [
+    # EG3D: the CPU-sized variant shrunk further (16-px tri-planes need 2 log2(16) - 2 = 6 latents).
+    "--variant", "eg3d:synthetic",
+    "--set", "eg3d:point_embedder.resolution=16", "--set", "eg3d:stochasticity_mapper.num_ws=6",
+    "--set", "eg3d:point_sampler.num_samples=4", "--set", "eg3d:generator.num_importance=4",
+    "--set", "eg3d:discriminator.channel_max=16", "--set", "eg3d:loss.density_reg_num_points=16",
+    # pi-GAN: FiLM width 16 (mapper and decoder), 2 FiLM layers, 4 + 4 samples, a small discriminator.
+    "--set", "pigan:stochasticity_mapper.z_dim=8", "--set", "pigan:stochasticity_mapper.hidden_dim=16",
+    "--set", "pigan:stochasticity_mapper.film_dim=16", "--set", "pigan:stochasticity_mapper.num_ws=3",
+    "--set", "pigan:feature_decoder.hidden_dim=16", "--set", "pigan:feature_decoder.num_layers=2",
+    "--set", "pigan:point_sampler.num_samples=4", "--set", "pigan:generator.num_importance=4",
+    "--set", "pigan:discriminator.channels=[8, 8, 12, 12]", "--set", "pigan:discriminator.latent_dim=8",
+    "--set", "pigan:loss.batch_split=1",
+]
+
+
+def test_cpu_run_of_eg3d_and_pigan_writes_the_json_and_the_table(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench.py"), "--method", "eg3d", "pigan", "--resolution", "16",
+         "--batch_size", "2", "--warmup", "1", "--repeats", "1", "--device", "cpu", "--threads", "1",
+         "--json", str(out), *TINY],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert {"cpu_model", "cpu_count", "torch_threads", "torch", "avx512_bf16", "amx_bf16"} <= set(report["machine"])
+    assert report["config"]["resolution"] == 16 and report["config"]["repeats"] == 1
+    by_method = {r["method"]: r for r in report["results"]}
+    assert set(by_method) == {"eg3d", "pigan"}
+    for r in by_method.values():
+        assert r["output_resolution"] == 16 and r["batch_size"] == 2 and r["device"] == "cpu"
+        assert r["inference"]["images_per_s"] > 0 and len(r["inference"]["seconds"]) == 1
+        assert r["training"]["seconds_per_kimg"] > 0
+        assert r["peak_memory_mb"]["inference"] > 0
+        assert r["peak_memory_mb"]["training"] >= r["peak_memory_mb"]["inference"]
+    # EG3D's super-resolution has no 16-px configuration: identity upsampler, 16-px render.
+    assert "upsampler=identity" in by_method["eg3d"]["overrides"]
+    assert by_method["eg3d"]["render_resolution"] == 16
+    assert by_method["pigan"]["overrides"][0] == "generator.render_resolution=16"
+    # EG3D: lazy R1 every 16 steps and density regularization every 4 -> three kinds of step.
+    kinds = by_method["eg3d"]["training"]["step_kinds"]
+    assert kinds["r1=True,g_reg=True"]["weight"] == pytest.approx(1 / 16)
+    assert kinds["r1=False,g_reg=True"]["weight"] == pytest.approx(3 / 16)
+    assert kinds["r1=False,g_reg=False"]["weight"] == pytest.approx(12 / 16)
+    assert "pigan" in proc.stdout and "train s/kimg" in proc.stdout
+
+
+def test_per_method_options_keep_unprefixed_ones_and_their_own():
+    methods = ["eg3d", "pigan"]
+    values = ["a.b=1", "eg3d:c.d=2", "pigan:e=3", "f=x:y"]
+    assert bench.per_method(values, "eg3d", methods) == ["a.b=1", "c.d=2", "f=x:y"]
+    assert bench.per_method(values, "pigan", methods) == ["a.b=1", "e=3", "f=x:y"]
+
+
+class _Loss:
+    def __init__(self, r1: int, greg: int) -> None:
+        self.r1_interval, self.g_reg_interval = r1, greg
+
+    def regularize_discriminator_now(self, step: int) -> bool:
+        return step % self.r1_interval == 0
+
+
+def test_step_kinds_weigh_each_lazy_regularizer_by_its_interval():
+    assert bench.step_kinds(_Loss(1, 0)) == {(True, False): 1}
+    assert bench.step_kinds(_Loss(16, 4)) == {(True, True): 1, (False, True): 3, (False, False): 12}
+    assert bench.step_kinds(_Loss(2, 3)) == {(True, True): 1, (False, False): 2, (True, False): 2, (False, True): 1}
+
+
+def test_resolution_overrides_pick_render_or_upsampler_resolution():
+    from gan3d.core import get_registry
+
+    registry = get_registry()
+    eg3d = registry.get("method", "eg3d")("ffhq512")
+    assert bench.resolution_overrides(eg3d, 256, registry) == [
+        "upsampler.image_resolution=256", "discriminator.img_resolution=256"]
+    identity = ["upsampler=identity", "generator.render_resolution=64"]
+    assert bench.resolution_overrides(eg3d, 64, registry)[:2] == identity
+    pigan = registry.get("method", "pigan")(None)
+    assert bench.resolution_overrides(pigan, 32, registry) == ["generator.render_resolution=32"]
