@@ -48,12 +48,32 @@ def conv2d_resample(
     if not flip_weight:
         w = w.flip([2, 3])
 
-    if up > 1:
+    if up > 1 and w.shape[-1] == 1 and w.shape[-2] == 1:
         fh, fw = f.shape
         pad = [padding + (fw + up - 1) // 2, padding + (fw - up) // 2,
                padding + (fh + up - 1) // 2, padding + (fh - up) // 2]
-        x = upfirdn2d(x, f, up=up, padding=pad, gain=up * up)
-        return F.conv2d(x, w, groups=groups)
+        # A 1x1 convolution commutes with the resampling: run it at the low resolution.
+        return upfirdn2d(F.conv2d(x, w, groups=groups), f, up=up, padding=pad, gain=up * up)
+
+    if up > 1:
+        # Zero insertion, the low-pass filter and the convolution commute, so the convolution runs
+        # as a strided transposed convolution on the low-resolution input (up**2 fewer multiply-adds
+        # than convolving the upsampled image) and the filter comes last; the padding arithmetic
+        # follows the official torch_utils/ops/conv2d_resample.py, so the values are the same.
+        fh, fw = f.shape
+        out_channels, in_per_group, kh, kw = w.shape
+        px0 = padding + (fw + up - 1) // 2 - (kw - 1)
+        px1 = padding + (fw - up) // 2 - (kw - up)
+        py0 = padding + (fh + up - 1) // 2 - (kh - 1)
+        py1 = padding + (fh - up) // 2 - (kh - up)
+        pxt = max(min(-px0, -px1), 0)
+        pyt = max(min(-py0, -py1), 0)
+        # conv_transpose2d convolves (a correlation with w is a convolution with w flipped) and takes
+        # its weight as [in, out / groups, k, k].
+        wt = w.flip([2, 3]).reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
+        wt = wt.reshape(groups * in_per_group, out_channels // groups, kh, kw)
+        x = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt], groups=groups)
+        return upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
 
     if down > 1:
         fh, fw = f.shape
