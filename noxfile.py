@@ -35,8 +35,9 @@ def _install_all(session: nox.Session, editable: bool = True) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The full suite: every package installed, every test."""
+    """The full suite: every package and the example plugin installed, every test."""
     _install_all(session)
+    session.install("-e", "examples/gan3d-fourier")
     session.install(*TEST_TOOLS)
     session.run("python", "-m", "pytest", "tests", "-q", "--timeout=600", *session.posargs,
                 env={"GAN3D_STRICT_PLUGINS": "1", "OMP_NUM_THREADS": "2"}, success_codes=[0, 5])
