@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["to_uint8", "image_grid", "save_image_grid"]
+__all__ = ["to_uint8", "tile_images", "image_grid", "save_image_grid"]
 
 
 def to_uint8(images: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
@@ -20,19 +20,34 @@ def to_uint8(images: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> 
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def tile_images(images: np.ndarray, nrow: int, *, padding: int = 0, pad_value: int = 255) -> np.ndarray:
+    """Lay ``images [B, H, W, C]`` out row-major, ``nrow`` per row -> ``[rows*(H+p)-p, nrow*(W+p)-p, C]``.
+
+    ``nrow`` is the number of images per row (torchvision's ``make_grid`` convention); the last row
+    is filled with ``pad_value`` where images run out.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be [B, H, W, C], got shape {images.shape}")
+    if nrow <= 0:
+        raise ValueError(f"nrow must be positive, got {nrow}")
+    count, height, width, channels = images.shape
+    cols = min(nrow, count)
+    rows = math.ceil(count / cols)
+    grid = np.full((rows * (height + padding) - padding, cols * (width + padding) - padding, channels),
+                   pad_value, dtype=images.dtype)
+    for index in range(count):
+        r, c = divmod(index, cols)
+        top, left = r * (height + padding), c * (width + padding)
+        grid[top:top + height, left:left + width] = images[index]
+    return grid
+
+
 def image_grid(images: Tensor, nrow: int | None = None, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     """Tile ``[B, C, H, W]`` images into one ``[rows*H, nrow*W, C]`` uint8 array (row-major)."""
     if images.ndim != 4:
         raise ValueError(f"images must be [B, C, H, W], got {tuple(images.shape)}")
-    b, c, h, w = images.shape
-    nrow = nrow or math.ceil(math.sqrt(b))
-    rows = math.ceil(b / nrow)
-    arr = to_uint8(images, value_range)
-    grid = np.zeros((rows * h, nrow * w, c), dtype=np.uint8)
-    for i in range(b):
-        r, col = divmod(i, nrow)
-        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = arr[i]
-    return grid
+    nrow = nrow or math.ceil(math.sqrt(images.shape[0]))
+    return tile_images(to_uint8(images, value_range), nrow, pad_value=0)
 
 
 def save_image_grid(images: Tensor, path: Path | str, nrow: int | None = None,

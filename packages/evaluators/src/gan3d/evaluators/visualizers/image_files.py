@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import torch
 from torch import Tensor
+
+from gan3d.core.images import tile_images
 
 from .output_paths import write_new_file
 
@@ -24,28 +25,6 @@ def images_to_uint8(images: Tensor) -> np.ndarray:
         raise ValueError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
     pixels = (images.detach().float() * 127.5 + 128.0).clamp(0.0, 255.0).to(torch.uint8)
     return pixels.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def tile_images(images: np.ndarray, nrow: int, *, padding: int = 0, pad_value: int = 255) -> np.ndarray:
-    """Lay ``images [B, H, W, C]`` out row-major, ``nrow`` per row -> ``[rows*(H+p)-p, nrow*(W+p)-p, C]``.
-
-    ``nrow`` is the number of images per row (torchvision's ``make_grid`` convention); the last row
-    is filled with ``pad_value`` where images run out.
-    """
-    if images.ndim != 4:
-        raise ValueError(f"images must be [B, H, W, C], got shape {images.shape}")
-    if nrow <= 0:
-        raise ValueError(f"nrow must be positive, got {nrow}")
-    count, height, width, channels = images.shape
-    cols = min(nrow, count)
-    rows = math.ceil(count / cols)
-    grid = np.full((rows * (height + padding) - padding, cols * (width + padding) - padding, channels),
-                   pad_value, dtype=images.dtype)
-    for index in range(count):
-        r, c = divmod(index, cols)
-        top, left = r * (height + padding), c * (width + padding)
-        grid[top:top + height, left:left + width] = images[index]
-    return grid
 
 
 def encode_png(image: np.ndarray) -> bytes:
