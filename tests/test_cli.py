@@ -100,6 +100,9 @@ def test_train_infer_eval_and_refusals(tiny_dataset, tmp_path):
     assert (infer_dir / "image_grid.png").is_file() and (infer_dir / "inference.json").is_file()
     run("infer", "--model", str(sorted((job / "checkpoints").glob("*.pt"))[-1]), "--num", "1")
     assert (job / "infer-001").is_dir() and (infer_dir / "image_grid.png").is_file()
+    run("infer", "--model", str(sorted((job / "checkpoints").glob("*.pt"))[-1]), "--edit", "camera_yaw",
+        "--num", "1", "--edit_steps", "2")
+    assert list((job / "edit-000").glob("*camera_yaw*.png"))
 
     out = run("eval", "--model", str(sorted((job / "checkpoints").glob("*.pt"))[-1]), "--dataset", str(tiny_dataset),
               "--test_reprojection_error", "--fake_num", "2")

@@ -386,13 +386,23 @@ def cmd_infer(args) -> int:
     from gan3d.evaluators.visualizers import run_inference
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if not (args.save_image or args.save_video or args.save_shape):
+    if not (args.save_image or args.save_video or args.save_shape or args.edit):
         args.save_image = True  # the cheap default when nothing is asked for
     G, recipe = load_generator(args.model, device=device)
     work_dir = Path(args.work_dir) if args.work_dir else Path(args.model).resolve().parent.parent
-    paths = run_inference(G, work_dir, save_image=args.save_image, save_video=args.save_video,
-                          save_shape=args.save_shape, shape_res=args.shape_res, num=args.num,
-                          truncation_psi=args.truncation_psi, seed=args.seed, device=device)
+    paths = []
+    if args.save_image or args.save_video or args.save_shape:
+        paths += run_inference(G, work_dir, save_image=args.save_image, save_video=args.save_video,
+                               save_shape=args.save_shape, shape_res=args.shape_res, num=args.num,
+                               truncation_psi=args.truncation_psi, seed=args.seed, device=device)
+    if args.edit:
+        from gan3d.evaluators.visualizers.object_edit import write_object_edit
+        from gan3d.evaluators.visualizers.output_paths import fresh_subdirectory
+
+        paths += write_object_edit(G, fresh_subdirectory(work_dir, "edit"), edits=args.edit, seed=args.seed,
+                                   num=args.num, object_index=args.object_index, num_steps=args.edit_steps,
+                                   truncation_psi=args.truncation_psi, video=args.save_video or args.edit_video,
+                                   device=device)
     console = _console()
     console.print(f"{recipe.method}: wrote {len(paths)} files into [bold]{paths[0].parent}[/]")
     for p in paths:
@@ -482,6 +492,13 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     _add_alias_options(p, "--save_video", action="store_true", help="orbit video per latent (MP4)")
     _add_alias_options(p, "--save_shape", action="store_true", help="marching-cubes mesh per latent (PLY, OBJ)")
     _add_alias_options(p, "--shape_res", type=int, default=256, help="grid side for shapes")
+    p.add_argument("--edit", nargs="+", default=None, metavar="EDIT",
+                   help="controllable generation: image strips (and with --edit_video, MP4s) that change one "
+                        "thing: translate_x translate_y translate_z rotate scale (one object of a compositional "
+                        "method such as GIRAFFE, --object_index), camera_yaw camera_polar (any method)")
+    _add_alias_options(p, "--object_index", type=int, default=0, help="the object --edit moves")
+    _add_alias_options(p, "--edit_steps", type=int, default=8, help="images per edit strip")
+    _add_alias_options(p, "--edit_video", action="store_true", help="an MP4 per edit too")
     p.add_argument("--num", type=int, default=4, help="number of latents")
     _add_alias_options(p, "--truncation_psi", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
