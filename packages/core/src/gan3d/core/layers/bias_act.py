@@ -70,14 +70,25 @@ def bias_act(
             convolution outputs to 256 to keep mixed precision from overflowing.
     """
     act = _lookup(activation)
+    # Without autograd, every step after the first writes into the tensor the first one made: at
+    # 512 px each pass is a fresh 128 MB buffer otherwise (allocation and page faults dominate).
+    inplace = not torch.is_grad_enabled()
+    owned = False  # whether x is a tensor this function made (so in-place writes are safe)
     if bias is not None:
         shape = [1] * x.ndim
         shape[dim] = -1
         x = x + bias.to(x.dtype).reshape(shape)
-    x = act.func(x)
+        owned = True
+    if activation == "lrelu" and inplace and owned:
+        x = F.leaky_relu_(x, 0.2)
+    else:
+        y = act.func(x)
+        owned = owned or y is not x
+        x = y
     gain = act.default_gain if gain is None else float(gain)
     if gain != 1:
-        x = x * gain
+        x = x.mul_(gain) if inplace and owned else x * gain
+        owned = True
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if inplace and owned else x.clamp(-clamp, clamp)
     return x

@@ -86,15 +86,20 @@ def upfirdn2d(
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(batch, channels, height * up, width * up)
 
-    # F.pad pads with zeros for positive values and crops for negative ones, as upfirdn2d does.
-    x = F.pad(x, [px0, px1, py0, py1])
+    # Equal, non-negative padding goes to conv2d itself (no padded copy of x); otherwise F.pad pads
+    # with zeros for positive values and crops for negative ones, as upfirdn2d does.
+    conv_padding: int | tuple[int, int] = 0
+    if px0 == px1 >= 0 and py0 == py1 >= 0:
+        conv_padding = (py0, px0)
+    else:
+        x = F.pad(x, [px0, px1, py0, py1])
 
     # A true convolution flips the filter (conv2d itself is a correlation).
     f = (f * gain).to(x.dtype)
     if not flip_filter:
         f = f.flip([0, 1])
     kernel = f[None, None].repeat(channels, 1, 1, 1)  # depthwise: one copy per channel
-    x = F.conv2d(x, kernel, groups=channels)
+    x = F.conv2d(x, kernel, groups=channels, padding=conv_padding)
 
     if down > 1:
         x = x[:, :, ::down, ::down]
