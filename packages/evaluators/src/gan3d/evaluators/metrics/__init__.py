@@ -1,8 +1,10 @@
 """Metrics of gan3d: FID, KID, ID, RE, DE, PE, and the estimators DE/PE use.
 
 Every metric uses only the generator interface (``z_dim``, ``mapping``, ``synthesis``, ``forward``,
-``pose_sampler``), draws its latents and poses from one generator seeded with ``seed``, and loads its
-networks from user-given weight files (nothing is downloaded).
+``pose_sampler``), draws each batch's latents and poses from a generator seeded from ``seed`` and the
+batch's index, and loads its networks from user-given weight files (nothing is downloaded). Under
+``torch.distributed`` the ranks share the batches and every rank returns the one-process value
+(:mod:`~.distributed`).
 
 =================  ==========================================  ====================================
 registered name    class                                       returns

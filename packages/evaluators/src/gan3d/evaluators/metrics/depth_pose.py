@@ -12,8 +12,9 @@ latents from sampled cameras; run an estimator (registry family ``estimator``) o
   angles and the images, in rad^2. Carver compares rotation vectors of full rotations instead; our
   estimators give the two angles that a pose sampler controls.
 
-Latents and poses come from one seeded generator, drawn once per batch (Carver reseeds inside the
-loop, so all its samples share one pose).
+Latents and poses come from one seeded generator per batch (:func:`~.sampling.batch_generator`;
+Carver reseeds inside the loop, so all its samples share one pose). Under ``torch.distributed`` the
+batches are shared among the ranks and every rank returns the one-process value.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from torch import nn
 
 from gan3d.core.interfaces import Evaluator
 
+from .distributed import BatchPlan
 from .estimators import Estimator, standardize_depth
-from .sampling import batches, evaluation_mode, sample_latents, seeded_generator, view_angles, wrap_angle
+from .sampling import batch_generator, evaluation_mode, sample_latents, view_angles, wrap_angle
 
 __all__ = ["DepthErrorEvaluator", "PoseErrorEvaluator", "build_estimator"]
 
@@ -58,10 +60,11 @@ class _EstimatorMetric(Evaluator):
                              f"(e.g. 'trained')")
         return est
 
-    def _samples(self, generator: nn.Module, device, seed: int):
-        gen = seeded_generator(seed, device)
+    def _samples(self, generator: nn.Module, device, seed: int, plan: BatchPlan):
+        """Renders of this rank's batches of ``plan`` (all batches on one process)."""
         with evaluation_mode(generator):
-            for n in batches(self.num_samples, self.batch_size):
+            for index, n in plan:
+                gen = batch_generator(seed, index, device)
                 z = sample_latents(generator, n, gen, device)
                 cameras = generator.pose_sampler(n, device=device, generator=gen)
                 yield generator(z, cameras, truncation_psi=self.truncation_psi, generator=gen)
@@ -84,8 +87,9 @@ class DepthErrorEvaluator(_EstimatorMetric):
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
         est = self._estimator().to(device).eval()
+        plan = BatchPlan(self.num_samples, self.batch_size)
         errors = []
-        for out in self._samples(generator, device, seed):
+        for out in self._samples(generator, device, seed, plan):
             pred = est.predict(out.image)
             rendered = F.interpolate(out.depth.float(), size=pred.depth.shape[-2:], mode="bilinear",
                                      align_corners=False, antialias=True)
@@ -95,7 +99,7 @@ class DepthErrorEvaluator(_EstimatorMetric):
             a, b = standardize_depth(rendered, mask), standardize_depth(pred.depth.float(), mask)
             m = mask.float()
             errors.append(((((a - b) ** 2) * m).sum(dim=(1, 2, 3)) / m.sum(dim=(1, 2, 3))).cpu())
-        e = torch.cat(errors).numpy()
+        e = plan.gather(errors).numpy()
         e = e[np.isfinite(e)]
         return {"de": float(e.mean()) if e.size else math.nan}
 
@@ -112,11 +116,12 @@ class PoseErrorEvaluator(_EstimatorMetric):
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
         est = self._estimator().to(device).eval()
+        plan = BatchPlan(self.num_samples, self.batch_size)
         diffs = []
-        for out in self._samples(generator, device, seed):
+        for out in self._samples(generator, device, seed, plan):
             pred = est.predict(out.image).angles
             diffs.append(wrap_angle(pred.float() - view_angles(out.cameras.cam2world.float())).cpu())
-        d = torch.cat(diffs)
+        d = plan.gather(diffs)
         return {
             "pe": float((d**2).mean()),
             "pe_yaw_deg": float(torch.rad2deg(d[:, 0].abs()).mean()),

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from .dataset_items import item_fields
+from .distributed import BatchPlan, broadcast_array, is_main_process, on_main_process
 
 __all__ = [
     "frechet_distance",
@@ -181,6 +182,9 @@ def real_features(
     Cached in ``cache_dir`` (default :func:`default_cache_dir`) under a key made of the data set's
     path, ``len(dataset)``, its image resolution, ``extractor_digest`` and ``N``. A data set with no
     ``path``/``root`` attribute is not cached (its identity cannot be known).
+
+    Under ``torch.distributed`` each rank extracts its share of the batches and every rank returns
+    all ``N`` rows; rank 0 alone reads and writes the cache (what it read is sent to the others).
     """
     n = min(int(num_items), len(dataset))
     if n < 2:
@@ -194,20 +198,27 @@ def real_features(
         key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:20]
         cache_root = Path(cache_dir) if cache_dir else default_cache_dir()
         cache_file = cache_root / f"{key}.npz"
-        if cache_file.is_file():
+        # Rank 0 alone looks at the cache and sends what it found: every rank then takes the same
+        # branch (a rank that saw another file system could otherwise wait in a collective alone).
+        cached = None
+        if is_main_process() and cache_file.is_file():
             logger.info("real features from cache %s", cache_file)
             with np.load(cache_file) as data:
-                return data["features"]
-    elif use_cache:
+                cached = data["features"]
+        if on_main_process(lambda: cached is not None):
+            return broadcast_array(cached)
+    elif use_cache and is_main_process():
         logger.info("data set %s has no path attribute; its features are not cached", type(dataset).__name__)
-    loader = DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size, shuffle=False,
+    # Under torch.distributed each rank extracts its share of the batches (BatchPlan); all get all rows.
+    plan = BatchPlan(n, batch_size)
+    loader = DataLoader(torch.utils.data.Subset(dataset, plan.indices()), batch_size=batch_size, shuffle=False,
                         num_workers=0, collate_fn=_collate_images)
     feats = []
     with torch.no_grad():
         for images in loader:
-            feats.append(extractor(as_model_images(images).to(device)).float().cpu().numpy())
-    features = np.concatenate(feats).astype(np.float32)
-    if cache_file is not None:
+            feats.append(extractor(as_model_images(images).to(device)).float().cpu())
+    features = plan.gather(feats).numpy().astype(np.float32)
+    if cache_file is not None and is_main_process():
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp.npz")
         np.savez(tmp, features=features)

@@ -7,6 +7,7 @@ from torch import nn
 
 from gan3d.core.interfaces import Evaluator
 
+from .distributed import on_main_process
 from .feature_statistics import frechet_distance_of_features
 from .inception_features import distribution_features
 
@@ -14,7 +15,8 @@ __all__ = ["FIDEvaluator"]
 
 
 class FIDEvaluator(Evaluator):
-    """``evaluate(G, dataset=...)`` -> ``{"fid": float}``.
+    """``evaluate(G, dataset=...)`` -> ``{"fid": float}``; under ``torch.distributed`` the generated and
+    real images are shared among the ranks and every rank returns the one-process value.
 
     Args:
         inception_weights: path of pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``.
@@ -45,4 +47,5 @@ class FIDEvaluator(Evaluator):
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
         real, fake = distribution_features(self, generator, dataset, device, seed)
-        return {"fid": frechet_distance_of_features(real, fake)}
+        # Every rank holds all features; rank 0 computes the distance and all return its number.
+        return {"fid": on_main_process(lambda: frechet_distance_of_features(real, fake))}

@@ -22,7 +22,8 @@ from gan3d.core.types import Cameras
 
 from ..networks.iresnet import load_iresnet
 from .dataset_items import item_fields
-from .sampling import batches, evaluation_mode, render_latents, sample_latents, seeded_generator
+from .distributed import BatchPlan
+from .sampling import batch_generator, evaluation_mode, render_latents, sample_latents
 
 __all__ = ["IdentityEvaluator", "crop_faces"]
 
@@ -40,7 +41,8 @@ def crop_faces(images: Tensor, *, size: int = 112, crop_fraction: float = 1.0, c
 
 
 class IdentityEvaluator(Evaluator):
-    """``evaluate(G)`` -> ``{"id": mean cosine similarity}``.
+    """``evaluate(G)`` -> ``{"id": mean cosine similarity}``; under ``torch.distributed`` the latents are
+    shared among the ranks and every rank returns the one-process value.
 
     Args:
         arcface_weights: path of arcface_torch's ``backbone.pth`` (IResNet-100 or -50).
@@ -91,10 +93,11 @@ class IdentityEvaluator(Evaluator):
             if not isinstance(labels, Tensor):
                 labels = torch.stack([item_fields(dataset[i])[1].float() for i in range(len(dataset))])
             labels = labels.float()
-        gen = seeded_generator(seed, device)
+        plan = BatchPlan(self.num_samples, self.batch_size)  # this rank's batches under torch.distributed
         scores = []
         with evaluation_mode(generator):
-            for n in batches(self.num_samples, self.batch_size):
+            for index, n in plan:
+                gen = batch_generator(seed, index, device)
                 z = sample_latents(generator, n, gen, device)
                 cams_a = self._cameras(generator, n, gen, device, labels)
                 cams_b = self._cameras(generator, n, gen, device, labels)
@@ -106,4 +109,4 @@ class IdentityEvaluator(Evaluator):
                                        crop_offset_y=self.crop_offset_y)
                     embeddings.append(F.normalize(net(faces), dim=1))
                 scores.append((embeddings[0] * embeddings[1]).sum(1).cpu())
-        return {"id": float(np.mean(torch.cat(scores).numpy()))}
+        return {"id": float(np.mean(plan.gather(scores).numpy()))}

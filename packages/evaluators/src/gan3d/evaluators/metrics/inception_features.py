@@ -11,8 +11,9 @@ from torch import Tensor, nn
 
 from ..networks.inception import FIDInceptionV3, load_fid_inception
 from ..networks.weights import file_digest
+from .distributed import BatchPlan, is_main_process
 from .feature_statistics import real_features
-from .sampling import batches, evaluation_mode, quantize, sample_latents, seeded_generator
+from .sampling import batch_generator, evaluation_mode, quantize, sample_latents
 
 __all__ = ["InceptionExtractor", "generated_features", "distribution_features"]
 
@@ -41,19 +42,24 @@ class InceptionExtractor:
 def generated_features(generator: nn.Module, extractor, *, num_samples: int, batch_size: int,
                        truncation_psi: float, seed: int, device: torch.device | str,
                        quantize_images: bool = True) -> np.ndarray:
-    """Features ``[num_samples, D]`` of generated images: latents and poses both drawn from one
-    generator seeded with ``seed`` (the poses from ``generator.pose_sampler``)."""
-    gen = seeded_generator(seed, device)
+    """Features ``[num_samples, D]`` of generated images: each batch's latents and poses (from
+    ``generator.pose_sampler``) drawn from its own seeded generator (:func:`~.sampling.batch_generator`).
+
+    Under ``torch.distributed`` each rank renders its share of the batches and every rank returns all
+    ``num_samples`` rows, in the order one process gives them.
+    """
+    plan = BatchPlan(num_samples, batch_size)
     feats = []
     with evaluation_mode(generator):
-        for n in batches(num_samples, batch_size):
+        for index, n in plan:
+            gen = batch_generator(seed, index, device)
             z = sample_latents(generator, n, gen, device)
             cameras = generator.pose_sampler(n, device=device, generator=gen)
             images = generator(z, cameras, truncation_psi=truncation_psi, generator=gen).image
             if quantize_images:
                 images = quantize(images)
-            feats.append(extractor(images).float().cpu().numpy())
-    return np.concatenate(feats)
+            feats.append(extractor(images).float().cpu())
+    return plan.gather(feats).numpy()
 
 
 def distribution_features(evaluator, generator: nn.Module, dataset, device, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,5 +75,6 @@ def distribution_features(evaluator, generator: nn.Module, dataset, device, seed
     fake = generated_features(generator, extractor, num_samples=evaluator.num_gen, batch_size=evaluator.batch_size,
                               truncation_psi=evaluator.truncation_psi, seed=seed, device=device,
                               quantize_images=evaluator.quantize)
-    logger.info("%s: %d real and %d generated feature vectors", evaluator.name, len(real), len(fake))
+    if is_main_process():
+        logger.info("%s: %d real and %d generated feature vectors", evaluator.name, len(real), len(fake))
     return real, fake

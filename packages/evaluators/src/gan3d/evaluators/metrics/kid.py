@@ -7,6 +7,7 @@ from torch import nn
 
 from gan3d.core.interfaces import Evaluator
 
+from .distributed import on_main_process
 from .feature_statistics import kernel_inception_distance
 from .inception_features import distribution_features
 
@@ -14,7 +15,9 @@ __all__ = ["KIDEvaluator"]
 
 
 class KIDEvaluator(Evaluator):
-    """``evaluate(G, dataset=...)`` -> ``{"kid": float}`` (StyleGAN2-ADA's protocol).
+    """``evaluate(G, dataset=...)`` -> ``{"kid": float}`` (StyleGAN2-ADA's protocol); under
+    ``torch.distributed`` the images are shared among the ranks and every rank returns the
+    one-process value.
 
     Args:
         inception_weights: path of pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``.
@@ -46,6 +49,6 @@ class KIDEvaluator(Evaluator):
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
         real, fake = distribution_features(self, generator, dataset, device, seed)
-        kid = kernel_inception_distance(real, fake, num_subsets=self.num_subsets,
-                                        max_subset_size=self.max_subset_size, seed=seed)
+        kid = on_main_process(lambda: kernel_inception_distance(real, fake, num_subsets=self.num_subsets,
+                                                                max_subset_size=self.max_subset_size, seed=seed))
         return {"kid": kid}

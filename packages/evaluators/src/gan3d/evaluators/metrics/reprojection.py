@@ -28,7 +28,8 @@ from gan3d.core.cameras import pixel_rays, world_to_camera
 from gan3d.core.interfaces import Evaluator
 from gan3d.core.types import Cameras
 
-from .sampling import batches, evaluation_mode, orbit_cameras, render_latents, sample_latents, seeded_generator
+from .distributed import BatchPlan, is_main_process
+from .sampling import batch_generator, evaluation_mode, orbit_cameras, render_latents, sample_latents
 
 __all__ = ["ReprojectionErrorEvaluator", "warp_error", "YAW_OFFSETS"]
 
@@ -88,7 +89,9 @@ def warp_error(
 
 
 class ReprojectionErrorEvaluator(Evaluator):
-    """``evaluate(G)`` -> ``{"re": mean warp MSE, "re_covisible": mean co-visible fraction}``.
+    """``evaluate(G)`` -> ``{"re": mean warp MSE, "re_covisible": mean co-visible fraction}``; under
+    ``torch.distributed`` the latents are shared among the ranks and every rank returns the
+    one-process value.
 
     Args:
         num_samples: latents (Carver: 1024).
@@ -134,10 +137,11 @@ class ReprojectionErrorEvaluator(Evaluator):
 
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
-        gen = seeded_generator(seed, device)
+        plan = BatchPlan(self.num_samples, self.batch_size)  # this rank's batches under torch.distributed
         errors, covisible = [], []
         with evaluation_mode(generator):
-            for n in batches(self.num_samples, self.batch_size):
+            for index, n in plan:
+                gen = batch_generator(seed, index, device)
                 z = sample_latents(generator, n, gen, device)
                 base = generator.pose_sampler(n, device=device, generator=gen)
                 pivot = self._pivot(generator, device)
@@ -158,10 +162,11 @@ class ReprojectionErrorEvaluator(Evaluator):
                         pair_cov.append(cov)
                 errors.append(torch.nanmean(torch.stack(pair_errors, 1), dim=1).cpu())
                 covisible.append(torch.stack(pair_cov, 1).mean(1).cpu())
-        errors_all = torch.cat(errors).numpy()
+        errors_all = plan.gather(errors).numpy()
+        covisible_all = plan.gather(covisible)
         finite = errors_all[np.isfinite(errors_all)]
-        if finite.size < errors_all.size:
+        if finite.size < errors_all.size and is_main_process():
             logger.warning("reprojection: %d of %d latents had no co-visible pixel", errors_all.size - finite.size,
                            errors_all.size)
         re = float(finite.mean()) if finite.size else math.nan
-        return {"re": re, "re_covisible": float(torch.cat(covisible).mean())}
+        return {"re": re, "re_covisible": float(covisible_all.mean())}

@@ -1,9 +1,12 @@
 """Seeded sampling of latents and cameras from any generator, shared by every metric.
 
-Every metric draws its latents and poses from one ``torch.Generator`` seeded with the evaluator's
-``seed``, so a metric is a deterministic function of (generator, seed, sample count, batch size).
-Nothing is reseeded inside the sample loop (Carver reseeds per sample in its PE/DE metrics, which
-gives every sample the same pose).
+Every metric splits its samples into consecutive batches of ``batch_size`` and draws batch ``i``'s
+latents, poses and rendering noise from its own ``torch.Generator`` (:func:`batch_generator`:
+seeded with the evaluator's ``seed`` for batch 0, with a seed derived from ``(seed, i)`` for the
+others), so a metric is a deterministic function of (generator, seed, sample count, batch size), and
+each batch is the same whichever rank renders it under ``torch.distributed``
+(:mod:`~.distributed`). Nothing is reseeded per sample (Carver reseeds per sample in its PE/DE
+metrics, which gives every sample the same pose).
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ import contextlib
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from gan3d.core.cameras import look_at, spherical_origin
 from gan3d.core.types import Cameras
 
-__all__ = ["seeded_generator", "evaluation_mode", "sample_latents", "view_angles", "orbit_cameras",
-           "look_at_pivot", "batches", "quantize", "wrap_angle", "render_latents"]
+__all__ = ["seeded_generator", "batch_seed", "batch_generator", "evaluation_mode", "sample_latents", "view_angles",
+           "orbit_cameras", "look_at_pivot", "batches", "quantize", "wrap_angle", "render_latents"]
 
 
 def seeded_generator(seed: int, device: torch.device | str) -> torch.Generator:
@@ -27,6 +31,22 @@ def seeded_generator(seed: int, device: torch.device | str) -> torch.Generator:
     gen = torch.Generator(device=torch.device(device))
     gen.manual_seed(int(seed))
     return gen
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """The seed of batch ``index`` of a metric seeded with ``seed``: ``seed`` itself for batch 0 (a
+    one-batch evaluation draws what one generator seeded with ``seed`` draws), otherwise a 64-bit
+    value mixed from ``(seed, index)`` by numpy's ``SeedSequence``, so batch streams do not overlap
+    across batches or nearby seeds."""
+    if index == 0:
+        return int(seed)
+    entropy = [int(seed) & 0xFFFFFFFFFFFFFFFF, int(index)]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
+
+
+def batch_generator(seed: int, index: int, device: torch.device | str) -> torch.Generator:
+    """The ``torch.Generator`` of batch ``index`` (:func:`batch_seed`) on ``device``."""
+    return seeded_generator(batch_seed(seed, index), device)
 
 
 @contextlib.contextmanager
