@@ -303,6 +303,10 @@ def _fresh_path(path: Path) -> Path:
 
 
 def cmd_eval(args) -> int:
+    """Under torchrun every rank loads the model and renders its share of each metric's batches (the
+    metrics gather what they need, so the numbers are the one-process ones); rank 0 alone prints,
+    trains the DE/PE estimator (``--train_estimator``: the others wait, then read the file it wrote)
+    and writes the report."""
     import torch
     from rich.table import Table
 
@@ -317,6 +321,11 @@ def cmd_eval(args) -> int:
         return _fail("nothing to evaluate: give one or more of --test_fid --test_kid --test_identity "
                      "--test_reprojection_error --test_depth --test_pose")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank, world = _init_distributed(device)
+    if device == "cuda" and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    if rank != 0:
+        logging.disable(logging.INFO)  # rank 0 tells the story; the others speak only of warnings and errors
     registry = get_registry()
     G, recipe = load_generator(args.model, device=device)
     step = int(load_checkpoint(args.model)["step"])
@@ -326,6 +335,7 @@ def cmd_eval(args) -> int:
     G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
     work_dir = Path(args.model).resolve().parent.parent
     console = _console()
+    say = console.print if rank == 0 else (lambda *_, **__: None)
 
     estimator_weights = args.estimator_weights
     if {"depth", "pose"} & set(wanted) and not estimator_weights:
@@ -337,9 +347,16 @@ def cmd_eval(args) -> int:
         if not dataset.has_depth:
             return _fail(f"{dataset_path}: --train_estimator needs a data set with depth maps "
                          "(the synthetic set has them)")
-        console.print("training the depth/pose estimator on the data set ...")
-        net = train_depth_pose_net(dataset, steps=args.estimator_steps, seed=args.seed, device=device)
-        estimator_weights = str(save_depth_pose_net(net, _fresh_path(work_dir / "depth_pose_net.pth")))
+        say("training the depth/pose estimator on the data set ...")
+        if rank == 0:
+            net = train_depth_pose_net(dataset, steps=args.estimator_steps, seed=args.seed, device=device)
+            estimator_weights = str(save_depth_pose_net(net, _fresh_path(work_dir / "depth_pose_net.pth")))
+        if world > 1:  # the others wait for rank 0's file (the job directory is shared, as the checkpoint is)
+            import torch.distributed as dist
+
+            box = [estimator_weights]
+            dist.broadcast_object_list(box, src=0)
+            estimator_weights = box[0]
         dataset = EG3DDataset(dataset_path)
 
     options = {
@@ -360,8 +377,15 @@ def cmd_eval(args) -> int:
     evaluators = {name: registry.build("evaluator", name, **options[name]) for name in wanted}
     results: dict[str, float] = {}
     for name, evaluator in evaluators.items():
-        console.print(f"evaluating {name} ...")
+        say(f"evaluating {name} ...")
         results.update(evaluator.evaluate(G, dataset=dataset, device=device, seed=args.seed))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    if rank != 0:
+        return 0
     report = {"model": str(args.model), "method": recipe.method, "variant": recipe.variant, "step": step,
               "dataset": str(dataset_path), "fake_num": args.fake_num, "seed": args.seed, "results": results,
               "estimator_weights": estimator_weights}
