@@ -131,6 +131,9 @@ SYNTHETIC_OVERRIDES = [
     "point_sampler.ray_start=2.25", "point_sampler.ray_end=3.3", "point_sampler.num_samples=12",
     "point_embedder.box_warp=1.0",
     "volume_renderer.noise_anneal_steps=500",
+    # The synthetic set's background is empty space (black): samples must composite it the way
+    # training does, not give the leftover weight to the last sample as CelebA's eval does.
+    "volume_renderer.eval_last_back=false",
     "discriminator.channels=[16, 32, 64, 64, 128, 128, 128, 128]", "discriminator.latent_dim=64",
     "loss.batch_split=1", "loss.topk_interval=200",
     "generator.render_resolution=32", "generator.num_importance=12",
