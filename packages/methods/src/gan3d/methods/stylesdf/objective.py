@@ -128,6 +128,8 @@ class StyleSDFObjective(Objective):
             loss = fit_sphere(G, steps=self.sphere_init_steps, radius=self.sphere_radius, center=self.sphere_center,
                               batch_size=self.sphere_init_batch, lr=self.sphere_init_lr, generator=generator)
             return {"sphere_init_l1": loss}
+        logger.warning("StyleSDF: no renderer_checkpoint and no sphere fit: the volume renderer starts from random "
+                       "weights. For the full pipeline give --set loss.renderer_checkpoint=<stage-1 checkpoint>.")
         return {}
 
     # ------------------------------------------------------------ running the networks
