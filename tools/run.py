@@ -417,7 +417,8 @@ def cmd_infer(args) -> int:
     paths = []
     if args.save_image or args.save_video or args.save_shape:
         paths += run_inference(G, work_dir, save_image=args.save_image, save_video=args.save_video,
-                               save_shape=args.save_shape, shape_res=args.shape_res, num=args.num,
+                               save_shape=args.save_shape, shape_res=args.shape_res,
+                               density_level=args.density_level, num=args.num,
                                truncation_psi=args.truncation_psi, seed=args.seed, device=device)
     if args.edit:
         from gan3d.evaluators.visualizers.object_edit import write_object_edit
@@ -516,6 +517,8 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     _add_alias_options(p, "--save_video", action="store_true", help="orbit video per latent (MP4)")
     _add_alias_options(p, "--save_shape", action="store_true", help="marching-cubes mesh per latent (PLY, OBJ)")
     _add_alias_options(p, "--shape_res", type=int, default=256, help="grid side for shapes")
+    _add_alias_options(p, "--density_level", type=float, default=10.0,
+                       help="iso-level for density fields (EG3D's 10); SDF fields use their zero level set")
     p.add_argument("--edit", nargs="+", default=None, metavar="EDIT",
                    help="controllable generation: image strips (and with --edit_video, MP4s) that change one "
                         "thing: translate_x translate_y translate_z rotate scale (one object of a compositional "

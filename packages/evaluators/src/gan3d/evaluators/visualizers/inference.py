@@ -33,6 +33,7 @@ def run_inference(
     save_video: bool = False,
     save_shape: bool = False,
     shape_res: int = 256,
+    density_level: float = 10.0,
     num: int = 4,
     truncation_psi: float = 0.7,
     seed: int = 0,
@@ -47,6 +48,7 @@ def run_inference(
         save_image: an image grid of the ``num`` latents, with raw-image and coloured-depth grids.
         save_video: an orbit video per latent (EG3D's trajectory, 120 frames).
         save_shape: a mesh (PLY, OBJ) and shaded preview per latent, from a ``shape_res^3`` grid.
+        density_level: the iso-level of density fields (EG3D's 10; SDF fields use their zero set).
         truncation_psi: truncation towards the mean latent (1.0: none).
         progress: show a rich progress bar.
 
@@ -62,6 +64,7 @@ def run_inference(
         raise ValueError("nothing to do: enable at least one of save_image, save_video, save_shape")
     out_dir = fresh_subdirectory(work_dir, "infer")
     settings = {"seeds": list(range(seed, seed + num)), "truncation_psi": truncation_psi, "save_image": save_image,
+                "density_level": density_level,
                 "save_video": save_video, "save_shape": save_shape, "shape_res": shape_res, "device": str(device)}
     written = [write_new_file(out_dir / "inference.json", (json.dumps(settings, indent=2) + "\n").encode())]
 
@@ -79,7 +82,8 @@ def run_inference(
                                         on_written=lambda _path: bar.advance(task))
         if save_shape:
             task = bar.add_task("shapes", total=num)
-            shapes = ShapeVisualizer(num=num, shape_res=shape_res, truncation_psi=truncation_psi)
+            shapes = ShapeVisualizer(num=num, shape_res=shape_res, truncation_psi=truncation_psi,
+                                     density_level=density_level)
             written += shapes.visualize(generator, out_dir, device=device, seed=seed,
                                         on_written=lambda _paths: bar.advance(task))
     logger.info("inference wrote %d file(s) into %s", len(written), out_dir)
