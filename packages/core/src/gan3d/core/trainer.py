@@ -342,13 +342,13 @@ class Trainer:
         labels = getattr(dataset, "labels", None)
         if labels is not None:
             self.G.pose_sampler.bind_dataset_poses(torch.as_tensor(labels, dtype=torch.float32).to(self.device))
-        if checkpoint is None:  # a method's one-off preparation of fresh weights (StyleSDF's sphere fit)
-            self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
         children = dict(self.G.named_children())
         unknown = [n for n in self.cfg.frozen_modules if n not in children]
-        if unknown:
+        if unknown:  # checked before the (possibly long) preparation below
             raise RecipeError(f"training.frozen_modules: the generator has no module(s) {unknown}; "
                               f"modules: {', '.join(children)}")
+        if checkpoint is None:  # a method's one-off preparation of fresh weights (StyleSDF's sphere fit)
+            self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         if self.world > 1:
             for module in (self.G, self.D, self.G_ema, self.loss):
