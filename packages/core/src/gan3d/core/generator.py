@@ -30,7 +30,15 @@ from .interfaces import (
 from .recipe import GENERATOR_SLOTS, Recipe
 from .types import Cameras, Field, GeneratorOutput, RaySamples, Render
 
-__all__ = ["Generator", "build_generator", "merge_samples", "build_module"]
+__all__ = ["Generator", "build_generator", "merge_samples", "build_module", "surface_depth"]
+
+
+def surface_depth(depth: Tensor, alpha: Tensor, depth_mode: str = "expected", alpha_threshold: float = 0.5) -> Tensor:
+    """The depth of the surface a pixel sees, ``[B, 1, h, w]``, NaN on background (``alpha`` at or
+    below ``alpha_threshold``). ``depth_mode`` ``'expected'`` means ``depth = sum_i w_i t_i`` and is
+    divided by ``alpha = sum_i w_i``; any other mode is already normalized by the weights."""
+    surface = depth / alpha.clamp_min(1e-6) if depth_mode == "expected" else depth
+    return torch.where(alpha > alpha_threshold, surface, torch.full_like(surface, float("nan")))
 
 
 def merge_samples(
@@ -236,11 +244,13 @@ class Generator(nn.Module):
             aux["samples"] = samples
             aux["weights"] = render.weights
             aux["scene"] = scene
+        depth, alpha = image(render.depth), image(render.alpha)
         return GeneratorOutput(
             image=out_image,
             image_raw=rgb,
-            depth=image(render.depth),
-            alpha=image(render.alpha),
+            depth=depth,
+            alpha=alpha,
+            surface_depth=surface_depth(depth, alpha, getattr(self.renderer, "depth_mode", "expected")),
             features=features,
             cameras=cameras,
             ws=ws,

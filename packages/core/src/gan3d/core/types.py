@@ -251,6 +251,11 @@ class GeneratorOutput:
         ws: ``[B, num_ws, w_dim]`` the latents used.
         aux: extra tensors for method losses (e.g. ``'sdf_gradients'``, ``'points'``), filled only
             when the caller asks for them.
+        surface_depth: ``[B, 1, h, w]`` the depth of the surface each pixel sees, the same for every
+            renderer whatever its ``depth_mode``: ``depth / alpha`` when ``depth`` is the plain
+            expectation ``sum_i w_i t_i`` (pi-GAN, NeRF), ``depth`` itself when the renderer already
+            normalizes by the weights (EG3D, GRAM); NaN where ``alpha <= 0.5`` (background).
+            Metrics and visualizers read this, so they compare methods on one definition.
     """
 
     image: Tensor
@@ -261,6 +266,7 @@ class GeneratorOutput:
     cameras: Cameras
     ws: Tensor
     aux: dict[str, Any] = field(default_factory=dict)
+    surface_depth: Tensor | None = None
 
 
 @dataclass

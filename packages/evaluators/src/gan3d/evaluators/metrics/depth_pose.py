@@ -91,7 +91,9 @@ class DepthErrorEvaluator(_EstimatorMetric):
         errors = []
         for out in self._samples(generator, device, seed, plan):
             pred = est.predict(out.image)
-            rendered = F.interpolate(out.depth.float(), size=pred.depth.shape[-2:], mode="bilinear",
+            # The surface depth (NaN on background), so every renderer's depth_mode compares alike.
+            depth = out.depth if out.surface_depth is None else out.surface_depth
+            rendered = F.interpolate(depth.float(), size=pred.depth.shape[-2:], mode="bilinear",
                                      align_corners=False, antialias=True)
             mask = torch.isfinite(rendered) & torch.isfinite(pred.depth)
             if pred.depth_mask is not None:

@@ -62,7 +62,8 @@ def warp_error(
     """
     b, _, h, w = target_image.shape
     origins, dirs = pixel_rays(target_cameras.cam2world, target_cameras.intrinsics, (h, w))
-    points = origins + target_depth.reshape(b, h * w, 1) * dirs  # [B, R, 3]
+    # Background (NaN depth) is lifted to the camera centre and excluded by ``valid`` below.
+    points = origins + torch.nan_to_num(target_depth, nan=0.0).reshape(b, h * w, 1) * dirs  # [B, R, 3]
     cam = world_to_camera(points, source_cameras.cam2world)  # [B, R, 3]
     k = source_cameras.intrinsics
     z = cam[..., 2]
@@ -151,7 +152,8 @@ class ReprojectionErrorEvaluator(Evaluator):
                 for cams in views:
                     out = render_latents(generator, z, cams, truncation_psi=self.truncation_psi, gen=gen,
                                          condition=front)
-                    depth = F.interpolate(out.depth, size=out.image.shape[-2:], mode="nearest")
+                    depth = out.depth if out.surface_depth is None else out.surface_depth
+                    depth = F.interpolate(depth, size=out.image.shape[-2:], mode="nearest")
                     renders.append((out.image.float(), depth.float(), cams))
                 pair_errors, pair_cov = [], []
                 for (img_a, dep_a, cam_a), (img_b, dep_b, cam_b) in zip(renders[:-1], renders[1:]):

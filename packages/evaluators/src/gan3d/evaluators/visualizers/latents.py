@@ -118,5 +118,15 @@ def render_latents(
         rng = torch.Generator(device=device).manual_seed(seed)
         cameras = generator.pose_sampler(num, device=device, generator=rng)
     outputs = render_in_batches(generator, ws, cameras, batch_size=batch_size, resolution=resolution)
-    return {name: torch.cat([getattr(o, name).detach().float().cpu() for o in outputs])
-            for name in ("image", "image_raw", "depth", "alpha")}
+    rendered = {name: torch.cat([getattr(o, name).detach().float().cpu() for o in outputs])
+                for name in ("image", "image_raw", "alpha")}
+    rendered["depth"] = torch.cat([expected_depth(o).detach().float().cpu() for o in outputs])
+    return rendered
+
+
+def expected_depth(out) -> Tensor:
+    """``surface depth * alpha`` (``sum_i w_i t_i`` on foreground, 0 on background): one definition
+    for every renderer's ``depth_mode``, which the depth colouring divides by alpha again."""
+    if getattr(out, "surface_depth", None) is None:
+        return out.depth
+    return torch.nan_to_num(out.surface_depth, nan=0.0) * out.alpha

@@ -22,7 +22,7 @@ from gan3d.core.interfaces import Visualizer
 from .camera_rig import CameraRig, camera_rig, orbit_angles, rig_cameras
 from .depth_colormap import COLORMAPS, colorize_depth, foreground_depth
 from .image_files import images_to_uint8
-from .latents import evaluation_mode, map_latents, render_in_batches, seeded_latents
+from .latents import evaluation_mode, expected_depth, map_latents, render_in_batches, seeded_latents
 from .output_paths import publish_new_file, refuse_existing, temporary_sibling
 
 __all__ = ["OrbitVideoVisualizer", "write_mp4"]
@@ -148,7 +148,7 @@ class OrbitVideoVisualizer(Visualizer):
                                         resolution=self.resolution or None)
         if self.image_mode != "depth":
             return images_to_uint8(torch.cat([getattr(o, self.image_mode).float().cpu() for o in outputs]))
-        depth = torch.cat([o.depth.float().cpu() for o in outputs])
+        depth = torch.cat([expected_depth(o).float().cpu() for o in outputs])
         alpha = torch.cat([o.alpha.float().cpu() for o in outputs])
         surface, mask = foreground_depth(depth, alpha)
         depth_range = None
