@@ -82,3 +82,23 @@ def test_truncation_psi_zero_gives_the_average_latent(tiny_registry, tiny_recipe
     G.mapper.w_avg.normal_()
     ws = G.mapping(torch.randn(3, G.z_dim), truncation_psi=0.0)
     torch.testing.assert_close(ws, G.mapper.w_avg.expand_as(ws))
+
+
+def test_surface_depth_is_one_definition_for_every_depth_mode():
+    from gan3d.core.generator import surface_depth
+
+    depth = torch.tensor([1.0, 2.0, 0.1]).view(1, 1, 1, 3)
+    alpha = torch.tensor([0.5, 0.8, 0.2]).view(1, 1, 1, 3)
+    expected = surface_depth(depth, alpha, "expected")
+    assert torch.isnan(expected[..., 0]) and torch.isnan(expected[..., 2])  # alpha <= 0.5: background
+    assert expected[..., 1].item() == pytest.approx(2.0 / 0.8)
+    normalized = surface_depth(depth, alpha, "normalized_clamped")
+    assert normalized[..., 1].item() == pytest.approx(2.0)
+
+
+def test_generator_output_carries_the_surface_depth(tiny_registry, tiny_recipe):
+    G = build_generator(tiny_recipe(), tiny_registry)
+    out = G(torch.randn(2, G.z_dim))
+    fg = out.alpha > 0.5
+    torch.testing.assert_close(out.surface_depth[fg], (out.depth / out.alpha)[fg])
+    assert torch.isnan(out.surface_depth[~fg]).all()
