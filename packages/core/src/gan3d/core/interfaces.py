@@ -223,6 +223,3 @@ FAMILY_BASES: dict[str, type] = {
     "upsampler": Upsampler,
     "discriminator": Discriminator,
 }
-
-# Re-exported for implementers who only import this module.
-_ = (Field, RaySamples, Render)

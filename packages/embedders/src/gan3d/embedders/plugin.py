@@ -15,11 +15,13 @@ def gan3d_register(registry) -> None:
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
     from .point_embedders.giraffe_composite import GiraffeCompositeEmbedder
+    from .point_embedders.position_encoded import PositionEncodedEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
     from .point_embedders.volume import VolumeEmbedder
     from .stochasticity_mappers.giraffe import GiraffeMapper
     from .stochasticity_mappers.pigan import PiGANMappingNetwork
     from .stochasticity_mappers.stylegan2 import StyleGAN2Mapper
+    from .stochasticity_mappers.stylesdf import StyleSDFMappingNetwork
 
     registry.add("stochasticity_mapper", "pigan", PiGANMappingNetwork)
     registry.add("point_embedder", "coordinate", CoordinateEmbedder)
@@ -33,3 +35,5 @@ def gan3d_register(registry) -> None:
     registry.add("stochasticity_mapper", "giraffe", GiraffeMapper)
     registry.add("point_embedder", "giraffe_composite", GiraffeCompositeEmbedder)
     registry.add("feature_decoder", "giraffe_composite", GiraffeCompositeDecoder)
+    registry.add("stochasticity_mapper", "stylesdf", StyleSDFMappingNetwork)
+    registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from .encoded_embedder import PositionEncodedEmbedder
 from .recipe import ablation3d_recipe
 
-__all__ = ["PositionEncodedEmbedder", "ablation3d_recipe", "register"]
+__all__ = ["ablation3d_recipe", "register"]
 
 
 def register(registry) -> None:
-    """Add the ablation recipe and the position-encoded embedder wrapper it uses to ``registry``."""
+    """Add the ablation recipe (its ``position_encoded`` embedder is gan3d-embedders')."""
     registry.add("method", "ablation3d", ablation3d_recipe)
-    registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)

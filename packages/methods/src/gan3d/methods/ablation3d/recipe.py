@@ -12,7 +12,7 @@ conditioning, mapping depth 2, render 64) and ``models/ablation3d_generator.py``
 * ``ref_mode='triplane'``: EG3D's 256 x 256 x 32 x 3 tri-plane, ``box_warp`` 1, Carver's default
   corrected plane axes (``use_raw_triplane_axes`` False);
 * with ``use_positional_encoding`` (Carver's default) the volume and tri-plane features follow the
-  encoding ``sin/cos(2^k pi p)``, ``k < 10`` (:mod:`.encoded_embedder`);
+  encoding ``sin/cos(2^k pi p)``, ``k < 10`` (gan3d-embedders' ``position_encoded`` point embedder);
 * ``mlp_type='eg3d'``: EG3D's OSG decoder (``mlp_depth`` 2, hidden 64, output 32);
   ``mlp_type='stylenerf'``: StyleNeRF's modulated MLP with ``mlp_depth`` layers and no RGB head (its
   first three feature channels are the colour, as Carver's ``StyleNeRFMLPNetwork``).

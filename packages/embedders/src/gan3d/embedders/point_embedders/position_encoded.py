@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from gan3d.core.interfaces import PointEmbedder
-from gan3d.embedders.positional_encoding import PositionalEncoding
+
+from ..positional_encoding import PositionalEncoding
 
 __all__ = ["PositionEncodedEmbedder"]
 
