@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan3d.core.layers import conv2d_resample, modulated_conv2d, setup_filter
+from gan3d.core.layers import conv2d_resample, is_channels_last, modulated_conv2d, setup_filter
 
 
 def reference_modulated_conv(x, weight, styles, demodulate=True, up=1):
@@ -66,3 +66,39 @@ def test_noise_is_added_after_demodulation():
 def test_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match="styles"):
         modulated_conv2d(torch.randn(2, 3, 4, 4), torch.randn(4, 3, 3, 3), torch.randn(2, 5))
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_bias_and_gain_ride_along_with_the_convolution(fused, up, batch):
+    """gain * (conv + noise + bias), whatever path carries the bias (conv, low-pass filter, addcmul)."""
+    torch.manual_seed(4)
+    x = torch.randn(batch, 4, 6, 6, dtype=torch.float64)
+    weight, styles = torch.randn(5, 4, 3, 3, dtype=torch.float64), torch.randn(batch, 4, dtype=torch.float64)
+    bias, noise = torch.randn(5, dtype=torch.float64), torch.randn(batch, 1, 6 * up, 6 * up, dtype=torch.float64)
+    f = setup_filter([1, 3, 3, 1]).double()
+    out = modulated_conv2d(x, weight, styles, noise=noise, bias=bias, gain=1.7, up=up, padding=1,
+                           resample_filter=f, fused=fused)
+    plain = modulated_conv2d(x, weight, styles, up=up, padding=1, resample_filter=f, fused=fused)
+    torch.testing.assert_close(out, 1.7 * (plain + noise + bias.reshape(1, -1, 1, 1)))
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("up", [1, 2])
+def test_channels_last_input_keeps_its_layout_and_values(fused, batch, up):
+    torch.manual_seed(5)
+    x, weight, styles = torch.randn(batch, 6, 8, 8), torch.randn(5, 6, 3, 3), torch.randn(batch, 6)
+    f = setup_filter([1, 3, 3, 1])
+    kwargs = dict(bias=torch.randn(5), gain=1.4, up=up, padding=1, resample_filter=f, fused=fused)
+    expected = modulated_conv2d(x, weight, styles, **kwargs)
+    out = modulated_conv2d(x.contiguous(memory_format=torch.channels_last), weight, styles, **kwargs)
+    assert is_channels_last(out)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert not is_channels_last(expected)
+
+
+def test_bad_bias_shape_is_reported():
+    with pytest.raises(ValueError, match=r"bias must be \[4\]"):
+        modulated_conv2d(torch.randn(2, 3, 4, 4), torch.randn(4, 3, 3, 3), torch.randn(2, 3), bias=torch.zeros(3))

@@ -70,3 +70,31 @@ def test_eg3d_triplane_backbone_parameter_count():
     net = SynthesisNetwork(512, 256, 96, conv_clamp=None)
     assert net.num_ws == 14
     assert sum(p.numel() for p in net.parameters()) == 28207533
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_channels_last_gives_the_same_images_and_gradients(batch):
+    """channels_last is a layout choice only: same images, same gradients, at inference (where a batch
+    runs sample by sample) and in training (where it takes the unfused form)."""
+    cl, plain = tiny(channels_last=True), tiny(channels_last=False)
+    plain.load_state_dict(cl.state_dict())
+    ws = torch.randn(batch, cl.num_ws, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(cl(ws, noise_mode="const"), plain(ws, noise_mode="const"), atol=1e-5, rtol=1e-5)
+    for net in (cl, plain):
+        net(ws, noise_mode="const", fused_modconv=False).square().mean().backward()
+    for (name, a), (_, b) in zip(cl.named_parameters(), plain.named_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_layer_folds_its_gain_and_bias_exactly():
+    """lrelu(g * (conv + b)) == g * lrelu(conv + b): the folded layer equals the textbook order."""
+    torch.manual_seed(1)
+    layer = SynthesisLayer(4, 5, 8, 8, use_noise=False)
+    torch.nn.init.normal_(layer.bias)
+    x, w = torch.randn(2, 4, 8, 8, dtype=torch.float64), torch.randn(2, 8, dtype=torch.float64)
+    layer = layer.double()
+    from gan3d.core.layers import modulated_conv2d
+    raw = modulated_conv2d(x, layer.weight, layer.affine(w), padding=1)
+    expected = torch.nn.functional.leaky_relu(raw + layer.bias.reshape(1, -1, 1, 1), 0.2) * (2 ** 0.5) * 0.5
+    torch.testing.assert_close(layer(x, w, gain=0.5), expected)

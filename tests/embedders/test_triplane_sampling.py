@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gan3d.embedders.point_embedders.triplane_sampling import project_onto_planes, sample_from_planes
 
@@ -97,3 +98,24 @@ def test_bad_inputs_say_what_is_wrong():
         sample_from_planes(torch.zeros(1, 2, 4, H, W), torch.zeros(1, 2, 3))
     with pytest.raises(ValueError, match=r"points must be \[N, M, 3\]"):
         sample_from_planes(torch.zeros(1, 3, 4, H, W), torch.zeros(2, 2, 3))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_channels_last_planes_sample_the_same_values_and_gradients(batch):
+    """Planes from a channels_last backbone are sampled as they lie; values and gradients equal
+    grid_sample on the plain planes."""
+    torch.manual_seed(7)
+    feats = torch.randn(batch, 3 * 4, 8, 8)
+    points = (torch.rand(batch, 50, 3) - 0.5) * 1.3  # some outside the box: zero padding
+    expected = F.grid_sample(feats.reshape(batch * 3, 4, 8, 8),
+                             project_onto_planes(points * 2.0).reshape(batch * 3, 1, 50, 2),
+                             align_corners=False).reshape(batch, 3, 4, 50).transpose(-1, -2)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        planes = feats.clone(memory_format=layout).requires_grad_()
+        out = sample_from_planes(planes.view(batch, 3, 4, 8, 8), points)
+        torch.testing.assert_close(out, expected)
+        out.square().sum().backward()
+        if layout is torch.contiguous_format:
+            reference_grad = planes.grad
+        else:
+            torch.testing.assert_close(planes.grad, reference_grad)

@@ -11,7 +11,7 @@ from .discriminator import DiscriminatorBlock, DiscriminatorEpilogue, MinibatchS
 from .equalized import Conv2dLayer, FullyConnectedLayer
 from .filtered_resampling import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 from .mapping import MappingNetwork, normalize_2nd_moment
-from .modulated_conv import modulated_conv2d
+from .modulated_conv import is_channels_last, modulated_conv2d
 from .synthesis import NOISE_MODES, SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "FullyConnectedLayer",
     "Conv2dLayer",
     "modulated_conv2d",
+    "is_channels_last",
     "normalize_2nd_moment",
     "MappingNetwork",
     "NOISE_MODES",

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Activation", "ACTIVATIONS", "activation_gain", "bias_act"]
+__all__ = ["Activation", "ACTIVATIONS", "POSITIVELY_HOMOGENEOUS", "activation_gain", "bias_act"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def bias_act(
     activation: str = "linear",
     gain: float | None = None,
     clamp: float | None = None,
+    may_overwrite: bool = False,
 ) -> Tensor:
     """``clamp(act(x + bias) * gain, -clamp, clamp)``.
 
@@ -68,19 +69,24 @@ def bias_act(
         gain: output scale; ``None`` uses the activation's default gain.
         clamp: clamp the output to ``[-clamp, clamp]`` (``None``: no clamping). StyleGAN2-ADA clamps
             convolution outputs to 256 to keep mixed precision from overflowing.
+        may_overwrite: ``x`` is a temporary the caller made for this call; without autograd every
+            step may then write into it.
     """
     act = _lookup(activation)
     # Without autograd, every step after the first writes into the tensor the first one made: at
     # 512 px each pass is a fresh 128 MB buffer otherwise (allocation and page faults dominate).
     inplace = not torch.is_grad_enabled()
-    owned = False  # whether x is a tensor this function made (so in-place writes are safe)
+    owned = may_overwrite  # whether x may be written in place (this function or the caller made it)
     if bias is not None:
         shape = [1] * x.ndim
         shape[dim] = -1
-        x = x + bias.to(x.dtype).reshape(shape)
+        bias = bias.to(x.dtype).reshape(shape)
+        x = x.add_(bias) if inplace and owned else x + bias
         owned = True
     if activation == "lrelu" and inplace and owned:
         x = F.leaky_relu_(x, 0.2)
+    elif activation == "relu" and inplace and owned:
+        x = F.relu_(x)
     else:
         y = act.func(x)
         owned = owned or y is not x
@@ -92,3 +98,8 @@ def bias_act(
     if clamp is not None and clamp >= 0:
         x = x.clamp_(-clamp, clamp) if inplace and owned else x.clamp(-clamp, clamp)
     return x
+
+
+#: Activations with ``act(g * x) == g * act(x)`` for ``g > 0``: their gain can be folded into the
+#: layer's weights and bias.
+POSITIVELY_HOMOGENEOUS = frozenset({"linear", "relu", "lrelu"})

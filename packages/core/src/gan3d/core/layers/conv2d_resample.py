@@ -26,6 +26,7 @@ def conv2d_resample(
     padding: int = 0,
     groups: int = 1,
     flip_weight: bool = True,
+    bias: Tensor | None = None,
 ) -> Tensor:
     """Convolve ``x [B, I, H, W]`` with ``w [O, I // groups, k, k]``, optionally resampling by 2.
 
@@ -36,6 +37,8 @@ def conv2d_resample(
         flip_weight: ``True`` correlates (as ``torch.nn.functional.conv2d``); ``False`` convolves.
             StyleGAN2 convolves in its upsampling layers (``flip_weight = (up == 1)``), which only
             matters when loading official weights.
+        bias: ``[O]`` added to the output by the last operation (the convolution, or the low-pass
+            filter after an upsampling one) rather than in a pass of its own.
 
     Returns:
         ``[B, O, H * up // down, W * up // down]`` when ``padding = k // 2``.
@@ -47,13 +50,15 @@ def conv2d_resample(
                          "use setup_filter([1, 3, 3, 1])")
     if not flip_weight:
         w = w.flip([2, 3])
+    if bias is not None:
+        bias = bias.to(x.dtype)
 
     if up > 1 and w.shape[-1] == 1 and w.shape[-2] == 1:
         fh, fw = f.shape
         pad = [padding + (fw + up - 1) // 2, padding + (fw - up) // 2,
                padding + (fh + up - 1) // 2, padding + (fh - up) // 2]
         # A 1x1 convolution commutes with the resampling: run it at the low resolution.
-        return upfirdn2d(F.conv2d(x, w, groups=groups), f, up=up, padding=pad, gain=up * up)
+        return upfirdn2d(F.conv2d(x, w, groups=groups), f, up=up, padding=pad, gain=up * up, bias=bias)
 
     if up > 1:
         # Zero insertion, the low-pass filter and the convolution commute, so the convolution runs
@@ -73,13 +78,13 @@ def conv2d_resample(
         wt = w.flip([2, 3]).reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
         wt = wt.reshape(groups * in_per_group, out_channels // groups, kh, kw)
         x = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt], groups=groups)
-        return upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
+        return upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, bias=bias)
 
     if down > 1:
         fh, fw = f.shape
         pad = [padding + (fw - down + 1) // 2, padding + (fw - down) // 2,
                padding + (fh - down + 1) // 2, padding + (fh - down) // 2]
         x = upfirdn2d(x, f, padding=pad)
-        return F.conv2d(x, w, stride=down, groups=groups)
+        return F.conv2d(x, w, bias, stride=down, groups=groups)
 
-    return F.conv2d(x, w, padding=padding, groups=groups)
+    return F.conv2d(x, w, bias, padding=padding, groups=groups)

@@ -12,9 +12,10 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bias_act import activation_gain, bias_act
+from .bias_act import POSITIVELY_HOMOGENEOUS, activation_gain, bias_act
 from .conv2d_resample import conv2d_resample
 from .filtered_resampling import setup_filter
 
@@ -60,8 +61,8 @@ class FullyConnectedLayer(nn.Module):
         """``x [..., in_features]`` -> ``[..., out_features]``."""
         w = self.weight.to(x.dtype) * self.weight_gain
         b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
-        x = x.matmul(w.t())
-        return bias_act(x, b, dim=x.ndim - 1, activation=self.activation)
+        x = F.linear(x, w, b)  # the bias rides along with the matrix product (no pass of its own)
+        return bias_act(x, dim=x.ndim - 1, activation=self.activation, may_overwrite=True)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
@@ -120,12 +121,17 @@ class Conv2dLayer(nn.Module):
 
         ``gain`` scales the output (and the clamp), e.g. ``sqrt(0.5)`` in residual branches.
         """
-        w = (self.weight * self.weight_gain).to(x.dtype)
+        # The bias and, for rectifiers, the output gain go into the convolution (no passes of their own).
+        total_gain = self.act_gain * gain
+        fold = self.activation in POSITIVELY_HOMOGENEOUS and total_gain > 0
+        w = (self.weight * (self.weight_gain * total_gain if fold else self.weight_gain)).to(x.dtype)
+        b = None if self.bias is None else (self.bias * total_gain if fold else self.bias)
         # Official layers convolve (flip) when upsampling and correlate otherwise.
         x = conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down, padding=self.padding,
-                            flip_weight=(self.up == 1))
+                            flip_weight=(self.up == 1), bias=b)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, activation=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, activation=self.activation, gain=1.0 if fold else total_gain, clamp=clamp,
+                        may_overwrite=True)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, activation={self.activation}, "

@@ -63,6 +63,7 @@ def upfirdn2d(
     padding: int | Sequence[int] = 0,
     flip_filter: bool = False,
     gain: float = 1.0,
+    bias: Tensor | None = None,
 ) -> Tensor:
     """Upsample, pad, filter and downsample every channel of ``x [B, C, H, W]``.
 
@@ -71,6 +72,9 @@ def upfirdn2d(
     3. convolve with ``f [fh, fw]`` times ``gain`` ("valid" convolution: the output shrinks by
        ``f - 1``); ``flip_filter=True`` correlates instead;
     4. keep every ``down``-th pixel.
+
+    ``bias [C]``, if given, is added to the filtered output inside the same convolution (the callers'
+    bias of the layer that ends with this filter: no separate pass over the image).
 
     Returns ``[B, C, H', W']`` with ``W' = (W * up + px0 + px1 - fw + down) // down``.
     """
@@ -99,7 +103,7 @@ def upfirdn2d(
     if not flip_filter:
         f = f.flip([0, 1])
     kernel = f[None, None].repeat(channels, 1, 1, 1)  # depthwise: one copy per channel
-    x = F.conv2d(x, kernel, groups=channels, padding=conv_padding)
+    x = F.conv2d(x, kernel, None if bias is None else bias.to(x.dtype), groups=channels, padding=conv_padding)
 
     if down > 1:
         x = x[:, :, ::down, ::down]

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .bias_act import activation_gain, bias_act
+from .bias_act import POSITIVELY_HOMOGENEOUS, activation_gain, bias_act
 from .equalized import Conv2dLayer, FullyConnectedLayer
 from .filtered_resampling import setup_filter, upsample2d
-from .modulated_conv import modulated_conv2d
+from .modulated_conv import is_channels_last, modulated_conv2d
 
 __all__ = ["SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "NOISE_MODES"]
 
@@ -95,10 +95,15 @@ class SynthesisLayer(nn.Module):
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
 
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=(self.up == 1), fused=fused_modconv)
+        # The bias and, for rectifiers, the output gain go into the convolution (no passes of their own).
+        total_gain = self.act_gain * gain
+        fold = self.activation in POSITIVELY_HOMOGENEOUS and total_gain > 0
+        x = modulated_conv2d(x, self.weight, styles, noise=noise, bias=self.bias, gain=total_gain if fold else 1.0,
+                             up=self.up, padding=self.padding, resample_filter=self.resample_filter,
+                             flip_weight=(self.up == 1), fused=fused_modconv)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, activation=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, activation=self.activation, gain=1.0 if fold else total_gain, clamp=clamp,
+                        may_overwrite=True)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
@@ -127,8 +132,8 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: Tensor, w: Tensor, *, fused_modconv: bool = True) -> Tensor:
         """``x [B, I, H, W]``, ``w [B, w_dim]`` -> ``[B, O, H, W]``."""
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused_modconv)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
+        x = modulated_conv2d(x, self.weight, styles, bias=self.bias, demodulate=False, fused=fused_modconv)
+        return bias_act(x, clamp=self.conv_clamp, may_overwrite=True)
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}"
@@ -232,7 +237,7 @@ class SynthesisBlock(nn.Module):
             img = upsample2d(img, self.resample_filter, up=self.up)
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
-            img = img + y if img is not None else y
+            img = y + img if img is not None else y  # y first: the sum keeps y's (channels_last) layout
         return x, img
 
     def extra_repr(self) -> str:
@@ -253,6 +258,8 @@ class SynthesisNetwork(nn.Module):
         channel_base, channel_max: channel schedule (32768 and 512 in StyleGAN2 at 1024 px and EG3D).
         num_fp16_res: accepted for config compatibility and ignored (CPU float32).
         architecture, conv_clamp, use_noise, activation, resample_filter: passed to every block.
+        channels_last: run the blocks on channels-last activations (same values; on a CPU the
+            transposed convolutions run ~3x faster in that layout, see docs/benchmarks.md).
     """
 
     def __init__(
@@ -269,6 +276,7 @@ class SynthesisNetwork(nn.Module):
         use_noise: bool = True,
         activation: str = "lrelu",
         resample_filter: Sequence[float] = (1, 3, 3, 1),
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
@@ -278,6 +286,7 @@ class SynthesisNetwork(nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
+        self.channels_last = channels_last
         self.block_resolutions = [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
 
@@ -297,6 +306,11 @@ class SynthesisNetwork(nn.Module):
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"SynthesisNetwork expects ws [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         ws = ws.to(torch.float32)
+        if self.channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled():
+            # Inference: one sample at a time keeps the fused (per-sample weight) convolution in the
+            # channels_last layout and the activations small; batched, the unfused form's two extra
+            # passes over B x 128 MB activations cost more than the batching saves (docs/benchmarks.md).
+            return torch.cat([self(w, noise_mode=noise_mode, fused_modconv=fused_modconv) for w in ws.split(1)])
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
@@ -305,6 +319,8 @@ class SynthesisNetwork(nn.Module):
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+            if self.channels_last and not is_channels_last(x):  # once, after the first block
+                x = x.contiguous(memory_format=torch.channels_last)
         return img
 
     def extra_repr(self) -> str:

@@ -43,11 +43,14 @@ class TriplaneEmbedder(PointEmbedder):
         use_noise: per-pixel noise inputs in the backbone (StyleGAN2: yes).
         noise_mode: ``'random'``, ``'const'`` or ``'none'`` noise when painting the planes
             (EG3D trains with random noise; its sample scripts use ``'const'``).
+        channels_last: run the backbone on channels-last activations (same values, faster on a CPU;
+            the planes then come out channel-contiguous, as the sampling wants them).
     """
 
     def __init__(self, *, resolution: int = 256, channels: int = 32, w_dim: int = 512, box_warp: float = 1.0,
                  plane_axes: str = "official", channel_base: int = 32768, channel_max: int = 512,
-                 conv_clamp: float | None = None, use_noise: bool = True, noise_mode: str = "random") -> None:
+                 conv_clamp: float | None = None, use_noise: bool = True, noise_mode: str = "random",
+                 channels_last: bool = True) -> None:
         super().__init__()
         if plane_axes not in PLANE_AXES:
             raise ValueError(
@@ -61,7 +64,8 @@ class TriplaneEmbedder(PointEmbedder):
         if channels <= 0:
             raise ValueError(f"triplane embedder: channels must be positive, got {channels}")
         self.backbone = SynthesisNetwork(w_dim, resolution, 3 * channels, channel_base=channel_base,
-                                         channel_max=channel_max, conv_clamp=conv_clamp, use_noise=use_noise)
+                                         channel_max=channel_max, conv_clamp=conv_clamp, use_noise=use_noise,
+                                         channels_last=channels_last)
         self.resolution = resolution
         self.channels = channels
         self.out_channels = channels
