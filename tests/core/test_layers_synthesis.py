@@ -73,9 +73,13 @@ def test_eg3d_triplane_backbone_parameter_count():
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_channels_last_gives_the_same_images_and_gradients(batch):
-    """channels_last is a layout choice only: same images, same gradients, at inference (where a batch
-    runs sample by sample) and in training (where it takes the unfused form)."""
+@pytest.mark.parametrize("per_sample", [True, False])
+def test_channels_last_gives_the_same_images_and_gradients(batch, per_sample, monkeypatch):
+    """channels_last is a layout choice only: same images, same gradients, at inference (where a large
+    network runs a batch sample by sample, a small one unfused) and in training (unfused)."""
+    from gan3d.core.layers import synthesis
+
+    monkeypatch.setattr(synthesis, "PER_SAMPLE_MIN_ACTIVATIONS", 0 if per_sample else 1 << 62)
     cl, plain = tiny(channels_last=True), tiny(channels_last=False)
     plain.load_state_dict(cl.state_dict())
     ws = torch.randn(batch, cl.num_ws, 16)

@@ -69,6 +69,17 @@ def test_fused_and_unfused_modes_agree():
         torch.testing.assert_close(up.eval()(features, ws), train_out, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("per_sample", [True, False])
+def test_channels_last_and_per_sample_inference_give_the_same_image(per_sample, monkeypatch):
+    from gan3d.renderers import superresolution
+
+    monkeypatch.setattr(superresolution, "PER_SAMPLE_MIN_ACTIVATIONS", 0 if per_sample else 1 << 62)
+    fast, plain = tiny(128).eval(), tiny(128, channels_last=False).eval()
+    features, ws = torch.randn(3, 6, 64, 64), torch.randn(3, 1, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(features, ws), plain(features, ws), atol=1e-5, rtol=1e-5)
+
+
 def conv_layer_params(i, o, w_dim=512):
     """SynthesisLayer: affine (w_dim*i + i), weight o*i*3*3, noise_strength 1, bias o."""
     return (w_dim * i + i) + o * i * 9 + 1 + o

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from gan3d.core.interfaces import Upsampler
 from gan3d.core.layers import NOISE_MODES, SynthesisBlock
+from gan3d.core.layers.synthesis import PER_SAMPLE_MIN_ACTIVATIONS
 
 __all__ = ["EG3DSuperResolution", "OFFICIAL_CONFIGS"]
 
@@ -102,6 +103,7 @@ class EG3DSuperResolution(Upsampler):
         self.antialias = antialias
         self.noise_mode = noise_mode
         self.channels_last = channels_last
+        self.largest_activation = channels1 * image_resolution**2  # values per sample, last layer
         block0_res = input_res * 2 if block0_up else input_res
         self.block0 = SynthesisBlock(in_channels, channels0, w_dim, block0_res, 3, False,
                                      up=2 if block0_up else 1, conv_clamp=clamp)
@@ -127,8 +129,9 @@ class EG3DSuperResolution(Upsampler):
         if ws.ndim != 3 or ws.shape[0] != features.shape[0] or ws.shape[2] != self.w_dim:
             raise ValueError(f"upsampler 'eg3d_superres' expects ws [{features.shape[0]}, N, {self.w_dim}], "
                              f"got {tuple(ws.shape)}")
-        if self.channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled():
-            # Inference: one sample at a time (see SynthesisNetwork.forward; same values).
+        if (self.channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
+                and self.largest_activation >= PER_SAMPLE_MIN_ACTIVATIONS):
+            # Inference: one sample at a time (see PER_SAMPLE_MIN_ACTIVATIONS; same values).
             return torch.cat([self(f, w) for f, w in zip(features.split(1), ws.split(1))])
         # Both blocks take three latents (two convolutions and a toRGB), all the last w (official forward).
         block_ws = ws[:, -1:].repeat(1, 3, 1)

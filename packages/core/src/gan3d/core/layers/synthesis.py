@@ -22,9 +22,19 @@ from .equalized import Conv2dLayer, FullyConnectedLayer
 from .filtered_resampling import setup_filter, upsample2d
 from .modulated_conv import is_channels_last, modulated_conv2d
 
-__all__ = ["SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "NOISE_MODES"]
+__all__ = [
+    "SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "NOISE_MODES", "PER_SAMPLE_MIN_ACTIVATIONS",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Inference with channels_last activations runs a batch sample by sample when a sample's largest
+#: activation has at least this many values: the fused (per-sample weight) convolution then keeps the
+#: layout, where a batch takes the unfused form, whose two extra passes over the activations cost more
+#: than batching saves once they leave the caches. Measured on 2 cores (docs/benchmarks.md): EG3D at
+#: 512 px (33M values in the last super-resolution layer) 1.58 s/img sample by sample vs 1.89 s/img
+#: batched at batch 4; the synthetic configuration (0.5M) 10.1 vs 6.7 ms/img, the other way round.
+PER_SAMPLE_MIN_ACTIVATIONS = 1 << 22
 
 #: ``random``: fresh noise per call; ``const``: the layer's fixed ``noise_const`` buffer; ``none``.
 NOISE_MODES = ("random", "const", "none")
@@ -290,6 +300,7 @@ class SynthesisNetwork(nn.Module):
         self.block_resolutions = [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
 
+        self.largest_activation = channels[img_resolution] * img_resolution**2  # values per sample
         self.num_ws = 0
         for res in self.block_resolutions:
             is_last = res == img_resolution
@@ -306,10 +317,8 @@ class SynthesisNetwork(nn.Module):
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"SynthesisNetwork expects ws [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         ws = ws.to(torch.float32)
-        if self.channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled():
-            # Inference: one sample at a time keeps the fused (per-sample weight) convolution in the
-            # channels_last layout and the activations small; batched, the unfused form's two extra
-            # passes over B x 128 MB activations cost more than the batching saves (docs/benchmarks.md).
+        if (self.channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
+                and self.largest_activation >= PER_SAMPLE_MIN_ACTIVATIONS):
             return torch.cat([self(w, noise_mode=noise_mode, fused_modconv=fused_modconv) for w in ws.split(1)])
         x = img = None
         w_idx = 0
