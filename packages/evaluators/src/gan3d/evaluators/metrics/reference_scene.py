@@ -31,7 +31,9 @@ class ReferencePoseSampler(nn.Module):
 
     def forward(self, batch_size: int, *, device: torch.device | str = "cpu",
                 generator: torch.Generator | None = None) -> Cameras:
-        u = torch.rand(batch_size, 2, generator=generator, device=device) * 2 - 1
+        # Drawn where the generator lives (the metrics' are on the device, the trainer's on the CPU).
+        draw_device = generator.device if generator is not None else device
+        u = torch.rand(batch_size, 2, generator=generator, device=draw_device).to(device) * 2 - 1
         yaw = math.pi / 2 + u[:, 0] * self.yaw_range
         polar = math.pi / 2 + u[:, 1] * self.polar_range
         return self.cameras(yaw, polar)

@@ -135,8 +135,9 @@ class EG3DObjective(Objective):
             return torch.zeros_like(labels)
         p = self.swapping_probability(kimg)
         shape = (labels.shape[0], 1) if per_sample else (1, 1)
-        draw = torch.rand(shape, generator=generator, device="cpu" if generator is not None else labels.device)
-        swap = draw.to(labels.device) < p
+        # Drawn where the generator lives (a CPU or a CUDA one), then moved to the labels.
+        draw_device = generator.device if generator is not None else labels.device
+        swap = torch.rand(shape, generator=generator, device=draw_device).to(labels.device) < p
         return torch.where(swap, torch.roll(labels, 1, 0), labels)
 
     # ------------------------------------------------------------ running the networks
@@ -174,7 +175,7 @@ class EG3DObjective(Objective):
         """Raw densities ``[B, N, 1]`` at ``N`` random points in ``[-1, 1]^3`` and at their perturbed
         copies, for latents ``ws [B, num_ws, w_dim]``."""
         b, n = ws.shape[0], self.density_reg_num_points
-        draw_device = "cpu" if generator is not None else ws.device
+        draw_device = generator.device if generator is not None else ws.device
         initial = (torch.rand((b, n, 3), generator=generator, device=draw_device) * 2 - 1).to(ws)
         noise = torch.randn((b, n, 3), generator=generator, device=draw_device).to(ws)
         perturbed = initial + noise * self.density_reg_p_dist
