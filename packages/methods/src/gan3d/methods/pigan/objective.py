@@ -158,5 +158,5 @@ class PiGANObjective(Objective):
             for name, value in split_terms.items():
                 terms[name] = terms[name] + value if name in terms else value
         terms["loss"] = sum(terms.values())
-        terms["g_topk_fraction"] = torch.tensor(kept_count / batch)
+        terms["g_topk_fraction"] = torch.tensor(kept_count / batch, device=d_out.logits.device)
         return terms
