@@ -80,7 +80,7 @@ def test_channels_last_gives_the_same_images_and_gradients(batch, per_sample, mo
     from gan3d.core.layers import synthesis
 
     monkeypatch.setattr(synthesis, "PER_SAMPLE_MIN_ACTIVATIONS", 0 if per_sample else 1 << 62)
-    cl, plain = tiny(channels_last=True), tiny(channels_last=False)
+    cl, plain = tiny(memory_format="channels_last"), tiny(memory_format="contiguous")
     plain.load_state_dict(cl.state_dict())
     ws = torch.randn(batch, cl.num_ws, 16)
     with torch.no_grad():
@@ -102,3 +102,13 @@ def test_layer_folds_its_gain_and_bias_exactly():
     raw = modulated_conv2d(x, layer.weight, layer.affine(w), padding=1)
     expected = torch.nn.functional.leaky_relu(raw + layer.bias.reshape(1, -1, 1, 1), 0.2) * (2 ** 0.5) * 0.5
     torch.testing.assert_close(layer(x, w, gain=0.5), expected)
+
+
+def test_auto_memory_format_is_channels_last_on_cpu_only_and_bad_names_are_refused():
+    from gan3d.core.layers.synthesis import use_channels_last
+
+    assert use_channels_last("auto", torch.device("cpu")) and not use_channels_last("auto", torch.device("cuda"))
+    assert use_channels_last("channels_last", torch.device("cuda"))
+    assert not use_channels_last("contiguous", torch.device("cpu"))
+    with pytest.raises(ValueError, match="memory_format must be one of auto, channels_last, contiguous"):
+        tiny(memory_format="nhwc")

@@ -74,7 +74,7 @@ def test_channels_last_and_per_sample_inference_give_the_same_image(per_sample, 
     from gan3d.renderers import superresolution
 
     monkeypatch.setattr(superresolution, "PER_SAMPLE_MIN_ACTIVATIONS", 0 if per_sample else 1 << 62)
-    fast, plain = tiny(128).eval(), tiny(128, channels_last=False).eval()
+    fast, plain = tiny(128, memory_format="channels_last").eval(), tiny(128, memory_format="contiguous").eval()
     features, ws = torch.randn(3, 6, 64, 64), torch.randn(3, 1, 8)
     with torch.no_grad():
         torch.testing.assert_close(fast(features, ws), plain(features, ws), atol=1e-5, rtol=1e-5)

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from gan3d.core.interfaces import Upsampler
 from gan3d.core.layers import NOISE_MODES, SynthesisBlock
-from gan3d.core.layers.synthesis import PER_SAMPLE_MIN_ACTIVATIONS
+from gan3d.core.layers.synthesis import PER_SAMPLE_MIN_ACTIVATIONS, check_memory_format, use_channels_last
 
 __all__ = ["EG3DSuperResolution", "OFFICIAL_CONFIGS"]
 
@@ -59,8 +59,8 @@ class EG3DSuperResolution(Upsampler):
         noise_mode: per-pixel noise of the synthesis layers, ``'none'`` (EG3D's default
             ``--sr_noise_mode``), ``'random'`` or ``'const'``.
         conv_clamp: clamp of the convolution outputs (256, see above); 0 or less disables it.
-        channels_last: run the blocks on channels-last activations (same values; on a CPU the
-            transposed convolutions run ~3x faster in that layout, see docs/benchmarks.md).
+        memory_format: ``'auto'`` (channels_last activations on a CPU, contiguous on CUDA),
+            ``'channels_last'`` or ``'contiguous'``; same values (see ``SynthesisNetwork``).
 
     Example:
         >>> up = EG3DSuperResolution(image_resolution=128)                          # doctest: +SKIP
@@ -81,7 +81,7 @@ class EG3DSuperResolution(Upsampler):
         antialias: bool = True,
         noise_mode: str = "none",
         conv_clamp: float = 256.0,
-        channels_last: bool = True,
+        memory_format: str = "auto",
     ) -> None:
         super().__init__()
         if image_resolution not in OFFICIAL_CONFIGS:
@@ -102,7 +102,7 @@ class EG3DSuperResolution(Upsampler):
         self.w_dim = w_dim
         self.antialias = antialias
         self.noise_mode = noise_mode
-        self.channels_last = channels_last
+        self.memory_format = check_memory_format(memory_format)
         self.largest_activation = channels1 * image_resolution**2  # values per sample, last layer
         block0_res = input_res * 2 if block0_up else input_res
         self.block0 = SynthesisBlock(in_channels, channels0, w_dim, block0_res, 3, False,
@@ -129,14 +129,15 @@ class EG3DSuperResolution(Upsampler):
         if ws.ndim != 3 or ws.shape[0] != features.shape[0] or ws.shape[2] != self.w_dim:
             raise ValueError(f"upsampler 'eg3d_superres' expects ws [{features.shape[0]}, N, {self.w_dim}], "
                              f"got {tuple(ws.shape)}")
-        if (self.channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
+        channels_last = use_channels_last(self.memory_format, features.device)
+        if (channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
                 and self.largest_activation >= PER_SAMPLE_MIN_ACTIVATIONS):
             # Inference: one sample at a time (see PER_SAMPLE_MIN_ACTIVATIONS; same values).
             return torch.cat([self(f, w) for f, w in zip(features.split(1), ws.split(1))])
         # Both blocks take three latents (two convolutions and a toRGB), all the last w (official forward).
         block_ws = ws[:, -1:].repeat(1, 3, 1)
         x = self.resize(features)
-        if self.channels_last:
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         rgb = self.resize(features[:, :3])
         # EG3D trains with grouped (fused) modulated convolutions only at inference ('inference_only').

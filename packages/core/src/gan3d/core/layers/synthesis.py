@@ -24,6 +24,7 @@ from .modulated_conv import is_channels_last, modulated_conv2d
 
 __all__ = [
     "SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "NOISE_MODES", "PER_SAMPLE_MIN_ACTIVATIONS",
+    "MEMORY_FORMATS", "use_channels_last",
 ]
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,23 @@ logger = logging.getLogger(__name__)
 #: 512 px (33M values in the last super-resolution layer) 1.58 s/img sample by sample vs 1.89 s/img
 #: batched at batch 4; the synthetic configuration (0.5M) 10.1 vs 6.7 ms/img, the other way round.
 PER_SAMPLE_MIN_ACTIVATIONS = 1 << 22
+
+#: Activation layouts of the synthesis networks (see :func:`use_channels_last`).
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+
+def check_memory_format(memory_format: str) -> str:
+    if memory_format not in MEMORY_FORMATS:
+        raise ValueError(f"memory_format must be one of {', '.join(MEMORY_FORMATS)}, got {memory_format!r}")
+    return memory_format
+
+
+def use_channels_last(memory_format: str, device: torch.device) -> bool:
+    """Whether ``memory_format`` means channels_last activations on ``device``: ``'auto'`` picks them on
+    a CPU only (EG3D 512 on 2 CPU cores: 2.55 -> 1.92 s/img; on an H200, batch 4, contiguous ran 88 img/s
+    and channels_last 56)."""
+    return memory_format == "channels_last" or (memory_format == "auto" and device.type == "cpu")
+
 
 #: ``random``: fresh noise per call; ``const``: the layer's fixed ``noise_const`` buffer; ``none``.
 NOISE_MODES = ("random", "const", "none")
@@ -268,8 +286,9 @@ class SynthesisNetwork(nn.Module):
         channel_base, channel_max: channel schedule (32768 and 512 in StyleGAN2 at 1024 px and EG3D).
         num_fp16_res: accepted for config compatibility and ignored (CPU float32).
         architecture, conv_clamp, use_noise, activation, resample_filter: passed to every block.
-        channels_last: run the blocks on channels-last activations (same values; on a CPU the
-            transposed convolutions run ~3x faster in that layout, see docs/benchmarks.md).
+        memory_format: layout of the activations, ``'channels_last'``, ``'contiguous'`` or ``'auto'``
+            (channels_last on a CPU, where oneDNN's transposed convolutions run ~3x faster in it;
+            contiguous on CUDA, where it measured faster; see docs/benchmarks.md). Same values.
     """
 
     def __init__(
@@ -286,7 +305,7 @@ class SynthesisNetwork(nn.Module):
         use_noise: bool = True,
         activation: str = "lrelu",
         resample_filter: Sequence[float] = (1, 3, 3, 1),
-        channels_last: bool = True,
+        memory_format: str = "auto",
     ) -> None:
         super().__init__()
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
@@ -296,7 +315,7 @@ class SynthesisNetwork(nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
-        self.channels_last = channels_last
+        self.memory_format = check_memory_format(memory_format)
         self.block_resolutions = [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
 
@@ -317,7 +336,8 @@ class SynthesisNetwork(nn.Module):
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"SynthesisNetwork expects ws [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         ws = ws.to(torch.float32)
-        if (self.channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
+        channels_last = use_channels_last(self.memory_format, ws.device)
+        if (channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
                 and self.largest_activation >= PER_SAMPLE_MIN_ACTIVATIONS):
             return torch.cat([self(w, noise_mode=noise_mode, fused_modconv=fused_modconv) for w in ws.split(1)])
         x = img = None
@@ -328,7 +348,7 @@ class SynthesisNetwork(nn.Module):
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
-            if self.channels_last and not is_channels_last(x):  # once, after the first block
+            if channels_last and not is_channels_last(x):  # once, after the first block
                 x = x.contiguous(memory_format=torch.channels_last)
         return img
 

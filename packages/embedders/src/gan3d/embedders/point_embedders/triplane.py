@@ -43,14 +43,15 @@ class TriplaneEmbedder(PointEmbedder):
         use_noise: per-pixel noise inputs in the backbone (StyleGAN2: yes).
         noise_mode: ``'random'``, ``'const'`` or ``'none'`` noise when painting the planes
             (EG3D trains with random noise; its sample scripts use ``'const'``).
-        channels_last: run the backbone on channels-last activations (same values, faster on a CPU;
-            the planes then come out channel-contiguous, as the sampling wants them).
+        memory_format: the backbone's activation layout, ``'auto'`` (channels_last on a CPU, where
+            it is faster and the planes come out channel-contiguous, as the sampling wants them;
+            contiguous on CUDA), ``'channels_last'`` or ``'contiguous'``. Same values.
     """
 
     def __init__(self, *, resolution: int = 256, channels: int = 32, w_dim: int = 512, box_warp: float = 1.0,
                  plane_axes: str = "official", channel_base: int = 32768, channel_max: int = 512,
                  conv_clamp: float | None = None, use_noise: bool = True, noise_mode: str = "random",
-                 channels_last: bool = True) -> None:
+                 memory_format: str = "auto") -> None:
         super().__init__()
         if plane_axes not in PLANE_AXES:
             raise ValueError(
@@ -65,7 +66,7 @@ class TriplaneEmbedder(PointEmbedder):
             raise ValueError(f"triplane embedder: channels must be positive, got {channels}")
         self.backbone = SynthesisNetwork(w_dim, resolution, 3 * channels, channel_base=channel_base,
                                          channel_max=channel_max, conv_clamp=conv_clamp, use_noise=use_noise,
-                                         channels_last=channels_last)
+                                         memory_format=memory_format)
         self.resolution = resolution
         self.channels = channels
         self.out_channels = channels
