@@ -49,3 +49,29 @@ def test_files_are_written_once(generator, tmp_path):
     assert len(iio.imread(paths[1], index=None)) == 4
     with pytest.raises(FileExistsError):
         write_object_edit(generator, tmp_path, edits=["rotate"], num_steps=3, video=False)
+
+
+def test_camera_edits_work_with_a_pose_conditioned_mapper(tmp_path):
+    """Camera edits need no compositional scene: a mapper that requires the camera label (EG3D's
+    c_dim = 25) gets the front camera's, as the image and video visualizers give it."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("object_edit_sphere", Path(__file__).with_name(
+        "test_vis_sphere_generator.py"))
+    sphere = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sphere)
+
+    class ConditionedMapper(sphere.NoiseMapper):
+        c_dim = 25
+
+        def forward(self, z, c=None, **kwargs):
+            if c is None or c.shape != (z.shape[0], 25):
+                raise ValueError("this mapper needs the camera label c [B, 25]")
+            return super().forward(z, **kwargs)
+
+    gen = sphere.sphere_generator("sdf", render_resolution=8)
+    gen.mapper = ConditionedMapper()
+    written = write_object_edit(gen, tmp_path, edits=["camera_yaw"], num_steps=3, video=False)
+    assert [p.name for p in written] == [written[0].name] and written[0].suffix == ".png"
+    assert iio.imread(written[0]).shape[1] == 3 * iio.imread(written[0]).shape[0]  # three frames in a row

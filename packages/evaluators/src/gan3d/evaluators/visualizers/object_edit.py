@@ -28,7 +28,7 @@ from gan3d.core.interfaces import Visualizer
 
 from .camera_rig import camera_rig, rig_cameras
 from .image_files import images_to_uint8, tile_images, write_png
-from .latents import evaluation_mode, render_in_batches, seeded_latents
+from .latents import evaluation_mode, map_latents, render_in_batches, seeded_latents
 from .orbit_video import write_mp4
 from .output_paths import refuse_existing
 
@@ -213,7 +213,9 @@ class ObjectEditVisualizer(Visualizer):
         with evaluation_mode(generator):
             for edit, s in jobs:
                 z = seeded_latents(1, generator.z_dim, s).to(device)
-                ws = generator.mapping(z, None, truncation_psi=self.truncation_psi)
+                # A pose-conditioned mapper (EG3D) gets the front camera, as the other visualizers do.
+                ws = map_latents(generator, z, camera_rig(generator), truncation_psi=self.truncation_psi,
+                                 truncation_cutoff=None)
                 strip, video = self.paths(out_dir, edit, s)
                 frames = self._render(generator, ws, edit, len(self.values) or self.num_steps, device)
                 written.append(write_png(tile_images(frames, nrow=len(frames)), strip))
