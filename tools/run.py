@@ -419,7 +419,8 @@ def cmd_infer(args) -> int:
         paths += run_inference(G, work_dir, save_image=args.save_image, save_video=args.save_video,
                                save_shape=args.save_shape, shape_res=args.shape_res,
                                density_level=args.density_level, num=args.num,
-                               truncation_psi=args.truncation_psi, seed=args.seed, device=device)
+                               truncation_psi=args.truncation_psi, seed=args.seed, device=device,
+                               precision=args.precision)
     if args.edit:
         from gan3d.evaluators.visualizers.object_edit import write_object_edit
         from gan3d.evaluators.visualizers.output_paths import fresh_subdirectory
@@ -530,6 +531,9 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     _add_alias_options(p, "--truncation_psi", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: images and videos under bfloat16 autocast (faster on CPUs with AMX or AVX512-BF16 "
+                        "and on GPUs; shapes stay fp32; see docs/benchmarks.md)")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("datasets", help="make the embedded synthetic set, or check a user's set")

@@ -68,3 +68,21 @@ def test_fresh_subdirectory_skips_taken_numbers(tmp_path):
     (tmp_path / "infer-000").mkdir()
     (tmp_path / "infer-001").write_text("a file, not a folder")
     assert fresh_subdirectory(tmp_path, "infer") == tmp_path / "infer-002"
+
+
+def test_bf16_renders_close_images_and_exact_shapes(tmp_path):
+    import imageio.v3 as iio
+    import numpy as np
+
+    gen = S.sphere_generator("density", render_resolution=16)
+    kwargs = dict(save_image=True, save_shape=True, shape_res=20, num=1, truncation_psi=1.0, seed=2, progress=False)
+    full = {p.name: p for p in run_inference(gen, tmp_path / "fp32", **kwargs)}
+    half = {p.name: p for p in run_inference(gen, tmp_path / "bf16", precision="bf16", **kwargs)}
+    assert json.loads(half["inference.json"].read_text())["precision"] == "bf16"
+    a = iio.imread(full["image_grid.png"]).astype(np.float64)
+    b = iio.imread(half["image_grid.png"]).astype(np.float64)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 2.0  # bfloat16 keeps ~3 significant digits
+    assert full["shape_seed0002.ply"].read_bytes() == half["shape_seed0002.ply"].read_bytes()  # shapes stay fp32
+    with pytest.raises(ValueError, match="precision must be 'fp32' or 'bf16'"):
+        run_inference(gen, tmp_path / "bad", precision="fp16", progress=False)
+    assert not (tmp_path / "bad").exists()
