@@ -364,7 +364,10 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     m = report["machine"]
-    table = Table(title=f"gan3d bench: {m['cpu_model']}, {m['torch_threads']} threads, torch {m['torch']}")
+    on = f"{m['cpu_model']}, {m['torch_threads']} threads"
+    if report["config"].get("device") != "cpu" and m.get("cuda_device"):
+        on = f"{m['cuda_device']} (CUDA {m.get('cuda')})"  # what the numbers measure on a GPU run
+    table = Table(title=f"gan3d bench: {on}, torch {m['torch']}")
     for col in ("method", "variant", "output px", "render px", "batch", "precision", "infer img/s",
                 "train s/kimg", "peak MB infer", "peak MB train"):
         table.add_column(col, justify="left" if col in ("method", "variant", "precision") else "right")
