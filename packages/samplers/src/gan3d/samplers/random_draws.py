@@ -17,6 +17,12 @@ def _draw_device(device: torch.device | str, generator: torch.Generator | None) 
     return generator.device if generator is not None else torch.device(device)
 
 
+def _generator(generator: torch.Generator | None) -> dict:
+    # Only pass generator= when there is one: the overload that takes it has no symbolic-shape
+    # support, so torch.compile with a dynamic batch size fails on an explicit generator=None.
+    return {} if generator is None else {"generator": generator}
+
+
 def uniform(
     shape: tuple[int, ...],
     *,
@@ -25,7 +31,7 @@ def uniform(
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """``shape`` draws from ``U[0, 1)`` on ``device``."""
-    draws = torch.rand(shape, generator=generator, device=_draw_device(device, generator), dtype=dtype)
+    draws = torch.rand(shape, **_generator(generator), device=_draw_device(device, generator), dtype=dtype)
     return draws.to(device)
 
 
@@ -37,7 +43,7 @@ def normal(
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """``shape`` draws from the standard normal on ``device``."""
-    draws = torch.randn(shape, generator=generator, device=_draw_device(device, generator), dtype=dtype)
+    draws = torch.randn(shape, **_generator(generator), device=_draw_device(device, generator), dtype=dtype)
     return draws.to(device)
 
 
@@ -49,5 +55,5 @@ def randint(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """``shape`` integers drawn uniformly from ``[0, high)`` on ``device``."""
-    draws = torch.randint(high, shape, generator=generator, device=_draw_device(device, generator))
+    draws = torch.randint(high, shape, **_generator(generator), device=_draw_device(device, generator))
     return draws.to(device)
