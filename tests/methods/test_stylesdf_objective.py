@@ -85,3 +85,72 @@ def test_sphere_fit_moves_the_sdf_towards_the_configured_sphere():
     before = fit_sphere(G, steps=1, lr=0.0, **kwargs)
     after = fit_sphere(G, steps=30, lr=3e-3, **kwargs)
     assert after < 0.7 * before
+
+
+def test_path_length_penalty_at_hand_values():
+    """image = styles @ A: J^T y = y @ A^T per sample, so the lengths are known in closed form."""
+    from gan3d.methods.stylesdf.objective import path_length_penalty
+
+    torch.manual_seed(0)
+    b, rows, dim, h = 3, 2, 4, 2
+    A = torch.randn(dim, 3 * h * h, dtype=torch.float64, requires_grad=True)  # the "weights"
+    styles = torch.randn(b, rows, dim, dtype=torch.float64, requires_grad=True)
+    image = (styles.sum(1) @ A).view(b, 3, h, h)  # every row feeds the image the same way
+    noise = torch.randn(b, 3, h, h, dtype=torch.float64) / math.sqrt(h * h)
+    penalty, new_mean, lengths = path_length_penalty(image, styles, noise, torch.tensor(0.5, dtype=torch.float64))
+    jt_y = noise.view(b, -1) @ A.detach().T  # [b, dim], the same for both rows
+    expected = jt_y.square().sum(1).sqrt()  # mean over the rows of equal values
+    torch.testing.assert_close(lengths, expected)
+    torch.testing.assert_close(new_mean, 0.5 + 0.01 * (expected.mean() - 0.5))
+    torch.testing.assert_close(penalty, (expected - new_mean).square().mean())
+    penalty.backward()  # the penalty reaches the weights through the Jacobian (create_graph)
+    assert A.grad is not None and torch.isfinite(A.grad).all() and A.grad.abs().sum() > 0
+
+
+def test_path_regularizer_runs_every_fourth_step_and_its_mean_travels_with_checkpoints(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from gan3d.core.trainer import Trainer
+
+    spec = importlib.util.spec_from_file_location("stylesdf_recipe_tests", Path(__file__).with_name(
+        "test_stylesdf_recipe.py"))
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    tiny_full = [o for o in helpers.TINY_VOLUME if not o.startswith("discriminator.")] + [
+        "stochasticity_mapper.num_ws=4", "upsampler.in_channels=8", "upsampler.in_resolution=8",
+        "upsampler.out_resolution=16", "upsampler.style_dim=8", "discriminator.resolution=16",
+        "discriminator.channel_base=128", "discriminator.channel_max=16", "training.batch_size=4",
+        "training.frozen_modules=[]"]
+    recipe = stylesdf_recipe("ffhq_full").overrides(tiny_full)
+    assert recipe.modules["loss"].kwargs["path_regularize"] == 2.0
+    trainer = Trainer(recipe, helpers._Images(8, 16), tmp_path / "run", progress=False, tensorboard=False)
+    # StyleGAN2's lazy-regularization Adam from the interval: lr 0.002 * 4/5, beta2 0.99 ** (4/5).
+    group = trainer.G_opt.param_groups[0]
+    assert group["lr"] == pytest.approx(0.002 * 0.8) and group["betas"][1] == pytest.approx(0.99 ** 0.8)
+    fired = []
+    for _ in range(5):
+        logs = trainer.train_step()
+        fired.append("path" in logs)
+        if fired[-1]:
+            assert logs["path_length"] > 0 and math.isfinite(logs["path"])
+    assert fired == [True, False, False, False, True]
+    mean = float(trainer.loss.mean_path_length)
+    assert mean > 0
+    restored = Trainer(recipe, helpers._Images(8, 16), tmp_path / "run", resume=trainer.save(),
+                       progress=False, tensorboard=False)
+    assert float(restored.loss.mean_path_length) == mean
+
+
+def test_path_regularizer_needs_the_stylesdf_upsampler():
+    recipe = stylesdf_recipe("synthetic")
+    G = build_generator(recipe)
+    loss = StyleSDFObjective(path_regularize=2.0, sphere_init_steps=0)
+    from gan3d.core.objective import LossInputs
+
+    inputs = LossInputs(real_images=torch.zeros(2, 3, 8, 8), real_labels=torch.zeros(2, 25),
+                        z=torch.randn(2, G.z_dim))
+    with pytest.raises(ValueError, match="path_regularize > 0 needs the stylesdf upsampler"):
+        loss.generator_regularizer(G, inputs)
+    with pytest.raises(ValueError, match="path_regularize >= 0"):
+        StyleSDFObjective(path_regularize=-1.0)

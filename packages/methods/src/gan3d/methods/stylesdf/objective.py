@@ -11,13 +11,21 @@ Source: royorel/StyleSDF ``losses.py``, ``train_volume_renderer.py``, ``train_fu
     L_R1   = r1 / 2 * E|grad_x D(x)|^2                                    (every step for the volume
              renderer; every 16 steps, times 16, for the full pipeline)
 
+    L_path = path_regularize * g_reg_every * mean((|J_w^T y| - a) ** 2)     (full pipeline, every
+             g_reg_every G steps, on batch / path_batch_shrink fresh samples; StyleGAN2's path length
+             regularizer on the decoder's latents w+, y ~ N(0, I) / sqrt(H W), a the running mean of
+             the lengths with decay 0.01; losses.py ``g_path_regularize``)
+
 Weights: ``view_lambda`` 15, ``eikonal_lambda`` 0.1, ``min_surf_lambda`` 0.05, ``min_surf_beta`` 100,
-``r1`` 10 (AFHQ full pipeline 50), ``mixing`` 0.9.
+``r1`` 10 (AFHQ full pipeline 50), ``mixing`` 0.9, ``path_regularize`` 2 with ``g_reg_every`` 4 and
+``path_batch_shrink`` 2 (full pipeline).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +38,7 @@ from gan3d.core.types import DiscriminatorOutput, Field, GeneratorOutput
 from .sphere_init import fit_sphere
 from .viewpoint import stylesdf_viewpoint
 
-__all__ = ["StyleSDFObjective", "eikonal_loss", "minimal_surface_loss"]
+__all__ = ["StyleSDFObjective", "eikonal_loss", "minimal_surface_loss", "path_length_penalty"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +51,29 @@ def eikonal_loss(sdf_gradients: Tensor) -> Tensor:
 def minimal_surface_loss(sdf: Tensor, beta: float = 100.0) -> Tensor:
     """``mean(exp(-beta |sdf|))`` over every sample (``losses.py``): penalises spurious surfaces."""
     return torch.exp(-beta * sdf.abs()).mean()
+
+
+def path_length_penalty(image: Tensor, styles: Tensor, noise: Tensor, mean_path_length: Tensor,
+                        decay: float = 0.01) -> tuple[Tensor, Tensor, Tensor]:
+    """StyleGAN2's path length penalty (Karras et al. 2020, eq. 4; StyleSDF losses.py
+    ``g_path_regularize``).
+
+    Args:
+        image: ``[B, 3, H, W]``, a differentiable function of ``styles``.
+        styles: the latents ``[B, L, D]`` the image depends on (any tensor of the graph).
+        noise: ``[B, 3, H, W]`` random image-space directions, ``N(0, 1) / sqrt(H W)``.
+        mean_path_length: the running mean ``a`` of the lengths (a scalar tensor).
+
+    Returns:
+        ``(penalty, new_mean, lengths)``: ``lengths [B] = sqrt(mean_L sum_D (J^T y)^2)``, ``new_mean =
+        a + decay * (mean(lengths) - a)`` and ``penalty = mean((lengths - new_mean) ** 2)``, with
+        ``new_mean`` not detached inside the penalty, as the official code.
+    """
+    (grad,) = torch.autograd.grad((image * noise).sum(), styles, create_graph=True)
+    grad = grad.reshape(image.shape[0], -1, grad.shape[-1])
+    lengths = grad.square().sum(2).mean(1).sqrt()
+    new_mean = mean_path_length + decay * (lengths.mean() - mean_path_length)
+    return (lengths - new_mean).square().mean(), new_mean, lengths
 
 
 def _fields(out: GeneratorOutput) -> list[Field]:
@@ -68,6 +99,10 @@ class StyleSDFObjective(Objective):
         renderer_checkpoint: a gan3d checkpoint of the trained volume renderer; its EMA generator's
             weights initialise every generator parameter of the same name and shape (the full
             pipeline; ``train_full_pipeline.py`` loads ``g_ema`` the same way). Replaces the sphere fit.
+        path_regularize: weight of the path length regularizer on the upsampler's latents (full
+            pipeline 2; 0 turns it off, as in the volume stage), every ``g_reg_every`` generator steps
+            (4; the trainer then adjusts G's Adam as StyleGAN2 does) on ``batch // path_batch_shrink``
+            fresh samples (2); ``path_decay`` of the running mean of the lengths (0.01).
     """
 
     def __init__(
@@ -85,6 +120,10 @@ class StyleSDFObjective(Objective):
         sphere_init_batch: int = 3,
         sphere_init_lr: float = 2e-5,
         renderer_checkpoint: str = "",
+        path_regularize: float = 0.0,
+        g_reg_every: int = 4,
+        path_batch_shrink: int = 2,
+        path_decay: float = 0.01,
     ) -> None:
         super().__init__(r1_gamma=r1_gamma, r1_interval=r1_interval)
         for name, value in (("view_lambda", view_lambda), ("eikonal_lambda", eikonal_lambda),
@@ -106,6 +145,17 @@ class StyleSDFObjective(Objective):
         self.sphere_init_batch = sphere_init_batch
         self.sphere_init_lr = sphere_init_lr
         self.renderer_checkpoint = renderer_checkpoint
+        if path_regularize < 0 or g_reg_every < 1 or path_batch_shrink < 1 or not 0 < path_decay <= 1:
+            raise ValueError(f"stylesdf loss: need path_regularize >= 0, g_reg_every >= 1, path_batch_shrink >= 1 "
+                             f"and 0 < path_decay <= 1; got {path_regularize}, {g_reg_every}, {path_batch_shrink}, "
+                             f"{path_decay}")
+        self.path_regularize = path_regularize
+        self.path_batch_shrink = path_batch_shrink
+        self.path_decay = path_decay
+        #: Read by the trainer: run :meth:`generator_regularizer` every this many steps (0: never).
+        self.g_reg_interval = g_reg_every if path_regularize > 0 else 0
+        # The running mean of the path lengths travels with checkpoints (official: mean_path_length).
+        self.register_buffer("mean_path_length", torch.zeros(()))
 
     @property
     def needs_aux(self) -> bool:  # the fields' sdf and gradients, for the SDF regularizers
@@ -179,3 +229,42 @@ class StyleSDFObjective(Objective):
     def discriminator_terms(self, fake: DiscriminatorOutput, real: DiscriminatorOutput, out: GeneratorOutput,
                             inputs: LossInputs) -> dict[str, Tensor]:
         return {f"d_{k}": v for k, v in self.view_term(fake, out).items()}
+
+    # ------------------------------------------------------------ path length regularizer
+    def generator_regularizer(self, G: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
+        """StyleSDF's path length regularization (``train_full_pipeline.py``), already multiplied by its
+        weight and interval: fresh latents (with style mixing) and cameras for ``batch //
+        path_batch_shrink`` samples, the gradient of ``image . y`` with respect to the upsampler's
+        latents (the decoder's ``w+``, after its own mapping network)."""
+        if self.path_regularize <= 0:
+            return {}
+        upsampler = getattr(G, "upsampler", None)
+        mapping = getattr(upsampler, "mapping", None)
+        if not isinstance(mapping, nn.Module) or not hasattr(upsampler, "map_styles"):
+            raise ValueError("stylesdf loss: path_regularize > 0 needs the stylesdf upsampler (its latents are "
+                             "what the path length is measured against); set loss.path_regularize=0 otherwise")
+        from gan3d.samplers.random_draws import normal
+
+        n = max(1, inputs.z.shape[0] // self.path_batch_shrink)
+        device = inputs.z.device
+        z = normal((n, inputs.z.shape[1]), device=device, generator=inputs.generator)
+        cameras = G.pose_sampler(n, device=device, generator=inputs.generator)
+        path_inputs = dataclasses.replace(inputs, z=z, gen_cameras=cameras, gen_c=None)
+        captured: list[Tensor] = []
+        hook = mapping.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            out = self.run_generator(G, path_inputs)
+        finally:
+            hook.remove()
+        image = out.image
+        noise = normal(tuple(image.shape), device=device, generator=inputs.generator,
+                       dtype=image.dtype) / math.sqrt(image.shape[2] * image.shape[3])
+        if len(captured) != 1:
+            raise RuntimeError(f"stylesdf loss: expected one pass through the upsampler's mapping network, "
+                               f"saw {len(captured)}")
+        penalty, new_mean, lengths = path_length_penalty(image, captured[0], noise, self.mean_path_length,
+                                                         self.path_decay)
+        self.mean_path_length.copy_(new_mean.detach())
+        # "+ 0 * image[0, 0, 0, 0]": the official keeps every output in the graph (DDP).
+        loss = self.path_regularize * self.g_reg_interval * penalty + 0 * image[0, 0, 0, 0]
+        return {"path": penalty.detach(), "path_length": lengths.mean().detach(), "loss": loss}

@@ -17,7 +17,8 @@ Facts from ``options.py`` and the scripts: latent 256; SIREN 8 x 256; 24 samples
 with stddev 0.3/0.15 (AFHQ azimuth 0.15); volume stage: batch 12 x 2 GPUs, Adam lr 2e-5 (G) and 2e-4
 (D), betas (0, 0.9), R1 10 every step, 200k iterations; full pipeline: batch 8 x 4 GPUs, lr 0.002,
 betas (0, 0.99) with StyleGAN2's lazy-regularisation adjustment (R1 every 16, path length every 4),
-R1 10 (AFHQ 50), 300k iterations (``--iter``); EMA ``0.5 ** (32 / 10000)`` per step in both; random
+R1 10 (AFHQ 50), path length regularization 2 on half the batch (``--path_regularize``,
+``--path_batch_shrink``), 300k iterations (``--iter``); EMA ``0.5 ** (32 / 10000)`` per step in both; random
 horizontal flips (``dataset.py``).
 """
 
@@ -108,12 +109,12 @@ def _full_recipe(dataset: str) -> Recipe:
     m["discriminator"] = ModuleSpec("stylesdf_image", {"resolution": size, "channel_base": 32768, "channel_max": 512,
                                                        "mbstd_group_size": 4})
     m["loss"].kwargs.update(r1_gamma=d["full_r1"], r1_interval=16, view_lambda=0.0, eikonal_lambda=0.0,
-                            min_surf_lambda=0.0, sphere_init_steps=0)
-    # StyleGAN2's lazy-regularisation Adam for G (g_reg_every 4): lr 0.002 * 4/5, beta2 0.99 ** (4/5);
-    # the trainer adjusts D (R1 every 16) itself.
-    g_ratio = 4 / 5
+                            min_surf_lambda=0.0, sphere_init_steps=0, path_regularize=2.0, g_reg_every=4,
+                            path_batch_shrink=2)
+    # StyleGAN2's lazy-regularisation Adam (lr * 4/5 and beta2 ** (4/5) for G, path length every 4 steps;
+    # 16/17 for D, R1 every 16) is the trainer's lazy_reg_adam, from the loss's two intervals.
     recipe.training.update(
-        batch_size=batch, g_lr=0.002 * g_ratio, d_lr=0.002, g_betas=[0.0, 0.99 ** g_ratio], d_betas=[0.0, 0.99],
+        batch_size=batch, g_lr=0.002, d_lr=0.002, g_betas=[0.0, 0.99], d_betas=[0.0, 0.99],
         total_kimg=300_000 * batch / 1000, snapshot_kimg=10_000 * batch / 1000,
         image_snapshot_kimg=1_000 * batch / 1000, lazy_reg_adam=True,
         frozen_modules=["mapper", "embedder", "decoder", "renderer"],
