@@ -181,3 +181,32 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path):
     truncated.write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(CheckpointError, match="short.pt: not a readable checkpoint"):
         load_checkpoint(truncated)
+
+
+@pytest.mark.parametrize("own_step", [False, True])
+def test_lazy_regularizers_step_on_their_own_when_the_objective_says_so(own_step, tiny_recipe, tiny_registry,
+                                                                         tiny_dataset, tmp_path):
+    """StyleGAN2-ADA/EG3D run 'Dreg' and 'Greg' as phases with their own optimizer steps; methods
+    that add R1 to the main loss (pi-GAN, StyleSDF's discriminator) step once."""
+    from gan3d.core.objective import Objective
+
+    class LazyObjective(Objective):
+        d_reg_own_step = g_reg_own_step = own_step
+        g_reg_interval = 2
+
+        def generator_regularizer(self, G, inputs):
+            penalty = G.mapping(inputs.z).square().mean()
+            return {"g_penalty": penalty.detach(), "loss": penalty}
+
+    tiny_registry.add("loss", "lazy", LazyObjective)
+    recipe = tiny_recipe()
+    recipe.modules["loss"] = type(recipe.modules["loss"])("lazy", {"r1_gamma": 1.0, "r1_interval": 2})
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    trainer.train_step()  # step 0: R1 and the generator regularizer both fire
+    steps = lambda opt: max(int(state["step"]) for state in opt.state.values())  # noqa: E731
+    assert steps(trainer.D_opt) == (2 if own_step else 1)
+    assert steps(trainer.G_opt) == (2 if own_step else 1)
+    trainer.train_step()  # step 1: neither fires
+    assert steps(trainer.D_opt) == (3 if own_step else 2)
+    assert steps(trainer.G_opt) == (3 if own_step else 2)

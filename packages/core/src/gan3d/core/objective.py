@@ -72,6 +72,13 @@ class Objective(nn.Module):
             StyleGAN2 section 3.1); 1 applies it every step, 0 turns it off.
     """
 
+    #: Whether a lazy regularizer gets an optimizer step of its own after the main loss's step
+    #: (StyleGAN2-ADA and EG3D run 'Dreg' and 'Greg' as separate phases; StyleSDF steps its path
+    #: length regularizer separately but adds R1 to the main D step), or is added to the main step.
+    #: The lazy-regularization Adam adjustment (``training.lazy_reg_adam``) assumes separate steps.
+    d_reg_own_step: bool = False
+    g_reg_own_step: bool = False
+
     def __init__(self, r1_gamma: float = 10.0, r1_interval: int = 16) -> None:
         super().__init__()
         if r1_gamma < 0:

@@ -590,6 +590,9 @@ class Trainer:
         if ok:
             d_terms["loss"].backward()
             if self.loss.regularize_discriminator_now(self.step):
+                if getattr(self.loss, "d_reg_own_step", False):  # StyleGAN2-ADA's separate 'Dreg' phase
+                    self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
+                    self.D_opt.zero_grad(set_to_none=True)
                 reg = self.loss.discriminator_regularizer(self.D, draw_inputs())
                 if reg:
                     ok = self._check_finite(reg, "R1")
@@ -609,7 +612,11 @@ class Trainer:
         g_ok = self._check_finite(g_terms, "generator")
         if g_ok:
             g_terms["loss"].backward()
-            g_reg = self.loss.generator_regularizer(self.G, g_inputs) if self._g_reg_now() else {}
+            g_reg_now = self._g_reg_now()
+            if g_reg_now and getattr(self.loss, "g_reg_own_step", False):  # a separate 'Greg' phase
+                self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
+                self.G_opt.zero_grad(set_to_none=True)
+            g_reg = self.loss.generator_regularizer(self.G, g_inputs) if g_reg_now else {}
             if g_reg and self._check_finite(g_reg, "generator regularizer"):
                 g_reg["loss"].backward()
                 logs.update({k: float(v) for k, v in g_reg.items() if k != "loss"})

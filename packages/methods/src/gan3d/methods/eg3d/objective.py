@@ -70,6 +70,11 @@ class EG3DObjective(Objective):
         density_reg_num_points: points per sample (loss.py: 1000).
     """
 
+    #: training_loop.py runs lazy R1 ('Dreg') and the density regularizer ('Greg') as phases with
+    #: their own optimizer steps.
+    d_reg_own_step = True
+    g_reg_own_step = True
+
     def __init__(
         self,
         r1_gamma: float = 1.0,

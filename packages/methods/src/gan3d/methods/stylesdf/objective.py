@@ -157,6 +157,10 @@ class StyleSDFObjective(Objective):
         # The running mean of the path lengths travels with checkpoints (official: mean_path_length).
         self.register_buffer("mean_path_length", torch.zeros(()))
 
+    #: train_full_pipeline.py steps the optimizer again after the path length loss, but adds R1 to the
+    #: discriminator's main loss.
+    g_reg_own_step = True
+
     @property
     def needs_aux(self) -> bool:  # the fields' sdf and gradients, for the SDF regularizers
         return self.eikonal_lambda > 0 or self.min_surf_lambda > 0
