@@ -6,8 +6,12 @@ terms by overriding :meth:`Objective.generator_terms`, :meth:`Objective.discrimi
 
 1. :meth:`Objective.discriminator_loss` (and every ``r1_interval`` steps
    :meth:`Objective.discriminator_regularizer`), then a discriminator optimizer step;
-2. :meth:`Objective.generator_loss` (and :meth:`Objective.generator_regularizer`), then a generator
-   optimizer step.
+2. :meth:`Objective.generator_loss` (and every ``g_reg_interval`` steps
+   :meth:`Objective.generator_regularizer`), then a generator optimizer step.
+
+A regularizer's gradients join the main loss's in that one step, unless the objective sets
+``d_reg_own_step`` / ``g_reg_own_step``: then the regularizer gets an optimizer step of its own after
+the main one (StyleGAN2-ADA's 'Dreg' and 'Greg' phases).
 
 Each returns a dict of scalar tensors whose ``'loss'`` entry is minimized; the other entries are
 logged.
