@@ -210,3 +210,33 @@ def test_lazy_regularizers_step_on_their_own_when_the_objective_says_so(own_step
     trainer.train_step()  # step 1: neither fires
     assert steps(trainer.D_opt) == (3 if own_step else 2)
     assert steps(trainer.G_opt) == (3 if own_step else 2)
+
+
+@pytest.mark.parametrize("generator_first", [False, True])
+def test_the_objective_orders_the_generator_and_discriminator_steps(generator_first, tiny_recipe, tiny_registry,
+                                                                     tiny_dataset, tmp_path):
+    from gan3d.core.objective import Objective
+
+    order = []
+
+    class Ordered(Objective):
+        generator_step_first = generator_first
+
+        def generator_loss(self, G, D, inputs):
+            order.append("G")
+            return super().generator_loss(G, D, inputs)
+
+        def discriminator_loss(self, G, D, inputs):
+            order.append("D")
+            return super().discriminator_loss(G, D, inputs)
+
+    tiny_registry.add("loss", "ordered", Ordered)
+    recipe = tiny_recipe()
+    recipe.modules["loss"] = type(recipe.modules["loss"])("ordered", {"r1_gamma": 1.0, "r1_interval": 2})
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    logs = trainer.train_step()
+    assert order == (["G", "D"] if generator_first else ["D", "G"])
+    assert {"G/loss", "D/loss"} <= set(logs)
+    # Between steps both networks are trainable again, whatever the order.
+    assert all(p.requires_grad for p in trainer.G.parameters()) and all(p.requires_grad for p in trainer.D.parameters())

@@ -9,7 +9,8 @@ terms by overriding :meth:`Objective.generator_terms`, :meth:`Objective.discrimi
 2. :meth:`Objective.generator_loss` (and every ``g_reg_interval`` steps
    :meth:`Objective.generator_regularizer`), then a generator optimizer step.
 
-A regularizer's gradients join the main loss's in that one step, unless the objective sets
+(``generator_step_first`` swaps the two.) A regularizer's gradients join the main loss's in that one
+step, unless the objective sets
 ``d_reg_own_step`` / ``g_reg_own_step``: then the regularizer gets an optimizer step of its own after
 the main one (StyleGAN2-ADA's 'Dreg' and 'Greg' phases).
 
@@ -82,6 +83,9 @@ class Objective(nn.Module):
     #: The lazy-regularization Adam adjustment (``training.lazy_reg_adam``) assumes separate steps.
     d_reg_own_step: bool = False
     g_reg_own_step: bool = False
+    #: Whether an iteration updates the generator before the discriminator (StyleGAN2-ADA's phase order,
+    #: which EG3D keeps, and GIRAFFE's) rather than after it (pi-GAN, StyleSDF).
+    generator_step_first: bool = False
 
     def __init__(self, r1_gamma: float = 10.0, r1_interval: int = 16) -> None:
         super().__init__()

@@ -581,47 +581,59 @@ class Trainer:
                 module.set_training_step(self.step)
         logs: dict[str, float] = {}
         self._step_was_bad = False
-        # Discriminator.
-        self.G.requires_grad_(False)
+        terms: dict[str, dict[str, Tensor]] = {}
+
+        def discriminator_phase() -> None:
+            self.G.requires_grad_(False)
+            self.D.requires_grad_(True)
+            self.D_opt.zero_grad(set_to_none=True)
+            d_terms = terms["D"] = self.loss.discriminator_loss(self.G, self.D, draw_inputs())
+            ok = self._check_finite(d_terms, "discriminator")
+            if ok:
+                d_terms["loss"].backward()
+                if self.loss.regularize_discriminator_now(self.step):
+                    if getattr(self.loss, "d_reg_own_step", False):  # StyleGAN2-ADA's separate 'Dreg' phase
+                        self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
+                        self.D_opt.zero_grad(set_to_none=True)
+                    reg = self.loss.discriminator_regularizer(self.D, draw_inputs())
+                    if reg:
+                        ok = self._check_finite(reg, "R1")
+                        if ok:
+                            reg["loss"].backward()
+                            logs["r1"] = float(reg["r1"])
+            if ok:
+                self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
+
+        def generator_phase() -> None:
+            self.D.requires_grad_(False)
+            self.G.requires_grad_(True)
+            for name in self.cfg.frozen_modules:
+                getattr(self.G, name).requires_grad_(False)
+            self.G_opt.zero_grad(set_to_none=True)
+            g_inputs = draw_inputs()
+            g_terms = terms["G"] = self.loss.generator_loss(self.G, self.D, g_inputs)
+            if self._check_finite(g_terms, "generator"):
+                g_terms["loss"].backward()
+                g_reg_now = self._g_reg_now()
+                if g_reg_now and getattr(self.loss, "g_reg_own_step", False):  # a separate 'Greg' phase
+                    self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
+                    self.G_opt.zero_grad(set_to_none=True)
+                g_reg = self.loss.generator_regularizer(self.G, g_inputs) if g_reg_now else {}
+                if g_reg and self._check_finite(g_reg, "generator regularizer"):
+                    g_reg["loss"].backward()
+                    logs.update({k: float(v) for k, v in g_reg.items() if k != "loss"})
+                self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
+
+        # The method's order: StyleGAN2-ADA (EG3D) and GIRAFFE update G first; pi-GAN and StyleSDF D first.
+        first_g = getattr(self.loss, "generator_step_first", False)
+        for phase in (generator_phase, discriminator_phase) if first_g else (discriminator_phase, generator_phase):
+            phase()
+        d_terms, g_terms = terms["D"], terms["G"]
+        # Both trainable between steps (the frozen modules stay frozen).
         self.D.requires_grad_(True)
-        self.D_opt.zero_grad(set_to_none=True)
-        d_terms = self.loss.discriminator_loss(self.G, self.D, draw_inputs())
-        ok = self._check_finite(d_terms, "discriminator")
-        if ok:
-            d_terms["loss"].backward()
-            if self.loss.regularize_discriminator_now(self.step):
-                if getattr(self.loss, "d_reg_own_step", False):  # StyleGAN2-ADA's separate 'Dreg' phase
-                    self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
-                    self.D_opt.zero_grad(set_to_none=True)
-                reg = self.loss.discriminator_regularizer(self.D, draw_inputs())
-                if reg:
-                    ok = self._check_finite(reg, "R1")
-                    if ok:
-                        reg["loss"].backward()
-                        logs["r1"] = float(reg["r1"])
-        if ok:
-            self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
-        # Generator.
-        self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         for name in self.cfg.frozen_modules:
             getattr(self.G, name).requires_grad_(False)
-        self.G_opt.zero_grad(set_to_none=True)
-        g_inputs = draw_inputs()
-        g_terms = self.loss.generator_loss(self.G, self.D, g_inputs)
-        g_ok = self._check_finite(g_terms, "generator")
-        if g_ok:
-            g_terms["loss"].backward()
-            g_reg_now = self._g_reg_now()
-            if g_reg_now and getattr(self.loss, "g_reg_own_step", False):  # a separate 'Greg' phase
-                self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
-                self.G_opt.zero_grad(set_to_none=True)
-            g_reg = self.loss.generator_regularizer(self.G, g_inputs) if g_reg_now else {}
-            if g_reg and self._check_finite(g_reg, "generator regularizer"):
-                g_reg["loss"].backward()
-                logs.update({k: float(v) for k, v in g_reg.items() if k != "loss"})
-            self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
-        self.D.requires_grad_(True)
 
         self._sync_buffers()
         self._update_ema(batch)

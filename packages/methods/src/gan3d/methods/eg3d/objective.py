@@ -74,6 +74,8 @@ class EG3DObjective(Objective):
     #: their own optimizer steps.
     d_reg_own_step = True
     g_reg_own_step = True
+    #: ... and its phases go Gmain, Greg, Dmain, Dreg.
+    generator_step_first = True
 
     def __init__(
         self,

@@ -28,6 +28,9 @@ class GiraffeObjective(Objective):
             1 gives the penalty on gan3d's images as they are.
     """
 
+    #: im2scene/giraffe/training.py ``train_step``: the generator step, then the discriminator step.
+    generator_step_first = True
+
     def __init__(self, reg_param: float = 10.0, image_scale: float = 2.0) -> None:
         if reg_param < 0 or image_scale <= 0:
             raise ValueError(f"reg_param must be >= 0 and image_scale > 0, got {reg_param}, {image_scale}")
