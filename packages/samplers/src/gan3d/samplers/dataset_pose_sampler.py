@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from gan3d.core import random_draws
 from gan3d.core.interfaces import PoseSampler
 from gan3d.core.types import Cameras
 
-from . import random_draws
 from .camera_angles import spherical_angles
 
 __all__ = ["DatasetPoseSampler"]

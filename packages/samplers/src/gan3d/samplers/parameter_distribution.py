@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from . import random_draws
+from gan3d.core import random_draws
 
 __all__ = ["STRATEGIES", "ParameterDistribution"]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gan3d.core import random_draws
 from gan3d.core.cameras import pixel_rays
 from gan3d.core.interfaces import PointSampler
 from gan3d.core.types import Cameras, RaySamples
 
-from . import random_draws
 from .importance_sampling import sample_piecewise_constant, smooth_weights
 
 __all__ = ["UniformPointSampler", "PERTURBATIONS"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gan3d.core import random_draws
 from gan3d.core.interfaces import StochasticityMapper
 
 __all__ = ["PiGANMappingNetwork"]
@@ -95,9 +96,7 @@ class PiGANMappingNetwork(StochasticityMapper):
         """Set ``w_avg`` to the mean of ``ws`` over ``num_samples`` draws of ``z`` (pi-GAN's
         ``generate_avg_frequencies``) and return it ``[num_ws, w_dim]``."""
         device = self.w_avg.device
-        # On the generator's device: a CUDA generator cannot draw CPU numbers (and vice versa).
-        z = torch.randn(num_samples, self.z_dim, generator=generator,
-                        device=generator.device if generator is not None else "cpu").to(device)
+        z = random_draws.normal((num_samples, self.z_dim), generator=generator).to(device)
         self.w_avg.copy_(self._map(z).mean(0))
         return self.w_avg
 

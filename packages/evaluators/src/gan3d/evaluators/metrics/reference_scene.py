@@ -15,6 +15,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gan3d.core import random_draws
 from gan3d.core.cameras import focal_to_intrinsics, look_at, pixel_rays, spherical_origin
 from gan3d.core.types import Cameras, GeneratorOutput
 
@@ -31,9 +32,7 @@ class ReferencePoseSampler(nn.Module):
 
     def forward(self, batch_size: int, *, device: torch.device | str = "cpu",
                 generator: torch.Generator | None = None) -> Cameras:
-        # Drawn where the generator lives (the metrics' are on the device, the trainer's on the CPU).
-        draw_device = generator.device if generator is not None else device
-        u = torch.rand(batch_size, 2, generator=generator, device=draw_device).to(device) * 2 - 1
+        u = random_draws.uniform((batch_size, 2), device=device, generator=generator) * 2 - 1
         yaw = math.pi / 2 + u[:, 0] * self.yaw_range
         polar = math.pi / 2 + u[:, 1] * self.polar_range
         return self.cameras(yaw, polar)

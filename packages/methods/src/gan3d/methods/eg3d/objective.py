@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan3d.core import random_draws
 from gan3d.core.objective import LossInputs, Objective
 from gan3d.core.types import DiscriminatorOutput, GeneratorOutput
 
@@ -142,9 +143,7 @@ class EG3DObjective(Objective):
             return torch.zeros_like(labels)
         p = self.swapping_probability(kimg)
         shape = (labels.shape[0], 1) if per_sample else (1, 1)
-        # Drawn where the generator lives (a CPU or a CUDA one), then moved to the labels.
-        draw_device = generator.device if generator is not None else labels.device
-        swap = torch.rand(shape, generator=generator, device=draw_device).to(labels.device) < p
+        swap = random_draws.uniform(shape, device=labels.device, generator=generator) < p
         return torch.where(swap, torch.roll(labels, 1, 0), labels)
 
     # ------------------------------------------------------------ running the networks
@@ -182,13 +181,12 @@ class EG3DObjective(Objective):
         """Raw densities ``[B, N, 1]`` at ``N`` random points in ``[-1, 1]^3`` and at their perturbed
         copies, for latents ``ws [B, num_ws, w_dim]``."""
         b, n = ws.shape[0], self.density_reg_num_points
-        draw_device = generator.device if generator is not None else ws.device
-        initial = (torch.rand((b, n, 3), generator=generator, device=draw_device) * 2 - 1).to(ws)
-        noise = torch.randn((b, n, 3), generator=generator, device=draw_device).to(ws)
+        initial = (random_draws.uniform((b, n, 3), device=ws.device, generator=generator) * 2 - 1).to(ws)
+        noise = random_draws.normal((b, n, 3), device=ws.device, generator=generator).to(ws)
         perturbed = initial + noise * self.density_reg_p_dist
         points = torch.cat([initial, perturbed], dim=1).unsqueeze(1)  # [B, 1, 2N, 3]: one "ray" of 2N points
         # The directions are unused by EG3D's decoder; EG3D passes random ones too.
-        directions = F.normalize(torch.randn((b, 1, 2 * n, 3), generator=generator, device=draw_device), dim=-1)
+        directions = F.normalize(random_draws.normal((b, 1, 2 * n, 3), device=ws.device, generator=generator), dim=-1)
         scene = G.embedder.scene(ws)
         field = G.field(points, directions.to(ws), ws, scene)
         sigma = field.geometry.reshape(b, 2 * n, 1)

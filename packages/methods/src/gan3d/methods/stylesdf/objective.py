@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan3d.core import random_draws
 from gan3d.core.checkpoint import load_checkpoint
 from gan3d.core.objective import LossInputs, Objective
 from gan3d.core.types import DiscriminatorOutput, Field, GeneratorOutput
@@ -247,11 +248,9 @@ class StyleSDFObjective(Objective):
         if not isinstance(mapping, nn.Module) or not hasattr(upsampler, "map_styles"):
             raise ValueError("stylesdf loss: path_regularize > 0 needs the stylesdf upsampler (its latents are "
                              "what the path length is measured against); set loss.path_regularize=0 otherwise")
-        from gan3d.samplers.random_draws import normal
-
         n = max(1, inputs.z.shape[0] // self.path_batch_shrink)
         device = inputs.z.device
-        z = normal((n, inputs.z.shape[1]), device=device, generator=inputs.generator)
+        z = random_draws.normal((n, inputs.z.shape[1]), device=device, generator=inputs.generator)
         cameras = G.pose_sampler(n, device=device, generator=inputs.generator)
         path_inputs = dataclasses.replace(inputs, z=z, gen_cameras=cameras, gen_c=None)
         captured: list[Tensor] = []
@@ -261,7 +260,7 @@ class StyleSDFObjective(Objective):
         finally:
             hook.remove()
         image = out.image
-        noise = normal(tuple(image.shape), device=device, generator=inputs.generator,
+        noise = random_draws.normal(tuple(image.shape), device=device, generator=inputs.generator,
                        dtype=image.dtype) / math.sqrt(image.shape[2] * image.shape[3])
         if len(captured) != 1:
             raise RuntimeError(f"stylesdf loss: expected one pass through the upsampler's mapping network, "

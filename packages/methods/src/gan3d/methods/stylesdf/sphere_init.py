@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gan3d.core import random_draws
+
 __all__ = ["fit_sphere", "sphere_sdf"]
 
 logger = logging.getLogger(__name__)
@@ -38,9 +40,7 @@ def fit_sphere(G, *, steps: int, radius: float, center: list[float] | tuple[floa
     res = G.render_resolution
     loss = torch.zeros(())
     for _ in range(steps):
-        # On the generator's device: a CUDA generator cannot draw CPU numbers (and vice versa).
-        z = torch.randn(batch_size, G.z_dim, generator=generator,
-                        device=generator.device if generator is not None else "cpu").to(device)
+        z = random_draws.normal((batch_size, G.z_dim), generator=generator).to(device)
         cameras = G.pose_sampler(batch_size, device="cpu", generator=generator).to(device)
         samples = G.point_sampler(cameras, (res, res), generator=generator)
         ws = G.mapping(z)

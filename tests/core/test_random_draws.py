@@ -2,7 +2,7 @@
 
 import torch
 
-from gan3d.samplers.random_draws import normal, randint, uniform
+from gan3d.core.random_draws import normal, randint, uniform
 
 
 def test_seeded_draws_repeat_and_unseeded_follow_the_global_rng():

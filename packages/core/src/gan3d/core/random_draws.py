@@ -2,7 +2,8 @@
 
 A ``torch.Generator`` lives on one device and can only fill tensors there, so the numbers are drawn
 on the generator's device and then moved to the requested one. A seeded CPU generator therefore
-gives the same poses and samples whether the model runs on a CPU or a GPU.
+gives the same poses and samples whether the model runs on a CPU or a GPU. In gan3d-core so that
+every package draws this way (samplers, objectives, mappers, metrics).
 """
 
 from __future__ import annotations
