@@ -71,9 +71,9 @@ def test_fused_and_unfused_modes_agree():
 
 @pytest.mark.parametrize("per_sample", [True, False])
 def test_channels_last_and_per_sample_inference_give_the_same_image(per_sample, monkeypatch):
-    from gan3d.renderers import superresolution
+    from gan3d.core.layers import synthesis
 
-    monkeypatch.setattr(superresolution, "PER_SAMPLE_MIN_ACTIVATIONS", 0 if per_sample else 1 << 62)
+    monkeypatch.setattr(synthesis, "PER_SAMPLE_MIN_ACTIVATIONS", 0 if per_sample else 1 << 62)
     fast, plain = tiny(128, memory_format="channels_last").eval(), tiny(128, memory_format="contiguous").eval()
     features, ws = torch.randn(3, 6, 64, 64), torch.randn(3, 1, 8)
     with torch.no_grad():

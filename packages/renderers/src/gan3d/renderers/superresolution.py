@@ -31,7 +31,7 @@ from torch import Tensor
 
 from gan3d.core.interfaces import Upsampler
 from gan3d.core.layers import NOISE_MODES, SynthesisBlock
-from gan3d.core.layers.synthesis import PER_SAMPLE_MIN_ACTIVATIONS, check_memory_format, use_channels_last
+from gan3d.core.layers.synthesis import check_memory_format, infer_sample_by_sample, use_channels_last
 
 __all__ = ["EG3DSuperResolution", "OFFICIAL_CONFIGS"]
 
@@ -130,8 +130,7 @@ class EG3DSuperResolution(Upsampler):
             raise ValueError(f"upsampler 'eg3d_superres' expects ws [{features.shape[0]}, N, {self.w_dim}], "
                              f"got {tuple(ws.shape)}")
         channels_last = use_channels_last(self.memory_format, features.device)
-        if (channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
-                and self.largest_activation >= PER_SAMPLE_MIN_ACTIVATIONS):
+        if infer_sample_by_sample(channels_last, ws.shape[0], self.largest_activation):
             # Inference: one sample at a time (see PER_SAMPLE_MIN_ACTIVATIONS; same values).
             return torch.cat([self(f, w) for f, w in zip(features.split(1), ws.split(1))])
         # Both blocks take three latents (two convolutions and a toRGB), all the last w (official forward).

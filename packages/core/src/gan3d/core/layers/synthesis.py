@@ -24,7 +24,7 @@ from .modulated_conv import is_channels_last, modulated_conv2d
 
 __all__ = [
     "SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "NOISE_MODES", "PER_SAMPLE_MIN_ACTIVATIONS",
-    "MEMORY_FORMATS", "use_channels_last",
+    "MEMORY_FORMATS", "check_memory_format", "use_channels_last", "infer_sample_by_sample",
 ]
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,13 @@ PER_SAMPLE_MIN_ACTIVATIONS = 1 << 22
 
 #: Activation layouts of the synthesis networks (see :func:`use_channels_last`).
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+
+def infer_sample_by_sample(channels_last: bool, batch: int, largest_activation: int) -> bool:
+    """Whether a channels_last network runs this batch one sample at a time: at inference, batch > 1,
+    and a sample's largest activation of at least :data:`PER_SAMPLE_MIN_ACTIVATIONS` values."""
+    return (channels_last and batch > 1 and not torch.is_grad_enabled()
+            and largest_activation >= PER_SAMPLE_MIN_ACTIVATIONS)
 
 
 def check_memory_format(memory_format: str) -> str:
@@ -337,8 +344,7 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"SynthesisNetwork expects ws [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         ws = ws.to(torch.float32)
         channels_last = use_channels_last(self.memory_format, ws.device)
-        if (channels_last and ws.shape[0] > 1 and not torch.is_grad_enabled()
-                and self.largest_activation >= PER_SAMPLE_MIN_ACTIVATIONS):
+        if infer_sample_by_sample(channels_last, ws.shape[0], self.largest_activation):
             return torch.cat([self(w, noise_mode=noise_mode, fused_modconv=fused_modconv) for w in ws.split(1)])
         x = img = None
         w_idx = 0
