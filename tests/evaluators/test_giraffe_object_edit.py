@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
@@ -54,13 +56,8 @@ def test_files_are_written_once(generator, tmp_path):
 def test_camera_edits_work_with_a_pose_conditioned_mapper(tmp_path):
     """Camera edits need no compositional scene: a mapper that requires the camera label (EG3D's
     c_dim = 25) gets the front camera's, as the image and video visualizers give it."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("object_edit_sphere", Path(__file__).with_name(
-        "test_vis_sphere_generator.py"))
-    sphere = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sphere)
+    sys.path.insert(0, str(Path(__file__).parent))
+    import test_vis_sphere_generator as sphere
 
     class ConditionedMapper(sphere.NoiseMapper):
         c_dim = 25

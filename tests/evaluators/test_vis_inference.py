@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,18 +11,8 @@ import pytest
 from gan3d.evaluators.visualizers import ImageGridVisualizer, run_inference
 from gan3d.evaluators.visualizers.output_paths import fresh_subdirectory, write_new_file
 
-
-def _sphere_module():
-    """The analytic sphere generator of test_vis_sphere_generator.py, loaded by path."""
-    name = "vis_sphere_generator"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_vis_sphere_generator.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-S = _sphere_module()
+sys.path.insert(0, str(Path(__file__).parent))
+import test_vis_sphere_generator as S  # noqa: E402  (the analytic sphere generator)
 
 
 def test_inference_writes_everything_into_a_fresh_folder_each_time(tmp_path):

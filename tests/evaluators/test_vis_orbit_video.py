@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -15,18 +14,8 @@ import torch
 from gan3d.evaluators.visualizers import OrbitVideoVisualizer, write_mp4
 from gan3d.evaluators.visualizers.camera_rig import CameraRig, orbit_angles, rig_cameras
 
-
-def _sphere_module():
-    """The analytic sphere generator of test_vis_sphere_generator.py, loaded by path."""
-    name = "vis_sphere_generator"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_vis_sphere_generator.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-S = _sphere_module()
+sys.path.insert(0, str(Path(__file__).parent))
+import test_vis_sphere_generator as S  # noqa: E402  (the analytic sphere generator)
 
 
 def _read_frames(path: Path) -> list[np.ndarray]:

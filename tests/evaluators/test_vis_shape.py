@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -19,18 +18,8 @@ from gan3d.evaluators.visualizers.mesh_preview import render_mesh_preview
 from gan3d.evaluators.visualizers.mesh_rasterizer import camera_to_clip, project_to_pixels, rasterize_mesh
 from gan3d.evaluators.visualizers.shape import ShapeVisualizer
 
-
-def _sphere_module():
-    """The analytic sphere generator of test_vis_sphere_generator.py, loaded by path."""
-    name = "vis_sphere_generator"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_vis_sphere_generator.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-S = _sphere_module()
+sys.path.insert(0, str(Path(__file__).parent))
+import test_vis_sphere_generator as S  # noqa: E402  (the analytic sphere generator)
 
 
 def _sphere_mesh(kind: str, activation: str = "none", res: int = 40):

@@ -7,15 +7,12 @@ whose level 10 is the sphere, as EG3D thresholds raw density at 10). The rendere
 ``density(raw) = 2 relu(raw - 10)`` is zero outside the sphere, and its level 10 is the sphere of
 radius ``r - 5 / slope``: thresholding through the renderer finds that smaller sphere.
 
-Other test files load this module by path (:func:`load`); its own tests check the fake itself.
+Other test files import this module (with their folder on sys.path); its own tests check the fake itself.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -120,17 +117,6 @@ def sphere_generator(kind: str = "sdf", render_resolution: int = 16) -> Generato
     """The analytic sphere generator with an ``'sdf'`` or ``'density'`` field."""
     return Generator(NoiseMapper(), FrontPoseSampler(), EvenDepthSampler(), PointsEmbedder(), SphereDecoder(kind),
                      CompositingRenderer(), FirstThreeChannels(), render_resolution=render_resolution)
-
-
-def load():
-    """This module, loaded by path (works whatever pytest's import mode)."""
-    name = "vis_sphere_generator"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def expected_silhouette(resolution: int) -> Tensor:
