@@ -65,3 +65,22 @@ def test_bad_options_and_inputs():
         dec(torch.zeros(1, 2, 2, 3), torch.zeros(1, 2, 2, 3), torch.zeros(1, 2, 16))
     with pytest.raises(ValueError, match="expected in_channels=3"):
         dec(torch.zeros(1, 2, 2, 4), torch.zeros(1, 2, 2, 3), torch.zeros(1, 3, 16))
+
+
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+def test_inference_buffers_give_the_values_of_the_autograd_path(num_layers):
+    # Without autograd the layers write into two alternating buffers; the field must not change,
+    # and the last FiLM output the density head read must not be overwritten by the colour layer.
+    torch.manual_seed(0)
+    dec = SirenFiLMDecoder(in_channels=3, hidden_dim=8, num_layers=num_layers).double()
+    feats = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    dirs = torch.nn.functional.normalize(torch.randn(2, 5, 4, 3, dtype=torch.float64), dim=-1)
+    ws = torch.randn(2, num_layers + 1, 16, dtype=torch.float64)
+    reference = dec(feats, dirs, ws)
+    assert reference.features.requires_grad
+    with torch.no_grad():
+        field = dec(feats, dirs, ws)
+        again = dec(feats, dirs, ws)
+    torch.testing.assert_close(field.features, reference.features.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(field.density, reference.density.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(again.features, field.features, rtol=0, atol=0)

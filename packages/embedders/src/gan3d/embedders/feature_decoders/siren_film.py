@@ -48,22 +48,25 @@ class FiLMLayer(nn.Module):
         return torch.sin(self.modulated_linear(x, freq, phase))
 
     def modulated_linear(self, x: Tensor, freq: Tensor, phase: Tensor,
-                         extra: tuple[Tensor, int] | None = None) -> Tensor:
+                         extra: tuple[Tensor, int] | None = None, out: Tensor | None = None) -> Tensor:
         """``freq * (W x + b) + phase`` as one batched matmul: the frequencies are folded into the
         weight (``x (W^T freq) + (b freq + phase)``, ``[B, in, out]``), which saves the two
         elementwise passes over the ``[B, N, out]`` activations that dominate pi-GAN's profile.
-        ``extra = (y [B, N, k], W_y [out, k])`` adds ``W_y y`` without concatenating ``y`` to ``x``."""
+        ``extra = (y [B, N, k], W_y [out, k])`` adds ``W_y y`` without concatenating ``y`` to ``x``.
+        ``out``: a ``[B, N, out]`` buffer to write into (not under autograd)."""
         weight, bias = self.layer.weight, self.layer.bias
         if extra is not None:
             weight = weight[:, extra[1]:]
         w = weight.t().unsqueeze(0) * freq.unsqueeze(1)            # [B, in, out]
         b = (bias.unsqueeze(0) * freq + phase).unsqueeze(1)        # [B, 1, out]
-        out = torch.baddbmm(b, x, w)
         if extra is not None:
-            y, k = extra[0], extra[1]
+            y, k = extra
             wy = self.layer.weight[:, :k].t().unsqueeze(0) * freq.unsqueeze(1)  # [B, k, out]
-            out = torch.baddbmm(out, y, wy)
-        return out
+        if out is None:
+            out = torch.baddbmm(b, x, w)
+            return out if extra is None else torch.baddbmm(out, y, wy)
+        torch.baddbmm(b, x, w, out=out)
+        return out if extra is None else out.baddbmm_(y, wy)
 
 
 def _uniform_(weight: Tensor, bound: float) -> None:
@@ -120,15 +123,21 @@ class SirenFiLMDecoder(FeatureDecoder):
         frequencies = ws[..., : self.hidden_dim] * FREQUENCY_GAIN + FREQUENCY_BIAS
         phases = ws[..., self.hidden_dim:]
         x = features.reshape(b, r * s, c)
-        # In place where autograd does not need the pre-activation (inference): one buffer less per layer.
+        # Inference: sin in place, and the layers take turns writing into two buffers (on a CPU a fresh
+        # [B, N, 256] tensor per layer costs as much in page faults as its matmul; see docs/benchmarks.md).
+        # Autograd keeps every activation, so training allocates per layer.
+        inference = not (torch.is_grad_enabled() or torch.is_autocast_enabled(x.device.type)
+                         or torch.compiler.is_compiling())
         sin = torch.sin if torch.is_grad_enabled() else torch.sin_
+        buffers = [x.new_empty(b, r * s, self.hidden_dim) for _ in range(2)] if inference else [None, None]
         for i, layer in enumerate(self.film_layers):
-            x = sin(layer.modulated_linear(x, frequencies[:, i], phases[:, i]))
+            x = sin(layer.modulated_linear(x, frequencies[:, i], phases[:, i], out=buffers[i % 2]))
         sigma = self.density_head(x)
         last = self.num_ws - 1
         # The colour layer reads [direction, x]: its weight is split instead of concatenating the inputs.
         color = sin(self.color_film.modulated_linear(x, frequencies[:, last], phases[:, last],
-                                                     extra=(directions.reshape(b, r * s, 3), 3)))
+                                                     extra=(directions.reshape(b, r * s, 3), 3),
+                                                     out=buffers[self.num_layers % 2]))
         rgb = torch.sigmoid(self.color_head(color))
         return Field(features=rgb.reshape(b, r, s, 3), density=sigma.reshape(b, r, s, 1))
 
