@@ -2,9 +2,11 @@
 
 import math
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from gan3d.core.layers import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from gan3d.core.layers import conv2d_resample, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
 
 def test_setup_filter_is_normalised_outer_product():
@@ -45,3 +47,29 @@ def test_upsampling_an_impulse_spreads_the_filter_with_gain_four():
     # the zero-inserted impulse at (2, 2) convolved with 4 * f: total mass 4 = up**2
     assert math.isclose(up.sum().item(), 4.0, rel_tol=1e-6)
     assert math.isclose(up.max().item(), 4 * 9 / 64, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("flip_weight", [True, False])
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("resample", ["up", "down", "none"])
+def test_conv2d_resample_matches_filter_then_convolve(flip_weight, groups, resample):
+    """The official generic order (pad once, then zero insertion and low-pass filter, then a valid
+    convolution; or filter, then a strided convolution) against conv2d_resample's transposed and strided
+    convolutions, with correlation (flip_weight=True) and true convolution (False, StyleGAN2's
+    upsampling layers)."""
+    torch.manual_seed(5)
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64)
+    w = torch.randn(6, 4 // groups, 3, 3, dtype=torch.float64)
+    f = setup_filter([1, 3, 3, 1]).double()
+    kernel = w if flip_weight else w.flip([2, 3])
+    if resample == "up":
+        expected = F.conv2d(upfirdn2d(x, f, up=2, padding=[3, 2, 3, 2], gain=4), kernel, groups=groups)
+        out = conv2d_resample(x, w, f, up=2, padding=1, groups=groups, flip_weight=flip_weight)
+    elif resample == "down":
+        expected = F.conv2d(upfirdn2d(x, f, padding=2), kernel, stride=2, groups=groups)
+        out = conv2d_resample(x, w, f, down=2, padding=1, groups=groups, flip_weight=flip_weight)
+    else:
+        expected = F.conv2d(x, kernel, padding=1, groups=groups)
+        out = conv2d_resample(x, w, padding=1, groups=groups, flip_weight=flip_weight)
+    assert out.shape == expected.shape
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-10)

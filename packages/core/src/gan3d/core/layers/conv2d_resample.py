@@ -48,8 +48,6 @@ def conv2d_resample(
     if (up > 1 or down > 1) and f is None:
         raise ValueError("conv2d_resample needs a low-pass filter f to up- or downsample; "
                          "use setup_filter([1, 3, 3, 1])")
-    if not flip_weight:
-        w = w.flip([2, 3])
     if bias is not None:
         bias = bias.to(x.dtype)
 
@@ -74,12 +72,16 @@ def conv2d_resample(
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
         # conv_transpose2d convolves (a correlation with w is a convolution with w flipped) and takes
-        # its weight as [in, out / groups, k, k].
-        wt = w.flip([2, 3]).reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
+        # its weight as [in, out / groups, k, k]; flip_weight=False (StyleGAN2's upsampling layers)
+        # flips twice, which is no flip.
+        wt = w.flip([2, 3]) if flip_weight else w
+        wt = wt.reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
         wt = wt.reshape(groups * in_per_group, out_channels // groups, kh, kw)
         x = F.conv_transpose2d(x, wt, stride=up, padding=[pyt, pxt], groups=groups)
         return upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up, bias=bias)
 
+    if not flip_weight:
+        w = w.flip([2, 3])
     if down > 1:
         fh, fw = f.shape
         pad = [padding + (fw - down + 1) // 2, padding + (fw - down) // 2,
