@@ -59,3 +59,27 @@ def test_bad_options_and_inputs():
         emb.scene(torch.zeros(1, 5, 16))
     with pytest.raises(ValueError, match="scene must be planes"):
         emb(torch.zeros(1, 2, 2, 3), torch.zeros(1, 3, 4, 16, 16))
+
+
+def test_backbone_fuses_modulated_convolutions_only_at_inference(monkeypatch):
+    # EG3D trains with fused_modconv_default='inference_only': grouped per-sample convolutions when
+    # generating, shared-weight convolutions in training; the planes are the same either way.
+    import gan3d.core.layers.synthesis as synthesis
+
+    calls = []
+    original = synthesis.modulated_conv2d
+
+    def spy(*args, fused=True, **kwargs):
+        calls.append(fused)
+        return original(*args, fused=fused, **kwargs)
+
+    monkeypatch.setattr(synthesis, "modulated_conv2d", spy)
+    torch.manual_seed(0)
+    emb = TriplaneEmbedder(**TINY, noise_mode="const", memory_format="contiguous").double()
+    ws = torch.randn(2, emb.num_ws, 16, dtype=torch.float64)
+    trained = emb.train().scene(ws)
+    assert calls and not any(calls)
+    calls.clear()
+    generated = emb.eval().scene(ws)
+    assert calls and all(calls)
+    torch.testing.assert_close(generated, trained, rtol=1e-10, atol=1e-10)

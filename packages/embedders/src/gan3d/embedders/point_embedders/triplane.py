@@ -83,7 +83,9 @@ class TriplaneEmbedder(PointEmbedder):
                 f"triplane embedder needs ws [B, >={self.num_ws}, {self.w_dim}] for its synthesis backbone; "
                 f"got {tuple(ws.shape)}; set the mapper's num_ws to at least {self.num_ws}"
             )
-        planes = self.backbone(ws[:, : self.num_ws], noise_mode=self.noise_mode)
+        # EG3D's train.py: fused_modconv_default='inference_only' -- per-sample grouped convolutions at
+        # inference, one shared-weight convolution per layer in training (same values, faster steps).
+        planes = self.backbone(ws[:, : self.num_ws], noise_mode=self.noise_mode, fused_modconv=not self.training)
         return planes.view(ws.shape[0], 3, self.channels, self.resolution, self.resolution)
 
     def forward(self, points: Tensor, scene: Tensor) -> Tensor:
