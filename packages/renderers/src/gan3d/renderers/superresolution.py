@@ -136,6 +136,10 @@ class EG3DSuperResolution(Upsampler):
         # Both blocks take three latents (two convolutions and a toRGB), all the last w (official forward).
         block_ws = ws[:, -1:].repeat(1, 3, 1)
         x = self.resize(features)
+        # Otherwise x keeps the layout it comes in: the generator's feature image is a channels_last view
+        # (a permute of [B, R, F]) and the resize keeps it, so on CUDA these blocks run channels_last and,
+        # at batch > 1, unfused; the official code makes it contiguous. The H200 numbers in
+        # docs/benchmarks.md were taken so; contiguous there is still to be measured.
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         rgb = self.resize(features[:, :3])
