@@ -84,3 +84,15 @@ def test_inference_buffers_give_the_values_of_the_autograd_path(num_layers):
     torch.testing.assert_close(field.features, reference.features.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(field.density, reference.density.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(again.features, field.features, rtol=0, atol=0)
+
+
+def test_traced_by_torch_compile_without_grad_gives_the_eager_values():
+    # torch.compile traces the allocating path (no out= buffers); backend="eager" needs no C++ compiler.
+    torch.manual_seed(0)
+    dec = SirenFiLMDecoder(in_channels=3, hidden_dim=8, num_layers=2)
+    feats, dirs, ws = torch.randn(1, 4, 3, 3), torch.randn(1, 4, 3, 3), torch.randn(1, 3, 16)
+    compiled = torch.compile(dec, backend="eager")
+    with torch.no_grad():
+        eager, traced = dec(feats, dirs, ws), compiled(feats, dirs, ws)
+    torch.testing.assert_close(traced.features, eager.features)
+    torch.testing.assert_close(traced.density, eager.density)
