@@ -97,6 +97,23 @@ def test_resolution_overrides_pick_render_or_upsampler_resolution():
     assert bench.resolution_overrides(pigan, 32, registry) == ["generator.render_resolution=32"]
 
 
+def _tiny_generator(method: str):
+    import torch
+
+    from gan3d.core import get_registry
+    from gan3d.core.generator import build_generator
+
+    methods = ["eg3d", "pigan"]
+    sets = bench.per_method([TINY[i + 1] for i in range(len(TINY)) if TINY[i] == "--set"], method, methods)
+    variants = bench.per_method([TINY[i + 1] for i in range(len(TINY)) if TINY[i] == "--variant"], method, methods)
+    recipe, _ = bench.build_recipe(method, variants[-1] if variants else None, sets, 16, 2)
+    torch.manual_seed(0)
+    G = build_generator(recipe).eval().requires_grad_(False)
+    if hasattr(G.pose_sampler, "bind_dataset_poses"):
+        G.pose_sampler.bind_dataset_poses(get_registry().build("pose_sampler", "spherical")(8).label)
+    return G
+
+
 @pytest.mark.parametrize("method", ["pigan", "eg3d"])
 def test_compiled_generator_gives_the_eager_images_on_cpu(method):
     """`tools/bench.py --compile` (and `compare.py ... compile`) run the EMA generator's forward through
@@ -105,17 +122,7 @@ def test_compiled_generator_gives_the_eager_images_on_cpu(method):
     torch.Generator as the benchmark does."""
     import torch
 
-    from gan3d.core import get_registry
-    from gan3d.core.generator import build_generator
-
-    sets = bench.per_method([TINY[i + 1] for i in range(len(TINY)) if TINY[i] == "--set"], method, ["eg3d", "pigan"])
-    variants = bench.per_method([TINY[i + 1] for i in range(len(TINY)) if TINY[i] == "--variant"], method,
-                                ["eg3d", "pigan"])
-    recipe, _ = bench.build_recipe(method, variants[-1] if variants else None, sets, 16, 2)
-    torch.manual_seed(0)
-    G = build_generator(recipe).eval().requires_grad_(False)
-    if hasattr(G.pose_sampler, "bind_dataset_poses"):
-        G.pose_sampler.bind_dataset_poses(get_registry().build("pose_sampler", "spherical")(8).label)
+    G = _tiny_generator(method)
     z = torch.randn(2, G.z_dim)
     cameras = G.pose_sampler(2, generator=torch.Generator().manual_seed(1))
     compiled = torch.compile(G.forward)
@@ -125,3 +132,16 @@ def test_compiled_generator_gives_the_eager_images_on_cpu(method):
     assert traced.image.shape == eager.image.shape == (2, 3, 16, 16)
     torch.testing.assert_close(traced.image, eager.image, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(traced.depth, eager.depth, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["pigan", "eg3d"])
+def test_bf16_images_stay_close_to_fp32(method):
+    """The reduced-precision path (`--precision bf16`, `infer --precision bf16`): same latents, poses
+    and draws under bfloat16 autocast give images within a few bf16 steps of fp32 (bfloat16 keeps 8
+    significant bits: ~0.4% relative per rounding)."""
+    import torch
+
+    G = _tiny_generator(method)
+    assert bench.image_difference(G, 2, torch.device("cpu"), "fp32") is None
+    diff = bench.image_difference(G, 2, torch.device("cpu"), "bf16")
+    assert 0 < diff["max_abs_diff"] < 0.1 and diff["psnr_db"] > 35, diff
