@@ -18,6 +18,10 @@ def test_outputs_match_the_eg3d_formula():
     torch.testing.assert_close(field.density, x[..., :1])
     torch.testing.assert_close(field.features, torch.sigmoid(x[..., 1:]) * 1.002 - 0.001)
     assert field.features.shape == (2, 3, 4, 4) and dec.out_channels == 4
+    with torch.no_grad():  # inference scales the sigmoid in place: the same values
+        inferred = dec(feats, torch.zeros(2, 3, 4, 3), torch.zeros(2, 1, 1))
+    torch.testing.assert_close(inferred.features, field.features.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(inferred.density, field.density.detach(), rtol=0, atol=0)
 
 
 def test_widened_sigmoid_limits():

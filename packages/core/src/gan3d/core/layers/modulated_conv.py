@@ -95,7 +95,7 @@ def modulated_conv2d(
                 x = x * gain
             if bias is not None:
                 x = x + bias.reshape(1, -1, 1, 1)
-        return x + noise.to(x.dtype) if noise is not None else x
+        return x.add_(noise.to(x.dtype)) if noise is not None else x
 
     if dcoefs is not None:
         modulated = modulated * (dcoefs * gain).reshape(batch, out_channels, 1, 1, 1)
@@ -111,4 +111,4 @@ def modulated_conv2d(
         x = conv2d_resample(x, grouped, resample_filter, up=up, down=down, padding=padding, groups=batch,
                             flip_weight=flip_weight, bias=None if bias is None else bias.repeat(batch))
         x = x.reshape(batch, out_channels, *x.shape[2:])
-    return x + noise.to(x.dtype) if noise is not None else x
+    return x.add_(noise.to(x.dtype)) if noise is not None else x

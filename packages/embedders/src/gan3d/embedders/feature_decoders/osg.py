@@ -63,5 +63,9 @@ class OSGDecoder(FeatureDecoder):
                 f"expected in_channels={self.in_channels}"
             )
         x = self.output(self.hidden(features))
-        rgb = torch.sigmoid(x[..., 1:]) * (1 + 2 * SIGMOID_MARGIN) - SIGMOID_MARGIN
+        rgb = torch.sigmoid(x[..., 1:])
+        if torch.is_grad_enabled():  # sigmoid's backward reads its output: no in-place change then
+            rgb = rgb * (1 + 2 * SIGMOID_MARGIN) - SIGMOID_MARGIN
+        else:
+            rgb = rgb.mul_(1 + 2 * SIGMOID_MARGIN).sub_(SIGMOID_MARGIN)
         return Field(features=rgb, density=x[..., :1])
