@@ -262,3 +262,28 @@ def test_registered_names_build_through_the_registry():
     assert registry.build("volume_renderer", "volume", last_delta=1).last_delta == 1.0
     with pytest.raises(RegistryError, match="'noise_std' must be int or float"):
         registry.build("volume_renderer", "volume", noise_std="1")
+
+
+def test_weighted_sum_is_the_elementwise_sum_with_its_gradients_and_ignores_autocast():
+    from gan3d.renderers.compositing import weighted_sum
+
+    torch.manual_seed(0)
+    w = torch.rand(2, 5, 7, 1, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 5, 7, 3, dtype=torch.float64, requires_grad=True)
+    out = weighted_sum(w, v)
+    expected = (w * v).sum(dim=-2)
+    assert out.shape == (2, 5, 3)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    gw, gv = torch.autograd.grad(out.square().sum(), (w, v))
+    ew, ev = torch.autograd.grad(expected.square().sum(), (w, v))
+    torch.testing.assert_close(gw, ew, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gv, ev, rtol=1e-12, atol=1e-12)
+    # Under bf16 autocast a plain matmul would round both operands to bfloat16; the product of
+    # float32 inputs stays float32, as the elementwise form does.
+    w32, v32 = w.detach().float(), v.detach().float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = weighted_sum(w32, v32)
+    assert under.dtype == torch.float32
+    torch.testing.assert_close(under, (w32 * v32).sum(dim=-2), rtol=1e-6, atol=1e-6)
+    # A bfloat16 field with float32 weights is promoted, as w * v would be.
+    assert weighted_sum(w32, v32.bfloat16()).dtype == torch.float32

@@ -25,6 +25,7 @@ __all__ = [
     "RENDERER_FOR_FIELD",
     "Intervals",
     "compositing_weights",
+    "weighted_sum",
     "AlphaCompositingRenderer",
 ]
 
@@ -72,6 +73,20 @@ def compositing_weights(alpha: Tensor) -> Tensor:
     ones = torch.ones_like(alpha[..., :1, :])
     transmittance = torch.cumprod(torch.cat([ones, 1.0 - alpha + TRANSMITTANCE_EPS], dim=-2), dim=-2)
     return alpha * transmittance[..., :-1, :]
+
+
+def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
+    """``sum_i weights_i * values_i`` over the samples: ``weights [..., N, 1]``, ``values [..., N, F]``
+    -> ``[..., F]``.
+
+    One batched matrix product per ray (``[1, N] @ [N, F]``) instead of an elementwise product the size
+    of ``values`` and a reduction (EG3D 512, 4096 rays x 95 intervals x 32 features, 2 CPU cores:
+    14 -> 1.3 ms). It runs in the dtype the product would have (the promotion of both), with autocast
+    off, so bf16 autocast does not round the weights as it would a matmul's inputs.
+    """
+    dtype = torch.promote_types(weights.dtype, values.dtype)
+    with torch.autocast(weights.device.type, enabled=False):
+        return torch.matmul(weights.transpose(-1, -2).to(dtype), values.to(dtype)).squeeze(-2)
 
 
 def check_ray_inputs(field: Field, samples: RaySamples, what: str) -> None:
@@ -179,7 +194,7 @@ class AlphaCompositingRenderer(VolumeRenderer):
         if self.last_back if self.training else self.eval_last_back:
             last = weights[..., -1:, :] + (1.0 - coverage).unsqueeze(-2)
             weights = torch.cat([weights[..., :-1, :], last], dim=-2)
-        features = (weights * parts.features).sum(dim=-2)
+        features = weighted_sum(weights, parts.features)
         depth = self._depth(weights, parts.depths, samples.depths)
         if self.white_back:
             features = features + (1.0 - coverage)

@@ -80,8 +80,8 @@ def quadrature_intervals(
         if depths.shape[-2] < 2:
             raise ValueError(f"midpoint quadrature needs at least 2 samples per ray, got {depths.shape[-2]}")
 
-        def midpoints(t: Tensor) -> Tensor:
-            return (t[..., :-1, :] + t[..., 1:, :]) / 2
+        def midpoints(t: Tensor) -> Tensor:  # (a + b) / 2, halved in place: one tensor, not two
+            return torch.add(t[..., :-1, :], t[..., 1:, :]).mul_(0.5)
 
         return QuadratureIntervals(midpoints(geometry), midpoints(features), midpoints(depths), gaps)
     raise ValueError(f"quadrature must be one of {', '.join(QUADRATURES)}; got {quadrature!r}")
