@@ -116,7 +116,7 @@ def _tiny_generator(method: str):
 
 @pytest.mark.parametrize("method", ["pigan", "eg3d"])
 def test_compiled_generator_gives_the_eager_images_on_cpu(method):
-    """`tools/bench.py --compile` (and `compare.py ... compile`) run the EMA generator's forward through
+    """`tools/bench.py --compile` runs the EMA generator's forward through
     torch.compile with Inductor; on a CPU that generates C++ (20-50 s per tiny generator here). The
     compiled graph must give the eager images, with the generator's random draws taken from a
     torch.Generator as the benchmark does."""
