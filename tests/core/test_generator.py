@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan3d.core.generator import build_generator, merge_samples
+from gan3d.core.generator import build_generator, feature_image, merge_samples
 from gan3d.core.registry import RegistryError
 from gan3d.core.types import Field, RaySamples
 
@@ -102,3 +102,18 @@ def test_generator_output_carries_the_surface_depth(tiny_registry, tiny_recipe):
     fg = out.alpha > 0.5
     torch.testing.assert_close(out.surface_depth[fg], (out.depth / out.alpha)[fg])
     assert torch.isnan(out.surface_depth[~fg]).all()
+
+
+def test_feature_image_puts_rays_in_pixel_order_without_a_copy():
+    """Ray ``r`` of a ``side x side`` image is pixel ``(r // side, r % side)``; the image is a channels_last
+    view of the rays (no copy)."""
+    side, batch, channels = 3, 2, 5
+    per_ray = torch.randn(batch, side * side, channels)
+    image = feature_image(per_ray, side)
+    assert image.shape == (batch, channels, side, side)
+    for r in range(side * side):
+        assert torch.equal(image[:, :, r // side, r % side], per_ray[:, r])
+    assert image.data_ptr() == per_ray.data_ptr()
+    assert image.is_contiguous(memory_format=torch.channels_last) and not image.is_contiguous()
+    with pytest.raises(RuntimeError):
+        feature_image(per_ray, 4)  # 9 rays are no 4 x 4 image

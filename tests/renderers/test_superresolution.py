@@ -80,6 +80,28 @@ def test_channels_last_and_per_sample_inference_give_the_same_image(per_sample, 
         torch.testing.assert_close(fast(features, ws), plain(features, ws), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])
+def test_blocks_get_their_memory_format_whatever_the_feature_image_layout(memory_format, monkeypatch):
+    """The generator hands over a channels_last view (``feature_image``); with ``memory_format``
+    'contiguous' (what 'auto' means on CUDA) both block inputs are made contiguous, not kept as they
+    came (on CUDA that left the blocks unfused and cuDNN's low-pass filters several times slower)."""
+    from gan3d.core.generator import feature_image
+    from gan3d.core.layers import is_channels_last
+
+    up = tiny(128, memory_format=memory_format).eval()
+    seen = []
+    monkeypatch.setattr(up.block0, "forward", lambda x, img, ws, **kw: seen.append((x, img)) or (x, img))
+    monkeypatch.setattr(up.block1, "forward", lambda x, img, ws, **kw: (x, img))
+    view = feature_image(torch.randn(2, 32 * 32, 6), 32)
+    assert is_channels_last(view)
+    with torch.no_grad():
+        up(view, torch.randn(2, 1, 8))
+    (x, rgb), = seen
+    assert x.shape == (2, 6, 64, 64) and rgb.shape == (2, 3, 64, 64)
+    for t in (x, rgb):
+        assert is_channels_last(t) if memory_format == "channels_last" else t.is_contiguous()
+
+
 def conv_layer_params(i, o, w_dim=512):
     """SynthesisLayer: affine (w_dim*i + i), weight o*i*3*3, noise_strength 1, bias o."""
     return (w_dim * i + i) + o * i * 9 + 1 + o

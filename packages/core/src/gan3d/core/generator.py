@@ -30,7 +30,19 @@ from .interfaces import (
 from .recipe import GENERATOR_SLOTS, Recipe
 from .types import Cameras, Field, GeneratorOutput, RaySamples, Render
 
-__all__ = ["Generator", "build_generator", "merge_samples", "build_module", "surface_depth"]
+__all__ = ["Generator", "build_generator", "merge_samples", "build_module", "surface_depth", "feature_image"]
+
+
+def feature_image(per_ray: Tensor, side: int) -> Tensor:
+    """Per-ray values ``[B, side * side, F]`` (rays in row-major pixel order) -> image ``[B, F, side, side]``.
+
+    The result is the permuted view, no copy: its strides are channels_last, the layout a CPU's
+    convolutions run fastest in. An upsampler that wants another layout converts it itself (the EG3D
+    super-resolution does, as its ``memory_format`` says: contiguous on CUDA, where cuDNN's depthwise
+    low-pass filters were slow on this view).
+    """
+    batch, _, channels = per_ray.shape
+    return per_ray.permute(0, 2, 1).reshape(batch, channels, side, side)
 
 
 def surface_depth(depth: Tensor, alpha: Tensor, depth_mode: str = "expected", alpha_threshold: float = 0.5) -> Tensor:
@@ -215,7 +227,6 @@ class Generator(nn.Module):
     ) -> GeneratorOutput:
         """Render ``ws`` from ``cameras`` at ``resolution`` (default ``render_resolution``)."""
         res = resolution or self.render_resolution
-        batch = ws.shape[0]
         samples = self.point_sampler(cameras, (res, res), generator=generator)
         scene = self.embedder.scene(ws)
         keep: dict[str, list] | None = {} if return_aux else None
@@ -229,10 +240,7 @@ class Generator(nn.Module):
             *(torch.cat([getattr(r, n) for r in renders], dim=1) for n in ("features", "depth", "weights", "alpha"))
         )
 
-        def image(t: Tensor) -> Tensor:  # [B, R, F] -> [B, F, h, w]
-            return t.permute(0, 2, 1).reshape(batch, t.shape[-1], res, res)
-
-        features = image(render.features)
+        features = feature_image(render.features, res)
         rgb = features[:, :3]
         if self.image_range == "unit":
             rgb = rgb * 2 - 1
@@ -244,7 +252,7 @@ class Generator(nn.Module):
             aux["samples"] = samples
             aux["weights"] = render.weights
             aux["scene"] = scene
-        depth, alpha = image(render.depth), image(render.alpha)
+        depth, alpha = feature_image(render.depth, res), feature_image(render.alpha, res)
         return GeneratorOutput(
             image=out_image,
             image_raw=rgb,

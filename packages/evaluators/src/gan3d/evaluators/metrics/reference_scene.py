@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from gan3d.core import random_draws
 from gan3d.core.cameras import focal_to_intrinsics, look_at, pixel_rays, spherical_origin
+from gan3d.core.generator import feature_image
 from gan3d.core.types import Cameras, GeneratorOutput
 
 __all__ = ["ReferenceSphereGenerator", "ReferencePoseSampler"]
@@ -93,7 +94,6 @@ class ReferenceSphereGenerator(nn.Module):
     def synthesis(self, ws: Tensor, cameras: Cameras, *, resolution: int | None = None,
                   generator: torch.Generator | None = None, **_: object) -> GeneratorOutput:
         res = resolution or self.render_resolution
-        batch = ws.shape[0]
         origins, dirs = pixel_rays(cameras.cam2world, cameras.intrinsics, (res, res))
         t_obj = _sphere_hit(origins, dirs, self.object_radius, far=False)
         t_bg = _sphere_hit(origins, dirs, self.background_radius, far=True)
@@ -102,13 +102,9 @@ class ReferenceSphereGenerator(nn.Module):
         points = origins + depth[..., None] * dirs
         colour = torch.where(hit[..., None], self.texture(points, ws, self.frequency),
                              0.5 * self.texture(points, ws, 1.0))
-
-        def image(t: Tensor) -> Tensor:
-            return t.permute(0, 2, 1).reshape(batch, t.shape[-1], res, res)
-
-        rgb = image(colour)
-        return GeneratorOutput(image=rgb, image_raw=rgb, depth=image(depth[..., None]),
-                               alpha=image(hit[..., None].float()), features=rgb, cameras=cameras, ws=ws)
+        rgb = feature_image(colour, res)
+        return GeneratorOutput(image=rgb, image_raw=rgb, depth=feature_image(depth[..., None], res),
+                               alpha=feature_image(hit[..., None].float(), res), features=rgb, cameras=cameras, ws=ws)
 
     def forward(self, z: Tensor, cameras: Cameras | None = None, *, truncation_psi: float = 1.0,
                 generator: torch.Generator | None = None, resolution: int | None = None,
