@@ -14,14 +14,13 @@ from torch import Tensor
 __all__ = ["uniform", "normal", "randint"]
 
 
-def _draw_device(device: torch.device | str, generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device(device)
-
-
-def _generator(generator: torch.Generator | None) -> dict:
+def _draw(fill, *args, device: torch.device | str, generator: torch.Generator | None, **kwargs) -> Tensor:
+    """``fill(*args, **kwargs)`` on the generator's device (or ``device`` without one), moved to ``device``."""
+    draw_device = generator.device if generator is not None else torch.device(device)
     # Only pass generator= when there is one: the overload that takes it has no symbolic-shape
     # support, so torch.compile with a dynamic batch size fails on an explicit generator=None.
-    return {} if generator is None else {"generator": generator}
+    extra = {} if generator is None else {"generator": generator}
+    return fill(*args, **extra, device=draw_device, **kwargs).to(device)
 
 
 def uniform(
@@ -32,8 +31,7 @@ def uniform(
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """``shape`` draws from ``U[0, 1)`` on ``device``."""
-    draws = torch.rand(shape, **_generator(generator), device=_draw_device(device, generator), dtype=dtype)
-    return draws.to(device)
+    return _draw(torch.rand, shape, device=device, generator=generator, dtype=dtype)
 
 
 def normal(
@@ -44,8 +42,7 @@ def normal(
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """``shape`` draws from the standard normal on ``device``."""
-    draws = torch.randn(shape, **_generator(generator), device=_draw_device(device, generator), dtype=dtype)
-    return draws.to(device)
+    return _draw(torch.randn, shape, device=device, generator=generator, dtype=dtype)
 
 
 def randint(
@@ -56,5 +53,4 @@ def randint(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """``shape`` integers drawn uniformly from ``[0, high)`` on ``device``."""
-    draws = torch.randint(high, shape, **_generator(generator), device=_draw_device(device, generator))
-    return draws.to(device)
+    return _draw(torch.randint, high, shape, device=device, generator=generator)

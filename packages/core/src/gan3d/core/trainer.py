@@ -542,6 +542,12 @@ class Trainer:
         logger.warning("skipping step %d: non-finite %s loss (%s)", self.step, phase, ", ".join(bad))
         return False
 
+    def _make_generator_trainable(self) -> None:
+        """Gradients on for the generator, except its ``training.frozen_modules``."""
+        self.G.requires_grad_(True)
+        for name in self.cfg.frozen_modules:
+            getattr(self.G, name).requires_grad_(False)
+
     def _optimizer_step(self, opt: torch.optim.Optimizer, module: nn.Module, clip: float) -> None:
         # Every parameter the optimizer steps is averaged (the loss's own parameters ride with G's).
         self._sync_grads([p for group in opt.param_groups for p in group["params"]])
@@ -606,9 +612,7 @@ class Trainer:
 
         def generator_phase() -> None:
             self.D.requires_grad_(False)
-            self.G.requires_grad_(True)
-            for name in self.cfg.frozen_modules:
-                getattr(self.G, name).requires_grad_(False)
+            self._make_generator_trainable()
             self.G_opt.zero_grad(set_to_none=True)
             g_inputs = draw_inputs()
             g_terms = terms["G"] = self.loss.generator_loss(self.G, self.D, g_inputs)
@@ -631,9 +635,7 @@ class Trainer:
         d_terms, g_terms = terms["D"], terms["G"]
         # Both trainable between steps (the frozen modules stay frozen).
         self.D.requires_grad_(True)
-        self.G.requires_grad_(True)
-        for name in self.cfg.frozen_modules:
-            getattr(self.G, name).requires_grad_(False)
+        self._make_generator_trainable()
 
         self._sync_buffers()
         self._update_ema(batch)

@@ -261,7 +261,7 @@ class StyleSDFObjective(Objective):
             hook.remove()
         image = out.image
         noise = random_draws.normal(tuple(image.shape), device=device, generator=inputs.generator,
-                       dtype=image.dtype) / math.sqrt(image.shape[2] * image.shape[3])
+                                    dtype=image.dtype) / math.sqrt(image.shape[2] * image.shape[3])
         if len(captured) != 1:
             raise RuntimeError(f"stylesdf loss: expected one pass through the upsampler's mapping network, "
                                f"saw {len(captured)}")
