@@ -105,7 +105,6 @@ def cmd_plugins(args) -> int:
     from rich.table import Table
 
     from gan3d.core import get_registry
-    from gan3d.core.registry import FAMILIES
 
     registry = get_registry()
     console = _console()
@@ -121,7 +120,7 @@ def cmd_plugins(args) -> int:
     table.add_column("family", style="cyan")
     table.add_column("name", style="bold")
     table.add_column("distribution", style="green")
-    for family in FAMILIES:
+    for family in registry.families():
         for e in [e for e in entries if e.family == family]:
             table.add_row(family, e.name, e.distribution)
     console.print(table)
@@ -147,17 +146,17 @@ def describe_recipe(recipe) -> dict:
     from gan3d.core.generator import build_generator, build_module
 
     registry = get_registry()
+    from gan3d.core.recipe import split_slot
+
     G = build_generator(recipe, registry)
-    slot_modules = {
-        "stochasticity_mapper": G.mapper, "pose_sampler": G.pose_sampler, "point_sampler": G.point_sampler,
-        "point_embedder": G.embedder, "feature_decoder": G.decoder, "volume_renderer": G.renderer,
-        "upsampler": G.upsampler,
-    }
     rows = []
-    for slot, module in slot_modules.items():
+    for slot, module in G.slot_modules().items():  # field groups' slots included (background/feature_decoder)
         spec = recipe.modules[slot]
-        rows.append({"slot": slot, "name": spec.name, "distribution": registry.entry(slot, spec.name).distribution,
+        family = split_slot(slot)[1]
+        rows.append({"slot": slot, "name": spec.name, "distribution": registry.entry(family, spec.name).distribution,
                      "parameters": sum(p.numel() for p in module.parameters()), "network": "generator"})
+        if slot in G.ws_layout and G.mapper.latent_kind == "ws":
+            rows[-1]["latent_rows"] = [G.ws_layout[slot].start, G.ws_layout[slot].stop]
     g_total = sum(p.numel() for p in G.parameters())
     del G
     d_total = 0
@@ -186,10 +185,12 @@ def cmd_describe(args) -> int:
         print(json.dumps({**info, "recipe": recipe.to_dict()}, indent=2))
         return 0
     table = Table(title=f"{recipe.method} ({recipe.variant or 'default'})")
-    for col in ("slot", "implementation", "distribution", "parameters"):
+    for col in ("slot", "implementation", "distribution", "parameters", "latent rows"):
         table.add_column(col, justify="right" if col == "parameters" else "left", no_wrap=True)
     for row in info["slots"]:
-        table.add_row(row["slot"], row["name"], row["distribution"], f"{row['parameters']:,}")
+        rows = row.get("latent_rows")
+        table.add_row(row["slot"], row["name"], row["distribution"], f"{row['parameters']:,}",
+                      f"{rows[0]}-{rows[1]}" if rows and rows[1] > rows[0] else "")
     table.add_section()
     table.add_row("generator", "", "", f"{info['generator_parameters']:,}")
     table.add_row("discriminator", "", "", f"{info['discriminator_parameters']:,}")

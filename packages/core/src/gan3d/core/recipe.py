@@ -17,7 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ModuleSpec", "Recipe", "RecipeError", "GENERATOR_SLOTS", "SLOTS", "parse_value"]
+__all__ = ["ModuleSpec", "Recipe", "RecipeError", "GENERATOR_SLOTS", "SLOTS", "parse_value", "MAIN_GROUP",
+           "GROUP_FAMILIES", "group_slot", "split_slot", "is_slot"]
 
 #: Slots the assembled generator fills, in data-flow order.
 GENERATOR_SLOTS = (
@@ -29,9 +30,35 @@ GENERATOR_SLOTS = (
     "volume_renderer",
     "upsampler",
 )
-#: Every slot of a recipe.
+#: Every fixed slot of a recipe.
 SLOTS = GENERATOR_SLOTS + ("discriminator", "loss")
 SECTIONS = ("generator", "training")
+#: The field group the unprefixed ``point_sampler``, ``point_embedder`` and ``feature_decoder`` form.
+MAIN_GROUP = "main"
+#: The families a field group has a slot of; another group's slots are named ``<group>/<family>``
+#: (``background/point_embedder``). A group without its own ``point_sampler`` shares the main group's samples.
+GROUP_FAMILIES = ("point_sampler", "point_embedder", "feature_decoder")
+
+
+def group_slot(group: str, family: str) -> str:
+    """The slot name of ``family`` in field group ``group``: ``'point_embedder'`` for the main group,
+    ``'background/point_embedder'`` for another."""
+    return family if group == MAIN_GROUP else f"{group}/{family}"
+
+
+def split_slot(slot: str) -> tuple[str, str]:
+    """``'background/point_embedder'`` -> ``('background', 'point_embedder')``; ``'upsampler'`` ->
+    ``('main', 'upsampler')``."""
+    group, sep, family = slot.partition("/")
+    return (group, family) if sep else (MAIN_GROUP, slot)
+
+
+def is_slot(name: str) -> bool:
+    """Whether ``name`` is a slot: a fixed one or ``<group>/<family>`` of a field group."""
+    if name in SLOTS:
+        return True
+    group, family = split_slot(name)
+    return "/" in name and family in GROUP_FAMILIES and bool(group) and group.isidentifier() and group != MAIN_GROUP
 
 
 class RecipeError(ValueError):
@@ -66,10 +93,11 @@ class Recipe:
     variant: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = set(self.modules) - set(SLOTS)
+        unknown = [s for s in self.modules if not is_slot(s)]
         if unknown:
             raise RecipeError(
-                f"recipe {self.method!r} has unknown slot(s) {sorted(unknown)}; slots: {', '.join(SLOTS)}"
+                f"recipe {self.method!r} has unknown slot(s) {sorted(unknown)}; slots: {', '.join(SLOTS)} and "
+                f"field-group slots <group>/{{{', '.join(GROUP_FAMILIES)}}}"
             )
         missing = [s for s in GENERATOR_SLOTS if s not in self.modules]
         if missing:
@@ -125,7 +153,7 @@ class Recipe:
         parts = key.split(".")
         out = copy.deepcopy(self)
         head = parts[0]
-        if head in SLOTS:
+        if is_slot(head):
             if len(parts) == 1:
                 if not isinstance(value, str):
                     raise RecipeError(f"override {key!r}: an implementation name must be a string")
@@ -139,8 +167,8 @@ class Recipe:
             _assign(getattr(out, head), parts[1:], value, key, strict=False)
             return out
         raise RecipeError(
-            f"override {key!r}: unknown key; it must start with a slot ({', '.join(SLOTS)}) "
-            f"or a section ({', '.join(SECTIONS)})"
+            f"override {key!r}: unknown key; it must start with a slot ({', '.join(SLOTS)}, or "
+            f"<group>/<{'|'.join(GROUP_FAMILIES)}> of a field group) or a section ({', '.join(SECTIONS)})"
         )
 
     def overrides(self, assignments: list[str] | None) -> Recipe:

@@ -123,9 +123,8 @@ def _pose_sampler_options(v: dict[str, Any]) -> dict[str, Any]:
 #: brackets the head, and a network a quarter of the width, so that
 #: ``tools/run.py train --method pigan`` finishes a short run in minutes on two cores.
 SYNTHETIC_OVERRIDES = [
-    "stochasticity_mapper.z_dim=64", "stochasticity_mapper.hidden_dim=64", "stochasticity_mapper.num_ws=4",
-    "stochasticity_mapper.film_dim=64",
-    "feature_decoder.hidden_dim=64", "feature_decoder.num_layers=3",
+    "stochasticity_mapper.z_dim=64", "stochasticity_mapper.hidden_dim=64", "stochasticity_mapper.film_dim=64",
+    "feature_decoder.num_layers=3",
     "pose_sampler.radius=2.7", "pose_sampler.pivot=[0.0, 0.0, 0.2]", "pose_sampler.orbit_center=[0.0, 0.0, 0.2]",
     "pose_sampler.fov=0.0", "pose_sampler.focal=4.2647",
     "point_sampler.ray_start=2.25", "point_sampler.ray_end=3.3", "point_sampler.num_samples=12",
@@ -168,9 +167,8 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
         previous = stage["until_step"]
     first_batch = first["batch_size"]
     modules = {
-        "stochasticity_mapper": ModuleSpec("pigan", {
-            "z_dim": LATENT_DIM, "hidden_dim": 256, "num_ws": NUM_FILM_LAYERS + 1, "film_dim": HIDDEN_DIM,
-        }),
+        # 9 latent rows (8 FiLM layers + the colour layer), wired from the decoder.
+        "stochasticity_mapper": ModuleSpec("pigan", {"z_dim": LATENT_DIM, "hidden_dim": 256, "film_dim": HIDDEN_DIM}),
         "pose_sampler": ModuleSpec("spherical", _pose_sampler_options(v)),
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": v["num_steps"], "ray_start": v["ray_start"], "ray_end": v["ray_end"],
@@ -179,9 +177,8 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
             "perturbation": "stratified", "perturb_in_eval": True, "smooth_importance_weights": False,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": v["box_warp"]}),
-        "feature_decoder": ModuleSpec("siren_film", {
-            "in_channels": 3, "hidden_dim": HIDDEN_DIM, "num_layers": NUM_FILM_LAYERS,
-        }),
+        # Its width is the FiLM width (film_dim): w_dim = 2 * hidden_dim is wired from the mapper.
+        "feature_decoder": ModuleSpec("siren_film", {"num_layers": NUM_FILM_LAYERS}),
         "volume_renderer": ModuleSpec("volume", {
             "density_activation": "relu", "quadrature": "last_delta", "last_delta": 1e10,
             "noise_std": 1.0, "noise_anneal_steps": NERF_NOISE_ANNEAL_STEPS,
