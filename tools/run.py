@@ -233,10 +233,43 @@ def _init_distributed(device: str) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _training_resolution(recipe) -> int:
+    """The side of the real images at the recipe's last stage: what its ``"training"`` preprocessing
+    steps resize to. The generator is built on the meta device (no memory, no weights) to ask its
+    upsampler, as the trainer does (``Trainer.output_resolution``)."""
+    import torch
+
+    from gan3d.core import get_registry
+    from gan3d.core.generator import build_generator
+
+    with torch.device("meta"):
+        G = build_generator(recipe, get_registry())
+    staged = [s["resolution"] for s in recipe.training.get("stages") or [] if s.get("resolution")]
+    render = staged[-1] if staged else G.render_resolution
+    out = getattr(G.upsampler, "out_resolution", None)
+    if callable(out):  # Generator v2: out_resolution(render_resolution)
+        return int(out(render))
+    if out:
+        return int(out)
+    return int(render * getattr(G.upsampler, "scale_factor", 1))
+
+
+def open_dataset_for(recipe, path, *, labels_file=None):
+    """The data set ``recipe`` trains on at ``path``, read as its ``data`` section says (labels,
+    official preprocessing), with ``training.xflip``."""
+    from gan3d.core.data import Preprocessing, open_training_dataset
+
+    steps = Preprocessing((recipe.data or {}).get("preprocessing"), "recipe data.preprocessing")
+    resolution = _training_resolution(recipe) if steps.needs_resolution else None
+    return open_training_dataset(path, recipe.data, resolution=resolution,
+                                 xflip=bool(recipe.training.get("xflip", False)), labels_file=labels_file,
+                                 method=recipe.method)
+
+
 def cmd_train(args) -> int:
     import torch
 
-    from gan3d.core.data import EG3DDataset, default_dataset_path
+    from gan3d.core.data import default_dataset_path
     from gan3d.core.trainer import Trainer
 
     # Checked before anything is built or written, so a typo costs no work directory.
@@ -277,7 +310,9 @@ def cmd_train(args) -> int:
     if rank == 0 and synthetic:
         _console().print(f"training [bold]{recipe.method}[/] ({recipe.variant or 'default'}) on the embedded "
                          f"synthetic set {dataset_path}")
-    dataset = EG3DDataset(dataset_path, xflip=bool(recipe.training.get("xflip", False)))
+    dataset = open_dataset_for(recipe, dataset_path, labels_file=args.labels)
+    if rank == 0:
+        logger.info("data: %r", dataset)
     trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=args.seed, device=device,
                       workers=args.workers)
     trainer.train(kimg=args.kimg)
@@ -476,7 +511,12 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a method (default: pi-GAN on the embedded synthetic set)")
     method_options(p)
-    p.add_argument("--dataset", default=None, help="EG3D-format folder or zip (default: the embedded synthetic set)")
+    p.add_argument("--dataset", default=None,
+                   help="images: a folder (searched recursively), zip, tar or LMDB, with or without EG3D camera "
+                        "labels; read through the method's official preprocessing (default: the embedded "
+                        "synthetic set)")
+    p.add_argument("--labels", default=None, metavar="DATASET_JSON",
+                   help="camera labels in EG3D's dataset.json format, for a data set that has none of its own")
     _add_alias_options(p, "--job_name", default=None, help="work directory name (default: METHOD-DATASET)")
     _add_alias_options(p, "--root_work_dir", default="work_dirs", help="where job directories go")
     p.add_argument("--resume", action="store_true", help="continue the job from its newest checkpoint")

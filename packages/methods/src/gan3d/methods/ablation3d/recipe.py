@@ -147,7 +147,8 @@ def ablation3d_recipe(
     embedder_ws = {"coordinate": 0, "volume": 1, "triplane": triplane_num_ws(sizes["triplane_resolution"])}[ref_mode]
     m["stochasticity_mapper"].kwargs["num_ws"] = max(embedder_ws, decoder_ws, 1)
     m["loss"].kwargs["r1_gamma"] = float(r1_gamma)
-    return Recipe("ablation3d", m, recipe.generator, recipe.training, variant)
+    # The data are read as EG3D reads them (Carver's ablation3d uses its EG3D data set and pose sampler).
+    return Recipe("ablation3d", m, recipe.generator, recipe.training, variant, data=recipe.data)
 
 
 ablation3d_recipe.cli_options = [
