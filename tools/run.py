@@ -210,10 +210,68 @@ def cmd_datasets(args) -> int:
             preset=args.preset, num_images=args.num, resolution=args.resolution, seed=args.seed)
         _console().print(f"synthetic data set ({args.preset}) at [bold]{path}[/]")
         return 0
+    if args.action == "prepare":
+        return _datasets_prepare(args)
+    return _datasets_check(args)
+
+
+def _progress_bar(description: str):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=_console(), transient=False)
+
+
+def _datasets_prepare(args) -> int:
+    from gan3d.core.data.prepare import prepare_dataset
+
+    preprocessing = None
+    if args.method:
+        recipe = _recipe_from_args(args)
+        preprocessing = (recipe.data or {}).get("preprocessing") or []
+    with _progress_bar("prepare") as bar:
+        task = bar.add_task("prepare", total=None)
+        report = prepare_dataset(args.src, args.out, args.resolution, transform=args.transform,
+                                 preprocessing=preprocessing, labels_file=args.labels, workers=args.workers,
+                                 compression=args.compression,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    from gan3d.core.data import Preprocessing
+
+    console = _console()
+    console.print(f"wrote [bold]{report.path}[/]: {report.num_images} images, "
+                  f"{'camera labels' if report.labelled else 'no labels'}, sizes {report.sizes[:3]}"
+                  + (f", {report.resumed_shards} shard(s) from an earlier run" if report.resumed_shards else ""),
+                  highlight=False)
+    console.print(f"applied: {Preprocessing(report.steps).describe()}", highlight=False)
+    return 0
+
+
+def _datasets_check(args) -> int:
     from gan3d.core.data import check_dataset
 
-    report = check_dataset(args.path)
-    _console().print(report)
+    console = _console()
+    if args.method:  # read every item as the method would train on it
+        recipe = _recipe_from_args(args)
+        dataset = open_dataset_for(recipe, args.path, labels_file=args.labels)
+        with _progress_bar("check") as bar:
+            task = bar.add_task("check", total=dataset.num_raw_images)
+            for index in range(dataset.num_raw_images):
+                dataset[index]
+                bar.update(task, completed=index + 1)
+        console.print(f"{dataset!r}: every image read as {recipe.method} ({recipe.variant or 'default'}) "
+                      f"trains on it", highlight=False, markup=False)
+        return 0
+    with _progress_bar("check") as bar:
+        task = bar.add_task("check", total=None)
+        report = check_dataset(args.path, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(report)
     return 0
 
 
@@ -576,7 +634,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
                         "and on GPUs; shapes stay fp32; see docs/benchmarks.md)")
     p.set_defaults(func=cmd_infer)
 
-    p = sub.add_parser("datasets", help="make the embedded synthetic set, or check a user's set")
+    p = sub.add_parser("datasets", help="make the embedded synthetic set, prepare or check a user's set")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     m = dsub.add_parser("make", help="render the synthetic multi-view set (cached)")
     m.add_argument("--preset", default="head", choices=["head", "car"])
@@ -584,8 +642,28 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     m.add_argument("--num", type=int, default=None, help="number of views")
     m.add_argument("--resolution", type=int, default=None)
     m.add_argument("--seed", type=int, default=0)
-    c = dsub.add_parser("check", help="validate an EG3D-format data set")
+    c = dsub.add_parser("check", help="read every image of a data set (folder, zip, tar, LMDB; EG3D format or "
+                                      "raw); with --method, through that method's preprocessing")
     c.add_argument("path")
+    c.add_argument("--method", default=None, help="read the set as this method trains on it")
+    c.add_argument("--variant", default=None)
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
+    c.add_argument("--labels", default=None, metavar="DATASET_JSON", help="camera labels from this file")
+    r = dsub.add_parser("prepare", help="convert a folder, zip, tar or LMDB of images into one zip "
+                                        "(EG3D dataset_tool's role): parallel, resumable")
+    r.add_argument("src", help="the raw images (searched recursively), with an optional EG3D dataset.json")
+    r.add_argument("out", help="the zip to write (never overwritten)")
+    r.add_argument("--resolution", type=int, required=True, help="output side in pixels")
+    r.add_argument("--labels", default=None, metavar="DATASET_JSON",
+                   help="EG3D camera labels for the source images (names relative to SRC)")
+    r.add_argument("--transform", default="center-crop", choices=["center-crop", "scale"],
+                   help="dataset_tool's: the centred square then LANCZOS (default), or LANCZOS to RxR")
+    r.add_argument("--method", default=None,
+                   help="apply this method's own preprocessing instead (its steps before the first random one)")
+    r.add_argument("--variant", default=None)
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
+    r.add_argument("--workers", type=int, default=None, help="converting processes (default: every CPU)")
+    r.add_argument("--compression", type=int, default=0, help="PNG level 0-9 (dataset_tool: 0)")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("bench", parents=[_bench_module().build_parser(add_help=False)],

@@ -273,11 +273,18 @@ class TarArchive(Archive):
             self._file.close()
 
 
+#: open LMDB environments by path, with the process that opened them: py-lmdb refuses to open one
+#: environment twice in a process, so every archive of a path shares one (Carver's
+#: ``LmdbReader.reader_cache``); a forked worker closes its inherited copy and opens its own.
+_LMDB_ENVS: dict[str, tuple[int, object]] = {}
+
+
 class LmdbArchive(Archive):
     """An LMDB database (Carver's ``LmdbReader``, GIRAFFE's LSUN reader, StyleSDF's ``prepare_data.py``).
 
     Members are the keys, decoded as UTF-8 (other bytes as ``repr``); values are the stored bytes.
-    The database is opened read-only, without locking or read-ahead, as the seed does.
+    The database is opened read-only, without locking or read-ahead, as the seed does, once per
+    process (read-only memory maps are shared by every archive of that path and live as long as it).
     """
 
     kind = "lmdb"
@@ -289,10 +296,8 @@ class LmdbArchive(Archive):
         except ImportError as error:  # pragma: no cover - lmdb is a dependency of gan3d-core
             raise DatasetError(f"{path} is an LMDB database; reading it needs the 'lmdb' package "
                                "(pip install lmdb)") from error
-        self._env = _PerProcessHandle()
         self._keys: dict[str, bytes] = {}
-        env = self._handle()
-        with env.begin(write=False) as txn:
+        with self._handle().begin(write=False) as txn:
             for key in txn.cursor().iternext(keys=True, values=False):
                 try:
                     name = key.decode("utf-8")
@@ -300,22 +305,22 @@ class LmdbArchive(Archive):
                     name = repr(key)
                 self._keys[name] = bytes(key)
 
-    def _handle_keys(self) -> tuple[str, ...]:
-        return ("_env",)
-
-    def _open(self):
+    def _handle(self):
         import lmdb
 
+        key = str(self.path.resolve())
+        pid, env = _LMDB_ENVS.get(key, (None, None))
+        if env is not None and pid == os.getpid():
+            return env
+        if env is not None:  # inherited through fork: unmap this process's copy (the parent keeps its own)
+            env.close()
         try:
-            return lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False,
-                             subdir=self.path.is_dir(), max_readers=126)
+            env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False,
+                            subdir=self.path.is_dir(), max_readers=126)
         except lmdb.Error as error:
             raise DatasetError(f"{self.path} is not a readable LMDB database ({error})") from error
-
-    def _handle(self):
-        if self._env is None:
-            self._env = _PerProcessHandle()
-        return self._env.get(self._open)
+        _LMDB_ENVS[key] = (os.getpid(), env)
+        return env
 
     def _list(self) -> list[str]:
         return list(self._keys)
@@ -329,8 +334,9 @@ class LmdbArchive(Archive):
         return bytes(value)
 
     def close(self) -> None:
-        if self._env is not None:
-            self._env.close()
+        pid, env = _LMDB_ENVS.pop(str(self.path.resolve()), (None, None))
+        if env is not None and pid == os.getpid():
+            env.close()
 
 
 def archive_kind(path: Path) -> str:

@@ -62,8 +62,7 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
     array = np.frombuffer(data, dtype=np.uint8)
     image = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
     if image is None:
-        raise DatasetError(f"{where} cannot be decoded as an image (corrupt, truncated or not an image); "
-                           "replace or remove it")
+        raise DatasetError(f"{where} cannot be decoded as an image (corrupt or truncated bytes); replace or remove it")
     if image.dtype == np.uint16:
         image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -241,6 +240,8 @@ class ImageDataset(Dataset):
             return None
         table = read_labels(self._archive, label_format, labels_file)
         if table is None and policy == "required":
+            if not image_names(self._archive):
+                raise self._empty()  # the first thing to say
             source = labels_file or f"{self.path}: dataset.json"
             raise DatasetError(
                 f"{self.path} carries no camera labels ({source} is absent or has \"labels\": null), but "
@@ -266,10 +267,13 @@ class ImageDataset(Dataset):
             return list(names)
         names = image_names(self._archive, self.resolution)
         if not names:
-            what = "no keys" if self._archive.kind == "lmdb" else f"no images ({', '.join(IMAGE_SUFFIXES)})"
-            raise DatasetError(f"{self.path} holds {what}; point --dataset at the folder or archive of the "
-                               "images (folders are searched recursively)")
+            raise self._empty()
         return names
+
+    def _empty(self) -> DatasetError:
+        what = "no keys" if self._archive.kind == "lmdb" else f"no images ({', '.join(IMAGE_SUFFIXES)})"
+        return DatasetError(f"{self.path} holds {what}; point --dataset at the folder or archive of the "
+                            "images (folders are searched recursively)")
 
     # ---- decoding -------------------------------------------------------------------------------
 
