@@ -49,6 +49,41 @@ def _add_alias_options(parser: argparse.ArgumentParser, *names: str, **kwargs) -
     parser.add_argument(*flags, **kwargs)
 
 
+def seed_bool(text: str) -> bool:
+    """The seed codebase's boolean values (Carver ``utils/parsing_utils.parse_bool``): true/false, yes/no,
+    1/0, on/off, any case."""
+    lowered = str(text).strip().lower()
+    if lowered in ("true", "yes", "y", "1", "on", "t"):
+        return True
+    if lowered in ("false", "no", "n", "0", "off", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_seed_flag(parser: argparse.ArgumentParser, *names: str, help: str | None = None) -> None:
+    """A boolean option that takes the seed's spellings: a bare ``--save_image``, ``--save_image true``,
+    ``--save_image=false`` (and the hyphenated alias)."""
+    _add_alias_options(parser, *names, type=seed_bool, nargs="?", const=True, default=False, metavar="BOOL",
+                       help=help)
+
+
+#: Options of the seed codebase's train.py that every method here understands, when the method does not
+#: declare an option of that name itself: ``--r1_gamma G`` (the R1 weight of the method's loss) and
+#: ``--total_img N`` (run length in images; Carver's ``total_img``).
+R1_KEYS = ("r1_gamma", "reg_param")
+
+
+def _apply_seed_train_options(recipe, args):
+    r1 = getattr(args, "seed_r1_gamma", None)
+    if r1 is None:
+        return recipe
+    loss = recipe.modules.get("loss")
+    key = next((k for k in R1_KEYS if loss is not None and k in loss.kwargs), None)
+    if key is None:
+        raise ValueError(f"--r1_gamma: the {recipe.method} loss has no R1 weight option ({', '.join(R1_KEYS)})")
+    return recipe.override(f"loss.{key}={float(r1)}")
+
+
 def _recipe_from_args(args, *, synthetic: bool = False):
     """The method's recipe (variant, then ``--set`` overrides)."""
     from gan3d.core import get_registry
@@ -64,7 +99,7 @@ def _recipe_from_args(args, *, synthetic: bool = False):
             recipe = factory(None, **options)
     else:
         recipe = factory(variant, **options)
-    return recipe.overrides(args.set)
+    return _apply_seed_train_options(recipe.overrides(args.set), args)
 
 
 def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParser) -> None:
@@ -77,7 +112,10 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
     from gan3d.core import get_registry
 
     factory = get_registry().get("method", args.method)
-    specs = getattr(factory, "cli_options", None)
+    specs = getattr(factory, "cli_options", None) or []
+    extra = _parse_seed_train_options(args, extra, {s["name"] for s in specs})
+    if not extra:
+        return
     if not specs:
         parser.error(f"unrecognized arguments: {' '.join(extra)} (method {args.method!r} takes no options of its own)")
     method_parser = argparse.ArgumentParser(prog=f"tools/run.py {args.command} --method {args.method}")
@@ -85,8 +123,11 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
     for spec in specs:
         kwargs = {"default": spec.get("default"), "help": spec.get("help")}
         dest = spec["name"].lstrip("-").replace("-", "_")
-        if spec.get("type") == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
+        if spec.get("type") == "bool":  # --flag, --flag true|false (the seed's spelling), --no-flag
+            kwargs.update(type=seed_bool, nargs="?", const=True, metavar="BOOL")
+            no = spec["name"].replace("--", "--no_", 1)
+            method_parser.add_argument(no, no.replace("_", "-"), dest=dest, action="store_false",
+                                       help=argparse.SUPPRESS)
         else:
             kwargs["type"] = types[spec.get("type", "str")]
             if spec.get("choices"):
@@ -98,6 +139,25 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
     typed = {a.lstrip("-").split("=")[0].replace("-", "_") for a in extra if a.startswith("--")}
     typed |= {t[3:] for t in typed if t.startswith("no_")}
     args.method_options = {k: v for k, v in vars(given).items() if k in typed}
+
+
+def _parse_seed_train_options(args, extra: list[str], declared: set[str]) -> list[str]:
+    """Take the seed's ``--r1_gamma`` and ``--total_img`` out of ``extra`` (unless the method declares
+    them itself); returns what is left."""
+    seed = argparse.ArgumentParser(add_help=False)
+    if "--r1_gamma" not in declared:
+        seed.add_argument("--r1_gamma", "--r1-gamma", dest="seed_r1_gamma", type=float, default=None)
+    if "--total_img" not in declared:
+        seed.add_argument("--total_img", "--total-img", dest="seed_total_img", type=lambda t: int(float(t))
+                          if "_" not in t else int(t), default=None)
+    given, rest = seed.parse_known_args(extra)
+    args.seed_r1_gamma = getattr(given, "seed_r1_gamma", None)
+    total = getattr(given, "seed_total_img", None)
+    if total is not None:
+        if getattr(args, "kimg", None) is not None:
+            raise SystemExit("error: give --kimg or --total_img, not both")
+        args.kimg = total / 1000
+    return rest
 
 
 # ---------------------------------------------------------------------------- plugins
@@ -423,9 +483,12 @@ def cmd_eval(args) -> int:
     G, recipe = load_generator(args.model, device=device)
     step = int(load_checkpoint(args.model)["step"])
     dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
-    dataset = EG3DDataset(dataset_path, load_depth=bool({"depth", "pose"} & set(wanted)) and args.estimator_weights
-                          is None and args.train_estimator)
-    G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
+    if bool({"depth", "pose"} & set(wanted)) and args.estimator_weights is None and args.train_estimator:
+        dataset = EG3DDataset(dataset_path, load_depth=True)
+    else:  # the images the method trained on: any format, through its preprocessing
+        dataset = open_dataset_for(recipe, dataset_path)
+    if dataset.labels is not None:
+        G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
     work_dir = Path(args.model).resolve().parent.parent
     console = _console()
     say = console.print if rank == 0 else (lambda *_, **__: None)
@@ -592,7 +655,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     for flag, what in (("--test_fid", "FID"), ("--test_kid", "KID"), ("--test_identity", "identity consistency"),
                        ("--test_reprojection_error", "reprojection error"), ("--test_depth", "depth error"),
                        ("--test_pose", "pose error")):
-        _add_alias_options(p, flag, action="store_true", help=what)
+        _add_seed_flag(p, flag, help=f"{what} (bare, or true/false as the seed spells it)")
     _add_alias_options(p, "--fake_num", type=int, default=1000, help="generated samples per metric")
     _add_alias_options(p, "--real_num", type=int, default=50000, help="real images for FID/KID (at most the set)")
     _add_alias_options(p, "--batch_size", type=int, default=8)
@@ -600,7 +663,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     _add_alias_options(p, "--inception_weights", default=None, help="pytorch-fid's pt_inception-2015-12-05 file")
     _add_alias_options(p, "--arcface_weights", default=None, help="arcface_torch backbone.pth (IResNet-100)")
     _add_alias_options(p, "--estimator_weights", default=None, help="depth/pose estimator weights (DE, PE)")
-    _add_alias_options(p, "--train_estimator", action="store_true",
+    _add_seed_flag(p, "--train_estimator",
                        help="train gan3d's depth/pose estimator on the data set (needs depth maps) for DE/PE")
     _add_alias_options(p, "--estimator_steps", type=int, default=2000)
     p.add_argument("--out", default=None, help="JSON report (default: JOB/eval-STEP.json; never overwritten)")
@@ -612,9 +675,9 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint file (work_dirs/JOB/checkpoints/checkpoint-*.pt)")
     _add_alias_options(p, "--work_dir", default=None, help="output folder (default: the job directory); "
                        "each call writes a fresh infer-NNN subfolder")
-    _add_alias_options(p, "--save_image", action="store_true", help="image grid (with raw images and depth)")
-    _add_alias_options(p, "--save_video", action="store_true", help="orbit video per latent (MP4)")
-    _add_alias_options(p, "--save_shape", action="store_true", help="marching-cubes mesh per latent (PLY, OBJ)")
+    _add_seed_flag(p, "--save_image", help="image grid (with raw images and depth); bare, or true/false")
+    _add_seed_flag(p, "--save_video", help="orbit video per latent (MP4); bare, or true/false")
+    _add_seed_flag(p, "--save_shape", help="marching-cubes mesh per latent (PLY, OBJ); bare, or true/false")
     _add_alias_options(p, "--shape_res", type=int, default=256, help="grid side for shapes")
     _add_alias_options(p, "--density_level", type=float, default=10.0,
                        help="iso-level for density fields (EG3D's 10); SDF fields use their zero level set")
@@ -624,7 +687,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
                         "method such as GIRAFFE, --object_index), camera_yaw camera_polar (any method)")
     _add_alias_options(p, "--object_index", type=int, default=0, help="the object --edit moves")
     _add_alias_options(p, "--edit_steps", type=int, default=8, help="images per edit strip")
-    _add_alias_options(p, "--edit_video", action="store_true", help="an MP4 per edit too")
+    _add_seed_flag(p, "--edit_video", help="an MP4 per edit too")
     p.add_argument("--num", type=int, default=4, help="number of latents")
     _add_alias_options(p, "--truncation_psi", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)

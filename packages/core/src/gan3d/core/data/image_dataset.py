@@ -201,7 +201,7 @@ class ImageDataset(Dataset):
 
     def _already_applied(self) -> Preprocessing:
         """The steps still to apply, given what a ``datasets prepare`` record says was applied."""
-        if self._archive.kind == "lmdb":
+        if self._archive.kind == "lmdb" or not self.preprocessing.steps:
             return self.preprocessing
         meta, where = read_dataset_json(self._archive)
         record = (meta or {}).get("gan3d", {}) if isinstance(meta, dict) else {}
@@ -338,7 +338,8 @@ class ImageDataset(Dataset):
         image = self._load(raw_index)
         if mirrored:
             image = image[:, ::-1]
-        image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 127.5 - 1.0
+        # one pass to channel-first float32, then in place to [-1, 1]
+        image_t = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32)).div_(127.5).sub_(1.0)
         label = self._labels[index].clone() if self._labels is not None else torch.zeros(0)
         return ImageSample(image_t, label)
 
