@@ -138,3 +138,19 @@ def test_one_script_trains_end_to_end_on_the_embedded_set(tmp_path):
     job = tmp_path / "pigan_ffhq64"  # the seed's default job name
     assert any((job / "checkpoints").glob("checkpoint-*.pt"))
     assert "--nproc_per_node 1" in out.stdout
+
+
+def test_seed_inference_and_metric_spellings_parse():
+    parser = run_py.build_parser(with_plugin_commands=False)
+    infer = parser.parse_args(["infer", "--model", "m.pt", "--work_dir", "w", "--save_image", "true", "--save_video",
+                               "false", "--save_shape", "true", "--shape_res", "512", "--num", "10",
+                               "--truncation_psi", "0.7"])
+    assert (infer.save_image, infer.save_video, infer.save_shape, infer.shape_res) == (True, False, True, 512)
+    assert parser.parse_args(["infer", "--model", "m.pt", "--save_video"]).save_video is True
+    metrics = parser.parse_args(["eval", "--dataset", "d", "--model", "m.pt", "--test_fid", "true", "--align_face",
+                                 "true", "--test_identity", "true", "--test_reprojection_error", "true", "--test_pose",
+                                 "true", "--test_depth", "true", "--fake_num", "1000"])
+    assert metrics.test_fid and metrics.align_face and metrics.test_identity and metrics.test_depth
+    assert metrics.fake_num == 1000 and not metrics.test_kid
+    with pytest.raises(SystemExit):
+        parser.parse_args(["infer", "--model", "m.pt", "--save_image", "maybe"])

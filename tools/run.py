@@ -520,7 +520,8 @@ def cmd_eval(args) -> int:
                 "num_real": args.real_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
         "kid": {"inception_weights": args.inception_weights or "", "num_gen": args.fake_num,
                 "num_real": args.real_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
-        "identity": {"arcface_weights": args.arcface_weights or "", "num_samples": args.fake_num,
+        "identity": {"arcface_weights": args.arcface_weights or "", "align_face": args.align_face,
+                     "landmark_weights": args.landmark_weights or "", "num_samples": args.fake_num,
                      "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
         "reprojection": {"num_samples": args.fake_num, "batch_size": args.batch_size,
                          "truncation_psi": args.truncation_psi},
@@ -662,6 +663,10 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     _add_alias_options(p, "--truncation_psi", type=float, default=1.0)
     _add_alias_options(p, "--inception_weights", default=None, help="pytorch-fid's pt_inception-2015-12-05 file")
     _add_alias_options(p, "--arcface_weights", default=None, help="arcface_torch backbone.pth (IResNet-100)")
+    _add_seed_flag(p, "--align_face", help="ID: align faces by five landmarks to ArcFace's template first, as the "
+                   "seed does (needs --landmark_weights)")
+    _add_alias_options(p, "--landmark_weights", default=None,
+                       help="folder of MTCNN's pnet.pt, rnet.pt, onet.pt (facenet-pytorch) for --align_face")
     _add_alias_options(p, "--estimator_weights", default=None, help="depth/pose estimator weights (DE, PE)")
     _add_seed_flag(p, "--train_estimator",
                        help="train gan3d's depth/pose estimator on the data set (needs depth maps) for DE/PE")
