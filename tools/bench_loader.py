@@ -54,7 +54,11 @@ def make_sets(root: Path, resolution: int, count: int) -> dict[str, tuple[Path, 
     return {"zip": (zipped, None), "jpeg": (raw, jpeg_steps)}
 
 
-def measure(path: Path, steps, resolution: int, workers: int, batch: int, epochs: int) -> float:
+def measure(path: Path, steps, resolution: int, workers: int, batch: int, epochs: int) -> tuple[float, float | None]:
+    """(images per wall-clock second, images per CPU second of this process or ``None`` with workers).
+
+    With no workers the loading runs in this process, so its CPU time is the loader's cost alone,
+    unaffected by other jobs that take the cores (wall-clock time is not)."""
     from gan3d.core.data import ImageDataset
 
     data = ImageDataset(path, preprocessing=steps, resolution=resolution if steps else None, labels="unused")
@@ -62,12 +66,13 @@ def measure(path: Path, steps, resolution: int, workers: int, batch: int, epochs
                         persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))
     for _ in loader:  # warm: page cache, worker start-up
         pass
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     seen = 0
     for _ in range(epochs):
         for images, _labels in loader:
             seen += images.shape[0]
-    return seen / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return seen / wall, (seen / cpu if workers == 0 else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,10 +91,13 @@ def main(argv: list[str] | None = None) -> int:
             sets = make_sets(Path(tmp), resolution, args.num)
             for layout, (path, steps) in sets.items():
                 for workers in args.workers:
-                    rate = measure(path, steps, resolution, workers, args.batch_size, args.epochs)
+                    rate, cpu_rate = measure(path, steps, resolution, workers, args.batch_size, args.epochs)
                     results.append({"resolution": resolution, "layout": layout, "workers": workers,
-                                    "images_per_s": round(rate, 1)})
-                    print(f"{resolution:4d} px  {layout:4s}  workers {workers}:  {rate:8.1f} images/s", flush=True)
+                                    "images_per_s": round(rate, 1),
+                                    "images_per_cpu_s": None if cpu_rate is None else round(cpu_rate, 1)})
+                    per_cpu = f"  ({cpu_rate:.1f} per CPU second)" if cpu_rate is not None else ""
+                    print(f"{resolution:4d} px  {layout:4s}  workers {workers}:  {rate:8.1f} images/s{per_cpu}",
+                          flush=True)
     machine = {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": sys.version.split()[0],
                "torch": torch.__version__, "opencv": cv2.__version__, "platform": platform.platform()}
     print(json.dumps(machine))

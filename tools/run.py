@@ -125,9 +125,9 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
         dest = spec["name"].lstrip("-").replace("-", "_")
         if spec.get("type") == "bool":  # --flag, --flag true|false (the seed's spelling), --no-flag
             kwargs.update(type=seed_bool, nargs="?", const=True, metavar="BOOL")
-            no = spec["name"].replace("--", "--no_", 1)
-            method_parser.add_argument(no, no.replace("_", "-"), dest=dest, action="store_false",
-                                       help=argparse.SUPPRESS)
+            bare = spec["name"][2:]
+            negations = dict.fromkeys([f"--no_{bare}", f"--no-{bare}", f"--no-{bare.replace('_', '-')}"])
+            method_parser.add_argument(*negations, dest=dest, action="store_false", help=argparse.SUPPRESS)
         else:
             kwargs["type"] = types[spec.get("type", "str")]
             if spec.get("choices"):
