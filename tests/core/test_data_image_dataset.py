@@ -16,7 +16,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gan3d.core.data import DatasetError, ImageDataset, Preprocessing, PreprocessingError, open_archive
+from gan3d.core.data import (
+    DatasetError,
+    ImageDataset,
+    Preprocessing,
+    PreprocessingError,
+    check_dataset,
+    open_archive,
+)
 from gan3d.core.data.image_dataset import decode_image, open_training_dataset
 from gan3d.core.data.labels import register_label_reader
 from gan3d.core.types import Cameras
@@ -104,6 +111,8 @@ def test_every_format_holds_the_same_images(tmp_path, kind, monkeypatch):
     path = WRITERS[kind](tmp_path, {**files, **extra})
     archive = open_archive(path)
     assert archive.kind == kind.split(".")[0]
+    report = check_dataset(path)  # `datasets check` reads every format
+    assert (report.kind, report.num_images, report.resolution, report.labelled) == (archive.kind, 5, 16, False)
     data = ImageDataset(path)
     assert data.image_names == sorted(files)
     assert len(data) == 5 and not data.has_labels
