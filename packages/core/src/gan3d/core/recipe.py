@@ -32,7 +32,7 @@ GENERATOR_SLOTS = (
 )
 #: Every fixed slot of a recipe.
 SLOTS = GENERATOR_SLOTS + ("discriminator", "loss")
-SECTIONS = ("generator", "training")
+SECTIONS = ("generator", "training", "data")
 #: The field group the unprefixed ``point_sampler``, ``point_embedder`` and ``feature_decoder`` form.
 MAIN_GROUP = "main"
 #: The families a field group has a slot of; another group's slots are named ``<group>/<family>``
@@ -84,6 +84,8 @@ class Recipe:
             ``chunk``, ...), see :class:`gan3d.core.generator.Generator`.
         training: the schedule and optimizer settings read by the trainer.
         variant: the named configuration the defaults come from (``'ffhq512'``), if any.
+        data: how the method reads its data set (``labels``, ``preprocessing``, ``label_format``),
+            see :func:`gan3d.core.data.open_training_dataset`.
     """
 
     method: str
@@ -91,6 +93,7 @@ class Recipe:
     generator: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     variant: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.modules if not is_slot(s)]
@@ -112,7 +115,7 @@ class Recipe:
     def from_dict(cls, data: dict[str, Any], source: str = "recipe") -> Recipe:
         if not isinstance(data, dict):
             raise RecipeError(f"{source}: a recipe must be a JSON object, got {type(data).__name__}")
-        known = {"method", "modules", "generator", "training", "variant"}
+        known = {"method", "modules", "generator", "training", "variant", "data"}
         unknown = set(data) - known
         if unknown:
             raise RecipeError(f"{source}: unknown recipe key(s) {sorted(unknown)}")
@@ -123,7 +126,7 @@ class Recipe:
         except TypeError as exc:
             raise RecipeError(f"{source}: malformed module entry: {exc}") from None
         return cls(data["method"], modules, dict(data.get("generator", {})), dict(data.get("training", {})),
-                   data.get("variant"))
+                   data.get("variant"), dict(data.get("data", {})))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)

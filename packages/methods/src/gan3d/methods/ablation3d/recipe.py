@@ -135,7 +135,8 @@ def ablation3d_recipe(
             "hidden_dim": mlp_hidden_dim, "depth": mlp_depth, "output_dim": mlp_output_dim, "predict_rgb": False,
         })
     m["loss"].kwargs["r1_gamma"] = float(r1_gamma)
-    return Recipe("ablation3d", m, recipe.generator, recipe.training, variant)
+    # The data are read as EG3D reads them (Carver's ablation3d uses its EG3D data set and pose sampler).
+    return Recipe("ablation3d", m, recipe.generator, recipe.training, variant, data=recipe.data)
 
 
 ablation3d_recipe.cli_options = [

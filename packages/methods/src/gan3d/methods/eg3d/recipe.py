@@ -30,6 +30,7 @@ Not carried over: ADA (AFHQ's ``--aug=ada``) is not in gan3d.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -102,6 +103,14 @@ def resolution_fade_stages(start_kimg: float, initial: int, final: int, fade_kim
         stages.append({"until_kimg": end, "resolution": r})
     stages.append({"resolution": final})
     return stages
+
+
+#: How EG3D reads its data (every variant): the images as ``dataset_tool.py`` stored them (its
+#: ``training/dataset.py`` ``ImageFolderDataset`` decodes them and resizes nothing; the FFHQ, AFHQ and
+#: ShapeNet crops are made by ``dataset_preprocessing/``), each with its camera label from
+#: ``dataset.json``: the generator renders from, and is conditioned on, the data set's cameras
+#: (``training/training_loop.py``: ``gen_c = training_set.get_label(...)``; ``--cond``).
+DATA: dict[str, Any] = {"labels": "required", "label_format": "eg3d", "preprocessing": []}
 
 
 def _synthetic_recipe() -> Recipe:
@@ -199,7 +208,7 @@ def _official_recipe(variant: str) -> Recipe:
         "lazy_reg_adam": True,
     }
     generator = {"render_resolution": RENDER_RESOLUTION, "num_importance": v["num_importance"], "image_range": "tanh"}
-    return Recipe("eg3d", modules, generator, training, variant)
+    return Recipe("eg3d", modules, generator, training, variant, data=copy.deepcopy(DATA))
 
 
 def eg3d_recipe(variant: str | None = None) -> Recipe:

@@ -31,6 +31,7 @@ Variants (config file in brackets; box ranges given in GIRAFFE's z-up axes, conv
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -69,6 +70,29 @@ VARIANTS: dict[str, dict[str, Any]] = {
                            n_boxes=2, z_level_plane=0.1665),
                "range_v": [0.33333, 0.33333], "img_size": 256},
 }
+
+#: How GIRAFFE reads each data set (im2scene/data/datasets.py, the configs' ``data`` keys; torchvision
+#: transforms on PIL images, whose default filter is bilinear). ``ImagesDataset``: ``random_crop``
+#: (Comprehensive Cars): ``Resize(size)`` (short side) then ``RandomCrop(size)``; ``celebA_center_crop``:
+#: ``CenterCrop(108)`` (``size <= 128``, CelebA) or ``CenterCrop(650)`` (CelebA-HQ), then
+#: ``Resize((size, size))``; otherwise ``Resize((size, size))``. ``LSUNClass`` (church, an LMDB):
+#: ``Resize((size, size))`` (its CelebA-HQ images are 1024-px ``.npy`` files; we read the same images
+#: as PNG or JPEG). Every one then ``RandomHorizontalFlip`` (``training.xflip``). No labels.
+_RESIZE = {"op": "resize", "size": "training", "filter": "bilinear"}
+_CARS = [{"op": "resize", "size": "training", "fit": "short_side", "filter": "bilinear"},
+         {"op": "random_crop", "size": "training"}]
+DATA_PREPROCESSING: dict[str, list[dict[str, Any]]] = {
+    "cars64": _CARS, "cars256": _CARS,
+    "celeba64": [{"op": "center_crop", "size": 108}, _RESIZE],
+    "celebahq256": [{"op": "center_crop", "size": 650}, _RESIZE],
+    "cats64": [_RESIZE], "chairs64": [_RESIZE], "church64": [_RESIZE], "ffhq256": [_RESIZE], "clevr2": [_RESIZE],
+    "synthetic": [],
+}
+
+
+def _data(variant: str) -> dict[str, Any]:
+    return {"labels": "unused", "preprocessing": copy.deepcopy(DATA_PREPROCESSING[variant])}
+
 
 #: generator.py ``Generator`` defaults and configs/default.yaml ``model``/``training``.
 Z_DIM, Z_DIM_BG = 256, 128
@@ -145,7 +169,7 @@ def _recipe(variant: str, v: dict[str, Any]) -> Recipe:
     }
     training = _training(lr)
     return Recipe("giraffe", modules, {"render_resolution": RESOLUTION_VOL, "num_importance": 0,
-                                       "image_range": "tanh"}, training, variant)
+                                       "image_range": "tanh"}, training, variant, data=_data(variant))
 
 
 def _training(g_lr: float, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
@@ -211,7 +235,7 @@ def _synthetic_recipe() -> Recipe:
     training = _training(5e-4, batch_size=4)
     training.update(total_kimg=10.0, snapshot_kimg=1.0, image_snapshot_kimg=0.5, log_every=5)
     return Recipe("giraffe", modules, {"render_resolution": 8, "num_importance": 0, "image_range": "tanh"},
-                  training, "synthetic")
+                  training, "synthetic", data=_data("synthetic"))
 
 
 def giraffe_recipe(variant: str | None = None) -> Recipe:

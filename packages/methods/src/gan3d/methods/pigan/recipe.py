@@ -18,6 +18,7 @@ mapped to [-1, 1], R1 every step, top-k generator loss.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -83,6 +84,24 @@ VARIANTS: dict[str, dict[str, Any]] = {
 LATENT_DIM = 256
 HIDDEN_DIM = 256
 NUM_FILM_LAYERS = 8
+#: How pi-GAN reads each data set (datasets.py). pi-GAN never reads a label (items are ``(X, 0)``);
+#: its transforms are torchvision's. CelebA: ``Resize(320)`` (short side, PIL bilinear),
+#: ``CenterCrop(256)``, ``ToTensor``, ``Normalize``, ``RandomHorizontalFlip``, then
+#: ``Resize((img_size, img_size), interpolation=0)`` on the tensor: torch's nearest neighbour.
+#: Cats and Carla: ``Resize((img_size, img_size), interpolation=0)`` on the PIL image (PIL's nearest),
+#: Cats then flipped, Carla not (the flips are ``training.xflip``).
+DATA: dict[str, dict[str, Any]] = {
+    "celeba": {"labels": "unused", "preprocessing": [
+        {"op": "resize", "size": 320, "filter": "bilinear"},
+        {"op": "center_crop", "size": 256},
+        {"op": "resize", "size": "training", "filter": "torch_nearest"},
+    ]},
+    "cats": {"labels": "unused", "preprocessing": [{"op": "resize", "size": "training", "filter": "nearest"}]},
+    "carla": {"labels": "unused", "preprocessing": [{"op": "resize", "size": "training", "filter": "nearest"}]},
+}
+#: The embedded synthetic set is square and at the training size already.
+SYNTHETIC_DATA: dict[str, Any] = {"labels": "unused", "preprocessing": []}
+
 #: Discriminator fade-in length after each resolution change (``fade_steps``, every curriculum).
 FADE_STEPS = 10_000
 #: train.py ``nerf_noise = max(0, 1 - step / 5000)``.
@@ -155,6 +174,7 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
     if variant == "synthetic":
         recipe = pigan_recipe("celeba").overrides(SYNTHETIC_OVERRIDES)
         recipe.variant = "synthetic"
+        recipe.data = copy.deepcopy(SYNTHETIC_DATA)
         return recipe
     if variant not in VARIANTS:
         raise ValueError(f"pi-GAN has no variant {variant!r}; variants: {', '.join(VARIANTS)}, synthetic")
@@ -213,4 +233,4 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
         # datasets.py: CelebA and Cats use RandomHorizontalFlip(p=0.5), Carla no flip.
         "xflip": v["xflip"],
     }
-    return Recipe("pigan", modules, generator, training, variant)
+    return Recipe("pigan", modules, generator, training, variant, data=copy.deepcopy(DATA[variant]))

@@ -90,7 +90,25 @@ def _volume_recipe(dataset: str) -> Recipe:
         "snapshot_kimg": 10_000 * batch / 1000, "image_snapshot_kimg": 1_000 * batch / 1000,
         "xflip": True, "frozen_slots": [],
     }
-    return Recipe("stylesdf", modules, generator, training, f"{dataset}_volume")
+    return Recipe("stylesdf", modules, generator, training, f"{dataset}_volume", data=_data(None))
+
+
+#: StyleSDF's data pipeline. prepare_data.py stores each image resized (short side, PIL LANCZOS) and
+#: centre-cropped to each size; dataset.py ``MultiResolutionDataset`` reads the ``opt.model.size``
+#: images (options.py default 256; ``--size`` 1024 / 512 for the full pipeline), flips half of them
+#: (``training.xflip``) and, for the volume renderer, shrinks them to ``renderer_spatial_output_dim``
+#: (64) with PIL's HAMMING filter (``thumb_img``, what train_volume_renderer.py's discriminator sees).
+#: A StyleSDF LMDB is read as stored (the first two steps are what prepare_data.py applied).
+VOLUME_STAGE_SIZE = 256
+
+
+def _data(size: int | None) -> dict[str, Any]:
+    """``size``: the stored size of the full pipeline (its images are not shrunk); ``None``: the volume stage."""
+    stored = size or VOLUME_STAGE_SIZE
+    steps = [{"op": "resize", "size": stored, "filter": "lanczos"}, {"op": "center_crop", "size": stored}]
+    if size is None:
+        steps.append({"op": "resize", "size": "training", "filter": "hamming"})
+    return {"labels": "unused", "preprocessing": steps}
 
 
 def _full_recipe(dataset: str) -> Recipe:
@@ -120,6 +138,7 @@ def _full_recipe(dataset: str) -> Recipe:
         init_from={"checkpoint": "", "slots": list(RENDERER_SLOTS), "weights": "G_ema"},
     )
     recipe.variant = f"{dataset}_full"
+    recipe.data = _data(size)
     return recipe
 
 
@@ -158,6 +177,7 @@ def stylesdf_recipe(variant: str | None = None) -> Recipe:
     if variant == "synthetic":
         recipe = _volume_recipe("ffhq").overrides(SYNTHETIC_OVERRIDES)
         recipe.variant = "synthetic"
+        recipe.data = {"labels": "unused", "preprocessing": []}  # the embedded set: square, training-sized
         return recipe
     dataset, _, stage = variant.partition("_")
     if dataset not in DATASETS or stage not in ("volume", "full"):
