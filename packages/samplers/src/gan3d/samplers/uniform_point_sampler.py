@@ -131,25 +131,29 @@ class UniformPointSampler(PointSampler):
         """
         origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
         b, r = origins.shape[:2]
-        t = self._positions((b, r), origins.device, origins.dtype, generator)
         if self.disparity_space_sampling:
             # EG3D sample_stratified: 1/depth linear in t.
-            t = t.clamp(0.0, 1.0)
+            t = self._positions((b, r), 0.0, 1.0, origins.device, origins.dtype, generator).clamp(0.0, 1.0)
             depths = 1.0 / ((1.0 - t) / self.ray_start + t / self.ray_end)
         else:
-            depths = self.ray_start + (self.ray_end - self.ray_start) * t
+            depths = self._positions((b, r), self.ray_start, self.ray_end, origins.device, origins.dtype, generator)
         return RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
 
     def _positions(
-        self, rays: tuple[int, int], device: torch.device, dtype: torch.dtype, generator: torch.Generator | None
+        self, rays: tuple[int, int], start: float, end: float, device: torch.device, dtype: torch.dtype,
+        generator: torch.Generator | None,
     ) -> Tensor:
-        """``[B, R, S]`` positions in units of the range (0 at ``ray_start``, 1 at ``ray_end``)."""
+        """``[B, R, S]`` positions from ``start`` to ``end``, jittered as :attr:`perturbation` says.
+
+        The grid is ``torch.linspace(start, end, S)`` and the jitter is scaled by the spacing, as in
+        EG3D's and pi-GAN's samplers, so that the unjittered depths are theirs to the last bit.
+        """
         s = self.num_samples
-        grid = torch.linspace(0.0, 1.0, s, device=device, dtype=dtype).expand(*rays, s)
+        grid = torch.linspace(start, end, s, device=device, dtype=dtype).expand(*rays, s)
         if self.perturbation == "none" or not self.randomized:
             return grid
         jitter = random_draws.uniform((*rays, s), device=device, generator=generator, dtype=dtype)
-        spacing = 1.0 / (s - 1)
+        spacing = (end - start) / (s - 1)
         if self.perturbation == "stratified":
             return grid + (jitter - 0.5) * spacing
         if self.perturbation == "forward":
