@@ -112,3 +112,21 @@ def test_samples_per_pixel_count_matches_resolution():
     samples = UniformPointSampler(num_samples=3, ray_start=0.5, ray_end=1.5).eval()(cameras(1), (3, 7))
     assert samples.num_samples == 3 and samples.origins.shape[1] == 21
     assert math.isclose(samples.depths[0, 0, 1, 0].item(), 1.0)
+
+
+def test_align_corners_puts_the_outermost_rays_on_the_field_of_view():
+    """pi-GAN's get_initial_rays_trig: x = linspace(-1, 1, W) * tan(fov / 2), y from +1 at the top row,
+    z = -1 (OpenGL), normalised. With align_corners our rays are those, rotated into the world."""
+    sampler = SphericalPoseSampler(fov=12.0, focal=0.0, radius=1.0, pivot=[0.0, 0.0, 0.0])
+    cams = sampler(1)
+    samples = UniformPointSampler(num_samples=S, ray_start=0.88, ray_end=1.12, align_corners=True)(cams, (5, 7))
+    tan = math.tan(math.radians(6.0))
+    x, y = torch.meshgrid(torch.linspace(-1, 1, 7), torch.linspace(1, -1, 5), indexing="xy")
+    opengl = torch.stack([x.flatten() * tan, y.flatten() * tan, -torch.ones(35)], -1)
+    opengl = opengl / opengl.norm(dim=-1, keepdim=True)
+    # OpenCV camera axes (x right, y down, z forward) -> OpenGL's (x right, y up, -z forward).
+    world = opengl @ (cams.cam2world[0, :3, :3] @ torch.diag(torch.tensor([1.0, -1.0, -1.0]))).T
+    torch.testing.assert_close(samples.directions[0], world, atol=2e-7, rtol=0)
+    # The default grid goes through pixel centres: the outermost rays stay inside the field of view.
+    centred = UniformPointSampler(num_samples=S, ray_start=0.88, ray_end=1.12)(cams, (5, 7))
+    assert (centred.directions[0, 0] - world[0]).abs().max() > 1e-3

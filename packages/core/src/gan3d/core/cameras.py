@@ -108,19 +108,27 @@ def intrinsics_to_fov(focal: float | Tensor) -> float | Tensor:
     return math.degrees(2 * math.atan(0.5 / focal))
 
 
-def pixel_rays(cam2world: Tensor, intrinsics: Tensor, resolution: tuple[int, int]) -> tuple[Tensor, Tensor]:
+def pixel_rays(
+    cam2world: Tensor, intrinsics: Tensor, resolution: tuple[int, int], *, align_corners: bool = False
+) -> tuple[Tensor, Tensor]:
     """Origins and unit directions ``[B, h*w, 3]`` of rays through pixel centres, row-major.
 
     Pixel ``(i, j)`` (row, column) has normalized image coordinates ``u = (j + 0.5) / w``,
     ``v = (i + 0.5) / h``; its camera-space direction is ``((u - cx) / fx, (v - cy) / fy, 1)``.
+    With ``align_corners`` the ``w`` rays of a row span the image from edge to edge instead,
+    ``u = j / (w - 1)`` (and ``v = i / (h - 1)``): pi-GAN's ``get_initial_rays_trig`` (``linspace(-1,
+    1, W)`` in NDC, so the outermost rays lie on the field of view's edges), GRAF's and EpiGRAF's patches.
     """
     h, w = resolution
     device, dtype = cam2world.device, cam2world.dtype
-    v, u = torch.meshgrid(
-        (torch.arange(h, device=device, dtype=dtype) + 0.5) / h,
-        (torch.arange(w, device=device, dtype=dtype) + 0.5) / w,
-        indexing="ij",
-    )
+
+    def grid(n: int) -> Tensor:
+        if align_corners:
+            return torch.linspace(0.0, 1.0, n, device=device, dtype=dtype) if n > 1 else \
+                torch.full((1,), 0.5, device=device, dtype=dtype)
+        return (torch.arange(n, device=device, dtype=dtype) + 0.5) / n
+
+    v, u = torch.meshgrid(grid(h), grid(w), indexing="ij")
     u = u.reshape(1, -1)
     v = v.reshape(1, -1)
     fx, fy = intrinsics[:, 0, 0:1], intrinsics[:, 1, 1:2]

@@ -64,6 +64,9 @@ class UniformPointSampler(PointSampler):
             randomly at inference as well, so set it to reproduce their renders exactly.
         smooth_importance_weights: smooth the coarse weights before importance sampling
             (:func:`gan3d.samplers.importance_sampling.smooth_weights`, EG3D); off for NeRF/pi-GAN.
+        align_corners: put the rays of an ``h x w`` image on the corner-aligned grid (the outermost
+            rays on the image's edges, ``u = j / (w - 1)``: pi-GAN's ``linspace(-1, 1)`` NDC grid)
+            instead of through pixel centres (EG3D); see :func:`gan3d.core.cameras.pixel_rays`.
         importance_pdf: how the coarse weights make the fine samples' PDF, one of
             :data:`IMPORTANCE_PDFS`: ``'nerf'``, ``'pigan'`` or ``'eg3d'`` (which expects the weights of
             midpoint quadrature, ``S - 1`` intervals and a zero).
@@ -93,6 +96,7 @@ class UniformPointSampler(PointSampler):
         perturb_in_eval: bool = False,
         smooth_importance_weights: bool = True,
         importance_pdf: str = "nerf",
+        align_corners: bool = False,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -115,6 +119,7 @@ class UniformPointSampler(PointSampler):
         self.perturb_in_eval = perturb_in_eval
         self.smooth_importance_weights = smooth_importance_weights
         self.importance_pdf = importance_pdf
+        self.align_corners = align_corners
 
     @property
     def randomized(self) -> bool:
@@ -129,7 +134,8 @@ class UniformPointSampler(PointSampler):
         Returns :class:`RaySamples` with ``origins, directions [B, h*w, 3]`` and
         ``depths [B, h*w, S, 1]``, ascending along ``S``.
         """
-        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
+        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution,
+                                         align_corners=self.align_corners)
         b, r = origins.shape[:2]
         if self.disparity_space_sampling:
             # EG3D sample_stratified: 1/depth linear in t.
@@ -211,4 +217,4 @@ class UniformPointSampler(PointSampler):
     def extra_repr(self) -> str:
         return (f"num_samples={self.num_samples}, ray_start={self.ray_start}, ray_end={self.ray_end}, "
                 f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}, "
-                f"importance_pdf={self.importance_pdf!r}")
+                f"importance_pdf={self.importance_pdf!r}, align_corners={self.align_corners}")
