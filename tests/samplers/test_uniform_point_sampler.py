@@ -130,3 +130,15 @@ def test_align_corners_puts_the_outermost_rays_on_the_field_of_view():
     # The default grid goes through pixel centres: the outermost rays stay inside the field of view.
     centred = UniformPointSampler(num_samples=S, ray_start=0.88, ray_end=1.12)(cams, (5, 7))
     assert (centred.directions[0, 0] - world[0]).abs().max() > 1e-3
+
+
+def test_axis_depths_lie_on_planes_of_constant_camera_depth():
+    """StyleSDF: pts = o + rays_d * z with rays_d of camera z-length 1, so every sample of depth
+    index i has camera-space z = t_i, and the distance along the ray grows towards the corners."""
+    cams = cameras(1)
+    sampler = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END, axis_depths=True).eval()
+    samples = sampler(cams, (5, 5))
+    camera_z = ((samples.points - cams.origins[:, None, None]) * cams.cam2world[:, None, None, :3, 2]).sum(-1)
+    torch.testing.assert_close(camera_z, GRID.expand_as(camera_z))
+    assert samples.depths[0, 0, 0, 0] > START and samples.depths[0, 12, 0, 0] == pytest.approx(START)
+

@@ -67,6 +67,10 @@ class UniformPointSampler(PointSampler):
         align_corners: put the rays of an ``h x w`` image on the corner-aligned grid (the outermost
             rays on the image's edges, ``u = j / (w - 1)``: pi-GAN's ``linspace(-1, 1)`` NDC grid)
             instead of through pixel centres (EG3D); see :func:`gan3d.core.cameras.pixel_rays`.
+        axis_depths: measure the sample depths along the camera's optical axis (planes of constant
+            camera depth between ``ray_start`` and ``ray_end``) instead of along each ray: a sample at
+            depth ``z`` lies ``z / cos(angle to the axis)`` along its ray. StyleSDF's ``render_rays``
+            (``pts = rays_o + rays_d * z_vals`` with ``rays_d`` of camera-space z-length 1).
         importance_pdf: how the coarse weights make the fine samples' PDF, one of
             :data:`IMPORTANCE_PDFS`: ``'nerf'``, ``'pigan'`` or ``'eg3d'`` (which expects the weights of
             midpoint quadrature, ``S - 1`` intervals and a zero).
@@ -97,6 +101,7 @@ class UniformPointSampler(PointSampler):
         smooth_importance_weights: bool = True,
         importance_pdf: str = "nerf",
         align_corners: bool = False,
+        axis_depths: bool = False,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -120,6 +125,7 @@ class UniformPointSampler(PointSampler):
         self.smooth_importance_weights = smooth_importance_weights
         self.importance_pdf = importance_pdf
         self.align_corners = align_corners
+        self.axis_depths = axis_depths
 
     @property
     def randomized(self) -> bool:
@@ -143,6 +149,8 @@ class UniformPointSampler(PointSampler):
             depths = 1.0 / ((1.0 - t) / self.ray_start + t / self.ray_end)
         else:
             depths = self._positions((b, r), self.ray_start, self.ray_end, origins.device, origins.dtype, generator)
+        if self.axis_depths:  # z along the optical axis (camera +z) -> distance along the unit ray
+            depths = depths / (directions * cameras.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)
         return RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
 
     def _positions(
@@ -217,4 +225,5 @@ class UniformPointSampler(PointSampler):
     def extra_repr(self) -> str:
         return (f"num_samples={self.num_samples}, ray_start={self.ray_start}, ray_end={self.ray_end}, "
                 f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}, "
-                f"importance_pdf={self.importance_pdf!r}, align_corners={self.align_corners}")
+                f"importance_pdf={self.importance_pdf!r}, align_corners={self.align_corners}, "
+                f"axis_depths={self.axis_depths}")
