@@ -142,3 +142,18 @@ def test_axis_depths_lie_on_planes_of_constant_camera_depth():
     torch.testing.assert_close(camera_z, GRID.expand_as(camera_z))
     assert samples.depths[0, 0, 0, 0] > START and samples.depths[0, 12, 0, 0] == pytest.approx(START)
 
+
+def test_static_view_directions_are_camera_frame_opengl_in_eval_only():
+    cams = cameras(2)
+    sampler = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END, static_view_directions_in_eval=True)
+    samples = sampler.eval()(cams, (5, 5))
+    view = samples.sample_directions[:, :, 0]
+    assert samples.sample_directions.shape == samples.points.shape
+    # The centre ray looks down -z in OpenGL axes whatever the camera; a top-left ray goes left and up.
+    torch.testing.assert_close(view[:, 12], torch.tensor([[0.0, 0.0, -1.0]] * 2))
+    assert (view[:, 0, 0] < 0).all() and (view[:, 0, 1] > 0).all()
+    torch.testing.assert_close(view.norm(dim=-1), torch.ones(2, 25))
+    trained = sampler.train()(cams, (5, 5))
+    torch.testing.assert_close(trained.sample_directions[:, :, 0], trained.directions)
+    # Chunking keeps the view directions with their rays.
+    torch.testing.assert_close(samples.rays(slice(3, 7)).sample_directions[:, :, 0], view[:, 3:7])

@@ -3,6 +3,8 @@ sampling for the hierarchical pass."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -13,7 +15,7 @@ from gan3d.core.types import Cameras, RaySamples
 
 from .importance_sampling import PDF_EPS, sample_piecewise_constant, smooth_weights
 
-__all__ = ["UniformPointSampler", "PERTURBATIONS", "IMPORTANCE_PDFS"]
+__all__ = ["UniformPointSampler", "PERTURBATIONS", "IMPORTANCE_PDFS", "ViewRaySamples"]
 
 #: Jitter modes. With ``t_i`` the ``num_samples`` evenly spaced positions from ``ray_start`` to
 #: ``ray_end`` and ``d`` their spacing, each sample is drawn uniformly from its cell:
@@ -46,6 +48,23 @@ IMPORTANCE_PDFS = {
 }
 
 
+@dataclass
+class ViewRaySamples(RaySamples):
+    """:class:`RaySamples` whose decoder sees other view directions than the rays' own.
+
+    Attributes:
+        view_directions: ``[B, R, 3]`` unit directions handed to the decoder for every sample of a
+            ray (:attr:`sample_directions`), e.g. StyleSDF's static (camera-frame) view directions.
+    """
+
+    view_directions: Tensor | None = None
+
+    @property
+    def sample_directions(self) -> Tensor:
+        directions = self.directions if self.view_directions is None else self.view_directions
+        return directions.unsqueeze(-2).expand_as(self.points)
+
+
 class UniformPointSampler(PointSampler):
     """Rays through pixel centres (:func:`gan3d.core.cameras.pixel_rays`, row-major) with
     ``num_samples`` depths each, evenly spaced from ``ray_start`` to ``ray_end``.
@@ -71,6 +90,11 @@ class UniformPointSampler(PointSampler):
             camera depth between ``ray_start`` and ``ray_end``) instead of along each ray: a sample at
             depth ``z`` lies ``z / cos(angle to the axis)`` along its ray. StyleSDF's ``render_rays``
             (``pts = rays_o + rays_d * z_vals`` with ``rays_d`` of camera-space z-length 1).
+        static_view_directions_in_eval: in eval mode hand the decoder each ray's direction in the
+            camera frame, OpenGL axes (x right, y up, looking down -z), instead of the world
+            direction: StyleSDF's ``static_viewdirs``, which its generation scripts switch on (a
+            view-dependent colour that does not change with the camera). Not kept through
+            importance sampling.
         importance_pdf: how the coarse weights make the fine samples' PDF, one of
             :data:`IMPORTANCE_PDFS`: ``'nerf'``, ``'pigan'`` or ``'eg3d'`` (which expects the weights of
             midpoint quadrature, ``S - 1`` intervals and a zero).
@@ -102,6 +126,7 @@ class UniformPointSampler(PointSampler):
         importance_pdf: str = "nerf",
         align_corners: bool = False,
         axis_depths: bool = False,
+        static_view_directions_in_eval: bool = False,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -126,6 +151,7 @@ class UniformPointSampler(PointSampler):
         self.importance_pdf = importance_pdf
         self.align_corners = align_corners
         self.axis_depths = axis_depths
+        self.static_view_directions_in_eval = static_view_directions_in_eval
 
     @property
     def randomized(self) -> bool:
@@ -151,7 +177,14 @@ class UniformPointSampler(PointSampler):
             depths = self._positions((b, r), self.ray_start, self.ray_end, origins.device, origins.dtype, generator)
         if self.axis_depths:  # z along the optical axis (camera +z) -> distance along the unit ray
             depths = depths / (directions * cameras.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)
-        return RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
+        samples = RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
+        if self.static_view_directions_in_eval and not self.training:
+            # Camera-frame directions (R^T d), OpenCV -> OpenGL axes: (x, -y, -z).
+            camera = directions @ cameras.cam2world[:, :3, :3]
+            view = camera * camera.new_tensor([1.0, -1.0, -1.0])
+            samples = ViewRaySamples(samples.origins, samples.directions, samples.depths, samples.points,
+                                     view_directions=view)
+        return samples
 
     def _positions(
         self, rays: tuple[int, int], start: float, end: float, device: torch.device, dtype: torch.dtype,

@@ -61,11 +61,12 @@ def _volume_recipe(dataset: str) -> Recipe:
             "radius": 1.0, "pivot": [0.0, 0.0, 0.0], "orbit_center": [0.0, 0.0, 0.0], "fov": 12.0, "focal": 0.0,
         }),
         # Offset sampling: t_i = near + i (far - near) / N, i < N, each moved forward by U(0, (far - near) / N).
-        # The depths are camera-space z (render_rays: rays_o + rays_d * z_vals, rays_d of z-length 1).
+        # The depths are camera-space z (render_rays: rays_o + rays_d * z_vals, rays_d of z-length 1);
+        # generate_shapes_and_images.py / render_video.py render with static_viewdirs.
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": NUM_SAMPLES, "ray_start": NEAR, "ray_end": FAR - (FAR - NEAR) / NUM_SAMPLES,
             "perturbation": "forward", "perturb_in_eval": False, "smooth_importance_weights": False,
-            "axis_depths": True,
+            "axis_depths": True, "static_view_directions_in_eval": True,
         }),
         # z_normalize: points * 2 / (far - near).
         "point_embedder": ModuleSpec("coordinate", {"box_warp": FAR - NEAR}),
