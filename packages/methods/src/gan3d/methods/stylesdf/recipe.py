@@ -74,8 +74,9 @@ def _volume_recipe(dataset: str) -> Recipe:
             "in_channels": 3, "width": SIREN_WIDTH, "depth": SIREN_DEPTH, "style_dim": STYLE_DIM,
             "output_features": False, "sdf_gradients": True,
         }),
+        # force_background: set by the generation scripts (generate_shapes_and_images.py, render_video.py).
         "volume_renderer": ModuleSpec("sdf", {"beta_init": 0.1, "quadrature": "last_delta", "last_delta": 1e10,
-                                              "depth_mode": "expected"}),
+                                              "depth_mode": "expected", "eval_last_back": True}),
         "upsampler": ModuleSpec("identity", {}),
         "discriminator": ModuleSpec("stylesdf_volume", {"channels": list(VOLUME_D_CHANNELS), "pose_dim": 2}),
         "loss": ModuleSpec("stylesdf", {
@@ -140,6 +141,9 @@ SYNTHETIC_OVERRIDES = [
     f"point_sampler.ray_end={_SYN_FAR - (_SYN_FAR - _SYN_NEAR) / _SYN_SAMPLES}",
     f"point_embedder.box_warp={_SYN_FAR - _SYN_NEAR}",
     "discriminator.channels=[32, 64, 128, 128, 128]",
+    # The synthetic set's background is empty space (black): render it as training does, not with
+    # the generation scripts' force_background (as pi-GAN's synthetic recipe does).
+    "volume_renderer.eval_last_back=false",
     "loss.sphere_init_steps=30", "loss.sphere_init_batch=2", "loss.sphere_init_lr=0.001",
     f"loss.sphere_radius={(_SYN_FAR - _SYN_NEAR) / 4}", "loss.sphere_center=[0.0, 0.0, 0.0]",
     "generator.render_resolution=32",
