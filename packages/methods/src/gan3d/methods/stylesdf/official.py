@@ -126,6 +126,30 @@ def _image_discriminator_state(state: dict[str, Tensor], size: int) -> dict[str,
     return out
 
 
+def _volume_discriminator_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``VolumeRenderDiscriminator`` -> ``stylesdf_volume``: ``convs.0`` (1x1 conv, FusedLeakyReLU with
+    scale 1 holding the bias) -> ``from_rgb.0``; ``convs.k`` (k >= 1: two CoordConvLayers and a 1x1
+    skip) -> ``blocks.{k-1}``; ``final_conv`` -> ``head``."""
+    out = {"from_rgb.0.weight": state["convs.0.conv.weight"], "from_rgb.0.bias": state["convs.0.activation.bias"],
+           "head.weight": state["final_conv.conv.weight"], "head.bias": state["final_conv.conv.bias"]}
+    for k in range(1, _count(state, r"convs\.(\d+)\.conv1\.conv\.conv\.weight") + 1):
+        for conv, index in (("conv1", 0), ("conv2", 2)):
+            out[f"blocks.{k - 1}.residual.{index}.conv.weight"] = state[f"convs.{k}.{conv}.conv.conv.weight"]
+            out[f"blocks.{k - 1}.residual.{index}.conv.bias"] = state[f"convs.{k}.{conv}.activation.bias"]
+        if f"convs.{k}.skip.conv.weight" in state:
+            out[f"blocks.{k - 1}.skip.weight"] = state[f"convs.{k}.skip.conv.weight"]
+            out[f"blocks.{k - 1}.skip.bias"] = state[f"convs.{k}.skip.conv.bias"]
+    return out
+
+
+def _volume_discriminator_options(state: dict[str, Tensor]) -> dict[str, object]:
+    """``stylesdf_volume`` widths and pose head from a VolumeRenderDiscriminator state dict."""
+    blocks = _count(state, r"convs\.(\d+)\.conv1\.conv\.conv\.weight")
+    channels = [int(state["convs.0.conv.weight"].shape[0])]
+    channels += [int(state[f"convs.{k}.conv1.conv.conv.weight"].shape[0]) for k in range(1, blocks + 1)]
+    return {"channels": channels, "pose_dim": int(state["final_conv.conv.weight"].shape[0]) - 1}
+
+
 def _recipe(state: dict[str, Tensor], variant: str | None, source: str) -> Recipe:
     full = any(k.startswith("decoder.") for k in state)
     style_dim = int(state["style.0.weight"].shape[1])
@@ -201,14 +225,17 @@ class StyleSDFImporter(OfficialImporter):
 
         states = {k: convert(data[k]) for k in ("g", "g_ema") if isinstance(data.get(k), dict)}
         D = None
-        if isinstance(data.get("d"), dict) and "discriminator" in recipe.modules:
-            d = data["d"]
-            if "convs.0.0.weight" in d and recipe.modules["discriminator"].name == "stylesdf_image":
-                D = _image_discriminator_state(d, recipe.modules["upsampler"].kwargs["out_resolution"])
-                built = build_module(recipe, "discriminator").state_dict()
-                D.update({k: v for k, v in built.items() if k.endswith("resample_filter")})
-            else:
-                logger.warning("%s: its discriminator is not imported (only the full pipeline's is mapped)", source)
+        d = data.get("d")
+        kind = recipe.modules["discriminator"].name if "discriminator" in recipe.modules else None
+        if isinstance(d, dict) and kind == "stylesdf_image" and "convs.0.0.weight" in d:
+            D = _image_discriminator_state(d, recipe.modules["upsampler"].kwargs["out_resolution"])
+            built = build_module(recipe, "discriminator").state_dict()
+            D.update({k: v for k, v in built.items() if k.endswith("resample_filter")})
+        elif isinstance(d, dict) and kind == "stylesdf_volume" and "convs.0.conv.weight" in d:
+            recipe.modules["discriminator"].kwargs.update(_volume_discriminator_options(d))
+            D = _volume_discriminator_state(d)
+        elif isinstance(d, dict):
+            logger.warning("%s: its discriminator does not fit the %s stage's; not imported", source, recipe.variant)
         meta = {"source": source, "sha256": file_sha256(path), "official": self.repository,
                 "entries": sorted(k for k in data if isinstance(data[k], dict)),
                 "dropped": ["StyledConv.bias (unused by its forward)", "blur kernels (constant)"],
