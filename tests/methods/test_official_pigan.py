@@ -131,3 +131,28 @@ def test_discriminator_outputs_equal_the_official(checkpoint):
     for ours, theirs in ((out.logits, "d_prediction"), (out.latent, "d_latent"), (out.pose, "d_position")):
         scale = EXPECTED[theirs].abs().max().item()
         torch.testing.assert_close(ours, EXPECTED[theirs], atol=2e-6 * scale, rtol=0)
+
+
+@pytest.mark.parametrize("variant", ["carla", "cats"])
+def test_the_other_curricula_discriminators_equal_the_official(files, tmp_path, variant):
+    """CARLA's ProgressiveEncoderDiscriminator (pooled coordinate-conv blocks) and Cats'
+    StridedDiscriminator (plain convs, no latent or pose head, an unused pose_layer), imported from
+    ``<variant>_discriminator.pth`` beside ``<variant>_generator.pth``."""
+    (tmp_path / f"{variant}_generator.pth").write_bytes((files / "generator.pth").read_bytes())
+    (tmp_path / f"{variant}_discriminator.pth").write_bytes(
+        lzma.decompress((FIXTURE / f"{variant}_discriminator.pth.xz").read_bytes()))
+    imported = PiGANImporter().load(tmp_path / f"{variant}_generator.pth", variant=variant)
+    assert imported.meta["official_classes"]["D"] == {"carla": "ProgressiveEncoderDiscriminator",
+                                                      "cats": "StridedDiscriminator"}[variant]
+    spec = imported.recipe.modules["discriminator"]
+    D = build_module(imported.recipe, "discriminator")
+    D.load_state_dict(imported.D)
+    with torch.no_grad():
+        out = D.eval()(EXPECTED["d_input"], alpha=INFO["d_alpha"])
+    expected = {"logits": f"d_{variant}_prediction", "latent": f"d_{variant}_latent", "pose": f"d_{variant}_position"}
+    for ours, theirs in expected.items():
+        if theirs not in EXPECTED:
+            assert getattr(out, ours) is None and spec.kwargs["latent_dim"] == 0
+            continue
+        scale = EXPECTED[theirs].abs().max().item()
+        torch.testing.assert_close(getattr(out, ours), EXPECTED[theirs], atol=2e-6 * scale, rtol=0)

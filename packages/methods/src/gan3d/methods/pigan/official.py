@@ -27,6 +27,7 @@ State-dict map (official -> gan3d ``pigan``):
 ``layers.I.proj.*``                      ``blocks.I.skip.*``
 ``fromRGB.I.model.0.*``                  ``from_rgb.I.0.*``
 ``final_layer.*``                        ``head.*``
+``pose_layer.*`` (Cats' D, unused)       (dropped)
 =======================================  ===================================
 """
 
@@ -77,6 +78,8 @@ DISCRIMINATOR_RENAMES: list[tuple[str, str | None]] = [
     (r"layers\.(\d+)\.proj\.(weight|bias)", r"blocks.\1.skip.\2"),
     (r"fromRGB\.(\d+)\.model\.0\.(weight|bias)", r"from_rgb.\1.0.\2"),
     (r"final_layer\.(weight|bias)", r"head.\1"),
+    # StridedDiscriminator (Cats) builds a Linear(2, 400) its forward never uses.
+    (r"pose_layer\.(weight|bias)", None),
 ]
 
 #: curriculums.py: each data set's discriminator and SIREN.
