@@ -392,7 +392,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise self._refuse(f"persistent:{name}",
                                "a torch_utils.persistence class this importer does not know (its embedded source "
                                "was not run)")
-        obj = self.stand_in(f"persistent:{name}").__new__(self.stand_in(f"persistent:{name}"))
+        cls = self.stand_in(f"persistent:{name}")
+        obj = cls.__new__(cls)
         obj.__setstate__(dict(meta.get("state") or {}))
         src = meta.get("module_src")
         obj.source_sha256 = hashlib.sha256(src.encode("utf-8")).hexdigest() if isinstance(src, str) else None
