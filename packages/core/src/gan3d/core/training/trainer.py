@@ -173,6 +173,16 @@ class Trainer:
     def _restore(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
         self.G_ema.load_state_dict(state["G_ema"])
+        if state.get("meta", {}).get("imported"):
+            # An official checkpoint brought in by tools/run.py import: weights only. Optimizers,
+            # loss state and random draws start afresh, from step 0; a discriminator the file did
+            # not have starts from its initialisation.
+            if "D" in state:
+                self.D.load_state_dict(state["D"])
+            else:
+                logger.warning("the imported checkpoint has no discriminator; fine-tuning starts with a fresh one")
+            logger.info("continuing from imported official weights (%s)", state["meta"].get("source", "?"))
+            return
         self.D.load_state_dict(state["D"])
         self.loss.load_state_dict(state["loss"])
         self.G_opt.load_state_dict(state["G_opt"])
