@@ -32,23 +32,35 @@ from .latents import evaluation_mode, map_latents, render_in_batches, seeded_lat
 from .orbit_video import write_mp4
 from .output_paths import refuse_existing
 
-__all__ = ["EDITS", "ObjectEditVisualizer", "centre_angles", "edit_values", "render_object_edit", "write_object_edit"]
+__all__ = ["EDITS", "OBJECT_EDITS", "ObjectEditVisualizer", "apply_object_edit", "centre_angles", "edit_values",
+           "editable_objects", "object_edit_state", "render_object_edit", "write_object_edit"]
 
 logger = logging.getLogger(__name__)
 
 #: Edit names: object translation along a world axis (y is up), rotation about +y, uniform scale,
 #: camera yaw (azimuth) and polar angle.
 EDITS = ("translate_x", "translate_y", "translate_z", "rotate", "scale", "camera_yaw", "camera_polar")
+#: The edits that change one object's transform (the others turn the camera).
+OBJECT_EDITS = EDITS[:5]
 _AXES = {"translate_x": 0, "translate_y": 1, "translate_z": 2}
+_OBJECT_MAPPER_API = ("edit_objects", "transform_ranges", "layout")
 
 
 def _object_mapper(generator: nn.Module, edit: str):
     mapper = generator.mapper
-    if not all(hasattr(mapper, a) for a in ("edit_objects", "transform_ranges", "layout")):
+    if not all(hasattr(mapper, a) for a in _OBJECT_MAPPER_API):
         raise ValueError(f"object_edit {edit!r} needs a compositional mapper that keeps object transforms in ws "
                          f"(e.g. stochasticity_mapper 'giraffe'); this generator's is {type(mapper).__name__}. "
                          "Camera edits ('camera_yaw', 'camera_polar') work with any generator")
     return mapper
+
+
+def editable_objects(generator: nn.Module) -> int:
+    """How many objects :func:`apply_object_edit` can move: 0 when the mapper keeps no object transforms."""
+    mapper = generator.mapper
+    if not all(hasattr(mapper, a) for a in _OBJECT_MAPPER_API):
+        return 0
+    return int(mapper.layout.n_objects)
 
 
 def _centre(distribution, fallback: float, polar: bool) -> float:
@@ -138,23 +150,57 @@ def render_object_edit(generator: nn.Module, ws: Tensor, *, edit: str, values: S
     elif edit == "camera_polar":
         polar = value
     else:
-        mapper = _object_mapper(generator, edit)
-        if not 0 <= object_index < mapper.layout.n_objects:
-            raise ValueError(f"object_index must be in [0, {mapper.layout.n_objects}), got {object_index}")
-        lay = mapper.layout
-        value = value.to(device=device, dtype=batch.dtype)
-        if edit in _AXES:
-            translation = batch[:, object_index, lay.translation].clone()
-            translation[:, _AXES[edit]] = value
-            batch = mapper.edit_objects(batch, object_index, translation=translation)
-        elif edit == "rotate":
-            batch = mapper.edit_objects(batch, object_index, rotation=value)
-        else:
-            scale = batch[:, object_index, lay.scale]
-            batch = mapper.edit_objects(batch, object_index, scale=scale / scale[:, :1] * value[:, None])
+        batch = apply_object_edit(generator, batch, edit, value.to(device=device, dtype=batch.dtype),
+                                  object_index=object_index)
     cameras = rig_cameras(rig, yaw, polar, device)
     outputs = render_in_batches(generator, batch, cameras, batch_size=batch_size, resolution=resolution)
     return torch.cat([o.image.detach().float().cpu() for o in outputs])
+
+
+def apply_object_edit(generator: nn.Module, ws: Tensor, edit: str, values: Tensor | float, *,
+                      object_index: int = 0) -> Tensor:
+    """A copy of ``ws [B, num_ws, w_dim]`` with one object edit set to ``values`` (``[B]`` or a float).
+
+    ``edit`` is one of :data:`OBJECT_EDITS`, in the units of :func:`render_object_edit` (world
+    coordinates, radians about +y, the first axis' scale keeping the axis ratios). Several edits are
+    applied one after another; each changes only what it names.
+    """
+    if edit not in OBJECT_EDITS:
+        raise ValueError(f"unknown object edit {edit!r}; choose one of {', '.join(OBJECT_EDITS)}")
+    mapper = _object_mapper(generator, edit)
+    lay = mapper.layout
+    if not 0 <= object_index < lay.n_objects:
+        raise ValueError(f"object_index must be in [0, {lay.n_objects}), got {object_index}")
+    value = torch.as_tensor(values, dtype=ws.dtype, device=ws.device).expand(ws.shape[0])
+    if edit in _AXES:
+        translation = ws[:, object_index, lay.translation].clone()
+        translation[:, _AXES[edit]] = value
+        return mapper.edit_objects(ws, object_index, translation=translation)
+    if edit == "rotate":
+        return mapper.edit_objects(ws, object_index, rotation=value)
+    scale = ws[:, object_index, lay.scale]
+    return mapper.edit_objects(ws, object_index, scale=scale / scale[:, :1] * value[:, None])
+
+
+def object_edit_state(generator: nn.Module, ws: Tensor, *,
+                      object_index: int = 0) -> dict[str, tuple[float, float, float]]:
+    """``{edit: (low, current, high)}`` for each of :data:`OBJECT_EDITS` of one scene ``ws [1, num_ws, w_dim]``:
+    the object's current value and the range :func:`edit_values` sweeps (widened to hold the value)."""
+    mapper = _object_mapper(generator, "object edits")
+    lay = mapper.layout
+    if ws.ndim != 3 or ws.shape[0] != 1:
+        raise ValueError(f"ws must hold one scene, [1, num_ws, w_dim]; got {tuple(ws.shape)}")
+    if not 0 <= object_index < lay.n_objects:
+        raise ValueError(f"object_index must be in [0, {lay.n_objects}), got {object_index}")
+    row = ws[0, object_index].detach().float().cpu()
+    current = {name: float(row[lay.translation][axis]) for name, axis in _AXES.items()}
+    current["rotate"] = float(row[lay.rotation])
+    current["scale"] = float(row[lay.scale][0])
+    state = {}
+    for edit in OBJECT_EDITS:
+        low, high = edit_values(generator, edit, 2, ws, object_index=object_index)
+        state[edit] = (min(low, current[edit]), current[edit], max(high, current[edit]))
+    return state
 
 
 class ObjectEditVisualizer(Visualizer):

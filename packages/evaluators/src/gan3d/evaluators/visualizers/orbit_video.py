@@ -133,17 +133,20 @@ class OrbitVideoVisualizer(Visualizer):
     def video_path(self, out_dir: Path | str, seed: int) -> Path:
         return Path(out_dir) / f"{self.file_prefix}_seed{seed:04d}.mp4"
 
-    def render_frames(self, generator: nn.Module, seed: int, *, device: torch.device | str = "cpu") -> np.ndarray:
-        """The ``uint8 [num_frames, H, W, 3]`` frames of the latent of ``seed``."""
+    def render_frames(self, generator: nn.Module, seed: int, *, device: torch.device | str = "cpu",
+                      ws: torch.Tensor | None = None) -> np.ndarray:
+        """The ``uint8 [num_frames, H, W, 3]`` frames of the latent of ``seed``, or of the scene
+        ``ws [1, num_ws, w_dim]`` when given (an edited one: the viewer's export)."""
         rig = self.rig(generator)
         yaw, polar = orbit_angles(self.num_frames, yaw_range=self.yaw_range, pitch_range=self.pitch_range,
                                   polar_offset=self.polar_offset, full_turn=self.full_turn)
         cameras = rig_cameras(rig, yaw, polar, device)
         with evaluation_mode(generator):
-            z = seeded_latents(1, generator.z_dim, seed).to(device)
-            ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
-                             truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
-            ws = ws.repeat(self.num_frames, 1, 1)
+            if ws is None:
+                z = seeded_latents(1, generator.z_dim, seed).to(device)
+                ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
+                                 truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
+            ws = ws.to(device).repeat(self.num_frames, 1, 1)
             outputs = render_in_batches(generator, ws, cameras, batch_size=self.batch_size,
                                         resolution=self.resolution or None)
         if self.image_mode != "depth":
