@@ -125,7 +125,7 @@ def test_rendering_never_blocks_the_other_requests(pigan):
         started.set()
         assert release.wait(WAIT)
 
-    pigan.worker.submit_export(busy)
+    pigan.worker.submit_task(busy)
     assert started.wait(WAIT)
     replies = {}
     waiting = threading.Thread(target=lambda: replies.setdefault("view", get(pigan, "/api/render?yaw=5")))

@@ -1,4 +1,4 @@
-"""The render worker: one thread, the latest view per client wins, exports queue behind views.
+"""The render worker: one thread, the latest view per client wins, tasks (exports) queue behind views.
 
 Jobs block on events the test releases, so every ordering here is forced, not timed."""
 
@@ -48,15 +48,15 @@ def test_a_pending_view_is_superseded_by_the_same_clients_next_one():
         worker.close()
 
 
-def test_exports_wait_for_pending_views_and_are_never_superseded():
+def test_tasks_wait_for_pending_views_and_are_never_superseded():
     worker = RenderWorker()
     log: list[str] = []
     try:
         work, started, release = blocking_job(log, "busy")
-        busy = worker.submit_export(work)
+        busy = worker.submit_task(work)
         assert started.wait(WAIT)
-        first = worker.submit_export(lambda: log.append("export 1") or 1)
-        second = worker.submit_export(lambda: log.append("export 2") or 2)
+        first = worker.submit_task(lambda: log.append("export 1") or 1)
+        second = worker.submit_task(lambda: log.append("export 2") or 2)
         view = worker.submit_view(lambda: log.append("view") or "view")
         release.set()
         assert [busy.wait(WAIT), first.wait(WAIT), second.wait(WAIT), view.wait(WAIT)] == ["busy", 1, 2, "view"]
@@ -82,9 +82,9 @@ def test_a_wait_can_time_out_and_close_fails_what_is_left():
     worker = RenderWorker()
     log: list[str] = []
     work, started, release = blocking_job(log, "busy")
-    busy = worker.submit_export(work)
+    busy = worker.submit_task(work)
     assert started.wait(WAIT)
-    queued = worker.submit_export(lambda: "never")
+    queued = worker.submit_task(lambda: "never")
     with pytest.raises(TimeoutError, match="did not finish within 0.01 s"):
         queued.wait(0.01)
     closer = threading.Thread(target=worker.close)

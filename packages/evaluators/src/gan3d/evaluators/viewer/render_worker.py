@@ -1,11 +1,12 @@
-"""One thread that owns the generator: views (the latest per client wins) and exports, one at a time.
+"""One thread that owns the generator: views (the latest per client wins) and tasks, one at a time.
 
 The HTTP server answers each request on its own thread, but every generator call runs here, so the
 generator is never used by two threads at once. A client dragging the camera sends a view request per
 pointer move; a view request that has not started yet is *superseded* by the same client's next one
 (its waiter gets :class:`Superseded`, HTTP 409), so at most one stale view per client is ever
-rendered. Exports queue behind the pending views (a view is short, an export long) and are never
-superseded. A running job is not interrupted: a PyTorch forward pass cannot be stopped half-way.
+rendered. Tasks (exports, the description of a scene's objects) queue behind the pending views (a
+view is short, an export long) and are never superseded. A running job is not interrupted: a
+PyTorch forward pass cannot be stopped half-way.
 """
 
 from __future__ import annotations
@@ -66,12 +67,12 @@ class Job:
 
 
 class RenderWorker:
-    """Runs jobs on one daemon thread: pending views first (oldest client first), then exports in order."""
+    """Runs jobs on one daemon thread: pending views first (oldest client first), then tasks in order."""
 
     def __init__(self, name: str = "gan3d-viewer-render") -> None:
         self._lock = threading.Condition()
         self._views: OrderedDict[str, Job] = OrderedDict()
-        self._exports: deque[Job] = deque()
+        self._tasks: deque[Job] = deque()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -88,19 +89,20 @@ class RenderWorker:
             self._lock.notify()
         return job
 
-    def submit_export(self, work: Callable[[], Any]) -> Job:
-        """Queue an export; exports run in the order they came, after the pending views."""
-        job = Job(work, "export")
+    def submit_task(self, work: Callable[[], Any]) -> Job:
+        """Queue a task (an export, a scene description); tasks run in the order they came, after the
+        pending views, and are never superseded."""
+        job = Job(work, "task")
         with self._lock:
             self._check_open()
-            self._exports.append(job)
+            self._tasks.append(job)
             self._lock.notify()
         return job
 
     def pending(self) -> int:
         """Jobs waiting (not the running one)."""
         with self._lock:
-            return len(self._views) + len(self._exports)
+            return len(self._views) + len(self._tasks)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -108,12 +110,12 @@ class RenderWorker:
 
     def _next(self) -> Job | None:
         with self._lock:
-            while not (self._closed or self._views or self._exports):
+            while not (self._closed or self._views or self._tasks):
                 self._lock.wait()
             if self._views:
                 return self._views.popitem(last=False)[1]
-            if self._exports:
-                return self._exports.popleft()
+            if self._tasks:
+                return self._tasks.popleft()
             return None  # closed and nothing left
 
     def _loop(self) -> None:
@@ -127,9 +129,9 @@ class RenderWorker:
         """Stop taking jobs, fail the pending ones with :class:`WorkerClosed`, and wait for the running one."""
         with self._lock:
             self._closed = True
-            for job in [*self._views.values(), *self._exports]:
+            for job in [*self._views.values(), *self._tasks]:
                 job._finish(error=WorkerClosed("the viewer shut down before this job ran"))
             self._views.clear()
-            self._exports.clear()
+            self._tasks.clear()
             self._lock.notify_all()
         self._thread.join(timeout)

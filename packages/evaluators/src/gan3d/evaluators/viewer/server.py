@@ -26,7 +26,6 @@ Bound to 127.0.0.1 by default; on a loopback address, requests naming another ho
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import logging
@@ -192,7 +191,7 @@ class ViewerRequestHandler(BaseHTTPRequestHandler):
         renderer = self.server.renderer
         default = renderer.default_view()
         seed, psi = values.get("seed", default.seed), values.get("psi", default.psi)
-        job = self.server.worker.submit_export(lambda: renderer.scene(seed, psi))
+        job = self.server.worker.submit_task(lambda: renderer.scene(seed, psi))
         self._json(HTTPStatus.OK, job.wait(self.server.job_timeout))
 
     def _view(self, query: str) -> tuple[View, dict]:
@@ -202,7 +201,6 @@ class ViewerRequestHandler(BaseHTTPRequestHandler):
     def _render(self, query: str) -> None:
         view, values = self._view(query)
         renderer = self.server.renderer
-        view = dataclasses.replace(view, resolution=view.resolution or renderer.render_resolution)
         queued = time.perf_counter()
         job = self.server.worker.submit_view(lambda: renderer.render(view), client=values.get("client", ""))
         image = job.wait(self.server.job_timeout)
@@ -213,7 +211,7 @@ class ViewerRequestHandler(BaseHTTPRequestHandler):
         })
 
     def _download(self, work) -> None:
-        exported = self.server.worker.submit_export(work).wait(self.server.job_timeout)
+        exported = self.server.worker.submit_task(work).wait(self.server.job_timeout)
         self._send(HTTPStatus.OK, exported.data, exported.content_type,
                    {"Content-Disposition": f'attachment; filename="{exported.filename}"'})
 

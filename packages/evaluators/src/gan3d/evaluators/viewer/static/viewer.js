@@ -27,6 +27,16 @@ let shownKey = null;  // query of the frame on screen
 let refineTimer = null;
 let drag = null;
 
+// For automation (tests/evaluators/viewer/test_viewer_browser.py drives the page in Chromium): the
+// controls' state, the frames shown (newest last) and whether every requested view has arrived.
+const shownFrames = [];
+window.gan3dViewer = {
+  state,
+  frames: shownFrames,
+  shownQuery: () => shownKey,
+  idle: () => info !== null && inflight === null && wanted === null && refineTimer === null && shownKey !== null,
+};
+
 // ------------------------------------------------------------------ small helpers
 function round(x, digits = 4) { return Number(Number(x).toFixed(digits)); }
 function clamp(x, lo, hi) { return Math.min(hi, Math.max(lo, x)); }
@@ -64,7 +74,7 @@ function viewParams(full) {
 function request(full) {
   wanted = { full };
   clearTimeout(refineTimer);
-  if (!full) refineTimer = setTimeout(() => request(true), REFINE_DELAY_MS);
+  refineTimer = full ? null : setTimeout(() => { refineTimer = null; request(true); }, REFINE_DELAY_MS);
   pump();
 }
 
@@ -115,6 +125,8 @@ async function send(params, key, full) {
       `frame ${frames} · ${Math.round(total)} ms (render ${Math.round(rendered)} ms) · ${resolution} px` +
       (full ? "" : " preview");
     view.dataset.frame = String(frames);
+    shownFrames.push({ frame: frames, full, mode: view.dataset.mode, resolution: Number(resolution) });
+    if (shownFrames.length > 100) shownFrames.shift();
     if ($("status").classList.contains("error")) setStatus("");
   } catch (error) {
     if (error.name !== "AbortError") setStatus(String(error.message || error), true);
