@@ -109,7 +109,7 @@ _CAMERA = (
     Param("yaw", float, -180.0, 180.0, help="degrees of azimuth from the front"),
     Param("pitch", float, -89.0, 89.0, help="degrees of elevation; the poles are excluded"),
     Param("radius", float, 1e-3, 1e3, help="camera distance from the orbit centre"),
-    Param("fov", float, 1.0, 170.0, help="horizontal field of view in degrees"),
+    Param("fov", float, 0.1, 170.0, help="horizontal field of view in degrees"),
 )
 _LATENT = (
     Param("seed", int, 0, MAX_SEED),

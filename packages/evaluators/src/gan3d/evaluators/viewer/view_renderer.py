@@ -9,8 +9,10 @@ seed), object edits from :mod:`gan3d.evaluators.visualizers.object_edit`, and th
 :class:`~gan3d.evaluators.visualizers.shape.ShapeVisualizer` and
 :func:`~gan3d.evaluators.visualizers.image_files.encode_png`.
 
-Not thread-safe: the viewer's server calls it from its one render thread
-(:class:`~gan3d.evaluators.viewer.render_worker.RenderWorker`).
+What uses the generator (``latent``, ``scene``, ``render``, the exports) must run on one thread at
+a time: the viewer's server runs it on its render thread
+(:class:`~gan3d.evaluators.viewer.render_worker.RenderWorker`). ``info``, ``default_view``,
+``check_edits`` and ``view_from`` only read settings and are answered on the request threads.
 """
 
 from __future__ import annotations
@@ -126,9 +128,10 @@ class ViewRenderer:
 
     # ------------------------------------------------------------------ what the page needs to know
     def default_view(self) -> View:
-        """The rig's mean camera at the centre of the pose sampler's angles."""
-        return View(yaw=math.degrees(self.centre_yaw - math.pi / 2),
-                    pitch=math.degrees(math.pi / 2 - self.centre_polar), radius=self.rig.radius,
+        """The rig's mean camera at the centre of the pose sampler's angles (inside the controls' ranges)."""
+        yaw = (math.degrees(self.centre_yaw - math.pi / 2) + 180.0) % 360.0 - 180.0
+        pitch = min(max(math.degrees(math.pi / 2 - self.centre_polar), -89.0), 89.0)
+        return View(yaw=yaw, pitch=pitch, radius=self.rig.radius,
                     fov=float(intrinsics_to_fov(self.rig.focal)), psi=self.truncation_psi)
 
     def info(self) -> dict:

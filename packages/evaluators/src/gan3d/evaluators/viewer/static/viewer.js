@@ -312,6 +312,7 @@ async function start() {
   const d = info.defaults;
   const radius = $("radius");
   radius.min = d.radius / 4; radius.max = d.radius * 4; radius.step = d.radius / 400;
+  $("fov").min = Math.min(1, d.fov);
   $("fov").max = Math.max(120, d.fov);
   Object.assign(state, { seed: d.seed, psi: d.psi, mode: d.mode });
   resetView();
