@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import logging
 import math
@@ -184,6 +185,14 @@ class OfficialAdapter:
     def code_dir(cls, root: Path) -> Path | None:
         """The folder to put on ``sys.path`` when ``root`` is a checkout of this repository, else None."""
         raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """The official options of the recipe; ``OfficialSourceError`` for what the official code cannot run."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def cfg(self) -> dict[str, Any]:
+        return self.config()
 
     def info(self) -> dict[str, Any]:
         return {"repository": self.repository, "path": str(self.root), "commit": self.found_commit,
@@ -346,7 +355,7 @@ class EG3DOfficial(OfficialAdapter):
         _stub_module("requests")
         from training.triplane import TriPlaneGenerator
 
-        self.cfg = cfg = self.config()
+        cfg = self.cfg
         if self.device.type == "cuda":
             # The official default the issue compares against: the PyTorch reference ops (the CUDA
             # plugins are compiled at first use with nvcc; their build fails on CUDA 13 toolchains
@@ -598,7 +607,7 @@ class PiGANOfficial(OfficialAdapter):
         _stub_module("matplotlib.pyplot")
         siren = importlib.import_module("siren.siren")
         generators = importlib.import_module("generators.generators")
-        self.cfg = cfg = self.config()
+        cfg = self.cfg
         torch.manual_seed(0)
         self.G = generators.ImplicitGenerator3d(functools.partial(getattr(siren, cfg["siren"]),
                                                                   hidden_dim=cfg["hidden_dim"]), cfg["z_dim"])
