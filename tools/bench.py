@@ -177,22 +177,29 @@ def build_recipe(method: str, variant: str | None, sets: list[str], resolution: 
     return recipe, overrides
 
 
-class InMemoryDataset:
+def in_memory_dataset(size: int, resolution: int, labels):
     """``size`` random images ``[3, R, R]`` in ``[-1, 1]`` with camera labels ``[25]`` (any pose
-    sampler's draws): what the trainer reads, without touching the disk."""
+    sampler's draws): what the trainer reads, without touching the disk. A :class:`GanDataset`, so
+    that the labels are declared (EG3D's ``dataset`` pose sampler draws them)."""
+    from gan3d.core.data.base import GanDataset
 
-    def __init__(self, size: int, resolution: int, labels) -> None:
-        import torch
+    class InMemoryDataset(GanDataset):
+        source = "bench (random images in memory)"
 
-        g = torch.Generator().manual_seed(0)
-        self.images = torch.rand(size, 3, resolution, resolution, generator=g) * 2 - 1
-        self.labels = labels
+        def __init__(self) -> None:
+            import torch
 
-    def __len__(self) -> int:
-        return len(self.images)
+            g = torch.Generator().manual_seed(0)
+            self.images = torch.rand(size, 3, resolution, resolution, generator=g) * 2 - 1
+            self.labels = labels
 
-    def __getitem__(self, index: int):
-        return self.images[index], self.labels[index]
+        def __len__(self) -> int:
+            return len(self.images)
+
+        def __getitem__(self, index: int):
+            return self.images[index], self.labels[index]
+
+    return InMemoryDataset()
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -357,11 +364,11 @@ def bench_one(args, method: str, batch: int | None = None) -> dict[str, Any]:
     official_src = load_tool("bench_official").parse_sources(args.official_src, args.method).get(method)
     with tempfile.TemporaryDirectory(prefix="gan3d-bench-") as work:
         # The output resolution needs a built generator; a one-image set is enough to build it.
-        probe = Trainer(recipe, InMemoryDataset(1, 4, labels[:1]), Path(work) / "probe", device=device,
+        probe = Trainer(recipe, in_memory_dataset(1, 4, labels[:1]), Path(work) / "probe", device=device,
                         progress=False, tensorboard=False)
         resolution = probe.output_resolution()
         del probe
-        dataset = InMemoryDataset(DATASET_SIZE, resolution, labels)
+        dataset = in_memory_dataset(DATASET_SIZE, resolution, labels)
         trainer = Trainer(recipe, dataset, Path(work) / "job", device=device, progress=False, tensorboard=False)
         G = trainer.G_ema
         result: dict[str, Any] = {
