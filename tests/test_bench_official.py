@@ -229,6 +229,10 @@ def test_standin_official_trees_are_built_timed_and_trained_side_by_side(tmp_pat
         inference = o["inference"]
         assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
         assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+        assert len(inference["cpu_seconds"]["gan3d"]) == len(inference["cpu_seconds"]["official"]) == 1
+        assert inference["official_cpu_s_per_image"] > 0 and inference["gan3d_cpu_s_per_image"] > 0
+        assert inference["cpu_ratio"] == pytest.approx(inference["official_cpu_s_per_image"]
+                                                       / inference["gan3d_cpu_s_per_image"])
         # The stand-ins' weights are not the official networks': reported, images not compared.
         assert o["weights_shared"] is False and "do not fit" in o["weights_error"]
         assert "image_vs_official" not in o

@@ -511,19 +511,19 @@ def print_table(report: dict[str, Any]) -> None:
                       _fmt(infer["images_per_s"]) if infer else "-",
                       _fmt(train["seconds_per_kimg"], ".4g") if train else "-",
                       f"{mem['inference']:.0f}", f"{mem['training']:.0f}" if "training" in mem else "-")
-    console = Console(width=max(Console().width, 150))
+    console = Console(width=max(Console().width, 170))
     console.print(table)
     official_rows = [r for r in report["results"] if "official" in r]
     if official_rows:
         table = Table(title="against the official code (same process, interleaved, medians)")
         for col in ("method", "batch", "precision gan3d / official", "gan3d s/img", "official s/img", "ratio",
-                    "gan3d s/kimg", "official s/kimg", "ratio ", "images vs official"):
+                    "CPU ratio", "gan3d s/kimg", "official s/kimg", "ratio ", "images vs official"):
             table.add_column(col, justify="left" if col in ("method", "precision gan3d / official") else "right")
         for r in official_rows:
             o = r["official"]
             if "error" in o:
                 table.add_row(r["method"], str(r["batch_size"]), "-", "-", "-", f"[red]{o['error']}[/]", "-", "-",
-                              "-", "-")
+                              "-", "-", "-")
                 continue
             inf, tr = o["inference"], o.get("training")
             images = o.get("image_vs_official")
@@ -534,11 +534,13 @@ def print_table(report: dict[str, Any]) -> None:
                           + (f" ({o['official_autocast']} autocast)" if o["official_autocast"] != "fp32" else ""),
                           _fmt(inf["gan3d_s_per_image"]), _fmt(inf["official_s_per_image"]),
                           f"[bold]{inf['ratio']:.2f}x[/]",
+                          f"{inf['cpu_ratio']:.2f}x" if "cpu_ratio" in inf else "-",
                           _fmt(tr["gan3d"]["seconds_per_kimg"], ".4g") if tr else "-",
                           _fmt(tr["official"]["seconds_per_kimg"], ".4g") if tr else "-",
                           f"[bold]{tr['ratio']:.2f}x[/]" if tr else "-", shown)
         console.print(table)
-        console.print("ratio = official time / gan3d time (above 1: gan3d is faster)", highlight=False)
+        console.print("ratio = official time / gan3d time (above 1: gan3d is faster); CPU ratio: the same "
+                      "with the process's CPU seconds (all threads), steadier on a shared machine", highlight=False)
     for r in report["results"]:
         if "error" in r:
             console.print(f"[red]{r['method']} failed:[/] {r['error']}", highlight=False)

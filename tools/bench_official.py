@@ -835,6 +835,7 @@ def compare(adapter: OfficialAdapter, trainer, *, batch: int, warmup: int, repea
                 result["image_vs_official_fp32_at_precision"] = image_comparison(ours_p, theirs)
 
     times: dict[str, list[float]] = {"gan3d": [], "official": []}
+    cpu_times: dict[str, list[float]] = {"gan3d": [], "official": []}
     sides = {"gan3d": lambda z, c: G(z, c), "official": adapter.infer}
     rule = {"gan3d": precision, "official": official_autocast}
     n = warmup + repeats
@@ -845,16 +846,22 @@ def compare(adapter: OfficialAdapter, trainer, *, batch: int, warmup: int, repea
         for side in order:
             progress(f"infer {side}", i + 1, n)
             _sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with torch.no_grad(), autocast(rule[side]):
                 sides[side](z, cams)
             _sync(device)
             if i >= warmup:
                 times[side].append(time.perf_counter() - t0)
+                cpu_times[side].append(time.process_time() - c0)
     per_image = {k: _median_per_image(v, batch) for k, v in times.items()}
+    cpu_per_image = {k: _median_per_image(v, batch) for k, v in cpu_times.items()}
     result["inference"] = {
         "batch_size": batch, "seconds": times, "gan3d_s_per_image": per_image["gan3d"],
         "official_s_per_image": per_image["official"], "ratio": per_image["official"] / per_image["gan3d"],
+        # process CPU seconds (all threads): steadier than wall time on a machine shared with other jobs
+        "cpu_seconds": cpu_times, "gan3d_cpu_s_per_image": cpu_per_image["gan3d"],
+        "official_cpu_s_per_image": cpu_per_image["official"],
+        "cpu_ratio": cpu_per_image["official"] / max(cpu_per_image["gan3d"], 1e-12),
     }
     if train:
         result["training"] = _compare_training(adapter, trainer, warmup=train_warmup, repeats=train_repeats,
