@@ -337,3 +337,20 @@ def test_real_official_code_shares_weights_and_renders_the_same_images(tmp_path)
         assert o["weights_shared"], o
         # the same function on the same weights: float32 rounding apart (the fidelity tests' scale)
         assert o["image_vs_official"]["max_abs_diff"] < 1e-4, (row["method"], o["image_vs_official"])
+
+
+def test_distutils_strtobool_shim_where_distutils_is_gone(monkeypatch):
+    """EG3D's dnnlib imports distutils.util.strtobool, which Python 3.12 removed: the adapter supplies it
+    when the import fails, and leaves a working distutils alone."""
+    official = bench_official
+    monkeypatch.setitem(sys.modules, "distutils", None)  # import distutils -> ImportError
+    monkeypatch.setitem(sys.modules, "distutils.util", None)
+    official._shim_distutils_strtobool()
+    from distutils.util import strtobool
+
+    assert strtobool("True") == 1 and strtobool("off") == 0
+    with pytest.raises(ValueError, match="invalid truth value"):
+        strtobool("maybe")
+    shim = sys.modules["distutils.util"]
+    official._shim_distutils_strtobool()  # importable now: left as it is
+    assert sys.modules["distutils.util"] is shim

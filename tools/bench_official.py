@@ -125,6 +125,32 @@ def _stub_module(name: str) -> None:
         sys.modules[name] = types.ModuleType(name)
 
 
+def _shim_distutils_strtobool() -> None:
+    """``distutils.util.strtobool`` where ``distutils`` cannot be imported (Python 3.12 without
+    setuptools' shim): EG3D's dnnlib/util.py imports it at module level; the networks never call it."""
+    import types
+
+    try:
+        importlib.import_module("distutils.util")
+        return
+    except ImportError:
+        pass
+
+    def strtobool(value: str) -> int:
+        value = value.lower()
+        if value in ("y", "yes", "t", "true", "on", "1"):
+            return 1
+        if value in ("n", "no", "f", "false", "off", "0"):
+            return 0
+        raise ValueError(f"invalid truth value {value!r}")
+
+    package = sys.modules.get("distutils") or types.ModuleType("distutils")
+    util = types.ModuleType("distutils.util")
+    util.strtobool = strtobool
+    package.util = util
+    sys.modules["distutils"], sys.modules["distutils.util"] = package, util
+
+
 @contextlib.contextmanager
 def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
     """Temporarily set ``owner.name = value``."""
@@ -353,6 +379,7 @@ class EG3DOfficial(OfficialAdapter):
         import torch
 
         _stub_module("requests")
+        _shim_distutils_strtobool()
         from training.triplane import TriPlaneGenerator
 
         cfg = self.cfg
