@@ -13,6 +13,7 @@ def gan3d_register(registry) -> None:
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
+    from .feature_decoders.volumegan_mlp import VolumeGANDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
     from .point_embedders.giraffe_composite import GiraffeCompositeEmbedder
     from .point_embedders.position_encoded import PositionEncodedEmbedder
@@ -37,3 +38,4 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "giraffe_composite", GiraffeCompositeDecoder)
     registry.add("stochasticity_mapper", "stylesdf", StyleSDFMappingNetwork)
     registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)
+    registry.add("feature_decoder", "volumegan_mlp", VolumeGANDecoder)

@@ -1,0 +1,25 @@
+"""VolumeGAN (Xu et al., CVPR 2022, "3D-aware Image Synthesis via Learning Structural and Textural
+Representations"): its discriminator, objective, recipes and official-weight conversion (its feature
+volume, point MLP and neural renderer are gan3d-embedders' ``volume`` point embedder and
+``volumegan_mlp`` decoder and gan3d-renderers' ``volumegan_neural_renderer`` upsampler)."""
+
+from __future__ import annotations
+
+from .discriminator import VolumeGANDiscriminator
+from .objective import VolumeGANObjective
+from .official import convert_official_state_dict
+from .recipe import volumegan_recipe
+
+__all__ = ["VolumeGANDiscriminator", "VolumeGANObjective", "convert_official_state_dict", "volumegan_recipe",
+           "register"]
+
+
+def register(registry) -> None:
+    """Add VolumeGAN's discriminator and loss to ``registry``.
+
+    The ``volumegan`` method (:func:`volumegan_recipe`) is written to the Generator v2 contract (wired
+    ``num_ws``, ``w_dim`` and ``in_channels``, modules reading only their latent rows) and is
+    registered once that generator is in.
+    """
+    registry.add("discriminator", "volumegan", VolumeGANDiscriminator)
+    registry.add("loss", "volumegan", VolumeGANObjective)
