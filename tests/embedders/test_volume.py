@@ -104,3 +104,12 @@ def test_bad_options_and_inputs():
         emb(torch.zeros(1, 2, 3, 3), None)
     with pytest.raises(ValueError, match="ws must be"):
         emb.scene(torch.zeros(1, 2, 7))
+
+
+def test_defaults_are_volumegan_ffhq256_with_the_official_parameter_count():
+    # genforce/volumegan FeatureVolume(feat_res=32, init_res=4, base_channels=256, output_channels=32), counted by
+    # building the official network (tools/reference/volumegan_official.py): 3,440,032 parameters.
+    embedder = VolumeEmbedder()
+    assert sum(p.numel() for p in embedder.parameters()) == 3_440_032
+    assert embedder.out_channels == 32 + 63  # the MLP's 95 input channels
+    assert embedder.network.stage_channels == [256, 128, 64, 32]
