@@ -59,13 +59,21 @@ def test_recipe_round_trips_and_leaves_the_wired_options_to_the_generator(varian
     assert recipe.generator["render_resolution"] == up["in_resolution"]
 
 
-def test_ffhq256_totals_equal_the_official_networks():
+@pytest.fixture(scope="module")
+def ffhq256_modules():
+    """The full-size FFHQ-256 generator modules and discriminator, built once (37M parameters)."""
     recipe = volumegan_recipe("ffhq256")
     modules = wire(recipe)
-    assert modules["stochasticity_mapper"].num_ws == 12  # official num_layers = 4 NeRF + 8 CNN rows
-    assert sum(count(m) for m in modules.values()) == OFFICIAL_G
     spec = recipe.modules["discriminator"]
-    assert count(get_registry().build("discriminator", spec.name, **spec.kwargs)) == OFFICIAL_D
+    modules["discriminator"] = get_registry().build("discriminator", spec.name, **spec.kwargs)
+    return modules
+
+
+def test_ffhq256_totals_equal_the_official_networks(ffhq256_modules):
+    modules = dict(ffhq256_modules)
+    assert modules["stochasticity_mapper"].num_ws == 12  # official num_layers = 4 NeRF + 8 CNN rows
+    assert count(modules.pop("discriminator")) == OFFICIAL_D
+    assert sum(count(m) for m in modules.values()) == OFFICIAL_G
 
 
 def test_ffhq256_facts():
@@ -157,11 +165,8 @@ def _official_discriminator_names():
     return names
 
 
-def test_official_names_map_one_to_one_onto_every_tensor_of_ours():
-    recipe = volumegan_recipe("ffhq256")
-    modules = wire(recipe)
-    spec = recipe.modules["discriminator"]
-    modules["discriminator"] = get_registry().build("discriminator", spec.name, **spec.kwargs)
+def test_official_names_map_one_to_one_onto_every_tensor_of_ours(ffhq256_modules):
+    modules = ffhq256_modules
     ours = {slot: m.state_dict() for slot, m in modules.items()}
     # An official-named state dict holding our tensors (noise buffers in the official [1, 1, r, r] shape).
     official_g, official_d = {}, {}
