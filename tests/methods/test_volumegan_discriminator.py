@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from gan3d.core.registry import get_registry
 from gan3d.core.testing import check_contract
+from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.volumegan.discriminator import VolumeGANDiscriminator
 
 #: genforce/volumegan VolumeGANDiscriminator(resolution=256, init_res=4, architecture='resnet', fmaps_base=32768,
@@ -37,14 +38,15 @@ def test_at_a_whole_level_only_the_box_downsampled_image_matters(lod):
     detail = torch.randn(4, 3, 32, 32)
     detail = detail - F.interpolate(F.avg_pool2d(detail, factor), scale_factor=float(factor), mode="nearest")
     with torch.no_grad():
-        a = d(image).logits
+        a = d(DiscriminatorInput(image)).logits
         d.lod.fill_(lod)
-        a, b = d(image).logits, d(image + detail).logits
+        a, b = d(DiscriminatorInput(image)).logits, d(DiscriminatorInput(image + detail)).logits
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     if lod > 0:  # the same detail is seen one level finer
         with torch.no_grad():
             d.lod.fill_(lod - 1)
-            assert not torch.allclose(d(image).logits, d(image + detail).logits, atol=1e-4)
+            a, b = d(DiscriminatorInput(image)).logits, d(DiscriminatorInput(image + detail)).logits
+            assert not torch.allclose(a, b, atol=1e-4)
 
 
 def test_fade_between_levels_is_linear_in_the_two_entry_points():
@@ -53,15 +55,15 @@ def test_fade_between_levels_is_linear_in_the_two_entry_points():
     d = tiny().train()
     image = torch.randn(4, 3, 32, 32)
     d.lod.fill_(0.5)
-    d(image).logits.sum().backward()
+    d(DiscriminatorInput(image)).logits.sum().backward()
     assert d.fromrgb16.weight.grad is not None and d.fromrgb32.weight.grad is not None
     d.zero_grad()
     d.lod.fill_(0.0)
-    d(image).logits.sum().backward()
+    d(DiscriminatorInput(image)).logits.sum().backward()
     assert d.fromrgb16.weight.grad is None  # fully grown: only the 32-px entry
     d.zero_grad()
     d.lod.fill_(2.0)
-    d(image).logits.sum().backward()
+    d(DiscriminatorInput(image)).logits.sum().backward()
     assert d.fromrgb32.weight.grad is None and d.b32.conv0.weight.grad is None  # training at 8 px
 
 
@@ -73,7 +75,7 @@ def test_every_parameter_gets_gradient_at_its_level_except_the_unread_4px_entry(
     for lod in (0.0, 0.5, 1.0, 1.5, 2.0):
         d.zero_grad()
         d.lod.fill_(lod)
-        d(torch.randn(4, 3, 32, 32)).logits.sum().backward()
+        d(DiscriminatorInput(torch.randn(4, 3, 32, 32))).logits.sum().backward()
         reached |= {n for n, p in d.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     assert {n for n, _ in d.named_parameters()} - reached == {"fromrgb4.weight", "fromrgb4.bias"}
 
@@ -89,11 +91,13 @@ def test_set_training_step_moves_the_level_of_detail():
 def test_registration_and_bad_inputs():
     d = get_registry().build("discriminator", "volumegan", img_resolution=16, channel_base=64, channel_max=4,
                              init_lod=1.0)
-    assert d(torch.randn(2, 3, 16, 16)).logits.shape == (2, 1)
+    assert d(DiscriminatorInput(torch.randn(2, 3, 16, 16))).logits.shape == (2, 1)
     with pytest.raises(ValueError, match="always the full resolution"):
-        d(torch.randn(2, 3, 8, 8))
+        d(DiscriminatorInput(torch.randn(2, 3, 8, 8)))
     with pytest.raises(ValueError, match="remove fade_steps"):
-        d(torch.randn(2, 3, 16, 16), alpha=0.5)
+        d(DiscriminatorInput(torch.randn(2, 3, 16, 16), alpha=0.5))
+    with pytest.raises(TypeError, match="DiscriminatorInput"):
+        d(torch.randn(2, 3, 16, 16))
     with pytest.raises(ValueError, match="below 8 px"):
         VolumeGANDiscriminator(img_resolution=16, init_lod=2.0)
     with pytest.raises(ValueError, match="lod must lie"):

@@ -34,7 +34,7 @@ class LinearGenerator(nn.Module):
         self.w_avg_updates += int(update_w_avg)
         return (z @ self.A).unsqueeze(1).repeat(1, NUM_WS, 1)
 
-    def synthesis(self, ws, cameras, *, resolution=None, generator=None, return_aux=False):
+    def synthesis(self, ws, cameras, *, resolution=None, generator=None, requests=(), alpha=1.0):
         image = (ws.flatten(1) @ self.M).reshape(-1, 3, SIDE, SIDE)
         zeros = torch.zeros(ws.shape[0], 1, SIDE, SIDE)
         return GeneratorOutput(image=image, image_raw=image, depth=zeros, alpha=zeros, features=image,
@@ -142,3 +142,22 @@ def test_levels_of_detail_of_g_and_d_must_agree():
 def test_bad_options_are_refused(kwargs):
     with pytest.raises(ValueError, match="volumegan loss"):
         VolumeGANObjective(**kwargs)
+
+
+def test_optimizer_states_reset_when_the_level_of_detail_starts_or_stops_changing():
+    """ProgressScheduler: reset when int(lod) or ceil(lod) changes against the previous iteration's lod,
+    which starts at 0.0 (so a run starting at lod 3 resets at once, harmlessly, on empty states)."""
+    loss = VolumeGANObjective()
+    levels = [3.0, 3.0, 2.75, 2.5, 2.25, 2.0, 2.0, 1.5, 1.0, 0.5, 0.0, 0.0]
+    resets = []
+    for step, lod in enumerate(levels):
+        D = types.SimpleNamespace(lod=torch.tensor(lod))
+        G = types.SimpleNamespace(upsampler=types.SimpleNamespace(lod=torch.tensor(lod)))
+        resets.append(loss.reset_optimizers_now(G, D, step, 0.0))
+    #          3.0   3.0    2.75  2.5    2.25   2.0   2.0    1.5   1.0   0.5   0.0   0.0
+    assert resets == [True, False, True, False, False, True, False, True, True, True, True, False]
+    off = VolumeGANObjective(reset_optimizer=False)
+    G = types.SimpleNamespace()
+    assert not any(off.reset_optimizers_now(G, types.SimpleNamespace(lod=torch.tensor(v)), 0, 0.0) for v in (3.0, 2.5))
+    # A discriminator and upsampler without a level of detail (swapped modules): never.
+    assert not loss.reset_optimizers_now(G, types.SimpleNamespace(), 0, 0.0)

@@ -1,42 +1,28 @@
-"""VolumeGAN's recipes (written to the Generator v2 contract) and the official-weight renames.
+"""VolumeGAN's recipes through ``build_generator``: the latent-row layout, the official totals, the
+synthetic generator at every level of detail, one training step reaching every parameter, the level of
+detail reaching the EMA copy, and the official-weight renames."""
 
-Until the v2 generator wires slots, ``wire`` below hands each module what the generator will: the
-mapper's ``w_dim`` to the others, the embedder's ``out_channels`` to the decoder, the decoder's to the
-upsampler, and the total of the latent rows to the mapper.
-"""
-
+import copy
 import math
 
 import pytest
 import torch
 
-from gan3d.core.generator import feature_image
+from gan3d.core.generator import build_generator, build_module
+from gan3d.core.interfaces import Scheduled
+from gan3d.core.objective import LossInputs
 from gan3d.core.recipe import Recipe
-from gan3d.core.registry import get_registry
+from gan3d.core.training.ema import update_ema
+from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.volumegan.official import convert_official_state_dict, discriminator_key, generator_key
 from gan3d.methods.volumegan.recipe import VARIANTS, pinhole_focal_of_corner_grid, volumegan_recipe
 
 #: genforce/volumegan FFHQ-256, counted by building the official networks (tools/reference/volumegan_official.py).
 OFFICIAL_G, OFFICIAL_D = 8_688_271, 28_875_393
-GENERATOR_SLOTS = ("stochasticity_mapper", "point_embedder", "feature_decoder", "upsampler")
 WIRED = {"stochasticity_mapper": {"num_ws"}, "point_embedder": {"w_dim"}, "feature_decoder": {"in_channels", "w_dim"},
          "upsampler": {"in_channels", "w_dim"}}
-
-
-def wire(recipe: Recipe) -> dict[str, torch.nn.Module]:
-    """Build the recipe's generator modules with the values the v2 generator wires."""
-    reg = get_registry()
-    spec = recipe.modules
-    w_dim = spec["stochasticity_mapper"].kwargs["w_dim"]
-    embedder = reg.build("point_embedder", "volume", **spec["point_embedder"].kwargs, w_dim=w_dim)
-    decoder = reg.build("feature_decoder", spec["feature_decoder"].name, **spec["feature_decoder"].kwargs,
-                        in_channels=embedder.out_channels, w_dim=w_dim)
-    upsampler = reg.build("upsampler", spec["upsampler"].name, **spec["upsampler"].kwargs,
-                          in_channels=decoder.out_channels, w_dim=w_dim)
-    num_ws = embedder.num_ws + decoder.num_ws - decoder.ws_from_previous + upsampler.num_ws
-    mapper = reg.build("stochasticity_mapper", "stylegan2", **spec["stochasticity_mapper"].kwargs, num_ws=num_ws)
-    return {"stochasticity_mapper": mapper, "point_embedder": embedder, "feature_decoder": decoder,
-            "upsampler": upsampler}
+#: official rows: feature volume nerf_w[:, 0], MLP layer i nerf_w[:, i], neural renderer cnn_w = wp[:, 4:].
+LAYOUT = {"point_embedder": slice(0, 1), "feature_decoder": slice(0, 4), "upsampler": slice(4, 12)}
 
 
 def count(module):
@@ -60,20 +46,18 @@ def test_recipe_round_trips_and_leaves_the_wired_options_to_the_generator(varian
 
 
 @pytest.fixture(scope="module")
-def ffhq256_modules():
-    """The full-size FFHQ-256 generator modules and discriminator, built once (37M parameters)."""
+def ffhq256():
+    """The full-size FFHQ-256 generator and discriminator, built once (37M parameters)."""
     recipe = volumegan_recipe("ffhq256")
-    modules = wire(recipe)
-    spec = recipe.modules["discriminator"]
-    modules["discriminator"] = get_registry().build("discriminator", spec.name, **spec.kwargs)
-    return modules
+    return build_generator(recipe), build_module(recipe, "discriminator")
 
 
-def test_ffhq256_totals_equal_the_official_networks(ffhq256_modules):
-    modules = dict(ffhq256_modules)
-    assert modules["stochasticity_mapper"].num_ws == 12  # official num_layers = 4 NeRF + 8 CNN rows
-    assert count(modules.pop("discriminator")) == OFFICIAL_D
-    assert sum(count(m) for m in modules.values()) == OFFICIAL_G
+def test_ffhq256_totals_and_latent_rows_equal_the_official_networks(ffhq256):
+    G, D = ffhq256
+    assert G.num_ws == 12  # official num_layers = 4 NeRF + 8 CNN rows
+    assert G.ws_layout == LAYOUT
+    assert count(G) == OFFICIAL_G and count(D) == OFFICIAL_D
+    assert G.output_resolution() == 256 and G.embedder.out_channels == 95 and G.upsampler.in_channels == 512
 
 
 def test_ffhq256_facts():
@@ -84,6 +68,9 @@ def test_ffhq256_facts():
     assert (m["point_sampler"].kwargs["ray_start"], m["point_sampler"].kwargs["ray_end"]) == (0.8, 1.2)
     assert m["loss"].kwargs == {"r1_gamma": 10.0, "r1_interval": 16, "style_mixing_prob": 0.9, "pl_weight": 2.0,
                                 "pl_interval": 4, "pl_batch_shrink": 2, "pl_decay": 0.01}
+    # ImageDataset: centred square (Decode return_square, center_crop), cv2.INTER_AREA to the resolution.
+    assert recipe.data == {"labels": "unused", "preprocessing": [
+        {"op": "square_center_crop"}, {"op": "resize", "size": "training", "filter": "area"}]}
     assert (t["batch_size"], t["g_lr"], t["d_lr"], t["ema_kimg"], t["total_kimg"]) == (64, 0.002, 0.002, 20.0, 25000.0)
 
 
@@ -105,38 +92,91 @@ def test_corner_grid_focal_reproduces_the_official_ray_directions():
         pinhole_focal_of_corner_grid(12.0, 1)
 
 
-def test_synthetic_modules_compose_from_rays_to_discriminator_logits():
-    """The synthetic recipe's modules chained by hand as the generator chains them: 16-px feature image ->
-    64-px image at every level of detail, with the synthetic head set's cameras looking into the volume."""
-    torch.manual_seed(0)
+def synthetic(progressive: bool = True):
     recipe = volumegan_recipe("synthetic")
-    reg = get_registry()
-    modules = wire(recipe)
-    poses = reg.build("pose_sampler", recipe.modules["pose_sampler"].name, **recipe.modules["pose_sampler"].kwargs)
-    points = reg.build("point_sampler", recipe.modules["point_sampler"].name,
-                       **recipe.modules["point_sampler"].kwargs)
-    renderer = reg.build("volume_renderer", recipe.modules["volume_renderer"].name,
-                         **recipe.modules["volume_renderer"].kwargs)
-    spec = recipe.modules["discriminator"]
-    disc = reg.build("discriminator", spec.name, **spec.kwargs)
-    res = recipe.generator["render_resolution"]
-    batch = 4
-    ws = modules["stochasticity_mapper"](torch.randn(batch, modules["stochasticity_mapper"].z_dim))
-    rows = {"point_embedder": ws[:, :1], "feature_decoder": ws[:, :2], "upsampler": ws[:, 2:]}
-    samples = points(poses(batch, generator=torch.Generator().manual_seed(0)), (res, res))
-    # The cameras look at the head's box: the central ray passes within the volume bounds.
-    centre = samples.points[:, res * (res // 2) + res // 2]
-    assert (centre.abs() < 0.5).all(dim=-1).any(dim=-1).all()
-    volume = modules["point_embedder"].scene(rows["point_embedder"])
-    field = modules["feature_decoder"](modules["point_embedder"](samples.points, volume),
-                                       samples.sample_directions, rows["feature_decoder"])
-    features = feature_image(renderer(field, samples).features, res)
-    assert features.shape == (batch, recipe.modules["feature_decoder"].kwargs["output_dim"], res, res)
-    for lod in (2.0, 1.5, 0.0):
-        image = modules["upsampler"](features, rows["upsampler"], lod=lod)
-        assert image.shape == (batch, 3, 64, 64) and torch.isfinite(image).all()
-        disc.lod.fill_(lod)
-        assert disc(image).logits.shape == (batch, 1)
+    if not progressive:
+        recipe = recipe.overrides(["upsampler.progressive=false", "discriminator.progressive=false"])
+    torch.manual_seed(0)
+    return recipe, build_generator(recipe), build_module(recipe, "discriminator")
+
+
+def test_synthetic_generator_renders_every_level_of_detail_from_cameras_looking_into_the_volume():
+    """16-px feature image -> 64-px image at every level of detail; the synthetic head set's cameras look
+    into the volume's box; the rows each module reads are its own."""
+    recipe, G, D = synthetic()
+    assert G.ws_layout == {"point_embedder": slice(0, 1), "feature_decoder": slice(0, 2), "upsampler": slice(2, 8)}
+    batch = 3
+    cams = G.pose_sampler(batch, generator=torch.Generator().manual_seed(0))
+    samples = G.point_sampler(cams, (16, 16))
+    centre = samples.points[:, 16 * 8 + 8]
+    assert (centre.abs() < 0.5).all(dim=-1).any(dim=-1).all()  # the central ray crosses the head's box
+    G.eval()
+    z = torch.randn(batch, G.z_dim)
+    with torch.no_grad():
+        ws = G.mapping(z)
+        images = {}
+        for lod in (2.0, 1.5, 1.0, 0.0):
+            G.upsampler.lod.fill_(lod)
+            out = G.synthesis(ws, cams)
+            assert out.image.shape == (batch, 3, 64, 64) and torch.isfinite(out.image).all()
+            assert out.depth.shape == (batch, 1, 16, 16)
+            D.lod.fill_(lod)
+            assert D(DiscriminatorInput(out.image)).logits.shape == (batch, 1)
+            images[lod] = out.image
+        # At lod 2 the output is the 16-px raw image, nearest-upsampled 4x.
+        torch.testing.assert_close(images[2.0], out.image_raw.repeat_interleave(4, 2).repeat_interleave(4, 3))
+        # The renderer's rows alone change the image, not the depth: rows 2.. are the upsampler's.
+        other = ws.clone()
+        other[:, 2:] = G.mapping(torch.randn(batch, G.z_dim))[:, 2:]
+        mixed = G.synthesis(other, cams)
+    torch.testing.assert_close(mixed.depth, out.depth)
+    assert not torch.allclose(mixed.image, out.image)
+
+
+def test_one_training_step_reaches_every_parameter():
+    """Fully grown (lod 0), the generator loss and the path-length pass give every generator parameter a
+    gradient, and the discriminator loss with R1 every discriminator parameter except the lower-resolution
+    fromRGB entries, which only a coarser level of detail reads (the 4-px one never: tested with the
+    discriminator)."""
+    recipe, G, D = synthetic(progressive=False)
+    loss = build_module(recipe, "loss")
+    G.train()
+    inputs = LossInputs(real_images=torch.rand(4, 3, 64, 64) * 2 - 1, real_labels=torch.zeros(4, 25),
+                        z=torch.randn(4, G.z_dim), gen_cameras=G.pose_sampler(4), resolution=16,
+                        image_resolution=G.output_resolution(), generator=torch.Generator().manual_seed(0))
+    g_terms = loss.generator_loss(G, D, inputs)
+    g_terms["loss"].backward()
+    loss.generator_regularizer(G, inputs)["loss"].backward()
+    missing = [n for n, p in G.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, missing
+    G.requires_grad_(False)
+    d_terms = loss.discriminator_loss(G, D, inputs)
+    (d_terms["loss"] + loss.discriminator_regularizer(D, inputs)["loss"]).backward()
+    missing = {n for n, p in D.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0}
+    assert missing == {f"fromrgb{r}.{p}" for r in (32, 16, 8, 4) for p in ("weight", "bias")}
+    assert float(loss.pl_mean) > 0
+
+
+def test_the_level_of_detail_follows_the_schedule_in_g_d_and_the_ema_copy():
+    """The trainer calls set_training_step(step, kimg) on G, G_ema, D and the loss each step and the EMA
+    copies buffers: the three levels stay equal (synthetic: 250 + 250 images per octave, 4-step cadence)."""
+    recipe, G, D = synthetic()
+    G_ema = copy.deepcopy(G).eval()
+    loss = build_module(recipe, "loss")
+    batch, resets = 8, []
+    for step in range(0, 130):
+        kimg = step * batch / 1000
+        for module in (G, G_ema, D, loss):
+            for m in module.modules():
+                if isinstance(m, Scheduled):
+                    m.set_training_step(step, kimg)
+        resets.append(loss.reset_optimizers_now(G, D, step, kimg))
+        assert float(G.upsampler.lod) == float(D.lod) == float(G_ema.upsampler.lod)
+        update_ema(G_ema, G, 0.9)
+        assert float(G_ema.upsampler.lod) == float(G.upsampler.lod)
+    # kimg 0.25 (step 31.25 -> first update at step 32): lod leaves 2; 0.5 (step 63 -> 64): reaches 1 ...
+    assert [s for s, r in enumerate(resets) if r] == [0, 32, 64, 96, 128]
+    assert float(D.lod) == 0.0
 
 
 def _official_generator_names():
@@ -165,9 +205,12 @@ def _official_discriminator_names():
     return names
 
 
-def test_official_names_map_one_to_one_onto_every_tensor_of_ours(ffhq256_modules):
-    modules = ffhq256_modules
-    ours = {slot: m.state_dict() for slot, m in modules.items()}
+def test_official_names_map_one_to_one_onto_every_tensor_of_ours(ffhq256):
+    G, D = ffhq256
+    prefixes = G.slot_prefixes()
+    ours = {slot: {k[len(prefixes[slot]):]: v for k, v in G.state_dict().items() if k.startswith(prefixes[slot])}
+            for slot in ("stochasticity_mapper", "point_embedder", "feature_decoder", "upsampler")}
+    ours["discriminator"] = D.state_dict()
     # An official-named state dict holding our tensors (noise buffers in the official [1, 1, r, r] shape).
     official_g, official_d = {}, {}
     for name in _official_generator_names():
@@ -180,10 +223,9 @@ def test_official_names_map_one_to_one_onto_every_tensor_of_ours(ffhq256_modules
         if target is not None:
             official_d[name] = ours["discriminator"][target]
     converted = convert_official_state_dict(official_g, official_d)
-    for slot, module in modules.items():
-        rebuilt = {k for k in ours[slot] if k.endswith("resample_filter")}
-        assert set(converted[slot]) == set(ours[slot]) - rebuilt, slot
-        module.load_state_dict(converted[slot], strict=False)
+    for slot, state in ours.items():
+        rebuilt = {k for k in state if k.endswith("resample_filter")}
+        assert set(converted[slot]) == set(state) - rebuilt, slot
     with pytest.raises(KeyError, match="unknown official VolumeGAN generator"):
         generator_key("nerfmlp.bg_mlps.0.weight")
     with pytest.raises(KeyError, match="unknown official VolumeGAN discriminator"):

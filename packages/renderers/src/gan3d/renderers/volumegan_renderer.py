@@ -172,7 +172,7 @@ class VolumeGANNeuralRenderer(Upsampler):
         """Move the level of detail along the schedule (VolumeGAN ``ProgressScheduler``)."""
         self.lod.fill_(self.schedule.update(step, kimg, float(self.lod)))
 
-    def forward(self, features: Tensor, ws: Tensor, alpha: float = 1.0, *, lod: float | None = None) -> Tensor:
+    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0, lod: float | None = None) -> Tensor:
         """Render ``features`` with ``ws`` at the level of detail ``lod`` (default: the ``lod`` buffer).
 
         ``alpha`` is the generator's stage fade-in; this network fades by its own level of detail, so

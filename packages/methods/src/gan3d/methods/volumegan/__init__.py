@@ -15,11 +15,7 @@ __all__ = ["VolumeGANDiscriminator", "VolumeGANObjective", "convert_official_sta
 
 
 def register(registry) -> None:
-    """Add VolumeGAN's discriminator and loss to ``registry``.
-
-    The ``volumegan`` method (:func:`volumegan_recipe`) is written to the Generator v2 contract (wired
-    ``num_ws``, ``w_dim`` and ``in_channels``, modules reading only their latent rows) and is
-    registered once that generator is in.
-    """
+    """Add VolumeGAN's method, discriminator and loss to ``registry``."""
+    registry.add("method", "volumegan", volumegan_recipe)
     registry.add("discriminator", "volumegan", VolumeGANDiscriminator)
     registry.add("loss", "volumegan", VolumeGANObjective)

@@ -37,7 +37,7 @@ from torch import Tensor
 
 from gan3d.core.interfaces import Discriminator
 from gan3d.core.layers import Conv2dLayer, DiscriminatorBlock, DiscriminatorEpilogue
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 from gan3d.renderers.level_of_detail import LevelOfDetailSchedule
 
 __all__ = ["VolumeGANDiscriminator"]
@@ -129,11 +129,13 @@ class VolumeGANDiscriminator(Discriminator):
                 image = F.avg_pool2d(image, kernel_size=2, stride=2)
         return self.b4(x, None, None)
 
-    def forward(self, image: Tensor, *, image_raw: Tensor | None = None, camera_label: Tensor | None = None,
-                alpha: float = 1.0) -> DiscriminatorOutput:
-        """Unconditional: ``image_raw`` and ``camera_label`` are not read; ``alpha`` (a stage fade) must
-        be 1, since this network fades by its level of detail."""
-        if alpha != 1.0:
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        """Logits of ``x.image`` at the current level of detail. Unconditional: the raw image and the
+        camera are not read; ``x.alpha`` (a stage fade) must be 1, since this network fades by its level
+        of detail."""
+        if not isinstance(x, DiscriminatorInput):
+            raise TypeError(f"discriminator 'volumegan' takes a DiscriminatorInput, got {type(x).__name__}")
+        if x.alpha != 1.0:
             raise ValueError(f"discriminator 'volumegan' fades resolutions in by its level of detail (lod), not by "
-                             f"a stage alpha; got alpha={alpha}: remove fade_steps from the training stages")
-        return DiscriminatorOutput(logits=self.score(image))
+                             f"a stage alpha; got alpha={x.alpha}: remove fade_steps from the training stages")
+        return DiscriminatorOutput(logits=self.score(x.image))

@@ -24,6 +24,14 @@ Style mixing (every training forward of the generator, with probability ``style_
 second latent replaces the rows from ``cutoff`` on, ``cutoff`` uniform over the neural renderer's rows
 (official ``randint(num_nerf_layers, num_layers)``), so the feature volume and the point MLP always
 see the first latent. Only the first latent updates ``w_avg``.
+
+The path-length gradient is taken with respect to the mapped (and mixed) latents without detaching
+them, as the official ``compute_pl_penalty`` and StyleGAN2-ADA do, so the penalty also trains the mapping
+network through its second-order term; core's :class:`gan3d.core.regularizers.PathLengthRegularizer`
+detaches ``ws`` and is therefore not used (its :func:`~gan3d.core.regularizers.path_length_penalty` is).
+
+Optimizer states: both are cleared whenever the level of detail starts or stops changing
+(:meth:`VolumeGANObjective.reset_optimizers_now`, official ``ProgressScheduler.reset_optimizer``).
 """
 
 from __future__ import annotations
@@ -36,9 +44,8 @@ from torch import Tensor, nn
 
 from gan3d.core import random_draws
 from gan3d.core.objective import LossInputs, Objective
+from gan3d.core.regularizers import path_length_penalty
 from gan3d.core.types import GeneratorOutput
-
-from ..stylesdf.objective import path_length_penalty
 
 __all__ = ["VolumeGANObjective", "mix_latents", "draw_mixing_cutoff", "mixing_rows"]
 
@@ -82,6 +89,8 @@ class VolumeGANObjective(Objective):
         pl_weight: path-length weight (2; 0 turns the regularizer off), every ``pl_interval`` (4)
             generator steps on ``batch // pl_batch_shrink`` (2) samples, running-mean decay
             ``pl_decay`` (0.01).
+        reset_optimizer: clear both optimizers' states whenever the level of detail starts or stops
+            changing (official ``ProgressScheduler`` ``reset_optimizer``, default True).
     """
 
     #: VolumeGANRunner.train_step: the generator step (and its path-length step) come first, then the
@@ -99,6 +108,7 @@ class VolumeGANObjective(Objective):
         pl_interval: int = 4,
         pl_batch_shrink: int = 2,
         pl_decay: float = 0.01,
+        reset_optimizer: bool = True,
     ) -> None:
         super().__init__(r1_gamma=r1_gamma, r1_interval=r1_interval)
         if not 0.0 <= style_mixing_prob <= 1.0:
@@ -114,6 +124,9 @@ class VolumeGANObjective(Objective):
         self.g_reg_interval = pl_interval if pl_weight > 0 else 0
         # The running mean of the path lengths travels with checkpoints (official ``pl_mean``).
         self.register_buffer("pl_mean", torch.zeros(()))
+        self.reset_optimizer = reset_optimizer
+        #: The level of detail at the last step (the official runner's ``lod``, 0.0 before the first).
+        self._last_lod = 0.0
 
     # ------------------------------------------------------------ the level of detail
     @staticmethod
@@ -125,6 +138,21 @@ class VolumeGANObjective(Objective):
         if isinstance(g_lod, Tensor) and isinstance(d_lod, Tensor) and float(g_lod) != float(d_lod):
             raise ValueError(f"volumegan: the upsampler's level of detail ({float(g_lod)}) differs from the "
                              f"discriminator's ({float(d_lod)}); give both the same lod_* schedule options")
+
+    def reset_optimizers_now(self, G: nn.Module, D: nn.Module, step: int, kimg: float) -> bool:
+        """Clear both optimizers' states when the level of detail starts or stops changing (official
+        ``ProgressScheduler.execute_before_iteration``: ``int(lod)`` or ``ceil(lod)`` differs from the previous
+        iteration's, ``reset_optimizer`` True by default). Like the official runner, whose ``lod`` starts at 0,
+        the first step of a run or of a resumed run at ``lod >= 1`` clears them too."""
+        self.check_levels(G, D)
+        level = getattr(D, "lod", getattr(getattr(G, "upsampler", None), "lod", None))
+        if not isinstance(level, Tensor):  # neither network grows progressively: nothing to follow
+            return False
+        lod = float(level)
+        previous, self._last_lod = self._last_lod, lod
+        if not self.reset_optimizer:
+            return False
+        return int(lod) != int(previous) or math.ceil(lod) != math.ceil(previous)
 
     def generator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
         self.check_levels(G, D)
@@ -147,13 +175,14 @@ class VolumeGANObjective(Objective):
                                               dtype=z.dtype))
         return mix_latents(ws, other, draw_mixing_cutoff(mixing_rows(G), generator=generator))
 
-    def run_generator(self, G: nn.Module, inputs: LossInputs, *, return_aux: bool = False) -> GeneratorOutput:
+    def run_generator(self, G: nn.Module, inputs: LossInputs, *, requests: frozenset[str] = frozenset()
+                      ) -> GeneratorOutput:
         cameras = inputs.gen_cameras
         if cameras is None:
             cameras = G.pose_sampler(inputs.z.shape[0], device=inputs.z.device, generator=inputs.generator)
         ws = self.mapped_latents(G, inputs.z, inputs.generator)
         return G.synthesis(ws, cameras, resolution=inputs.resolution, generator=inputs.generator,
-                           return_aux=return_aux)
+                           requests=requests, alpha=inputs.alpha)
 
     # ------------------------------------------------------------ path length regularizer
     def generator_regularizer(self, G: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
@@ -168,7 +197,8 @@ class VolumeGANObjective(Objective):
         cameras = G.pose_sampler(n, device=device, generator=inputs.generator)
         path_inputs = dataclasses.replace(inputs, z=z, gen_cameras=cameras, gen_c=None)
         ws = self.mapped_latents(G, path_inputs.z, inputs.generator)
-        out = G.synthesis(ws, cameras, resolution=path_inputs.resolution, generator=inputs.generator)
+        out = G.synthesis(ws, cameras, resolution=path_inputs.resolution, generator=inputs.generator,
+                          alpha=inputs.alpha)
         image = out.image
         noise = random_draws.normal(tuple(image.shape), device=device, generator=inputs.generator,
                                     dtype=image.dtype) / math.sqrt(image.shape[2] * image.shape[3])

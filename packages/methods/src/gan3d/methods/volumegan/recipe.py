@@ -16,20 +16,25 @@ Variants:
 Latent rows (allocated by the generator): feature volume 1 row, point MLP 4 rows starting on the
 volume's row (``ws_from_previous``), neural renderer 8 rows: 12 rows, as the official ``num_layers``.
 
-Not expressible yet (noted for the lead): the official progressive scheduler clears both optimizers'
-states whenever ``int(lod)`` or ``ceil(lod)`` changes (``ProgressScheduler.reset_optimizer``, default
-True), and trains in mixed precision (``--num_fp16_res=128``); gan3d runs float32 and keeps the Adam
-states.
+The official progressive scheduler clears both optimizers' states whenever ``int(lod)`` or ``ceil(lod)``
+changes (``ProgressScheduler.reset_optimizer``): the loss's ``reset_optimizer`` (on). Not carried over:
+mixed precision (``--num_fp16_res=128``); gan3d runs float32 with the same ``conv_clamp`` 256.
+
+Data (``datasets/image_dataset.py`` ``parse_transform_config``): ``Decode(return_square=True,
+center_crop=True)`` keeps the centred square of the short side (rows ``int((H - s) * 0.5)`` on), then
+``Resize`` shrinks it to the training resolution with OpenCV's ``INTER_AREA``; flips are
+``--train_data_mirror``; no labels.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
 from gan3d.core.recipe import ModuleSpec, Recipe
 
-__all__ = ["volumegan_recipe", "VARIANTS", "FFHQ_BOUNDS", "SYNTHETIC_OVERRIDES", "pinhole_focal_of_corner_grid"]
+__all__ = ["volumegan_recipe", "VARIANTS", "FFHQ_BOUNDS", "SYNTHETIC_OVERRIDES", "DATA", "pinhole_focal_of_corner_grid"]
 
 VARIANTS = ("ffhq256", "synthetic")
 
@@ -53,6 +58,11 @@ def pinhole_focal_of_corner_grid(fov_degrees: float, resolution: int) -> float:
     if resolution < 2 or not 0 < fov_degrees < 180:
         raise ValueError(f"need resolution >= 2 and 0 < fov < 180 degrees, got {resolution}, {fov_degrees}")
     return (resolution - 1) / (2 * resolution * math.tan(math.radians(fov_degrees) / 2))
+
+
+#: ImageDataset's decode (centred square) and resize (cv2.INTER_AREA to the training resolution).
+DATA: dict[str, Any] = {"labels": "unused", "preprocessing": [
+    {"op": "square_center_crop"}, {"op": "resize", "size": "training", "filter": "area"}]}
 
 
 def _ffhq256() -> dict[str, Any]:
@@ -134,6 +144,7 @@ SYNTHETIC_OVERRIDES = [
     "training.image_snapshot_kimg=0.25", "training.log_every=10",
 ]
 
+
 def volumegan_recipe(variant: str | None = None) -> Recipe:
     """The VolumeGAN recipe of ``variant`` (``'ffhq256'``, default, or ``'synthetic'``).
 
@@ -146,7 +157,8 @@ def volumegan_recipe(variant: str | None = None) -> Recipe:
     if variant not in VARIANTS:
         raise ValueError(f"volumegan has no variant {variant!r}; variants: {', '.join(VARIANTS)}")
     data = _ffhq256()
-    recipe = Recipe("volumegan", data["modules"], data["generator"], data["training"], "ffhq256")
+    recipe = Recipe("volumegan", data["modules"], data["generator"], data["training"], "ffhq256",
+                    data=copy.deepcopy(DATA))
     if variant == "synthetic":
         recipe = recipe.overrides(SYNTHETIC_OVERRIDES)
         recipe.variant = "synthetic"
