@@ -15,7 +15,7 @@ from gan3d.core.recipe import Recipe
 from gan3d.core.training.ema import update_ema
 from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.volumegan.official import convert_official_state_dict, discriminator_key, generator_key
-from gan3d.methods.volumegan.recipe import VARIANTS, pinhole_focal_of_corner_grid, volumegan_recipe
+from gan3d.methods.volumegan.recipe import VARIANTS, volumegan_recipe
 
 #: genforce/volumegan FFHQ-256, counted by building the official networks (tools/reference/volumegan_official.py).
 OFFICIAL_G, OFFICIAL_D = 8_688_271, 28_875_393
@@ -74,22 +74,23 @@ def test_ffhq256_facts():
     assert (t["batch_size"], t["g_lr"], t["d_lr"], t["ema_kimg"], t["total_kimg"]) == (64, 0.002, 0.002, 20.0, 25000.0)
 
 
-def test_corner_grid_focal_reproduces_the_official_ray_directions():
-    """points_sampling.py casts rays through linspace(-1, 1, W) at depth 1 / tan(fov / 2); a pinhole with
-    the derived focal sends its pixel-centre rays through the same points."""
-    from gan3d.core.cameras import focal_to_intrinsics, pixel_rays
-
-    for res, fov in ((32, 12.0), (64, 30.0)):
-        focal = pinhole_focal_of_corner_grid(fov, res)
-        _, dirs = pixel_rays(torch.eye(4).unsqueeze(0), focal_to_intrinsics(focal), (res, res))
-        dirs = dirs.reshape(res, res, 3)
-        tan = math.tan(math.radians(fov) / 2)
-        grid = torch.linspace(-1, 1, res) * tan
-        # OpenCV camera: x right, y down, z forward; the direction over z is the image-plane coordinate.
-        torch.testing.assert_close(dirs[0, :, 0] / dirs[0, :, 2], grid, atol=1e-5, rtol=0)
-        torch.testing.assert_close(dirs[:, 0, 1] / dirs[:, 0, 2], grid, atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="resolution >= 2"):
-        pinhole_focal_of_corner_grid(12.0, 1)
+def test_rays_are_the_official_corner_aligned_grid():
+    """points_sampling.py casts rays through (x, y) = linspace(-1, 1, W) x linspace(1, -1, H) at depth
+    -1 / tan(fov / 2) from a camera on the unit sphere (y up, looking at the origin), samples at distances
+    linspace(0.8, 1.2, 12) along the unit ray. The recipe's cameras and point sampler give the same rays."""
+    recipe = volumegan_recipe().overrides(["pose_sampler.yaw_strategy=fix", "pose_sampler.polar_strategy=fix"])
+    G = build_generator(recipe).eval()
+    res = 5
+    samples = G.point_sampler(G.pose_sampler(1), (res, res))
+    tan = math.tan(math.radians(6.0))
+    x, y = torch.linspace(-1, 1, res), torch.linspace(1, -1, res)
+    # Camera at (0, 0, 1) (yaw = pitch = pi / 2): camera right = +x, up = +y, forward = -z in the world.
+    expected = torch.stack([x.expand(res, res), y[:, None].expand(res, res), torch.full((res, res), -1 / tan)], -1)
+    expected = torch.nn.functional.normalize(expected, dim=-1).reshape(1, res * res, 3)
+    torch.testing.assert_close(samples.directions, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(samples.origins, torch.tensor([0.0, 0.0, 1.0]).expand(1, res * res, 3), atol=1e-6,
+                               rtol=0)
+    torch.testing.assert_close(samples.depths[0, 0, :, 0], torch.linspace(0.8, 1.2, 12))
 
 
 def synthetic(progressive: bool = True):

@@ -9,9 +9,9 @@ Variants:
   image from a 32^3 feature volume and a 4 x 256 point MLP, 12 + 12 samples per ray, the 1x1 neural
   renderer to 256 px grown from 32 px (750k + 750k images per octave), 25M images at batch 8 x 8 GPUs.
 * ``synthetic``: the same networks sized for a CPU and the embedded 64-px synthetic head set
-  (``gan3d.core.data`` preset ``head``: EG3D-like cameras at radius 2.7 about ``(0, 0, 0.2)``, focal
-  4.2647): 16-px feature images grown to 64 px over two octaves, a 16^3 volume over the head's box
-  ``[-0.5, 0.5]^3``, narrow layers, a 2k-image run.
+  (``gan3d.core.data`` preset ``head``; its cameras: radius 2.7 about ``(0, 0, 0.2)``, pixel-centred
+  rays of focal 4.2647): 16-px feature images grown to 64 px over two octaves (250 + 250 images per
+  octave), a 16^3 volume over the head's box ``[-0.5, 0.5]^3``, narrow layers, a 2k-image run.
 
 Latent rows (allocated by the generator): feature volume 1 row, point MLP 4 rows starting on the
 volume's row (``ws_from_previous``), neural renderer 8 rows: 12 rows, as the official ``num_layers``.
@@ -34,30 +34,12 @@ from typing import Any
 
 from gan3d.core.recipe import ModuleSpec, Recipe
 
-__all__ = ["volumegan_recipe", "VARIANTS", "FFHQ_BOUNDS", "SYNTHETIC_OVERRIDES", "DATA", "pinhole_focal_of_corner_grid"]
+__all__ = ["volumegan_recipe", "VARIANTS", "FFHQ_BOUNDS", "SYNTHETIC_OVERRIDES", "DATA"]
 
 VARIANTS = ("ffhq256", "synthetic")
 
 #: ``NeRFSynthesisNetwork.forward`` default ``bounds`` of the feature volume (FFHQ).
 FFHQ_BOUNDS = [[-0.1886, -0.1671, -0.1956], [0.1887, 0.1692, 0.1872]]
-
-
-def pinhole_focal_of_corner_grid(fov_degrees: float, resolution: int) -> float:
-    """The normalized focal of the pinhole whose pixel-centre rays equal VolumeGAN's (and pi-GAN's)
-    corner-aligned grid at ``resolution``.
-
-    ``rendering/points_sampling.py`` ``sample_pts_in_cam_coord`` casts rays through
-    ``x = linspace(-1, 1, W)`` at depth ``1 / tan(fov / 2)``: the outermost pixel *centres* span the
-    field of view. Pixel centre ``j`` of a pinhole with normalized focal ``f`` has
-    ``x = ((j + 0.5) / W - 0.5) / f``; both agree for every ``j`` when ``f = (W - 1) / (2 W tan(fov / 2))``.
-
-    Example:
-        >>> round(pinhole_focal_of_corner_grid(12.0, 32), 4)
-        4.6085
-    """
-    if resolution < 2 or not 0 < fov_degrees < 180:
-        raise ValueError(f"need resolution >= 2 and 0 < fov < 180 degrees, got {resolution}, {fov_degrees}")
-    return (resolution - 1) / (2 * resolution * math.tan(math.radians(fov_degrees) / 2))
 
 
 #: ImageDataset's decode (centred square) and resize (cv2.INTER_AREA to the training resolution).
@@ -75,18 +57,21 @@ def _ffhq256() -> dict[str, Any]:
             "stochasticity_mapper": ModuleSpec("stylegan2", {
                 "z_dim": 512, "c_dim": 0, "w_dim": 512, "num_layers": 8, "lr_multiplier": 0.01, "w_avg_beta": 0.995}),
             # ps_cfg: camera on the unit sphere looking at the origin, yaw ~ N(pi/2, 0.3), pitch ~ N(pi/2, 0.155)
-            # ('gaussian'), fov 12 on the corner-aligned 32-px grid (an exact pinhole of focal 4.6085).
+            # ('gaussian'), fov 12 degrees spanned by the corner-aligned grid (sample_pts_in_cam_coord:
+            # linspace(-1, 1, W) at depth 1 / tan(fov / 2): the point sampler's align_corners).
             "pose_sampler": ModuleSpec("spherical", {
                 "yaw_strategy": "normal", "yaw_mean": math.pi / 2, "yaw_stddev": 0.3,
                 "polar_strategy": "normal", "polar_mean": math.pi / 2, "polar_stddev": 0.155,
-                "radius": 1.0, "pivot": [0.0, 0.0, 0.0], "orbit_center": [0.0, 0.0, 0.0],
-                "fov": 0.0, "focal": pinhole_focal_of_corner_grid(12.0, nerf_res)}),
-            # ps_cfg num_steps 12, ray 0.8 -> 1.2, perturb_points' +-d/2 jitter ('stratified'); importance
-            # sampling on the unsmoothed weights (hierarchicle_sampling.py). Eval renders deterministically,
-            # as the README's FID command (perturb_mode 'none').
+                "radius": 1.0, "pivot": [0.0, 0.0, 0.0], "orbit_center": [0.0, 0.0, 0.0], "fov": 12.0, "focal": 0.0}),
+            # ps_cfg num_steps 12, ray 0.8 -> 1.2 (distance along the unit ray), perturb_points' +-d/2 jitter
+            # ('stratified'); hierarchicle_sampling.py: coarse weights + 1e-5, sample_pdf's own 1e-5 and
+            # searchsorted's default side (pi-GAN's PDF), unsmoothed. Eval renders deterministically: the
+            # README's FID command turns the jitter off (perturb_mode 'none'); the official fine samples stay
+            # random at inference, ours take NeRF's deterministic quantiles (linspace(0, 1)).
             "point_sampler": ModuleSpec("uniform", {
                 "num_samples": 12, "ray_start": 0.8, "ray_end": 1.2, "perturbation": "stratified",
-                "perturb_in_eval": False, "smooth_importance_weights": False}),
+                "perturb_in_eval": False, "smooth_importance_weights": False, "importance_pdf": "pigan",
+                "align_corners": True}),
             # fv_cfg (FeatureVolume) and embed_cfg (Embedder: 10 octaves with the input).
             "point_embedder": ModuleSpec("volume", {
                 "feat_res": 32, "init_res": 4, "base_channels": 256, "output_channels": 32,
@@ -130,7 +115,7 @@ def _ffhq256() -> dict[str, Any]:
 SYNTHETIC_OVERRIDES = [
     "stochasticity_mapper.z_dim=64", "stochasticity_mapper.w_dim=64",
     "pose_sampler.radius=2.7", "pose_sampler.pivot=[0.0, 0.0, 0.2]", "pose_sampler.orbit_center=[0.0, 0.0, 0.2]",
-    "pose_sampler.fov=0.0", "pose_sampler.focal=4.2647",
+    "pose_sampler.fov=0.0", "pose_sampler.focal=4.2647", "point_sampler.align_corners=false",
     "point_sampler.ray_start=2.25", "point_sampler.ray_end=3.3",
     "point_embedder.feat_res=16", "point_embedder.base_channels=32", "point_embedder.output_channels=8",
     "point_embedder.bounds=[[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5]]",
