@@ -40,6 +40,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "eg3d": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
+        "volumegan": "gan3d-methods",
     },
     "loss": {
         "eg3d": "gan3d-methods",

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from .discriminator import VolumeGANDiscriminator
 from .objective import VolumeGANObjective
-from .official import convert_official_state_dict
+from .official import VolumeGANImporter, convert_official_state_dict
 from .recipe import volumegan_recipe
 
-__all__ = ["VolumeGANDiscriminator", "VolumeGANObjective", "convert_official_state_dict", "volumegan_recipe",
-           "register"]
+__all__ = ["VolumeGANDiscriminator", "VolumeGANImporter", "VolumeGANObjective", "convert_official_state_dict",
+           "volumegan_recipe", "register"]
 
 
 def register(registry) -> None:
-    """Add VolumeGAN's method, discriminator and loss to ``registry``."""
+    """Add VolumeGAN's method, discriminator, loss and checkpoint importer to ``registry``."""
     registry.add("method", "volumegan", volumegan_recipe)
     registry.add("discriminator", "volumegan", VolumeGANDiscriminator)
     registry.add("loss", "volumegan", VolumeGANObjective)
+    registry.add("importer", "volumegan", VolumeGANImporter)

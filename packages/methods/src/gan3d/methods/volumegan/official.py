@@ -1,10 +1,17 @@
-"""Load genforce/volumegan's weights: official state-dict names -> gan3d's, per generator slot.
+"""genforce/volumegan's checkpoints as gan3d checkpoints, and the official -> gan3d state-dict names.
+
+The official runner saves ``torch.save`` of a dict (``runners/base_runner.py`` ``BaseRunner.save``):
+``models`` holds the ``generator``, ``discriminator`` and ``generator_smooth`` (the moving average)
+state dicts, ``model_kwargs_init`` the networks' constructor arguments (``easydict.EasyDict``; the
+official ``render.py`` and ``test_metrics.py`` rebuild the generator from them), plus optimizer, loss
+and running states that are not read here. The released ``volumegan_ffhq256.pth`` is such a file.
+:class:`VolumeGANImporter` reads it with the restricted unpickler (plain tensors and ``EasyDict``
+containers only), builds the recipe from ``model_kwargs_init`` (sizes, cameras, ray range, sample
+counts) and renames the weights.
 
 The official ``VolumeGANGenerator`` and ``VolumeGANDiscriminator`` (``models/volumegan_generator.py``,
-``models/volumegan_discriminator.py``; their checkpoint ``volumegan_ffhq256.pth`` holds the state dicts
-under ``generator``, ``generator_smooth`` and ``discriminator``) map onto gan3d's modules by renames
-only; no tensor changes except the noise buffers' shape (``[1, 1, r, r]`` -> ``[r, r]``):
-
+``models/volumegan_discriminator.py``) map onto gan3d's modules by renames only; no tensor changes
+except the noise buffers' shape (``[1, 1, r, r]`` -> ``[r, r]``):
 ===========================================  =================================================
 official                                     gan3d slot and name
 ===========================================  =================================================
@@ -30,13 +37,29 @@ buffers are rebuilt, not loaded).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
-__all__ = ["convert_official_state_dict", "generator_key", "discriminator_key"]
+from gan3d.core.checkpoint import CheckpointError
+from gan3d.core.official import KnownClasses, load_pickled
+from gan3d.core.official.importer import ImportedCheckpoint, OfficialImporter, file_sha256
+from gan3d.core.recipe import Recipe
+
+from .recipe import FFHQ_BOUNDS, VARIANTS, volumegan_recipe
+
+__all__ = ["VolumeGANImporter", "KNOWN_CLASSES", "recipe_from_kwargs", "convert_official_state_dict",
+           "generator_key", "discriminator_key"]
+
+logger = logging.getLogger(__name__)
+
+#: The only class a runner checkpoint names besides tensors and plain containers: its settings' container.
+KNOWN_CLASSES = KnownClasses(dicts={"easydict.EasyDict"})
 
 
 def _layer_tail(tail: str) -> str | None:
@@ -142,3 +165,169 @@ def convert_official_state_dict(
         if ours is not None:
             out.setdefault("discriminator", {})[ours] = value
     return out
+
+
+# ---------------------------------------------------------------------------------------- the importer
+#: ``VolumeGANGenerator.__init__`` / ``NeRFSynthesisNetwork`` / ``VolumeGANDiscriminator.__init__`` defaults
+#: of the options the recipe reads, for checkpoints whose kwargs leave them out.
+_G_DEFAULTS: dict[str, Any] = {
+    "z_dim": 512, "w_dim": 512, "repeat_w": True, "normalize_z": True, "mapping_layers": 8, "mapping_fmaps": 512,
+    "mapping_lr_mul": 0.01, "label_size": 0, "nerf_res": 32, "image_channels": 3, "final_tanh": False,
+    "demodulate": True, "noise_type": "spatial", "fmaps_base": 32 << 10, "fmaps_max": 512, "conv_clamp": None,
+    "rgb_init_res_out": True, "bg_cfg": None, "out_dim": 512,
+    "fv_cfg": {"feat_res": 32, "init_res": 4, "base_channels": 256, "output_channels": 32, "w_dim": 512},
+    "embed_cfg": {"input_dim": 3, "max_freq_log2": 9, "N_freqs": 10},
+    "fg_cfg": {"num_layers": 4, "hidden_dim": 256, "activation_type": "lrelu"},
+    "ps_cfg": {}, "hs_cfg": {}, "vr_cfg": {},
+}
+_D_DEFAULTS: dict[str, Any] = {"init_res": 4, "image_channels": 3, "architecture": "resnet", "mbstd_groups": 4,
+                               "mbstd_channels": 1, "fmaps_base": 32 << 10, "fmaps_max": 512, "conv_clamp": None,
+                               "label_dim": 0}
+#: ``points_sampling.py`` ``perturb_points`` modes -> the point sampler's ``perturbation``.
+_PERTURBATIONS = {None: "stratified", "mid": "middle_uniform", "none": "none"}
+
+
+def _require(condition: bool, source: str, what: str) -> None:
+    if not condition:
+        raise CheckpointError(f"{source}: {what}; gan3d's volumegan does not build such a network")
+
+
+def recipe_from_kwargs(g_kwargs: Mapping[str, Any], d_kwargs: Mapping[str, Any] | None, *, variant: str | None = None,
+                       source: str = "the checkpoint") -> Recipe:
+    """The recipe of the networks the official constructor arguments describe (``model_kwargs_init``'s
+    ``generator_smooth`` and ``discriminator``); the training schedule is the variant's (default
+    ``ffhq256``). Raises :class:`CheckpointError` for official options gan3d does not implement."""
+    g = {**_G_DEFAULTS, **dict(g_kwargs)}
+    fv = {**_G_DEFAULTS["fv_cfg"], **dict(g["fv_cfg"] or {})}
+    embed = {**_G_DEFAULTS["embed_cfg"], **dict(g["embed_cfg"] or {})}
+    fg = {**_G_DEFAULTS["fg_cfg"], **dict(g["fg_cfg"] or {})}
+    ps, hs, vr = dict(g["ps_cfg"] or {}), dict(g["hs_cfg"] or {}), dict(g["vr_cfg"] or {})
+    _require(int(g.get("resolution", -1)) > 0, source, "model_kwargs_init gives no generator resolution")
+    _require(int(g["label_size"]) == 0, source, f"a conditional generator (label_size {g['label_size']})")
+    _require(g["bg_cfg"] is None, source, "a background field (bg_cfg)")
+    _require(bool(g["repeat_w"]) and bool(g["normalize_z"]) and bool(g["demodulate"]) and not g["final_tanh"], source,
+             "repeat_w, normalize_z and demodulate off or final_tanh on")
+    _require(g["noise_type"] == "spatial" and int(g["image_channels"]) == 3, source,
+             f"noise_type {g['noise_type']!r} or {g['image_channels']} image channels")
+    _require(int(embed["input_dim"]) == 3 and float(embed["max_freq_log2"]) == int(embed["N_freqs"]) - 1
+             and embed.get("log_sampling", True) and embed.get("include_input", True), source,
+             f"a positional encoding other than 2^0 .. 2^(N - 1) with the input (embed_cfg {embed})")
+    _require(fg["activation_type"] == "lrelu", source, f"a point MLP with {fg['activation_type']!r} activations")
+    clamp = {hs.get("clamp_mode", "relu"), vr.get("clamp_mode", "relu")}
+    _require(clamp <= {"relu", "softplus"} and len(clamp) == 1, source, f"density clamp modes {sorted(clamp)}")
+    for key in ("last_back", "white_back", "render_mode", "fill_mode", "max_depth", "num_per_group"):
+        _require(not vr.get(key) and not hs.get(key), source, f"renderer option {key}={vr.get(key, hs.get(key))!r}")
+    dist = ps.get("camera_dist", "gaussian")
+    _require(dist in ("gaussian", "normal"), source, f"camera_dist {dist!r} (gan3d reads 'gaussian')")
+    _require(ps.get("perturb_mode") in _PERTURBATIONS, source, f"perturb_mode {ps.get('perturb_mode')!r}")
+    nerf_res, resolution = int(g["nerf_res"]), int(g["resolution"])
+
+    recipe = volumegan_recipe(variant or "ffhq256")
+    m = recipe.modules
+    m["stochasticity_mapper"].kwargs.update(
+        z_dim=int(g["z_dim"]), w_dim=int(g["w_dim"]), num_layers=int(g["mapping_layers"]),
+        lr_multiplier=float(g["mapping_lr_mul"]),
+        layer_features=0 if int(g["mapping_fmaps"]) == int(g["w_dim"]) else int(g["mapping_fmaps"]))
+    pose = m["pose_sampler"].kwargs
+    pose.update(yaw_strategy="normal", polar_strategy="normal", fov=float(ps.get("fov", 12)), focal=0.0,
+                yaw_mean=float(ps.get("horizontal_mean", math.pi / 2)),
+                yaw_stddev=float(ps.get("horizontal_stddev", 0.3)),
+                polar_mean=float(ps.get("vertical_mean", math.pi / 2)),
+                polar_stddev=float(ps.get("vertical_stddev", 0.155)), radius=float(ps.get("radius", 1.0)))
+    m["point_sampler"].kwargs.update(num_samples=int(ps.get("num_steps", 12)), ray_start=float(ps.get("ray_start", 0.8)),
+                                     ray_end=float(ps.get("ray_end", 1.2)),
+                                     perturbation=_PERTURBATIONS[ps.get("perturb_mode")], align_corners=True)
+    bounds = fv.get("bounds", FFHQ_BOUNDS)
+    m["point_embedder"].kwargs.update(
+        feat_res=int(fv["feat_res"]), init_res=int(fv["init_res"]), base_channels=int(fv["base_channels"]),
+        output_channels=int(fv["output_channels"]), bounds=[[float(v) for v in c] for c in bounds],
+        num_frequencies=int(embed["N_freqs"]), include_input=True)
+    _require(int(fv.get("w_dim", g["w_dim"])) == int(g["w_dim"]), source, "a feature volume with its own w_dim")
+    m["feature_decoder"].kwargs.update(hidden_dim=int(fg["hidden_dim"]), num_layers=int(fg["num_layers"]),
+                                       output_dim=int(g["out_dim"]))
+    m["volume_renderer"].kwargs["density_activation"] = clamp.pop()
+    conv_clamp = None if g["conv_clamp"] is None else float(g["conv_clamp"])
+    m["upsampler"].kwargs.update(in_resolution=nerf_res, out_resolution=resolution, channel_base=int(g["fmaps_base"]),
+                                 channel_max=int(g["fmaps_max"]), conv_clamp=conv_clamp,
+                                 rgb_init_res_out=bool(g["rgb_init_res_out"]))
+    recipe.generator.update(render_resolution=nerf_res, num_importance=int(ps.get("num_steps", 12)))
+    disc = m["discriminator"].kwargs
+    disc["init_lod"] = math.log2(resolution // nerf_res)
+    disc["img_resolution"] = resolution
+    if d_kwargs is not None:
+        d = {**_D_DEFAULTS, **dict(d_kwargs)}
+        _require(d["architecture"] == "resnet" and int(d["init_res"]) == 4 and int(d["label_dim"]) == 0
+                 and int(d["image_channels"]) == 3, source,
+                 f"a discriminator with architecture {d['architecture']!r}, init_res {d['init_res']}, label_dim "
+                 f"{d['label_dim']}")
+        _require(int(d.get("resolution", resolution)) == resolution, source,
+                 "a discriminator at another resolution than the generator's")
+        disc.update(channel_base=int(d["fmaps_base"]), channel_max=int(d["fmaps_max"]),
+                    conv_clamp=None if d["conv_clamp"] is None else float(d["conv_clamp"]),
+                    mbstd_group_size=int(d["mbstd_groups"]), mbstd_num_channels=int(d["mbstd_channels"]))
+    return recipe
+
+
+class VolumeGANImporter(OfficialImporter):
+    """genforce/volumegan runner checkpoints (``volumegan_ffhq256.pth``) -> gan3d ``volumegan``."""
+
+    method = "volumegan"
+    formats = ("VolumeGAN .pth (torch.save of the runner's {'models': {generator, discriminator, generator_smooth}, "
+               "'model_kwargs_init', ...})")
+    repository = "genforce/volumegan"
+
+    def load(self, path: Path, *, variant: str | None = None) -> ImportedCheckpoint:
+        from gan3d.core.generator import build_generator, build_module
+
+        path = Path(path)
+        source = str(path)
+        if variant is not None and variant not in VARIANTS:
+            raise CheckpointError(f"volumegan has no variant {variant!r}; variants: {', '.join(VARIANTS)}")
+        data = load_pickled(path, KNOWN_CLASSES, what="a VolumeGAN checkpoint")
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, dict) or not any(isinstance(models.get(k), dict) for k in
+                                                   ("generator_smooth", "generator")):
+            raise CheckpointError(f"{source}: not a VolumeGAN runner checkpoint (no 'models' with a 'generator_smooth' "
+                                  "or 'generator' state dict)")
+        kwargs = data.get("model_kwargs_init") or {}
+        g_kwargs = kwargs.get("generator_smooth") or kwargs.get("generator")
+        if not isinstance(g_kwargs, dict):
+            raise CheckpointError(f"{source}: no model_kwargs_init['generator_smooth'] (the generator's constructor "
+                                  "arguments, which the official render.py needs too)")
+        if g_kwargs.get("model_type", "VolumeGANGenerator") != "VolumeGANGenerator":
+            raise CheckpointError(f"{source}: a {g_kwargs.get('model_type')} checkpoint, not VolumeGAN's")
+        d_kwargs = kwargs.get("discriminator") if isinstance(models.get("discriminator"), dict) else None
+        recipe = recipe_from_kwargs(g_kwargs, d_kwargs, variant=variant, source=source)
+        G = build_generator(recipe)
+        ours = G.state_dict()
+        prefixes = G.slot_prefixes()
+        nerf_res = recipe.generator["render_resolution"]
+        resolution = recipe.modules["upsampler"].kwargs["out_resolution"]
+
+        def convert(state: dict[str, Tensor]) -> dict[str, Tensor]:
+            try:
+                slots = convert_official_state_dict(state, nerf_resolution=nerf_res)
+            except KeyError as exc:
+                raise CheckpointError(f"{source}: {exc.args[0]}") from None
+            out = {prefixes[slot] + name: value for slot, states in slots.items() for name, value in states.items()}
+            # Constant low-pass filters are rebuilt, not stored.
+            out.update({k: v for k, v in ours.items() if k.endswith("resample_filter")})
+            return out
+
+        states = {k: convert(models[k]) for k in ("generator", "generator_smooth") if isinstance(models.get(k), dict)}
+        D = None
+        if isinstance(models.get("discriminator"), dict):
+            try:
+                D = convert_official_state_dict(None, models["discriminator"], img_resolution=resolution)["discriminator"]
+            except KeyError as exc:
+                raise CheckpointError(f"{source}: {exc.args[0]}") from None
+            built = build_module(recipe, "discriminator").state_dict()
+            D.update({k: v for k, v in built.items() if k.endswith("resample_filter")})
+        metadata = data.get("running_metadata") or {}
+        meta = {"source": source, "sha256": file_sha256(path), "official": self.repository,
+                "entries": sorted(k for k in data if isinstance(data[k], dict)),
+                "dropped": ["filter buffers (constant, rebuilt)", "optimizer, loss and running states"],
+                "seen_img": int(metadata.get("seen_img", 0)),
+                "lod": float(states.get("generator_smooth", states.get("generator"))[prefixes["upsampler"] + "lod"])}
+        return ImportedCheckpoint(recipe=recipe, G=states.get("generator", states.get("generator_smooth")),
+                                  G_ema=states.get("generator_smooth"), D=D, meta=meta)
