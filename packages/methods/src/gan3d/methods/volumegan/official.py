@@ -234,8 +234,8 @@ def recipe_from_kwargs(g_kwargs: Mapping[str, Any], d_kwargs: Mapping[str, Any] 
                 yaw_stddev=float(ps.get("horizontal_stddev", 0.3)),
                 polar_mean=float(ps.get("vertical_mean", math.pi / 2)),
                 polar_stddev=float(ps.get("vertical_stddev", 0.155)), radius=float(ps.get("radius", 1.0)))
-    m["point_sampler"].kwargs.update(num_samples=int(ps.get("num_steps", 12)), ray_start=float(ps.get("ray_start", 0.8)),
-                                     ray_end=float(ps.get("ray_end", 1.2)),
+    m["point_sampler"].kwargs.update(num_samples=int(ps.get("num_steps", 12)),
+                                     ray_start=float(ps.get("ray_start", 0.8)), ray_end=float(ps.get("ray_end", 1.2)),
                                      perturbation=_PERTURBATIONS[ps.get("perturb_mode")], align_corners=True)
     bounds = fv.get("bounds", FFHQ_BOUNDS)
     m["point_embedder"].kwargs.update(
@@ -318,7 +318,8 @@ class VolumeGANImporter(OfficialImporter):
         D = None
         if isinstance(models.get("discriminator"), dict):
             try:
-                D = convert_official_state_dict(None, models["discriminator"], img_resolution=resolution)["discriminator"]
+                D = convert_official_state_dict(None, models["discriminator"],
+                                                img_resolution=resolution)["discriminator"]
             except KeyError as exc:
                 raise CheckpointError(f"{source}: {exc.args[0]}") from None
             built = build_module(recipe, "discriminator").state_dict()
