@@ -91,6 +91,9 @@ DEMOS: dict[str, Demo] = {
                                    "(--sphere_init_path, a trained volume stage); gan3d cannot load them into a "
                                    "new job yet (training.init_from, issue 15), and the recipe keeps the volume "
                                    "renderer frozen, so run the volume demo first and resume from it."),
+    "volumegan_ffhq256": Demo("volumegan", "ffhq256", "volumegan_ffhq_256", "VolumeGAN on FFHQ-256", (),
+                              "The demo's --num_fp16_res=128 (mixed precision) is not carried over: gan3d trains in "
+                              "float32 with the same conv_clamp 256."),
 }
 
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
@@ -99,7 +102,6 @@ NOT_YET: dict[str, str] = {
     "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
     "epigraf_ffhq512": "EpiGRAF on FFHQ-512 (job epigraf)",
     "stylenerf_ffhq256": "StyleNeRF on FFHQ-256 (job stylenerf_256)",
-    "volumegan_ffhq256": "VolumeGAN on FFHQ-256 (job volumegan_ffhq_256)",
 }
 
 
