@@ -3,7 +3,12 @@ synthetic generator at every level of detail, one training step reaching every p
 detail reaching the EMA copy, and the official-weight renames."""
 
 import copy
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,6 +63,22 @@ def test_ffhq256_totals_and_latent_rows_equal_the_official_networks(ffhq256):
     assert G.ws_layout == LAYOUT
     assert count(G) == OFFICIAL_G and count(D) == OFFICIAL_D
     assert G.output_resolution() == 256 and G.embedder.out_channels == 95 and G.upsampler.in_channels == 512
+
+
+def test_describe_prints_the_official_totals_and_rows():
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, str(root / "tools" / "run.py"), "describe", "--method", "volumegan", "--json"]
+    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                         cwd=root, check=True)
+    info = json.loads(out.stdout)
+    assert (info["variant"], info["generator_parameters"], info["discriminator_parameters"]) == (
+        "ffhq256", OFFICIAL_G, OFFICIAL_D)
+    rows = {row["slot"]: row for row in info["slots"]}
+    # Official parts: mapping 2,101,248, feature volume 3,440,032, point MLP 796,512, neural renderer 2,350,479.
+    assert [rows[s]["parameters"] for s in ("stochasticity_mapper", "point_embedder", "feature_decoder", "upsampler")] \
+        == [2_101_248, 3_440_032, 796_512, 2_350_479]
+    layout = [rows[s]["latent_rows"] for s in ("point_embedder", "feature_decoder", "upsampler")]
+    assert layout == [[0, 1], [0, 4], [4, 12]]
 
 
 def test_ffhq256_facts():
