@@ -140,13 +140,30 @@ def test_bad_inputs_are_refused_with_the_fix():
     up = tiny()
     with pytest.raises(ValueError, match="exactly its 6 latent rows"):
         up(torch.randn(1, 6, 8, 8), torch.randn(1, 12, 8))
-    with pytest.raises(ValueError, match=r"features \[B, 6, 8, 8\]"):
-        up(torch.randn(1, 6, 16, 16), torch.randn(1, 6, 8))
+    with pytest.raises(ValueError, match=r"square features \[B, 6, h, h\]"):
+        up(torch.randn(1, 5, 8, 8), torch.randn(1, 6, 8))
+    with pytest.raises(ValueError, match=r"square features"):
+        up(torch.randn(1, 6, 8, 4), torch.randn(1, 6, 8))
     with pytest.raises(ValueError, match="remove fade_steps"):
         up(torch.randn(1, 6, 8, 8), torch.randn(1, 6, 8), alpha=0.5)
-    with pytest.raises(ValueError, match="render_resolution=8"):
-        up.out_resolution(16)
     with pytest.raises(ValueError, match="power of two"):
         tiny(out_resolution=24)
     with pytest.raises(ValueError, match="noise_mode"):
         tiny(eval_noise_mode="fixed")
+
+
+def test_another_render_resolution_is_resized_to_the_networks():
+    """The viewer previews at half the render resolution and infer may render larger: the feature image is
+    resized to in_resolution (bilinear), so the output keeps its side and equals rendering the resized image."""
+    up = tiny().eval()
+    ws = torch.randn(2, 6, 8)
+    with torch.no_grad():
+        for side in (4, 16):
+            features = torch.randn(2, 6, side, side)
+            resized = torch.nn.functional.interpolate(features, size=(8, 8), mode="bilinear", align_corners=False,
+                                                      antialias=side > 8)
+            assert up.out_resolution(side) == 32
+            torch.testing.assert_close(up(features, ws, lod=0.0), up(resized, ws, lod=0.0))
+    # Training takes only in_resolution (the official nerf_res): a resized render would train another model.
+    with pytest.raises(ValueError, match="trains on 8 px feature images.*generator.render_resolution=8"):
+        up.train()(torch.randn(2, 6, 16, 16), ws)

@@ -18,6 +18,10 @@ Every convolution is 1x1 (a per-pixel renderer), with per-pixel noise, leaky ReL
 official network has no layer at octave 0 but keeps its row). Parameters are gan3d's StyleGAN2
 layers (:class:`gan3d.core.layers.SynthesisLayer`, :class:`gan3d.core.layers.ToRGBLayer`).
 
+The network runs at ``in_resolution``. In eval mode a feature image rendered at another side is resized
+to it first (bilinear; the viewer's previews and renders at other sizes); in training only
+``in_resolution`` is accepted, as the official network takes only ``nerf_res``.
+
 Progressive growing: the buffer ``lod`` (level of detail, see :mod:`gan3d.renderers.level_of_detail`)
 selects the octaves computed and fades the newest one in; the output always has ``out_resolution``
 pixels, coarser octaves nearest-neighbour upsampled, exactly as the official network does. The trainer
@@ -160,12 +164,9 @@ class VolumeGANNeuralRenderer(Upsampler):
             previous = channels(res)
 
     def out_resolution(self, render_resolution: int) -> int:
-        """The output side for a feature image of ``render_resolution`` (only ``in_resolution`` is
-        accepted: the noise and the level of detail are laid out for it)."""
-        if render_resolution != self.in_resolution:
-            raise ValueError(f"upsampler 'volumegan_neural_renderer' renders from {self.in_resolution} px feature "
-                             f"images (in_resolution), got render resolution {render_resolution}; set "
-                             f"generator.render_resolution={self.in_resolution}")
+        """The output side, ``out_resolution`` whatever the render resolution (in eval mode a feature image
+        of another side is resized to ``in_resolution`` first; training takes only ``in_resolution``, see
+        :meth:`forward`)."""
         return self.image_resolution
 
     def set_training_step(self, step: int, kimg: float) -> None:
@@ -180,9 +181,21 @@ class VolumeGANNeuralRenderer(Upsampler):
         """
         what = "upsampler 'volumegan_neural_renderer'"
         side = self.in_resolution
-        if features.ndim != 4 or features.shape[1:] != (self.in_channels, side, side):
-            raise ValueError(f"{what} expects features [B, {self.in_channels}, {side}, {side}], got "
-                             f"{tuple(features.shape)}")
+        if features.ndim != 4 or features.shape[1] != self.in_channels or features.shape[2] != features.shape[3]:
+            raise ValueError(f"{what} expects square features [B, {self.in_channels}, h, h] (h = {side}, "
+                             f"in_resolution, in training), got {tuple(features.shape)}")
+        if features.shape[-1] != side:
+            if self.training:
+                # Training renders at in_resolution only, as the official network (nerf_res): a resized
+                # feature image would train another model than VolumeGAN's.
+                raise ValueError(f"{what} trains on {side} px feature images (in_resolution), got "
+                                 f"{features.shape[-1]} px; set generator.render_resolution={side} (or "
+                                 f"upsampler.in_resolution={features.shape[-1]})")
+            # A render at another resolution in eval mode (the viewer's previews, infer at another size): the
+            # network, its constant noise and its level of detail are laid out for in_resolution, so the feature
+            # image is resized to it (bilinear, antialiased when shrinking), as EG3D's super-resolution does.
+            features = F.interpolate(features, size=(side, side), mode="bilinear", align_corners=False,
+                                     antialias=features.shape[-1] > side)
         if ws.ndim != 3 or ws.shape != (features.shape[0], self.num_ws, self.w_dim):
             raise ValueError(f"{what} reads exactly its {self.num_ws} latent rows: ws must be "
                              f"[{features.shape[0]}, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
