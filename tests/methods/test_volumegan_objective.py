@@ -161,3 +161,22 @@ def test_optimizer_states_reset_when_the_level_of_detail_starts_or_stops_changin
     assert not any(off.reset_optimizers_now(G, types.SimpleNamespace(lod=torch.tensor(v)), 0, 0.0) for v in (3.0, 2.5))
     # A discriminator and upsampler without a level of detail (swapped modules): never.
     assert not loss.reset_optimizers_now(G, types.SimpleNamespace(), 0, 0.0)
+
+
+def test_the_generator_phase_logs_the_level_of_detail_outside_the_loss():
+    """``lod`` (the discriminator's, equal to the renderer's) is a logged term; ``loss`` is the adversarial one."""
+    from gan3d.core.types import DiscriminatorOutput
+
+    class Critic(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("lod", torch.tensor(0.75))
+
+        def forward(self, x):
+            return DiscriminatorOutput(logits=x.image.mean(dim=(1, 2, 3)).unsqueeze(1))
+
+    G, D = LinearGenerator(), Critic()
+    G.upsampler = types.SimpleNamespace(lod=torch.tensor(0.75))
+    terms = VolumeGANObjective(style_mixing_prob=0.0).generator_loss(G, D, inputs())
+    assert float(terms["lod"]) == 0.75 and not terms["lod"].requires_grad
+    assert float(terms["loss"].detach()) == pytest.approx(float(terms["g_adv"].detach()))

@@ -155,8 +155,14 @@ class VolumeGANObjective(Objective):
         return int(lod) != int(previous) or math.ceil(lod) != math.ceil(previous)
 
     def generator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
+        """The adversarial terms, and the level of detail of this step as the term ``lod`` (logged, not part
+        of ``loss``: a run's log shows when the neural renderer reached its full resolution, ``lod`` 0)."""
         self.check_levels(G, D)
-        return super().generator_loss(G, D, inputs)
+        terms = super().generator_loss(G, D, inputs)
+        level = getattr(D, "lod", getattr(getattr(G, "upsampler", None), "lod", None))
+        if isinstance(level, Tensor):
+            terms["lod"] = level.detach().to(terms["loss"].device, torch.float32).clone()
+        return terms
 
     def discriminator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
         self.check_levels(G, D)
