@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -32,9 +33,23 @@ def _console():
     return Console()
 
 
-def _fail(message: str) -> int:
-    _console().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    return 2
+def _fail(message: str, status: int = 2) -> int:
+    """Print ``error: MESSAGE`` as one line (never wrapped) and return the exit status."""
+    from rich.markup import escape
+
+    from gan3d.core.errors import one_line
+
+    _console().print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, markup=True,
+                     soft_wrap=True)
+    return status
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: tools/run.py train: argument --seed: ...`` and
+    status 2, without the usage block (``--help`` shows it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def _add_alias_options(parser: argparse.ArgumentParser, *names: str, **kwargs) -> None:
@@ -80,7 +95,7 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
     specs = getattr(factory, "cli_options", None)
     if not specs:
         parser.error(f"unrecognized arguments: {' '.join(extra)} (method {args.method!r} takes no options of its own)")
-    method_parser = argparse.ArgumentParser(prog=f"tools/run.py {args.command} --method {args.method}")
+    method_parser = _ArgumentParser(prog=f"tools/run.py {args.command} --method {args.method}")
     types = {"str": str, "int": int, "float": float}
     for spec in specs:
         kwargs = {"default": spec.get("default"), "help": spec.get("help")}
@@ -205,9 +220,10 @@ def cmd_datasets(args) -> int:
     if args.action == "make":
         from gan3d.core.data import make_synthetic_dataset
 
-        path = make_synthetic_dataset(args.out, preset=args.preset, num_images=args.num, resolution=args.resolution,
-                                      seed=args.seed) if args.out else make_synthetic_dataset(
-            preset=args.preset, num_images=args.num, resolution=args.resolution, seed=args.seed)
+        # Only the values given: the others keep make_synthetic_dataset's defaults (512 views of 64 px).
+        given = {k: v for k, v in (("num_images", args.num), ("resolution", args.resolution), ("seed", args.seed))
+                 if v is not None}
+        path = make_synthetic_dataset(args.out, preset=args.preset, **given)
         _console().print(f"synthetic data set ({args.preset}) at [bold]{path}[/]")
         return 0
     from gan3d.core.data import check_dataset
@@ -238,12 +254,10 @@ def cmd_train(args) -> int:
 
     from gan3d.core.data import EG3DDataset, default_dataset_path
     from gan3d.core.trainer import Trainer
+    from gan3d.core.training.workdir import check_work_dir, job_recipe
 
-    # Checked before anything is built or written, so a typo costs no work directory.
-    if args.kimg is not None and not args.kimg > 0:
-        return _fail(f"--kimg must be a positive number of thousands of images, got {args.kimg}")
-    if args.workers < 0:
-        return _fail(f"--workers must be 0 (load in the main process) or a positive count, got {args.workers}")
+    # Every option was checked by _check_options; the job directory and the recipe are checked here,
+    # before anything is built or written, so a mistake costs no work directory.
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rank, world = _init_distributed(device)
     if device == "cuda" and world > 1:
@@ -252,17 +266,21 @@ def cmd_train(args) -> int:
     default_name = f"{args.method}-{'synthetic' if synthetic else Path(args.dataset).stem}"
     work_dir = Path(args.root_work_dir) / (args.job_name or default_name)
     if args.resume:
-        from gan3d.core.checkpoint import latest_checkpoint, load_checkpoint, recipe_of
-
-        ckpt = latest_checkpoint(work_dir / "checkpoints")
-        if ckpt is None:
-            return _fail(f"--resume: no checkpoint in {work_dir / 'checkpoints'}")
-        recipe = recipe_of(load_checkpoint(ckpt), ckpt)
-        for assignment in args.set or []:
-            if not assignment.replace("-", "_").startswith("training."):
-                return _fail(f"--set {assignment}: a resumed run keeps its modules; only training.* can change")
+        recipe, ckpt = job_recipe(work_dir)
+        for flag, typed, kept in (("--method", args.method, recipe.method),
+                                  ("--variant", args.variant, recipe.variant)):
+            if _given(args, flag) and typed != kept:
+                return _fail(f"--resume: {work_dir} is a job of {flag[2:]} {kept!r}, not {typed!r}; a resumed run "
+                             f"keeps its {flag[2:]} (leave out {flag}, or start a new job under another --job_name)")
+        if ckpt is not None:  # weights exist: only the training section may change
+            for assignment in args.set or []:
+                if not assignment.replace("-", "_").startswith("training."):
+                    return _fail(f"--set {assignment}: a resumed run keeps its modules; only training.* can change")
+            if args.method_options:
+                return _fail(f"--resume: a resumed run keeps its modules; leave out {', '.join(args.method_options)}")
         recipe = recipe.overrides(args.set)
     else:
+        check_work_dir(work_dir, resume=False)
         recipe = _recipe_from_args(args, synthetic=synthetic)
     if args.batch_size is not None:
         recipe = recipe.override(f"training.batch_size={args.batch_size}")
@@ -278,8 +296,16 @@ def cmd_train(args) -> int:
         _console().print(f"training [bold]{recipe.method}[/] ({recipe.variant or 'default'}) on the embedded "
                          f"synthetic set {dataset_path}")
     dataset = EG3DDataset(dataset_path, xflip=bool(recipe.training.get("xflip", False)))
-    trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=args.seed, device=device,
-                      workers=args.workers)
+    try:
+        trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=args.seed, device=device,
+                          workers=args.workers)
+    except KeyboardInterrupt:
+        from gan3d.core.trainer import TrainingInterrupted
+
+        raise TrainingInterrupted(
+            "interrupted (Ctrl-C) before training began; " + (
+                f"continue with --resume ({work_dir})" if (work_dir / "recipe.json").is_file()
+                else "nothing was written")) from None
     trainer.train(kimg=args.kimg)
     if rank == 0:
         _console().print(f"done: {trainer.step} steps, {trainer.nimg / 1000:.3f} kimg; "
@@ -293,6 +319,13 @@ def cmd_train(args) -> int:
 
 
 # ---------------------------------------------------------------------------- eval
+def _job_dir_of(model: str) -> Path:
+    """Where outputs of a checkpoint go by default: its job directory when it lies in one
+    (``JOB/checkpoints/checkpoint-*.pt``), else the folder it lies in."""
+    path = Path(model).resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
 def _fresh_path(path: Path) -> Path:
     """``path``, or ``stem-1.json``, ``stem-2.json``... when it exists: a report is never overwritten."""
     candidate, i = path, 0
@@ -311,7 +344,7 @@ def cmd_eval(args) -> int:
     from rich.table import Table
 
     from gan3d.core import get_registry
-    from gan3d.core.checkpoint import load_checkpoint, load_generator
+    from gan3d.core.checkpoint import checkpoint_step, load_checkpoint, load_generator
     from gan3d.core.data import EG3DDataset, default_dataset_path
 
     wanted = [m for m, flag in (("fid", args.test_fid), ("kid", args.test_kid), ("identity", args.test_identity),
@@ -320,6 +353,22 @@ def cmd_eval(args) -> int:
     if not wanted:
         return _fail("nothing to evaluate: give one or more of --test_fid --test_kid --test_identity "
                      "--test_reprojection_error --test_depth --test_pose")
+    # The weight files the metrics need, named by this command's own flags, before any work.
+    for metrics, flag, what in ((("fid", "kid"), "--inception_weights", "pytorch-fid's Inception weights "
+                                 "(pt_inception-2015-12-05-6726825d.pth)"),
+                                (("identity",), "--arcface_weights", "the arcface_torch IResNet-100 backbone.pth")):
+        needed = [m for m in metrics if m in wanted]
+        value = getattr(args, flag[2:])
+        if needed and not value:
+            return _fail(f"--test_{needed[0]} needs {what}: give {flag} FILE (nothing is downloaded)")
+        if needed:
+            from gan3d.core.validation import check_file
+
+            check_file(value, flag, "weight file")
+    if args.estimator_weights:
+        from gan3d.core.validation import check_file
+
+        check_file(args.estimator_weights, "--estimator_weights", "weight file")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rank, world = _init_distributed(device)
     if device == "cuda" and world > 1:
@@ -328,12 +377,12 @@ def cmd_eval(args) -> int:
         logging.disable(logging.INFO)  # rank 0 tells the story; the others speak only of warnings and errors
     registry = get_registry()
     G, recipe = load_generator(args.model, device=device)
-    step = int(load_checkpoint(args.model)["step"])
+    step = checkpoint_step(load_checkpoint(args.model))
     dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
     dataset = EG3DDataset(dataset_path, load_depth=bool({"depth", "pose"} & set(wanted)) and args.estimator_weights
                           is None and args.train_estimator)
     G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
-    work_dir = Path(args.model).resolve().parent.parent
+    work_dir = _job_dir_of(args.model)
     console = _console()
     say = console.print if rank == 0 else (lambda *_, **__: None)
 
@@ -389,9 +438,13 @@ def cmd_eval(args) -> int:
     report = {"model": str(args.model), "method": recipe.method, "variant": recipe.variant, "step": step,
               "dataset": str(dataset_path), "fake_num": args.fake_num, "seed": args.seed, "results": results,
               "estimator_weights": estimator_weights}
+    not_finite = [k for k, v in results.items() if not math.isfinite(v)]
+    if not_finite:  # JSON has no NaN: such a metric is written as null, and said so
+        logger.warning("metric(s) %s came out non-finite; the report writes them as null", ", ".join(not_finite))
+        report["results"] = {k: (v if math.isfinite(v) else None) for k, v in results.items()}
     out = _fresh_path(Path(args.out) if args.out else work_dir / f"eval-{step:09d}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     table = Table(title=f"{recipe.method} at step {step}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -413,7 +466,7 @@ def cmd_infer(args) -> int:
     if not (args.save_image or args.save_video or args.save_shape or args.edit):
         args.save_image = True  # the cheap default when nothing is asked for
     G, recipe = load_generator(args.model, device=device)
-    work_dir = Path(args.work_dir) if args.work_dir else Path(args.model).resolve().parent.parent
+    work_dir = Path(args.work_dir) if args.work_dir else _job_dir_of(args.model)
     paths = []
     if args.save_image or args.save_video or args.save_shape:
         paths += run_inference(G, work_dir, save_image=args.save_image, save_video=args.save_video,
@@ -453,7 +506,7 @@ def cmd_bench(args) -> int:
 
 # ---------------------------------------------------------------------------- parser
 def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="tools/run.py", description="gan3d: 3D-aware GANs from interchangeable modules",
         epilog="Installed plugins may add commands of their own: `tools/run.py COMMAND --help` for any of them.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -570,38 +623,86 @@ def _needs_plugin_commands(argv: list[str]) -> bool:
     return command is not None and command not in BUILTIN_COMMANDS
 
 
+def _given(args, flag: str) -> bool:
+    """Whether ``flag`` (either spelling) was typed on the command line, not left to its default."""
+    spellings = {flag, flag.replace("_", "-")}
+    return any(tok in spellings or tok.split("=", 1)[0] in spellings for tok in getattr(args, "argv", []))
+
+
+def _option_checks() -> dict:
+    """``dest -> check(value, flag)`` for every option whose value can be wrong whatever the command:
+    one table, so each option means the same in every command (and in plugins' commands)."""
+    from gan3d.core import validation as v
+
+    positive = v.check_positive_int
+    return {
+        "seed": v.check_seed,
+        "kimg": v.check_kimg,
+        "batch_size": positive,
+        "resolution": lambda x, f: positive(x, f, what=" (pixels)"),
+        "workers": lambda x, f: v.check_non_negative_int(x, f, what=" (0: load in the main process)"),
+        "device": v.check_device,
+        "fake_num": positive, "real_num": positive, "num": positive, "estimator_steps": positive,
+        "edit_steps": lambda x, f: positive(x, f, minimum=2),
+        "shape_res": lambda x, f: positive(x, f, minimum=2),
+        "object_index": v.check_non_negative_int,
+        "repeats": positive, "warmup": v.check_non_negative_int, "threads": positive,
+        "truncation_psi": v.check_finite, "density_level": v.check_finite,
+        "job_name": v.check_job_name,
+        "root_work_dir": v.check_folder, "work_dir": v.check_folder,
+    }
+
+
+def _check_options(args) -> None:
+    """Run the option checks on every value the command line set (lists: each element)."""
+    checks = _option_checks()
+    for dest, value in vars(args).items():
+        check = checks.get(dest)
+        if check is None or value is None or isinstance(value, bool):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            check(item, f"--{dest}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status. Errors print one line (see :func:`_handle`);
+    ``GAN3D_DEBUG=1`` (or ``-v``) re-raises them so the traceback shows."""
+    from gan3d.core.errors import debug_enabled
+
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(with_plugin_commands=_needs_plugin_commands(argv))
-    args, extra = parser.parse_known_args(argv)
-    _parse_method_options(args, extra, parser)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
+    debug = debug_enabled() or "-v" in argv or "--verbose" in argv
     try:
+        parser = build_parser(with_plugin_commands=_needs_plugin_commands(argv))
+        args, extra = parser.parse_known_args(argv)
+        _parse_method_options(args, extra, parser)
+        args.argv = list(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 1
+        _check_options(args)
         return int(args.func(args) or 0)
-    except Exception:
-        if args.verbose:
+    except SystemExit:
+        raise
+    except BaseException as exc:  # KeyboardInterrupt included: one line, and what was saved
+        if debug or not isinstance(exc, Exception | KeyboardInterrupt):
             raise
-        return _handle(sys.exc_info()[1])
+        return _handle(exc)
 
 
 def _handle(exc: BaseException) -> int:
-    """Bad input gets its message, not a traceback; anything else is a bug and is re-raised."""
-    from gan3d.core.checkpoint import CheckpointError
-    from gan3d.core.recipe import RecipeError
-    from gan3d.core.registry import RegistryError
+    """One line for any error and its exit status: 2 for bad input (its own message), 128 + N for
+    signal N (what was saved), 1 for a bug (with how to get the traceback); see gan3d.core.errors."""
+    from gan3d.core.errors import user_message
 
-    try:
-        raise exc
-    except (RegistryError, RecipeError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        return _fail(str(exc))
-    except Exception as exc:  # errors the library raises for bad input carry their own message
-        if type(exc).__name__ in ("DatasetError", "WorkDirError", "TrainingError", "WeightsError"):
-            return _fail(str(exc))
-        raise
+    message, status = user_message(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        from rich.markup import escape
+
+        _console().print(f"[bold yellow]{escape(message)}[/]", highlight=False, soft_wrap=True)
+        return status
+    return _fail(message, status)
 
 
 if __name__ == "__main__":

@@ -153,11 +153,11 @@ CLI_CASES = {
     "override without a value": (["--set", "point_sampler.num_samples"], "must look like KEY=VALUE"),
     "wrong type (float for int)": (["--set", "point_sampler.num_samples=1.5"], "expected int"),
     "wrong type (string for int)": (["--set", "training.batch_size=abc"], "expected int"),
-    "negative resolution": (["--resolution", "-8"], "render_resolution must be positive, got -8"),
+    "negative resolution": (["--resolution", "-8"], "--resolution must be an integer >= 1 (pixels), got -8"),
     "ray_start >= ray_end": (["--set", "point_sampler.ray_start=2.0"], "ray_start must be smaller than ray_end"),
-    "zero batch size": (["--batch_size", "0"], "training.batch_size must be a positive number, got 0"),
+    "zero batch size": (["--batch_size", "0"], "--batch_size must be an integer >= 1, got 0"),
     "negative --kimg": (["--kimg", "-1"], "--kimg must be a positive number"),
-    "negative --workers": (["--workers", "-1"], "--workers must be 0"),
+    "negative --workers": (["--workers", "-1"], "--workers must be an integer >= 0"),
     "--resume with nothing to resume": (["--resume"], "--resume: no checkpoint in"),
 }
 
