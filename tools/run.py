@@ -219,7 +219,10 @@ def cmd_describe(args) -> int:
 def cmd_datasets(args) -> int:
     if args.action == "make":
         from gan3d.core.data import make_synthetic_dataset
+        from gan3d.core.validation import check_folder
 
+        if args.out:
+            check_folder(args.out, "--out")
         # Only the values given: the others keep make_synthetic_dataset's defaults (512 views of 64 px).
         given = {k: v for k, v in (("num_images", args.num), ("resolution", args.resolution), ("seed", args.seed))
                  if v is not None}
@@ -254,7 +257,7 @@ def cmd_train(args) -> int:
 
     from gan3d.core.data import EG3DDataset, default_dataset_path
     from gan3d.core.trainer import Trainer
-    from gan3d.core.training.workdir import check_work_dir, job_recipe
+    from gan3d.core.training.workdir import check_work_dir, job_recipe, read_job
 
     # Every option was checked by _check_options; the job directory and the recipe are checked here,
     # before anything is built or written, so a mistake costs no work directory.
@@ -267,18 +270,26 @@ def cmd_train(args) -> int:
     work_dir = Path(args.root_work_dir) / (args.job_name or default_name)
     if args.resume:
         recipe, ckpt = job_recipe(work_dir)
-        for flag, typed, kept in (("--method", args.method, recipe.method),
-                                  ("--variant", args.variant, recipe.variant)):
-            if _given(args, flag) and typed != kept:
-                return _fail(f"--resume: {work_dir} is a job of {flag[2:]} {kept!r}, not {typed!r}; a resumed run "
-                             f"keeps its {flag[2:]} (leave out {flag}, or start a new job under another --job_name)")
-        if ckpt is not None:  # weights exist: only the training section may change
-            for assignment in args.set or []:
-                if not assignment.replace("-", "_").startswith("training."):
-                    return _fail(f"--set {assignment}: a resumed run keeps its modules; only training.* can change")
-            if args.method_options:
-                return _fail(f"--resume: a resumed run keeps its modules; leave out {', '.join(args.method_options)}")
-        recipe = recipe.overrides(args.set)
+        job = read_job(work_dir)
+        if recipe is None:  # killed before it wrote its recipe: the job starts anew from the command line
+            recipe = _recipe_from_args(args, synthetic=synthetic)
+        else:
+            for flag, typed, kept in (("--method", args.method, recipe.method),
+                                      ("--variant", args.variant, recipe.variant),
+                                      ("--seed", args.seed, job.get("seed", args.seed))):
+                if _given(args, flag) and typed != kept:
+                    return _fail(f"--resume: {work_dir} is a job of {flag[2:]} {kept!r}, not {typed!r}; a resumed "
+                                 f"run keeps its {flag[2:]} (leave out {flag}, or start a new job under another "
+                                 "--job_name)")
+            if ckpt is not None:  # weights exist: only the training section may change
+                for assignment in args.set or []:
+                    if not assignment.replace("-", "_").startswith("training."):
+                        return _fail(f"--set {assignment}: a resumed run keeps its modules; only training.* can "
+                                     "change")
+                if args.method_options:
+                    return _fail(f"--resume: a resumed run keeps its modules; leave out "
+                                 f"{', '.join(args.method_options)}")
+            recipe = recipe.overrides(args.set)
     else:
         check_work_dir(work_dir, resume=False)
         recipe = _recipe_from_args(args, synthetic=synthetic)
@@ -291,14 +302,25 @@ def cmd_train(args) -> int:
         recipe = recipe.override(f"generator.render_resolution={args.resolution}")
         recipe.training["stages"] = [{k: v for k, v in s.items() if k != "resolution"}
                                      for s in recipe.training.get("stages", [])]
+    seed = args.seed
+    if args.resume:  # the job's own data set and seed, unless given
+        data = job.get("data")
+        if synthetic and data:
+            if not Path(data).exists():
+                return _fail(f"--resume: the job's data set {data} (from {work_dir / 'job.json'}) is gone; give "
+                             "--dataset PATH")
+            args.dataset, synthetic = data, False
+        elif data and Path(args.dataset).resolve() != Path(data).resolve():
+            logger.warning("--resume: the job trained on %s; it continues on --dataset %s", data, args.dataset)
+        seed = job.get("seed", seed)
     dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
     if rank == 0 and synthetic:
         _console().print(f"training [bold]{recipe.method}[/] ({recipe.variant or 'default'}) on the embedded "
                          f"synthetic set {dataset_path}")
     dataset = EG3DDataset(dataset_path, xflip=bool(recipe.training.get("xflip", False)))
     try:
-        trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=args.seed, device=device,
-                          workers=args.workers)
+        trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=seed, device=device,
+                          workers=args.workers, data_source=str(Path(dataset_path).resolve()))
     except KeyboardInterrupt:
         from gan3d.core.trainer import TrainingInterrupted
 
@@ -306,6 +328,10 @@ def cmd_train(args) -> int:
             "interrupted (Ctrl-C) before training began; " + (
                 f"continue with --resume ({work_dir})" if (work_dir / "recipe.json").is_file()
                 else "nothing was written")) from None
+    target = args.kimg if args.kimg is not None else trainer.cfg.total_kimg
+    if rank == 0 and trainer.nimg >= int(target * 1000):
+        _console().print(f"the job is already at {trainer.nimg / 1000:.3f} kimg (>= {target} kimg): nothing to "
+                         "train; give a larger --kimg to go on")
     trainer.train(kimg=args.kimg)
     if rank == 0:
         _console().print(f"done: {trainer.step} steps, {trainer.nimg / 1000:.3f} kimg; "
@@ -353,6 +379,10 @@ def cmd_eval(args) -> int:
     if not wanted:
         return _fail("nothing to evaluate: give one or more of --test_fid --test_kid --test_identity "
                      "--test_reprojection_error --test_depth --test_pose")
+    if args.out and not Path(args.out).is_dir():
+        from gan3d.core.validation import check_folder
+
+        check_folder(str(Path(args.out).parent), "--out")
     # The weight files the metrics need, named by this command's own flags, before any work.
     for metrics, flag, what in ((("fid", "kid"), "--inception_weights", "pytorch-fid's Inception weights "
                                  "(pt_inception-2015-12-05-6726825d.pth)"),
@@ -442,7 +472,10 @@ def cmd_eval(args) -> int:
     if not_finite:  # JSON has no NaN: such a metric is written as null, and said so
         logger.warning("metric(s) %s came out non-finite; the report writes them as null", ", ".join(not_finite))
         report["results"] = {k: (v if math.isfinite(v) else None) for k, v in results.items()}
-    out = _fresh_path(Path(args.out) if args.out else work_dir / f"eval-{step:09d}.json")
+    out = Path(args.out) if args.out else work_dir / f"eval-{step:09d}.json"
+    if out.is_dir():  # a folder: the report goes into it
+        out = out / f"eval-{step:09d}.json"
+    out = _fresh_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     table = Table(title=f"{recipe.method} at step {step}")
@@ -478,10 +511,16 @@ def cmd_infer(args) -> int:
         from gan3d.evaluators.visualizers.object_edit import write_object_edit
         from gan3d.evaluators.visualizers.output_paths import fresh_subdirectory
 
-        paths += write_object_edit(G, fresh_subdirectory(work_dir, "edit"), edits=args.edit, seed=args.seed,
-                                   num=args.num, object_index=args.object_index, num_steps=args.edit_steps,
-                                   truncation_psi=args.truncation_psi, video=args.save_video or args.edit_video,
-                                   device=device)
+        edit_dir = fresh_subdirectory(work_dir, "edit")
+        try:
+            paths += write_object_edit(G, edit_dir, edits=args.edit, seed=args.seed, num=args.num,
+                                       object_index=args.object_index, num_steps=args.edit_steps,
+                                       truncation_psi=args.truncation_psi, video=args.save_video or args.edit_video,
+                                       device=device)
+        except BaseException:
+            if not any(edit_dir.iterdir()):  # a refused edit leaves no empty folder behind
+                edit_dir.rmdir()
+            raise
     console = _console()
     console.print(f"{recipe.method}: wrote {len(paths)} files into [bold]{paths[0].parent}[/]")
     for p in paths:
@@ -501,7 +540,24 @@ def _bench_module():
 
 
 def cmd_bench(args) -> int:
-    return _bench_module().run(args)
+    from gan3d.core.validation import check_folder
+
+    check_folder(str(Path(args.json).parent), "--json")
+    bench = _bench_module()
+    if not args.child_out:  # each method is measured in a subprocess: a mistake fails here, in one line
+        from gan3d.core import get_registry
+        from gan3d.core.registry import check_kwargs
+
+        registry = get_registry()
+        methods = args.method or bench.installed_methods()
+        for method in methods:
+            variants = bench.per_method(args.variant, method, methods)
+            recipe, _ = bench.build_recipe(method, variants[-1] if variants else None,
+                                           bench.per_method(args.set, method, methods), args.resolution,
+                                           args.batch_size)
+            for slot, spec in recipe.modules.items():
+                check_kwargs(registry.get(slot, spec.name), spec.kwargs, f"{slot} {spec.name!r}")
+    return bench.run(args)
 
 
 # ---------------------------------------------------------------------------- parser
@@ -648,6 +704,8 @@ def _option_checks() -> dict:
         "object_index": v.check_non_negative_int,
         "repeats": positive, "warmup": v.check_non_negative_int, "threads": positive,
         "truncation_psi": v.check_finite, "density_level": v.check_finite,
+        "port": lambda x, f: v.check_int_in(x, f, 0, 65535, what=" (0: any free port)"),
+        "preview_resolution": lambda x, f: v.check_non_negative_int(x, f, what=" (0: the default)"),
         "job_name": v.check_job_name,
         "root_work_dir": v.check_folder, "work_dir": v.check_folder,
     }

@@ -53,7 +53,9 @@ def user_message(exc: BaseException) -> tuple[str, int]:
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & BAD_INPUT_ERRORS:
         return one_line(str(exc)), 2
-    if "OutOfMemoryError" in names or isinstance(exc, MemoryError):
+    text = str(exc)
+    if "OutOfMemoryError" in names or isinstance(exc, MemoryError) or (
+            isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)):
         return (f"out of memory ({_gist(exc, 160)}); lower --batch_size or the resolution, or use a machine "
                 "with more memory"), 2
     if isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)):

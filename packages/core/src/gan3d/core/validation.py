@@ -21,6 +21,7 @@ __all__ = [
     "check_seed",
     "check_positive_int",
     "check_non_negative_int",
+    "check_int_in",
     "check_finite",
     "check_kimg",
     "check_device",
@@ -57,6 +58,12 @@ def check_positive_int(value: Any, flag: str, *, minimum: int = 1, what: str = "
 
 def check_non_negative_int(value: Any, flag: str, *, what: str = "") -> int:
     return check_positive_int(value, flag, minimum=0, what=what)
+
+
+def check_int_in(value: Any, flag: str, low: int, high: int, *, what: str = "") -> int:
+    if not _is_int(value) or not low <= value <= high:
+        raise OptionError(f"{flag} must be an integer in [{low}, {high}]{what}, got {value!r}")
+    return value
 
 
 def check_finite(value: Any, flag: str) -> float:

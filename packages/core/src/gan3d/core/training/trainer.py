@@ -61,6 +61,8 @@ class Trainer:
         resume: continue from the newest checkpoint in ``work_dir``.
         seed: seeds latents, poses, data order; a resumed run restores the saved states.
         device: ``'cpu'``, ``'cuda'``...; workers: data-loader processes.
+        data_source: what the data set is (its path), recorded in ``job.json`` so that a resumed
+            run can read the same data.
 
     Example:
         >>> Trainer(recipe, dataset, "work_dirs/pigan-demo").train(kimg=1)      # doctest: +SKIP
@@ -79,12 +81,14 @@ class Trainer:
         registry=None,
         progress: bool = True,
         tensorboard: bool = True,
+        data_source: str | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
         self.rank, self.world = distributed.rank_and_world()
         self.is_main = self.rank == 0
         self.device = torch.device(device)
         self.workers = workers
+        self.data_source = data_source
         self.progress = progress and self.is_main
         self.dataset = dataset
         if len(dataset) == 0:
@@ -209,12 +213,17 @@ class Trainer:
         else:  # saved with another number of ranks: each rank's noise starts afresh from its seed
             logger.warning("resuming %d ranks from a checkpoint of %s; module noise is re-seeded",
                            self.world, len(ranks) if ranks else "unknown")
+        saved_seed = state.get("meta", {}).get("seed") if isinstance(state.get("meta"), dict) else None
+        if isinstance(saved_seed, int) and saved_seed != self.seed:  # the data order and sample grids follow it
+            logger.warning("resuming with the job's seed %d (not %d)", saved_seed, self.seed)
+            self.seed = saved_seed
         self.step = int(state["step"])
         self.nimg = int(state["nimg"])
         self.bad_steps = int(state.get("bad_steps", 0))
 
     def _prepare_work_dir(self, resume: bool) -> None:
-        prepare_work_dir(self.work_dir, self.recipe, resume=resume, step=self.step, job_id=self.job_id)
+        prepare_work_dir(self.work_dir, self.recipe, resume=resume, step=self.step, job_id=self.job_id,
+                         seed=self.seed, data=self.data_source)
 
     def close(self) -> None:
         """Flush the TensorBoard writer and give the job directory's lock back (also done when the
@@ -231,12 +240,15 @@ class Trainer:
         :meth:`_apply_stage` will set it), so a typo fails before the job directory is made."""
         for index in range(len(self.schedule.stages)):
             settings = self.schedule.settings(index)
-            for key in settings["generator"]:
-                if not hasattr(self.G, key):
-                    raise RecipeError(f"training.stages[{index}]: the generator has no option {key!r}")
-            for key in settings["loss"]:
-                if not hasattr(self.loss, key):
-                    raise RecipeError(f"training.stages[{index}]: the loss has no option {key!r}")
+            for part, owner in (("generator", self.G), ("loss", self.loss)):
+                for key, value in settings[part].items():
+                    if not hasattr(owner, key):
+                        raise RecipeError(f"training.stages[{index}]: the {part} has no option {key!r}")
+                    current = getattr(owner, key)
+                    if not _same_kind(current, value):
+                        raise RecipeError(f"training.stages[{index}].{part}.{key} must be a "
+                                          f"{type(current).__name__} like its current value {current!r}, "
+                                          f"got {value!r}")
 
     def _check_data_resolution(self) -> None:
         """Real images smaller than the rendered image are refused (they would be upsampled, so the
@@ -572,6 +584,18 @@ class Trainer:
         return f"{head}; {kept}; continue with --resume ({self.work_dir})"
 
 
+def _same_kind(current: Any, value: Any) -> bool:
+    """Whether a stage may set an attribute holding ``current`` to ``value``: numbers stay finite
+    numbers (an int may replace a float), bools stay bools, other values keep their type."""
+    if current is None:
+        return True
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, (int, float)):
+        return isinstance(value, int if isinstance(current, int) else (int, float)) and math.isfinite(value)
+    return isinstance(value, type(current))
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was stopped by Ctrl-C or SIGTERM; the message says what was saved and how to go on."""
 
@@ -591,7 +615,7 @@ class _StopRequest:
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
+        self.trainer = trainer  # its world size decides whether signals are handled
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
@@ -610,8 +634,8 @@ class _StopRequest:
                 signal.raise_signal(signal.SIGTERM)
             raise KeyboardInterrupt
         self.signum = signum
-        logger.warning("%s: stopping after step %d and saving a checkpoint (press Ctrl-C again to stop at once)",
-                       "Ctrl-C" if signum == signal.SIGINT else "SIGTERM", self.trainer.step)
+        logger.warning("%s: finishing the current step, then saving a checkpoint (press Ctrl-C again to stop at "
+                       "once)", "Ctrl-C" if signum == signal.SIGINT else "SIGTERM")
 
     def __enter__(self) -> _StopRequest:
         if self.trainer.world == 1 and threading.current_thread() is threading.main_thread():

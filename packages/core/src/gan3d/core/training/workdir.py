@@ -44,6 +44,7 @@ __all__ = [
     "new_job_id",
     "user_files",
     "saved_recipe",
+    "read_job",
     "read_job_id",
     "job_recipe",
     "resume_point",
@@ -229,25 +230,31 @@ def check_work_dir(work_dir: Path, resume: bool) -> None:
         raise WorkDirError(f"--resume: no checkpoint in {work_dir / 'checkpoints'} to continue from")
 
 
-def read_job_id(work_dir: Path) -> str | None:
-    """The id in ``JOB/job.json``, or ``None`` for a job made before gan3d wrote one."""
+def read_job(work_dir: Path) -> dict[str, Any]:
+    """``JOB/job.json`` (``{"id": ..., "created": ..., "data": ...}``), or ``{}`` for a job made
+    before gan3d wrote one."""
     path = work_dir / JOB_FILE
     if not path.exists():
-        return None
+        return {}
     try:
         data = json.loads(path.read_text())
-        job_id = data["id"]
-        if not isinstance(job_id, str) or not job_id:
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             raise TypeError
-        return job_id
+        return data
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise WorkDirError(f"{path} is damaged ({type(exc).__name__}); restore it, or delete it to let --resume "
                            "adopt the newest checkpoint whose recipe matches recipe.json") from None
 
 
-def job_recipe(work_dir: Path) -> tuple[Recipe, Path | None]:
+def read_job_id(work_dir: Path) -> str | None:
+    """The id in ``JOB/job.json``, or ``None`` for a job made before gan3d wrote one."""
+    return read_job(work_dir).get("id")
+
+
+def job_recipe(work_dir: Path) -> tuple[Recipe | None, Path | None]:
     """For ``--resume``: the recipe of the job (its newest checkpoint's, or ``recipe.json``'s when
-    it has no checkpoint yet) and that checkpoint's path (``None`` for a restart from step 0)."""
+    it has no checkpoint yet) and that checkpoint's path (``None`` for a restart from step 0).
+    ``(None, None)`` for a job killed before it wrote anything: it starts as a new one."""
     check_work_dir(work_dir, resume=True)
     message = job_in_use(work_dir)
     if message:
@@ -256,9 +263,9 @@ def job_recipe(work_dir: Path) -> tuple[Recipe, Path | None]:
     if ckpt is not None:
         return recipe_of(load_checkpoint(ckpt), ckpt), ckpt
     recipe = saved_recipe(work_dir)
-    if recipe is None:
+    if recipe is None and (work_dir / "recipe.json").exists():
         raise WorkDirError(f"--resume: no checkpoint in {work_dir / 'checkpoints'} to continue from, and "
-                           f"{work_dir / 'recipe.json'} is missing or unreadable; start the job again without --resume "
+                           f"{work_dir / 'recipe.json'} is unreadable; start the job again without --resume "
                            "under another --job_name")
     return recipe, None
 
@@ -318,17 +325,19 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def prepare_work_dir(work_dir: Path, recipe: Recipe, *, resume: bool, step: int, job_id: str) -> None:
-    """Create the job directory's layout and write ``job.json`` (when absent) and ``recipe.json``;
-    on ``resume`` remove what a killed run left after its checkpoint at ``step`` (temporary files,
-    later log lines)."""
+def prepare_work_dir(work_dir: Path, recipe: Recipe, *, resume: bool, step: int, job_id: str,
+                     seed: int | None = None, data: str | None = None) -> None:
+    """Create the job directory's layout and write ``job.json`` (when absent; with the ``seed`` and
+    the ``data`` set, for ``--resume``) and ``recipe.json``; on ``resume`` remove what a killed run
+    left after its checkpoint at ``step`` (temporary files, later log lines)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    if not (work_dir / JOB_FILE).exists():
-        record = {"id": job_id, "created": datetime.datetime.now().isoformat(timespec="seconds")}
-        atomic_write_bytes(work_dir / JOB_FILE, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
-    # recipe.json next: a job killed at any later point has it, so --resume can take the job up.
+    # recipe.json first: a job killed at any later point has it, so --resume can take the job up.
     recipe_path = work_dir / "recipe.json"
     atomic_write_bytes(recipe_path, lambda f: f.write(recipe.to_json().encode()))
+    if not (work_dir / JOB_FILE).exists():
+        record = {"id": job_id, "created": datetime.datetime.now().isoformat(timespec="seconds"), "seed": seed,
+                  "data": data}
+        atomic_write_bytes(work_dir / JOB_FILE, lambda f: f.write((json.dumps(record, indent=2) + "\n").encode()))
     (work_dir / "checkpoints").mkdir(exist_ok=True)
     (work_dir / "samples").mkdir(exist_ok=True)
     for stale in work_dir.glob(".*.tmp"):  # temporary files of a killed run's atomic writes
