@@ -253,6 +253,29 @@ def _init_distributed(device: str) -> tuple[int, int]:
 
 
 def cmd_train(args) -> int:
+    """``train``; an interrupt at any moment ends in one line that says what the job holds."""
+    try:
+        return _train(args)
+    except KeyboardInterrupt as exc:
+        from gan3d.core.trainer import TrainingInterrupted
+
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(_job_state("interrupted (Ctrl-C)", getattr(args, "job_dir", None))) from None
+
+
+def _job_state(what: str, job: Path | None) -> str:
+    """``what``, then what the job directory ``job`` holds now and how to go on."""
+    from gan3d.core.checkpoint import latest_checkpoint
+
+    if job is None or not (job / "recipe.json").is_file():
+        return f"{what}; nothing was written"
+    newest = latest_checkpoint(job / "checkpoints")
+    held = f"the newest checkpoint is {newest.name}" if newest else "no checkpoint yet (it starts again from step 0)"
+    return f"{what}; {held}; continue with --resume ({job})"
+
+
+def _train(args) -> int:
     import torch
 
     from gan3d.core.data import EG3DDataset, default_dataset_path
@@ -267,7 +290,7 @@ def cmd_train(args) -> int:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     synthetic = args.dataset is None
     default_name = f"{args.method}-{'synthetic' if synthetic else Path(args.dataset).stem}"
-    work_dir = Path(args.root_work_dir) / (args.job_name or default_name)
+    work_dir = args.job_dir = Path(args.root_work_dir) / (args.job_name or default_name)
     if args.resume:
         recipe, ckpt = job_recipe(work_dir)
         job = read_job(work_dir)
@@ -293,6 +316,9 @@ def cmd_train(args) -> int:
     else:
         check_work_dir(work_dir, resume=False)
         recipe = _recipe_from_args(args, synthetic=synthetic)
+    from gan3d.core.training import TrainingConfig
+
+    TrainingConfig.from_dict(recipe.training)  # the training section in full, before it is edited below
     if args.batch_size is not None:
         recipe = recipe.override(f"training.batch_size={args.batch_size}")
         stages = [{k: v for k, v in s.items() if k != "batch_size"} for s in recipe.training.get("stages", [])]
@@ -318,16 +344,8 @@ def cmd_train(args) -> int:
         _console().print(f"training [bold]{recipe.method}[/] ({recipe.variant or 'default'}) on the embedded "
                          f"synthetic set {dataset_path}")
     dataset = EG3DDataset(dataset_path, xflip=bool(recipe.training.get("xflip", False)))
-    try:
-        trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=seed, device=device,
-                          workers=args.workers, data_source=str(Path(dataset_path).resolve()))
-    except KeyboardInterrupt:
-        from gan3d.core.trainer import TrainingInterrupted
-
-        raise TrainingInterrupted(
-            "interrupted (Ctrl-C) before training began; " + (
-                f"continue with --resume ({work_dir})" if (work_dir / "recipe.json").is_file()
-                else "nothing was written")) from None
+    trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=seed, device=device,
+                      workers=args.workers, data_source=str(Path(dataset_path).resolve()))
     target = args.kimg if args.kimg is not None else trainer.cfg.total_kimg
     if rank == 0 and trainer.nimg >= int(target * 1000):
         _console().print(f"the job is already at {trainer.nimg / 1000:.3f} kimg (>= {target} kimg): nothing to "
@@ -756,8 +774,13 @@ def _handle(exc: BaseException) -> int:
 
     message, status = user_message(exc)
     if isinstance(exc, KeyboardInterrupt):
+        import signal
+        import threading
+
         from rich.markup import escape
 
+        if threading.current_thread() is threading.main_thread():  # a further Ctrl-C cannot cut the line
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         _console().print(f"[bold yellow]{escape(message)}[/]", highlight=False, soft_wrap=True)
         return status
     return _fail(message, status)

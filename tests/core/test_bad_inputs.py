@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -455,7 +456,7 @@ def test_weights_that_are_a_web_page_are_named_so(run, trained, tmp_path, capsys
     argv = ["eval", "--model", str(model), "--dataset", str(data), "--test_fid", "--inception_weights", str(page)]
     assert run.main(argv) == 2
     said = _said(capsys)
-    assert f"'{page}' is an HTML page, not a PyTorch file" in said and "weights_only" not in said
+    assert f"'{page}' is an HTML page, not a PyTorch file" in said and "weights_only=False" not in said
 
 
 def test_a_metric_that_is_not_finite_is_null_in_the_report(run, trained, tmp_path, monkeypatch, capsys):
@@ -491,3 +492,23 @@ def test_a_refused_edit_leaves_no_folder(run, trained, tmp_path, capsys):
                      str(work)]) == 2
     assert "needs a compositional mapper" in _said(capsys)
     assert not list(work.glob("edit-*"))
+
+
+def test_module_options_are_checked_against_their_annotations():
+    """An option whose default says nothing (``None``, an empty sequence) is checked against its
+    annotation: ``int | None`` takes no string, ``Sequence[float]`` no strings inside."""
+    from gan3d.core.registry import RegistryError, check_kwargs
+
+    class Module:
+        def __init__(self, clamp: int | None = None, angles: Sequence[float] = (), name: str = "a") -> None:
+            pass
+
+    check_kwargs(Module, {"clamp": 3, "angles": [0.5, 1], "name": "b"}, "m")
+    check_kwargs(Module, {"clamp": None}, "m")
+    for kwargs, message in (({"clamp": "x"}, "option 'clamp' must be int, got str 'x'"),
+                            ({"angles": ["x"]}, "option 'angles' must hold floats, got 'x'"),
+                            ({"name": None}, "option 'name' must be str, got null (None)"),
+                            ({"name": 5}, "option 'name' must be str, got int 5")):
+        with pytest.raises(RegistryError) as caught:
+            check_kwargs(Module, kwargs, "m")
+        assert message in str(caught.value)

@@ -30,8 +30,8 @@ from reliability_support import load_run_module, write_eg3d_set  # noqa: E402
 from test_cli import TINY_PIGAN  # noqa: E402
 
 SEED = 22
-PER_OPTION = 3  # values drawn per option (all of them when the pool is smaller)
-PER_KEY = 2  # values drawn per --set key
+PER_OPTION = 4  # values drawn per option (all of them when the pool is smaller)
+PER_KEY = 4  # values drawn per --set key
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +205,8 @@ def test_bad_values_of_every_command_option(run, world, capsys):
 
 
 # ---------------------------------------------------------------------------------- --set keys
-def _set_keys(recipe) -> dict[str, object]:
-    """Every key ``--set`` can address in ``recipe`` with its current (or default) value."""
+def _set_keys(recipe) -> dict[str, tuple[object, object]]:
+    """Every key ``--set`` can address in ``recipe``: ``(its value in the recipe, its declared default)``."""
     from gan3d.core import get_registry
     from gan3d.core.generator import Generator
     from gan3d.core.training import TrainingConfig
@@ -217,13 +217,13 @@ def _set_keys(recipe) -> dict[str, object]:
         cls = registry.get(slot, spec.name)
         for name, param in inspect.signature(cls).parameters.items():
             if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
-                keys[f"{slot}.{name}"] = spec.kwargs.get(name, param.default)
+                keys[f"{slot}.{name}"] = spec.kwargs.get(name, param.default), param.default
     for name, param in inspect.signature(Generator).parameters.items():
         if param.default is not inspect.Parameter.empty:
-            keys[f"generator.{name}"] = recipe.generator.get(name, param.default)
+            keys[f"generator.{name}"] = recipe.generator.get(name, param.default), param.default
     for field in dataclasses.fields(TrainingConfig):
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        keys[f"training.{field.name}"] = recipe.training.get(field.name, default)
+        keys[f"training.{field.name}"] = recipe.training.get(field.name, default), default
     return keys
 
 
@@ -255,12 +255,13 @@ def test_bad_values_of_every_set_key(run, world, capsys):
     assert len(keys) > 40
     base = ["train", *TINY_PIGAN, "--dataset", str(data), "--root_work_dir", str(root / "set-jobs"), "--job_name",
             "new", "--resolution", "8", "--batch_size", "2", "--kimg", "0.002"]
-    for key, value in sorted(keys.items()):
-        if key == "generator.render_resolution":
-            base_line = [t for t in base if t not in ("--resolution", "8")]  # --resolution would override it
-        else:
-            base_line = base
-        pool = _bad_for(value)
+    overridden_by = {"generator.render_resolution": "--resolution", "training.batch_size": "--batch_size"}
+    for key, (value, default) in sorted(keys.items()):
+        base_line = base
+        if key in overridden_by:  # the flag would set the key after --set: leave it out
+            at = base.index(overridden_by[key])
+            base_line = base[:at] + base[at + 2:]
+        pool = [v for v in _bad_for(value) if not (v == "null" and default is None)]  # None may be legal
         for bad in rng.sample(pool, min(PER_KEY, len(pool))):
             said = _check(run, capsys, root, [*base_line, "--set", f"{key}={bad}"], f"--set {key}={bad}")
             assert key.split(".", 1)[1] in said, f"--set {key}={bad}: the message does not name the key: {said}"
@@ -268,3 +269,40 @@ def test_bad_values_of_every_set_key(run, world, capsys):
     for slot in recipe.modules:
         for bad in ("nosuch", "5"):
             _check(run, capsys, root, [*base, "--set", f"{slot}={bad}"], f"--set {slot}={bad}")
+
+
+def test_bad_values_of_every_set_key_of_every_method_are_refused_before_building():
+    """The same values for every ``--set`` key of every installed method and variant, through the
+    checks the command line runs before it builds anything (the override, the modules' option
+    checks, the training section): each is refused there, so no run gets as far as a job directory."""
+    from gan3d.core import get_registry
+    from gan3d.core.generator import Generator
+    from gan3d.core.recipe import GENERATOR_SLOTS, SLOTS, RecipeError
+    from gan3d.core.registry import RegistryError, check_kwargs
+    from gan3d.core.training import TrainingConfig
+
+    registry = get_registry()
+    accepted, tried = [], 0
+    for method in registry.names("method"):
+        factory = registry.get("method", method)
+        for variant in (None, "synthetic"):
+            recipe = factory(variant)
+            for key, (value, default) in sorted(_set_keys(recipe).items()):
+                head = key.split(".", 1)[0]
+                for bad in [v for v in _bad_for(value) if not (v == "null" and default is None)]:
+                    tried += 1
+                    try:
+                        changed = recipe.override(f"{key}={bad}")
+                        if head in SLOTS:
+                            spec = changed.modules[head]
+                            check_kwargs(registry.get(head, spec.name), spec.kwargs, f"{head} {spec.name!r}")
+                        elif head == "generator":
+                            modules = {slot: object() for slot in GENERATOR_SLOTS}
+                            check_kwargs(Generator, {**modules, **changed.generator}, "generator")
+                        else:
+                            TrainingConfig.from_dict(changed.training)
+                    except (RecipeError, RegistryError):
+                        continue
+                    accepted.append(f"{method}:{recipe.variant} --set {key}={bad}")
+    assert tried > 1000
+    assert not accepted, accepted[:20]

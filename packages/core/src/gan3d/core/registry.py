@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import logging
 import os
@@ -318,12 +319,31 @@ def _type_fits(value: Any, types_: tuple[type, ...]) -> bool:
     return isinstance(value, types_)
 
 
-def _element_problem(default: Any, value: Any) -> str | None:
-    """Why the elements of a list ``value`` do not fit those of a list ``default`` of numbers or
-    strings (``[4, 8]`` takes ints), or ``None``."""
-    if not isinstance(default, (list, tuple)) or not isinstance(value, (list, tuple)) or not default:
+def _annotated_element_type(obj: Any, name: str) -> type | None:
+    """The element type of an option annotated as a sequence of one plain type (``Sequence[float]``,
+    ``list[int] | None``, ``tuple[float, float]``), or ``None``."""
+    try:
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        hint = typing.get_type_hints(target).get(name)
+    except Exception:
         return None
-    kinds = {type(d) for d in default}
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for option in options:
+        origin = typing.get_origin(option)
+        if origin in (list, tuple, collections.abc.Sequence):
+            kinds = {a for a in typing.get_args(option) if a is not Ellipsis}
+            if len(kinds) == 1 and next(iter(kinds)) in (int, float, str):
+                return next(iter(kinds))
+    return None
+
+
+def _element_problem(default: Any, value: Any, annotated: type | None = None) -> str | None:
+    """Why the elements of a list ``value`` do not fit those of a list ``default`` of numbers or
+    strings (``[4, 8]`` takes ints), or the ``annotated`` element type, or ``None``."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    kinds = {type(d) for d in default} if isinstance(default, (list, tuple)) and default else (
+        {annotated} if annotated else set())
     if len(kinds) != 1 or next(iter(kinds)) not in (int, float, str):
         return None
     kind = next(iter(kinds))
@@ -370,7 +390,8 @@ def check_kwargs(obj: Any, kwargs: dict[str, Any], what: str) -> None:
                 f"{what} option {key!r} must be {' or '.join(t.__name__ for t in types_)}, "
                 f"got {type(value).__name__} {value!r:.120}"
             )
-        problem = _element_problem(default, value)
+        empty = not (isinstance(default, (list, tuple)) and default)
+        problem = _element_problem(default, value, _annotated_element_type(obj, key) if empty else None)
         if problem:
             raise RegistryError(f"{what} option {key!r} {problem}")
     missing = [n for n, p in params.items()

@@ -97,7 +97,9 @@ class Trainer:
             raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
 
         # Everything that can be checked without writing is checked first: a mistake costs no job directory.
-        check_work_dir(self.work_dir, resume)
+        # (A new job is checked by rank 0 alone: it may have made the directory before another rank looks.)
+        if self.is_main or resume:
+            check_work_dir(self.work_dir, resume)
         self.recipe = recipe
         self.cfg = TrainingConfig.from_dict(recipe.training)
         self.schedule = StageSchedule(self.cfg)
@@ -130,7 +132,8 @@ class Trainer:
         if self._lock is not None:
             self._lock.acquire()
             self._release_lock = weakref.finalize(self, self._lock.release, remove_new_dir=True)
-        checkpoint, self.checkpoint_path, job_id = resume_point(self.work_dir, recipe, resume)
+        checkpoint, self.checkpoint_path, job_id = resume_point(self.work_dir, recipe, resume,
+                                                                check=self.is_main or resume)
         self.job_id = job_id or new_job_id()
         if checkpoint is None:  # a method's one-off preparation of fresh weights (StyleSDF's sphere fit)
             self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
@@ -519,18 +522,20 @@ class Trainer:
         acc: dict[str, list[float]] = {}
         progress = None
         stop = _StopRequest(self)
-        if self.progress:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed:.2f}/{task.total:.2f} kimg"),
-                TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[losses]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
-            )
-            task = progress.add_task("train", total=total_nimg / 1000, completed=self.nimg / 1000, speed="", losses="")
-            progress.start()
         try:
-            with stop:
+            with stop:  # first: an interrupt from here on finishes the step and saves it
+                if self.progress:
+                    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+                    progress = Progress(
+                        TextColumn("[bold]train"), BarColumn(),
+                        TextColumn("{task.completed:.2f}/{task.total:.2f} kimg"),
+                        TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[losses]}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+                    )
+                    task = progress.add_task("train", total=total_nimg / 1000, completed=self.nimg / 1000,
+                                             speed="", losses="")
+                    progress.start()
                 if self.is_main and self.step == 0:
                     self.save_samples(f"fakes-{self.step:09d}")
                 while self.nimg < total_nimg and not stop.requested:
@@ -561,7 +566,7 @@ class Trainer:
         except KeyboardInterrupt as exc:
             if isinstance(exc, TrainingInterrupted):
                 raise
-            raise TrainingInterrupted(self._interrupt_message(stop.name or "interrupt", during=True),
+            raise TrainingInterrupted(self._interrupt_message(stop.name or "interrupted (Ctrl-C)", during=True),
                                       signum=stop.signum) from None
         finally:
             if progress is not None:

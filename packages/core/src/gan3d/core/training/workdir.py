@@ -293,8 +293,11 @@ def _check_own(work_dir: Path, checkpoint: dict[str, Any], ckpt_path: Path) -> s
     return job_id or own
 
 
-def resume_point(work_dir: Path, recipe: Recipe, resume: bool) -> tuple[dict[str, Any] | None, Path | None, str | None]:
+def resume_point(work_dir: Path, recipe: Recipe, resume: bool, *,
+                 check: bool = True) -> tuple[dict[str, Any] | None, Path | None, str | None]:
     """What a run of ``recipe`` in ``work_dir`` continues from: ``(checkpoint state, its path, job id)``.
+    Run it holding the job's lock (``check``: also check the directory again, as
+    :func:`check_work_dir` does, now that no other run can change it).
 
     Without ``resume``, or with it in a job that has no checkpoint yet (killed or failed before its
     first), the run starts at step 0: ``(None, None, the job's id if it has one)``. Raises
@@ -302,7 +305,8 @@ def resume_point(work_dir: Path, recipe: Recipe, resume: bool) -> tuple[dict[str
     checkpoint belongs to another job, cannot be resumed from, or its recipe differs from
     ``recipe`` outside the ``training`` section.
     """
-    check_work_dir(work_dir, resume)
+    if check:
+        check_work_dir(work_dir, resume)
     if not resume:
         return None, None, None
     ckpt_path = latest_checkpoint(work_dir / "checkpoints")

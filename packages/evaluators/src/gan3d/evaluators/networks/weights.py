@@ -64,7 +64,7 @@ def read_state_dict(
         obj = torch_load_quietly(path)
     except Exception as exc:  # unpickling errors come in many types
         raise WeightsError(
-            f"{what} weights: '{path}' {describe_load_failure(path, exc)}. "
+            f"{what} weights: '{path}' {describe_load_failure(path, exc)} (read with torch.load(weights_only=True)). "
             f"Expected a PyTorch state dict such as {expected_name} ({source})."
         ) from None
     for key in nested_keys:
