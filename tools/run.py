@@ -764,7 +764,10 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # KeyboardInterrupt included: one line, and what was saved
         if debug or not isinstance(exc, Exception | KeyboardInterrupt):
             raise
-        return _handle(exc)
+        try:
+            return _handle(exc)
+        except KeyboardInterrupt:  # a further Ctrl-C while the line is printed
+            return 130
 
 
 def _handle(exc: BaseException) -> int:
@@ -774,13 +777,8 @@ def _handle(exc: BaseException) -> int:
 
     message, status = user_message(exc)
     if isinstance(exc, KeyboardInterrupt):
-        import signal
-        import threading
-
         from rich.markup import escape
 
-        if threading.current_thread() is threading.main_thread():  # a further Ctrl-C cannot cut the line
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
         _console().print(f"[bold yellow]{escape(message)}[/]", highlight=False, soft_wrap=True)
         return status
     return _fail(message, status)

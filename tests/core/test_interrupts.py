@@ -134,6 +134,8 @@ TRIALS = [
 
 
 def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path):
+    # Children inherit an ignored SIGINT: no earlier test may leave this process ignoring it.
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     sys.path.insert(0, str(HERE))
     from reliability_support import write_eg3d_set
 
