@@ -512,3 +512,10 @@ def test_module_options_are_checked_against_their_annotations():
         with pytest.raises(RegistryError) as caught:
             check_kwargs(Module, kwargs, "m")
         assert message in str(caught.value)
+
+
+def test_datasets_check_refuses_entries_outside_the_set(run, tmp_path, capsys):
+    (tmp_path / "secret.png").write_bytes((_write_set(tmp_path / "other") / "img00.png").read_bytes())
+    folder = _write_set(tmp_path / "set", labels=lambda e: e[:1] + [["../secret.png", LABEL]])
+    assert run.main(["datasets", "check", str(folder)]) == 2
+    assert "entry '../secret.png' points outside the data set" in _said(capsys)
