@@ -81,19 +81,25 @@ def wide_console(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------- data sets
+# EG3D (CPU-sized) reads the camera labels; every case fails before a job directory is made.
 DATA_CASES = {
     "path that does not exist": (lambda d: d / "no-such-set", "no-such-set does not exist"),
     "truncated zip": (lambda d: _truncated_zip(d, _write_set(d / "good")),
-                      "truncated.zip is neither a folder nor a readable zip (it may be truncated or corrupt)"),
+                      "truncated.zip is neither a folder nor a readable zip, tar or LMDB database (it may be "
+                      "truncated or corrupt)"),
     "label of the wrong length": (
         lambda d: _write_set(d / "short-label", labels=lambda e: e[:1] + [[e[1][0], e[1][1][:16]]] + e[2:]),
         "entry 'img01.png' has a label of length 16; an EG3D camera label is 25 floats"),
-    "empty data set": (lambda d: _write_set(d / "empty", labels=lambda e: []),
-                       "lists no images: the data set is empty"),
+    "empty labels": (lambda d: _write_set(d / "empty", labels=lambda e: []),
+                     "dataset.json lists no labels; remove dataset.json or set \"labels\": null"),
+    "folder without images": (lambda d: (d / "nothing" / "sub").mkdir(parents=True) or d / "nothing",
+                              "nothing holds no images (.png, .jpg, .jpeg, .webp)"),
     "corrupt first image": (lambda d: _write_set(d / "corrupt-first", break_image=_corrupt("img00.png")),
                             "img00.png cannot be decoded as an image (corrupt or truncated bytes)"),
     "no dataset.json": (lambda d: _write_set(d / "no-json", break_image=lambda f: (f / "dataset.json").unlink()),
-                        "no-json has no dataset.json"),
+                        "no-json carries no camera labels"),
+    "labels null": (lambda d: _write_set(d / "null", labels=lambda e: None),
+                    "dataset.json is absent or has \"labels\": null), but method 'eg3d' needs one per image"),
     "dataset.json nested 100,000 deep": (
         lambda d: _write_set(d / "deep", break_image=lambda f: (f / "dataset.json").write_text("[" * 100_000)),
         "dataset.json is nested too deeply to be a data set index"),
@@ -103,7 +109,7 @@ DATA_CASES = {
         lambda d: _write_set(d / "abs", labels=lambda e: [[str(d / "abs" / "img00.png"), LABEL]] + e[1:]),
         "abs/img00.png' points outside the data set"),
     "images smaller than the render (1x1)": (lambda d: _write_set(d / "one-pixel", resolution=1),
-                                             "the data set's images are 1x1 but the generator renders 64x64"),
+                                             "the data set's images are 1x1 but the generator renders 32x32"),
 }
 
 
@@ -112,7 +118,8 @@ def test_bad_data_set_on_the_command_line(run, case, tmp_path, capsys, wide_cons
     make, message = DATA_CASES[case]
     dataset = make(tmp_path)
     work = tmp_path / "work"
-    assert run.main(["train", "--dataset", str(dataset), "--root_work_dir", str(work)]) == 2
+    assert run.main(["train", "--method", "eg3d", "--variant", "synthetic", "--dataset", str(dataset),
+                     "--root_work_dir", str(work)]) == 2
     said = _said(capsys)
     assert message in said and "Traceback" not in said
     assert not work.exists()
@@ -188,10 +195,10 @@ CLI_CASES = {
     "a stage's g_lr a string": (["--set", 'training.stages=[{"g_lr": "x"}]'],
                                 "training.stages[0].g_lr must be a positive number, got 'x'"),
     "a stage setting an unknown generator option": (["--set", 'training.stages=[{"generator.nosuch": 1}]'],
-                                                    "training.stages[0]: the generator has no option 'nosuch'"),
+        "training.stages[0]: a stage cannot set generator option 'nosuch'; it can set render_resolution"),
     "a stage setting a generator option to another type": (
         ["--set", 'training.stages=[{"generator.num_importance": "many"}]'],
-        "training.stages[0].generator.num_importance must be a int like its current value 12, got 'many'"),
+        "training.stages[0].generator.num_importance must be a int like 12, got 'many'"),
     "--device nonsense": (["--device", "nonsense"], "--device 'nonsense' is not a device; use cpu, cuda, cuda:N"),
     "--seed beyond 32 bits": (["--seed", str(2**70)], "--seed must be an integer in [0, 4294967295] (32 bits), got"),
     "--seed not a number": (["--seed", "abc"], "argument --seed: invalid int value: 'abc'"),
@@ -490,7 +497,7 @@ def test_a_refused_edit_leaves_no_folder(run, trained, tmp_path, capsys):
     work = tmp_path / "out"
     assert run.main(["infer", "--model", str(model), "--edit", "translate_x", "--num", "1", "--work_dir",
                      str(work)]) == 2
-    assert "needs a compositional mapper" in _said(capsys)
+    assert "object_edit 'translate_x' needs a compositional generator" in _said(capsys)
     assert not list(work.glob("edit-*"))
 
 
@@ -519,3 +526,27 @@ def test_datasets_check_refuses_entries_outside_the_set(run, tmp_path, capsys):
     folder = _write_set(tmp_path / "set", labels=lambda e: e[:1] + [["../secret.png", LABEL]])
     assert run.main(["datasets", "check", str(folder)]) == 2
     assert "entry '../secret.png' points outside the data set" in _said(capsys)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--method", "pigan", "--variant", "synthetic", "--labels", "{labels}"],
+     "labels file {labels}: method 'pigan' does not use per-image labels (its recipe's data.labels is 'unused'); "
+     "leave out --labels"),
+    (["train", "--labels", "{missing}"], "--labels {missing}: no such labels file"),
+    (["datasets", "check", "{data}", "--variant", "synthetic"],
+     "--variant: only used with --method (how that method reads the data); give --method too"),
+    (["datasets", "check", "{data}", "--labels", "{labels}"],
+     "--labels: only used with --method (how that method reads the data); give --method too"),
+    (["train", "--method", ""], "--method must be a method name (tools/run.py plugins lists them), got an empty string"),
+])
+def test_options_that_would_be_ignored_are_refused(run, tmp_path, capsys, argv, message):
+    """An option given for nothing is said so, not silently dropped."""
+    values = {"labels": str(tmp_path / "dataset.json"), "missing": str(tmp_path / "nope.json"),
+              "data": str(_write_set(tmp_path / "set"))}
+    (tmp_path / "dataset.json").write_text('{"labels": null}')
+    argv = [a.format(**values) for a in argv]
+    if argv[0] == "train":
+        argv += ["--dataset", values["data"], "--root_work_dir", str(tmp_path / "w")]
+    assert run.main(argv) == 2
+    assert _said(capsys) == f"error: {message.format(**values)}"
+    assert not (tmp_path / "w").exists()

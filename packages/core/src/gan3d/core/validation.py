@@ -25,6 +25,7 @@ __all__ = [
     "check_finite",
     "check_kimg",
     "check_device",
+    "check_name",
     "check_job_name",
     "check_folder",
     "check_file",
@@ -105,6 +106,13 @@ def check_device(value: str, flag: str = "--device") -> str:
     if callable(available) and available():
         return value
     raise OptionError(f"{flag} {value}: no {device.type} device is available here; use cpu or cuda")
+
+
+def check_name(value: str, flag: str, what: str = "a name") -> str:
+    """A non-empty name (a method, a variant)."""
+    if not value.strip():
+        raise OptionError(f"{flag} must be {what}, got an empty string")
+    return value
 
 
 def check_job_name(value: str, flag: str = "--job_name") -> str:

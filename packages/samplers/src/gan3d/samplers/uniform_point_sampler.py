@@ -99,14 +99,22 @@ class UniformPointSampler(PointSampler):
         return self.training or self.perturb_in_eval
 
     def forward(
-        self, cameras: Cameras, resolution: tuple[int, int], *, generator: torch.Generator | None = None
+        self,
+        cameras: Cameras,
+        resolution: tuple[int, int] | None,
+        *,
+        pixels: Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> RaySamples:
-        """Samples for every pixel of an ``(h, w)`` image.
+        """Samples for every pixel of an ``(h, w)`` image (through pixel centres, or on the corner-aligned
+        grid of ``cameras.align_corners``), or for the rays through ``pixels [B, R, 2]`` (normalized image
+        coordinates).
 
-        Returns :class:`RaySamples` with ``origins, directions [B, h*w, 3]`` and
-        ``depths [B, h*w, S, 1]``, ascending along ``S``.
+        Returns :class:`RaySamples` with ``origins, directions [B, R, 3]`` and ``depths [B, R, S, 1]``,
+        ascending along ``S`` (``R = h * w`` without ``pixels``).
         """
-        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
+        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
+                                         align_corners=cameras.align_corners)
         b, r = origins.shape[:2]
         t = self._positions((b, r), origins.device, origins.dtype, generator)
         if self.disparity_space_sampling:

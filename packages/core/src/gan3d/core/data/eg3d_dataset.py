@@ -43,19 +43,17 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..types import Cameras
+from .archives import DatasetError
+from .labels import escapes
 
 __all__ = ["EG3DDataset", "DatasetError", "ImageSample", "ImageDepthSample", "IMAGE_EXTENSIONS", "LABEL_DIM"]
 
 logger = logging.getLogger(__name__)
 
 #: file name endings read as images (case-insensitive).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 #: length of an EG3D camera label: 16 cam2world + 9 intrinsics floats.
 LABEL_DIM = 25
-
-
-class DatasetError(ValueError):
-    """A data set is missing, malformed or holds a file that cannot be read."""
 
 
 class ImageSample(NamedTuple):
@@ -137,12 +135,6 @@ class _Archive:
 def _normalize_name(name: str) -> str:
     return name.replace("\\", "/")  # EG3D's reader does the same for labels written on Windows
 
-
-def _escapes(name: str) -> bool:
-    """Whether a ``dataset.json`` entry points outside the data set (absolute, a drive, or ``..``):
-    such an entry would read files the data set does not hold."""
-    parts = name.split("/")
-    return name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in parts
 
 
 class EG3DDataset(Dataset):
@@ -227,7 +219,7 @@ class EG3DDataset(Dataset):
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
                 raise DatasetError(f"{where}: labels[{index}] must be [relative_path, [25 floats]], got {entry!r:.120}")
             name, label = _normalize_name(entry[0]), entry[1]
-            if _escapes(name):
+            if escapes(name):
                 raise DatasetError(f"{where}: entry '{name}' points outside the data set; entries must be paths "
                                    "relative to the data set's folder or zip, without '..'")
             if not name.lower().endswith(IMAGE_EXTENSIONS):
@@ -265,7 +257,7 @@ class EG3DDataset(Dataset):
         for entry in files:
             if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, str) for e in entry)):
                 raise DatasetError(f"{where}: each file entry must be [image_path, depth_path], got {entry!r:.120}")
-            if _escapes(_normalize_name(entry[1])):
+            if escapes(_normalize_name(entry[1])):
                 raise DatasetError(f"{where}: depth file '{entry[1]}' points outside the data set; entries must be "
                                    "paths relative to the data set's folder or zip, without '..'")
             mapping[_normalize_name(entry[0])] = _normalize_name(entry[1])

@@ -41,7 +41,7 @@ class ShapeVisualizer(Visualizer):
         num: number of latents.
         shape_res: grid points per side (EG3D's ``--shape-res`` default 512; 256 here for CPUs).
         cube_length, cube_center: the sampled cube (``cube_length=0``: the generator's cube, from
-            ``box_warp`` or ``bounds`` of its embedder or point sampler, else side 2.0).
+            ``bounds`` its point embedder declares, else side 2.0).
         chunk: points per field query (bounds memory).
         density_activation: how raw density is turned into the thresholded value (``renderer``,
             ``none``, ``relu``, ``softplus``, ``mipnerf``; see :mod:`.field_volume`).
@@ -125,13 +125,13 @@ class ShapeVisualizer(Visualizer):
 
     def resolve_cube(self, generator: nn.Module) -> tuple[float, tuple[float, float, float]]:
         """``(side, centre)`` of the sampled cube: the options when ``cube_length > 0``, else the
-        generator's (``box_warp`` or ``bounds``), else side 2.0 about ``cube_center``."""
+        generator's (the bounds its point embedder declares), else side 2.0 about ``cube_center``."""
         if self.cube_length > 0:
             return float(self.cube_length), self.cube_center
         found = generator_cube(generator)
         if found is not None:
             return found
-        logger.warning("the generator exposes no scene box (box_warp or bounds); sampling the cube of side %.1f. "
+        logger.warning("the point embedder declares no scene bounds; sampling the cube of side %.1f. "
                        "Set the shape visualizer's cube_length to fit the object.", FALLBACK_CUBE_LENGTH)
         return FALLBACK_CUBE_LENGTH, self.cube_center
 
