@@ -8,6 +8,7 @@
     python tools/run.py datasets check PATH
     python tools/run.py eval --model CKPT --test_fid ...
     python tools/run.py infer --model CKPT --work_dir DIR --save_image --save_video --save_shape
+    python tools/run.py import --method eg3d --checkpoint ffhq512-128.pkl --out ffhq512-128.pt
 
 Plugins add subcommands through the ``gan3d_add_commands`` hook. Heavy imports happen inside the
 subcommands so that ``--help`` stays fast.
@@ -712,6 +713,32 @@ def cmd_infer(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- import
+def cmd_import(args) -> int:
+    """An officially released checkpoint -> a gan3d checkpoint, read without running its code."""
+    from gan3d.core import get_registry
+    from gan3d.core.official.importer import write_imported_checkpoint
+
+    registry = get_registry()
+    available = registry.names("importer")
+    if args.method not in available:
+        return _fail(f"--method {args.method}: gan3d cannot import its released checkpoints; importers: "
+                     f"{', '.join(available) or 'none installed'}")
+    importer = registry.get("importer", args.method)()
+    imported = importer.load(Path(args.checkpoint), variant=args.variant)
+    if args.set:
+        imported.recipe = imported.recipe.overrides(args.set)
+    out = write_imported_checkpoint(imported, args.out, overwrite=args.overwrite, registry=registry)
+    console = _console()
+    recipe = imported.recipe
+    console.print(f"{recipe.method} ({recipe.variant or 'default'}): imported [bold]{args.checkpoint}[/] "
+                  f"({importer.formats}) into [bold]{out}[/]", highlight=False)
+    console.print(f"  G_ema: {'yes' if imported.G_ema is not None else 'no (G is used)'}, "
+                  f"discriminator: {'yes' if imported.D is not None else 'no'}; "
+                  f"render: python tools/run.py infer --model {out}", highlight=False)
+    return 0
+
+
 # ---------------------------------------------------------------------------- bench
 def _bench_module():
     """tools/bench.py, loaded by path (tools/ is not a package)."""
@@ -838,6 +865,20 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
                         "and on GPUs; shapes stay fp32; see docs/benchmarks.md)")
     p.set_defaults(func=cmd_infer)
 
+    p = sub.add_parser("import", help="an officially released checkpoint -> a gan3d checkpoint (no code is run)",
+                       description="Read a method's released weights (EG3D network pickles, pi-GAN generator.pth, "
+                                   "StyleSDF .pt ...) with a restricted unpickler that runs nothing from the file, "
+                                   "and write a gan3d checkpoint for infer, eval, train --resume and load_generator.")
+    p.add_argument("--method", required=True, help="registered method whose format the file is in (eg3d, pigan, ...)")
+    p.add_argument("--checkpoint", required=True, help="the official file")
+    p.add_argument("--out", required=True, help="gan3d checkpoint to write (never overwritten without --overwrite)")
+    p.add_argument("--variant", default=None,
+                   help="the method's named configuration, where the file does not say (e.g. celeba)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a recipe entry of the imported network (e.g. training.batch_size=8; repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_import)
+
     p = sub.add_parser("datasets", help="make the embedded synthetic set, prepare or check a user's set")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     m = dsub.add_parser("make", help="render the synthetic multi-view set (cached)")
@@ -882,7 +923,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-BUILTIN_COMMANDS = {"plugins", "describe", "train", "datasets", "eval", "infer", "bench"}
+BUILTIN_COMMANDS = {"plugins", "describe", "train", "datasets", "eval", "infer", "bench", "import"}
 
 
 def _needs_plugin_commands(argv: list[str]) -> bool:

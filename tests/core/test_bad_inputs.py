@@ -377,9 +377,10 @@ def test_unknown_command_is_one_line(run, capsys):
     with pytest.raises(SystemExit) as caught:
         run.main(["nosuchcommand"])
     assert caught.value.code == 2
-    assert _said(capsys) == ("error: tools/run.py: argument COMMAND: invalid choice: 'nosuchcommand' (choose from "
-                             "'plugins', 'describe', 'train', 'eval', 'infer', 'datasets', 'bench') "
-                             "(see tools/run.py --help)")
+    said = _said(capsys)
+    assert said.startswith("error: tools/run.py: argument COMMAND: invalid choice: 'nosuchcommand' (choose from "
+                           "'plugins', 'describe', 'train'")
+    assert said.endswith("(see tools/run.py --help)") and said.count("error:") == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -537,7 +538,8 @@ def test_datasets_check_refuses_entries_outside_the_set(run, tmp_path, capsys):
      "--variant: only used with --method (how that method reads the data); give --method too"),
     (["datasets", "check", "{data}", "--labels", "{labels}"],
      "--labels: only used with --method (how that method reads the data); give --method too"),
-    (["train", "--method", ""], "--method must be a method name (tools/run.py plugins lists them), got an empty string"),
+    (["train", "--method", ""],
+     "--method must be a method name (tools/run.py plugins lists them), got an empty string"),
 ])
 def test_options_that_would_be_ignored_are_refused(run, tmp_path, capsys, argv, message):
     """An option given for nothing is said so, not silently dropped."""

@@ -106,6 +106,8 @@ def _pools(files: dict[str, Path]) -> dict[str, list[str]]:
         "weights": [path["a file"] + ".missing", path["random bytes"], path["empty folder"], path["html page"]],
         "out": [path["a file"] + "/below/report.json"],
         "labels": [path["a file"] + ".missing", path["random bytes"], path["empty folder"], path["html page"]],
+        "checkpoint": [path["a file"] + ".missing", path["empty folder"], path["html page"], path["lfs pointer"],
+                       path["empty file"]],
         "src": [path["a file"] + ".missing", path["a file"], path["empty folder"], path["random bytes"]],
         "landmark_weights": [path["a file"] + ".missing", path["empty folder"]],
         "bool": ["maybe", "2", "truthy", ""],
@@ -180,6 +182,9 @@ def _base_argv(command: list[str], dest: str, root: Path, data: Path, files: dic
         return ["bench", "--method", "pigan", "--json", str(root / "bench.json")]
     if command == ["plugins"]:
         return ["plugins"]
+    if command == ["import"]:  # no official weights in the tests: the line itself is refused, but the property holds
+        return ["import", "--method", "pigan", "--checkpoint", str(files["random bytes"]), "--out",
+                str(root / "imported.pt")]
     raise AssertionError(f"no base command line for {command}: add one")
 
 

@@ -19,6 +19,11 @@ from gan3d.core.types import Cameras
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "generator_v1" / "outputs.pt"
 METHODS = ("pigan", "eg3d", "stylesdf", "ablation3d", "giraffe")
+#: Generator v2 left every output within 1e-5 (commit 92c7a3d: all five under 1.5e-6). Since then the sample
+#: depths are ``torch.linspace(start, end, S)`` as both official codes build them (issue 18), one ulp from
+#: the old ``start + (end - start) * linspace(0, 1, S)``; the ablation's positional encoding (``sin(2^9 pi
+#: p)``) turns that ulp into up to 9e-5 of its images.
+TOLERANCE = {"ablation3d": 2e-4}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,8 @@ def test_v1_images_unchanged(v1, method):
     for name in ("image", "image_raw", "depth", "alpha"):
         got, want = getattr(out, name), entry[name]
         assert got.shape == want.shape, (method, name)
-        assert (got - want).abs().max().item() < 1e-5, (method, name, (got - want).abs().max().item())
+        assert (got - want).abs().max().item() < TOLERANCE.get(method, 1e-5), (method, name,
+                                                                              (got - want).abs().max().item())
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -128,15 +128,18 @@ def pixel_grid(resolution: tuple[int, int], *, align_corners: bool = False, devi
     """``[h * w, 2]`` normalized image coordinates ``(u, v)`` of an ``(h, w)`` render, row-major.
 
     Through pixel centres, ``u = (j + 0.5) / w``, ``v = (i + 0.5) / h``; with ``align_corners`` on the grid
-    that spans the image from edge to edge, ``u = j / (w - 1)`` (GRAF's and EpiGRAF's patch grids).
+    that spans the image from edge to edge, ``u = j / (w - 1)``, computed as ``linspace(0, 1, w)``: pi-GAN's
+    ``get_initial_rays_trig`` (``linspace(-1, 1, W)`` in NDC, so the outermost rays lie on the field of
+    view's edges), GRAM's, GRAF's and EpiGRAF's patch grids.
     """
     h, w = resolution
 
     def axis(n: int) -> Tensor:
-        steps = torch.arange(n, device=device, dtype=dtype)
         if align_corners:
-            return steps / (n - 1) if n > 1 else steps + 0.5
-        return (steps + 0.5) / n
+            if n > 1:
+                return torch.linspace(0.0, 1.0, n, device=device, dtype=dtype)
+            return torch.full((1,), 0.5, device=device, dtype=dtype)
+        return (torch.arange(n, device=device, dtype=dtype) + 0.5) / n
 
     v, u = torch.meshgrid(axis(h), axis(w), indexing="ij")
     return torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)

@@ -34,6 +34,11 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "stylenerf_mlp": "gan3d-embedders",
         "stylesdf_siren": "gan3d-embedders",
     },
+    "importer": {
+        "eg3d": "gan3d-methods",
+        "pigan": "gan3d-methods",
+        "stylesdf": "gan3d-methods",
+    },
     "loss": {
         "eg3d": "gan3d-methods",
         "giraffe": "gan3d-methods",

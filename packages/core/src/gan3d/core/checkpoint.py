@@ -226,6 +226,10 @@ def check_training_state(state: dict[str, Any], path: Path | str) -> None:
     networks, the optimizer states, the RNG states and the step counters."""
     needed = {"G": dict, "G_ema": dict, "D": dict, "loss": dict, "G_opt": dict, "D_opt": dict, "rng": dict,
               "step": int, "nimg": int}
+    if isinstance(state.get("meta"), dict) and state["meta"].get("imported"):
+        # An official checkpoint imported by tools/run.py import: weights only (and maybe D); the
+        # optimizers and random draws start afresh.
+        needed = {"G": dict, "G_ema": dict, "step": int, "nimg": int}
     missing = [k for k in needed if k not in state]
     if missing:
         raise CheckpointError(f"{path}: cannot resume from it: it has no {', '.join(missing)} "
@@ -234,8 +238,8 @@ def check_training_state(state: dict[str, Any], path: Path | str) -> None:
              if not isinstance(state[k], t) or isinstance(state[k], bool)]
     if wrong:
         raise CheckpointError(f"{path}: damaged checkpoint: {', '.join(wrong)}")
-    if not isinstance(state["rng"].get("trainer"), torch.Tensor) or not isinstance(state["rng"].get("torch"),
-                                                                                  torch.Tensor):
+    if "rng" in needed and (not isinstance(state["rng"].get("trainer"), torch.Tensor)
+                            or not isinstance(state["rng"].get("torch"), torch.Tensor)):
         raise CheckpointError(f"{path}: damaged checkpoint: its rng entry lacks the trainer/torch states")
 
 

@@ -60,6 +60,7 @@ FAMILIES: dict[str, str] = {
     "evaluator": "metrics",
     "visualizer": "images, videos, shapes",
     "estimator": "depth and pose estimators for DE/PE",
+    "importer": "readers of a method's officially released checkpoints (tools/run.py import)",
 }
 
 

@@ -199,11 +199,20 @@ class Trainer:
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        for key, module in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("loss", self.loss)):
-            mismatch = state_dict_mismatch(module, state[key])
-            if mismatch:
-                raise CheckpointError(f"{self.checkpoint_path}: its {key} weights do not fit the recipe's: {mismatch}")
-            module.load_state_dict(state[key])
+        self._load_weights("G", self.G, state)
+        self._load_weights("G_ema", self.G_ema, state)
+        if state.get("meta", {}).get("imported"):
+            # An official checkpoint brought in by tools/run.py import: weights only. Optimizers,
+            # loss state and random draws start afresh, from step 0; a discriminator the file did
+            # not have starts from its initialisation.
+            if "D" in state:
+                self._load_weights("D", self.D, state)
+            else:
+                logger.warning("the imported checkpoint has no discriminator; fine-tuning starts with a fresh one")
+            logger.info("continuing from imported official weights (%s)", state["meta"].get("source", "?"))
+            return
+        self._load_weights("D", self.D, state)
+        self._load_weights("loss", self.loss, state)
         for key, opt in (("G_opt", self.G_opt), ("D_opt", self.D_opt)):
             try:
                 opt.load_state_dict(state[key])
@@ -228,6 +237,12 @@ class Trainer:
         self.step = int(state["step"])
         self.nimg = int(state["nimg"])
         self.bad_steps = int(state.get("bad_steps", 0))
+
+    def _load_weights(self, key: str, module: nn.Module, state: dict[str, Any]) -> None:
+        mismatch = state_dict_mismatch(module, state[key])
+        if mismatch:
+            raise CheckpointError(f"{self.checkpoint_path}: its {key} weights do not fit the recipe's: {mismatch}")
+        module.load_state_dict(state[key])
 
     def _prepare_work_dir(self, resume: bool) -> None:
         prepare_work_dir(self.work_dir, self.recipe, resume=resume, step=self.step, job_id=self.job_id,

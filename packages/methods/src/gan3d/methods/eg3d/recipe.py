@@ -156,7 +156,7 @@ def _official_recipe(variant: str) -> Recipe:
             # renderer.py sample_stratified: depth + U[0, 1) * delta, at inference too; sample_pdf with
             # det=False and the max-pool/avg-pool weight smoothing (+0.01).
             "perturbation": "forward", "disparity_space_sampling": False, "perturb_in_eval": True,
-            "smooth_importance_weights": True,
+            "smooth_importance_weights": True, "importance_pdf": "eg3d",
         }),
         "point_embedder": ModuleSpec("triplane", {
             "resolution": TRIPLANE_RESOLUTION, "channels": TRIPLANE_CHANNELS,

@@ -193,8 +193,11 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": v["num_steps"], "ray_start": v["ray_start"], "ray_end": v["ray_end"],
             # perturb_points: each depth jittered within +-half a spacing, at inference too
-            # (staged_forward perturbs as well); NeRF's sample_pdf without EG3D's weight smoothing.
+            # (staged_forward perturbs as well); NeRF's sample_pdf without EG3D's weight smoothing,
+            # with pi-GAN's extra 1e-5 (generators.py); rays on get_initial_rays_trig's corner-aligned
+            # linspace(-1, 1) grid, not through pixel centres.
             "perturbation": "stratified", "perturb_in_eval": True, "smooth_importance_weights": False,
+            "importance_pdf": "pigan", "align_corners": True,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": v["box_warp"]}),
         # Its width is the FiLM width (film_dim): w_dim = 2 * hidden_dim is wired from the mapper.

@@ -63,17 +63,21 @@ def _volume_recipe(dataset: str) -> Recipe:
             "radius": 1.0, "pivot": [0.0, 0.0, 0.0], "orbit_center": [0.0, 0.0, 0.0], "fov": 12.0, "focal": 0.0,
         }),
         # Offset sampling: t_i = near + i (far - near) / N, i < N, each moved forward by U(0, (far - near) / N).
+        # The depths are camera-space z (render_rays: rays_o + rays_d * z_vals, rays_d of z-length 1);
+        # generate_shapes_and_images.py / render_video.py render with static_viewdirs.
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": NUM_SAMPLES, "ray_start": NEAR, "ray_end": FAR - (FAR - NEAR) / NUM_SAMPLES,
             "perturbation": "forward", "perturb_in_eval": False, "smooth_importance_weights": False,
+            "axis_depths": True, "static_view_directions_in_eval": True,
         }),
         # z_normalize: points * 2 / (far - near).
         "point_embedder": ModuleSpec("coordinate", {"box_warp": FAR - NEAR}),
         "feature_decoder": ModuleSpec("stylesdf_siren", {
             "width": SIREN_WIDTH, "depth": SIREN_DEPTH, "output_features": False,
         }),
+        # force_background: set by the generation scripts (generate_shapes_and_images.py, render_video.py).
         "volume_renderer": ModuleSpec("sdf", {"beta_init": 0.1, "quadrature": "last_delta", "last_delta": 1e10,
-                                              "depth_mode": "expected"}),
+                                              "depth_mode": "expected", "eval_last_back": True}),
         "upsampler": ModuleSpec("identity", {}),
         "discriminator": ModuleSpec("stylesdf_volume", {"channels": list(VOLUME_D_CHANNELS), "pose_dim": 2}),
         "loss": ModuleSpec("stylesdf", {
@@ -156,6 +160,9 @@ SYNTHETIC_OVERRIDES = [
     f"point_sampler.ray_end={_SYN_FAR - (_SYN_FAR - _SYN_NEAR) / _SYN_SAMPLES}",
     f"point_embedder.box_warp={_SYN_FAR - _SYN_NEAR}",
     "discriminator.channels=[32, 64, 128, 128, 128]",
+    # The synthetic set's background is empty space (black): render it as training does, not with
+    # the generation scripts' force_background (as pi-GAN's synthetic recipe does).
+    "volume_renderer.eval_last_back=false",
     "loss.sphere_init_steps=30", "loss.sphere_init_batch=2", "loss.sphere_init_lr=0.001",
     f"loss.sphere_radius={(_SYN_FAR - _SYN_NEAR) / 4}", "loss.sphere_center=[0.0, 0.0, 0.0]",
     "generator.render_resolution=32",
