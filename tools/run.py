@@ -9,6 +9,7 @@
     python tools/run.py eval --model CKPT --test_fid ...
     python tools/run.py infer --model CKPT --work_dir DIR --save_image --save_video --save_shape
     python tools/run.py import --method eg3d --checkpoint ffhq512-128.pkl --out ffhq512-128.pt
+    python tools/run.py view --model CKPT                     # interactive viewer in the browser
 
 Plugins add subcommands through the ``gan3d_add_commands`` hook. Heavy imports happen inside the
 subcommands so that ``--help`` stays fast.
@@ -508,7 +509,7 @@ def _train(args) -> int:
     if rank == 0:
         logger.info("data: %r", dataset)
     trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=seed, device=device,
-                      workers=args.workers, data_source=str(Path(dataset_path).resolve()))
+                      workers=args.workers)
     target = args.kimg if args.kimg is not None else trainer.cfg.total_kimg
     if rank == 0 and trainer.nimg >= int(target * 1000):
         _console().print(f"the job is already at {trainer.nimg / 1000:.3f} kimg (>= {target} kimg): nothing to "
@@ -739,6 +740,29 @@ def cmd_import(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- view
+def cmd_view(args) -> int:
+    import torch
+
+    from gan3d.evaluators.viewer import ViewerServer, ViewRenderer
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    renderer = ViewRenderer.load(args.model, device=device, preview_resolution=args.preview_resolution)
+    try:
+        server = ViewerServer(renderer, host=args.host, port=args.port)
+    except OSError as error:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+    console = _console()
+    console.print(f"{renderer.method}: viewer at [bold]{server.url}[/] (Ctrl+C stops it)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("viewer stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
 # ---------------------------------------------------------------------------- bench
 def _bench_module():
     """tools/bench.py, loaded by path (tools/ is not a package)."""
@@ -879,6 +903,15 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("view", help="an interactive viewer in the browser: orbit, seeds, truncation, depth, exports")
+    p.add_argument("--model", required=True, help="checkpoint file (work_dirs/JOB/checkpoints/checkpoint-*.pt)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port; the URL is printed)")
+    _add_alias_options(p, "--preview_resolution", type=int, default=0,
+                       help="render side while the camera moves (default: half the model's render resolution)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.set_defaults(func=cmd_view)
+
     p = sub.add_parser("datasets", help="make the embedded synthetic set, prepare or check a user's set")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     m = dsub.add_parser("make", help="render the synthetic multi-view set (cached)")
@@ -923,7 +956,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-BUILTIN_COMMANDS = {"plugins", "describe", "train", "datasets", "eval", "infer", "bench", "import"}
+BUILTIN_COMMANDS = {"plugins", "describe", "train", "datasets", "eval", "infer", "bench", "import", "view"}
 
 
 def _needs_plugin_commands(argv: list[str]) -> bool:

@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint, state_dict_mismatch
+from ..data.base import GanDataset
 from ..generator import Generator, build_generator, build_module
 from ..images import save_image_grid
 from ..interfaces import Scheduled
@@ -63,8 +64,6 @@ class Trainer:
         resume: continue from the newest checkpoint in ``work_dir``.
         seed: seeds latents, poses, data order; a resumed run restores the saved states.
         device: ``'cpu'``, ``'cuda'``...; workers: data-loader processes.
-        data_source: what the data set is (its path), recorded in ``job.json`` so that a resumed
-            run can read the same data.
 
     Example:
         >>> Trainer(recipe, dataset, "work_dirs/pigan-demo").train(kimg=1)      # doctest: +SKIP
@@ -83,14 +82,15 @@ class Trainer:
         registry=None,
         progress: bool = True,
         tensorboard: bool = True,
-        data_source: str | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
         self.rank, self.world = distributed.rank_and_world()
         self.is_main = self.rank == 0
         self.device = torch.device(device)
         self.workers = workers
-        self.data_source = data_source
+        # Recorded in job.json, so that a resumed run reads the same data.
+        source = dataset.source if isinstance(dataset, GanDataset) else None
+        self.data_source = str(Path(source).resolve()) if source else None
         self.progress = progress and self.is_main
         self.dataset = dataset
         if len(dataset) == 0:
@@ -119,9 +119,12 @@ class Trainer:
                                   f"got {type(self.loss).__name__}")
         else:
             self.loss = Objective().to(self.device)
-        labels = getattr(dataset, "labels", None)
+        labels = dataset.labels if isinstance(dataset, GanDataset) else None
         if labels is not None:
             self.G.pose_sampler.bind_dataset_poses(torch.as_tensor(labels, dtype=torch.float32).to(self.device))
+        elif self.G.pose_sampler.needs_dataset_poses:
+            raise RecipeError(f"pose sampler {recipe.modules['pose_sampler'].name!r} draws the data set's camera "
+                              "labels, but the data set has none (give a set with labels, e.g. EG3D's dataset.json)")
         slots = self.G.slot_modules()
         unknown = [n for n in self.cfg.frozen_slots if n not in slots]
         if unknown:  # checked before the (possibly long) preparation below

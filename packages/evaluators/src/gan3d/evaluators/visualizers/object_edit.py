@@ -34,13 +34,16 @@ from .latents import evaluation_mode, map_latents, render_in_batches, seeded_lat
 from .orbit_video import write_mp4
 from .output_paths import refuse_existing
 
-__all__ = ["EDITS", "ObjectEditVisualizer", "centre_angles", "edit_values", "render_object_edit", "write_object_edit"]
+__all__ = ["EDITS", "OBJECT_EDITS", "ObjectEditVisualizer", "apply_object_edit", "centre_angles", "edit_values",
+           "editable_objects", "object_edit_state", "render_object_edit", "write_object_edit"]
 
 logger = logging.getLogger(__name__)
 
 #: Edit names: object translation along a world axis (y is up), rotation about +y, uniform scale,
 #: camera yaw (azimuth) and polar angle.
 EDITS = ("translate_x", "translate_y", "translate_z", "rotate", "scale", "camera_yaw", "camera_polar")
+#: The edits that change one object's transform (the others turn the camera).
+OBJECT_EDITS = EDITS[:5]
 _AXES = {"translate_x": 0, "translate_y": 1, "translate_z": 2}
 #: The field group whose instances are the scene's objects.
 OBJECT_GROUP = "main"
@@ -55,6 +58,16 @@ def _object_frames(generator: nn.Module, ws, edit: str):
                          f"{type(generator.mapper).__name__}. Camera edits ('camera_yaw', 'camera_polar') work "
                          "with any generator")
     return ws.frames[OBJECT_GROUP], priors
+
+
+def editable_objects(generator: nn.Module) -> int:
+    """How many objects :func:`apply_object_edit` can move: the instances of the object group in the
+    generator's scene latent (0 when its mapper has no object frames)."""
+    if generator.mapper.frame_priors() is None:
+        return 0
+    with torch.no_grad():
+        latent = generator.mapping(torch.zeros(1, generator.z_dim))
+    return latent.instances(OBJECT_GROUP) if isinstance(latent, SceneLatent) and OBJECT_GROUP in latent.frames else 0
 
 
 def centre_angles(generator: nn.Module) -> tuple[float, float]:
@@ -126,23 +139,62 @@ def render_object_edit(generator: nn.Module, ws, *, edit: str, values: Sequence[
     elif edit == "camera_polar":
         polar = value
     else:
-        frames, _ = _object_frames(generator, batch, edit)
-        count = frames.scale.shape[1]
-        if not 0 <= object_index < count:
-            raise ValueError(f"object_index must be in [0, {count}), got {object_index}")
-        value = value.to(device=device, dtype=frames.scale.dtype)
-        if edit in _AXES:
-            translation = frames.translation[:, object_index].clone()
-            translation[:, _AXES[edit]] = value
-            batch = batch.with_frame(OBJECT_GROUP, object_index, translation=translation)
-        elif edit == "rotate":
-            batch = batch.with_frame(OBJECT_GROUP, object_index, rotation=rotation_about_y(value))
-        else:
-            scale = frames.scale[:, object_index]
-            batch = batch.with_frame(OBJECT_GROUP, object_index, scale=scale / scale[:, :1] * value[:, None])
+        batch = apply_object_edit(generator, batch, edit, value.to(device=device), object_index=object_index)
     cameras = rig_cameras(rig, yaw, polar, device)
     outputs = render_in_batches(generator, batch, cameras, batch_size=batch_size, resolution=resolution)
     return torch.cat([o.image.detach().float().cpu() for o in outputs])
+
+
+def apply_object_edit(generator: nn.Module, ws: SceneLatent, edit: str, values: Tensor | float, *,
+                      object_index: int = 0) -> SceneLatent:
+    """A copy of the scene latent ``ws`` with one object edit set to ``values`` (``[B]`` or a float).
+
+    ``edit`` is one of :data:`OBJECT_EDITS`, in the units of :func:`render_object_edit` (world
+    coordinates, radians about +y, the first axis' scale keeping the axis ratios). Several edits are
+    applied one after another; each changes only what it names.
+    """
+    if edit not in OBJECT_EDITS:
+        raise ValueError(f"unknown object edit {edit!r}; choose one of {', '.join(OBJECT_EDITS)}")
+    frames, _ = _object_frames(generator, ws, edit)
+    count = frames.scale.shape[1]
+    if not 0 <= object_index < count:
+        raise ValueError(f"object_index must be in [0, {count}), got {object_index}")
+    value = torch.as_tensor(values, dtype=frames.scale.dtype, device=frames.scale.device).expand(ws.batch_size)
+    if edit in _AXES:
+        translation = frames.translation[:, object_index].clone()
+        translation[:, _AXES[edit]] = value
+        return ws.with_frame(OBJECT_GROUP, object_index, translation=translation)
+    if edit == "rotate":
+        return ws.with_frame(OBJECT_GROUP, object_index, rotation=rotation_about_y(value))
+    scale = frames.scale[:, object_index]
+    return ws.with_frame(OBJECT_GROUP, object_index, scale=scale / scale[:, :1] * value[:, None])
+
+
+def object_edit_state(generator: nn.Module, ws: SceneLatent, *,
+                      object_index: int = 0) -> dict[str, tuple[float, float, float]]:
+    """``{edit: (low, current, high)}`` for each of :data:`OBJECT_EDITS` of one scene's latent ``ws``: the
+    object's current value and the range :func:`edit_values` sweeps (widened to hold the value)."""
+    frames, _ = _object_frames(generator, ws, "object edits")
+    if ws.batch_size != 1:
+        raise ValueError(f"ws must hold one scene, got a batch of {ws.batch_size}")
+    count = frames.scale.shape[1]
+    if not 0 <= object_index < count:
+        raise ValueError(f"object_index must be in [0, {count}), got {object_index}")
+    translation = frames.translation[0, object_index].detach().float().cpu()
+    rotation = frames.rotation[0, object_index].detach().float().cpu()
+    current = {name: float(translation[axis]) for name, axis in _AXES.items()}
+    # rotation_about_y(a) has cos a and sin a in its first row's first and last entries.
+    current["rotate"] = float(torch.atan2(rotation[0, 2], rotation[0, 0]))
+    current["scale"] = float(frames.scale[0, object_index, 0])
+    state = {}
+    for edit in OBJECT_EDITS:
+        low, high = edit_values(generator, edit, 2, ws, object_index=object_index)
+        value = current[edit]
+        if edit == "rotate":  # the angle modulo a full turn nearest to the sweep
+            middle = 0.5 * (low + high)
+            value = middle + math.remainder(value - middle, 2 * math.pi)
+        state[edit] = (min(low, value), value, max(high, value))
+    return state
 
 
 class ObjectEditVisualizer(Visualizer):

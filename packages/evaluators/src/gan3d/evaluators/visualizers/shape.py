@@ -136,17 +136,20 @@ class ShapeVisualizer(Visualizer):
         return FALLBACK_CUBE_LENGTH, self.cube_center
 
     def write_shape(self, generator: nn.Module, out_dir: Path | str, seed: int, *,
-                    device: torch.device | str = "cpu") -> list[Path]:
-        """Extract, write and preview the shape of the latent of ``seed``; returns the written paths
-        (none when the field has no surface at the chosen level, which is logged)."""
+                    device: torch.device | str = "cpu", ws: torch.Tensor | None = None) -> list[Path]:
+        """Extract, write and preview the shape of the latent of ``seed`` (or of the scene
+        ``ws [1, num_ws, w_dim]`` when given, named by ``seed``); returns the written paths (none when
+        the field has no surface at the chosen level, which is logged)."""
         paths = self.output_paths(out_dir, seed)
         for path in paths.values():
             refuse_existing(path)
         rig = self.rig(generator)
         with evaluation_mode(generator):
-            z = seeded_latents(1, generator.z_dim, seed).to(device)
-            ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
-                             truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
+            if ws is None:
+                z = seeded_latents(1, generator.z_dim, seed).to(device)
+                ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
+                                 truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
+            ws = ws.to(device)
             cube_length, cube_center = self.resolve_cube(generator)
             volume = sample_field_volume(generator, ws, resolution=self.shape_res, cube_length=cube_length,
                                          center=cube_center, chunk=self.chunk,
