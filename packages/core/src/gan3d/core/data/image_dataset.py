@@ -237,6 +237,9 @@ class ImageDataset(GanDataset):
     def _read_labels(self, policy: str, label_format: str, labels_file: str | Path | None,
                      needed_by: str) -> LabelTable | None:
         if policy == "unused":
+            if labels_file is not None:  # given for nothing: say so rather than ignore it
+                raise DatasetError(f"labels file {labels_file}: {needed_by} does not use per-image labels (its "
+                                   "recipe's data.labels is 'unused'); leave out --labels")
             return None
         table = read_labels(self._archive, label_format, labels_file)
         if table is None and policy == "required":
