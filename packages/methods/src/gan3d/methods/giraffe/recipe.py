@@ -20,7 +20,8 @@ Variants (config file in brackets; box ranges given in GIRAFFE's z-up axes, conv
 :func:`gan3d.embedders.giraffe_scene.giraffe_box_ranges`):
 
 * ``cars64`` (64res/cars_64.yaml, the default), ``celeba64``, ``cats64``, ``chairs64``, ``church64``;
-* ``cars256``, ``celebahq256``, ``ffhq256`` (256res/; features, neural renderer and background 256 wide);
+* ``cars256``, ``celebahq256``, ``ffhq256``, ``church256`` (256res/; features, neural renderer and background
+  256 wide);
 * ``clevr2`` (256res/clevr2_256.yaml: two objects on the plane ``z = 0.1665``). Its translations come
   from a prior file of data-set object positions when that file exists; without it (as here, no data
   is downloaded) GIRAFFE's bounding-box generator falls back to uniform translations in the config's
@@ -66,6 +67,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "celebahq256": {"box": _box([0.21] * 3, [0.21] * 3, rotation_range=(0.375, 0.625)), "range_v": [0.4167, 0.5],
                     "fov": 10.0, "img_size": 256},
     "ffhq256": {"box": _FACE_BOX, "range_v": [0.4167, 0.5], "fov": 10.0, "img_size": 256},
+    "church256": {"box": _box([0.45] * 3, [0.55] * 3, [-0.15, -0.15, 0.0], [0.15, 0.15, 0.0]),
+                  "range_v": [0.5, 0.5], "fov": 30.0, "background_rotation_range": [0.0, 0.25], "img_size": 256},
     "clevr2": {"box": _box([0.17] * 3, [0.17] * 3, [-0.713, -0.713, 0.0], [0.713, 0.713, 0.0], (0.0, 0.0),
                            n_boxes=2, z_level_plane=0.1665),
                "range_v": [0.33333, 0.33333], "img_size": 256},
@@ -85,7 +88,8 @@ DATA_PREPROCESSING: dict[str, list[dict[str, Any]]] = {
     "cars64": _CARS, "cars256": _CARS,
     "celeba64": [{"op": "center_crop", "size": 108}, _RESIZE],
     "celebahq256": [{"op": "center_crop", "size": 650}, _RESIZE],
-    "cats64": [_RESIZE], "chairs64": [_RESIZE], "church64": [_RESIZE], "ffhq256": [_RESIZE], "clevr2": [_RESIZE],
+    "cats64": [_RESIZE], "chairs64": [_RESIZE], "church64": [_RESIZE], "church256": [_RESIZE], "ffhq256": [_RESIZE],
+    "clevr2": [_RESIZE],
     "synthetic": [],
 }
 
