@@ -33,7 +33,7 @@ from gan3d.core.generator import build_module
 from gan3d.core.official.importer import write_imported_checkpoint
 from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.giraffe import official
-from gan3d.methods.giraffe.official import GiraffeImporter, cameras, scene_latent
+from gan3d.methods.giraffe.official import AXES, GiraffeImporter, cameras, scene_latent
 from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official" / "giraffe"
@@ -162,6 +162,20 @@ def test_the_mapper_gives_giraffes_transformations(checkpoint):
         torch.testing.assert_close(getattr(mine.frames["main"], name), getattr(theirs.frames["main"], name),
                                    atol=1e-6, rtol=0)
     torch.testing.assert_close(mine.codes["main"], theirs.codes["main"], atol=0, rtol=0)
+
+
+def test_our_rays_are_the_official_ones(checkpoint):
+    G, recipe = load(checkpoint)
+    cams = cameras(EXPECTED["camera_mat"], EXPECTED["world_mat"])
+    samples = G.point_sampler(cams, (16, 16))
+
+    def ours(points):  # GIRAFFE's rays run down the columns (arange_pixels: x-major), ours along the rows
+        return (points.reshape(-1, 16, 16, 3).transpose(1, 2).reshape(-1, 256, 3)) @ AXES.T
+
+    origins = ours(EXPECTED["one_camera_world"])
+    rays = ours(EXPECTED["one_pixels_world"] - EXPECTED["one_camera_world"])  # of camera depth 1
+    torch.testing.assert_close(samples.origins, origins, atol=1e-6, rtol=0)
+    torch.testing.assert_close(samples.directions, rays / rays.norm(dim=-1, keepdim=True), atol=1e-6, rtol=0)
 
 
 def test_discriminator_outputs_equal_the_official(checkpoint):

@@ -125,6 +125,12 @@ def _pose_sampler(v: dict[str, Any]) -> dict[str, Any]:
             "fov": v.get("fov", DEFAULT_FOV), "focal": 0.0}
 
 
+#: generator.py ``volume_render_image``: the rays of its ``res x res`` feature image go through
+#: ``arange_pixels``' corner-aligned grid (``2 j / (res - 1) - 1`` on the image plane's ``[-1, 1]``, so
+#: ``fov`` spans the outermost rays); ``get_camera_mat``'s focal ``1 / tan(fov / 2)`` on that ``[-1, 1]``
+#: is our normalized ``1 / (2 tan(fov / 2))``.
+GIRAFFE_RAYS = {"align_corners": True}
+
 #: decoder.py ``Decoder`` for the objects (generator.py defaults) and the background (``background_generator``
 #: in configs/default.yaml): width, density layers, skips, and the points' downscale.
 OBJECT_FIELD = {"hidden_dim": 128, "n_blocks": 8, "skips": [4], "downscale": 2.0}
@@ -152,6 +158,7 @@ def _recipe(variant: str, v: dict[str, Any]) -> Recipe:
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": N_RAY_SAMPLES, "ray_start": DEPTH_RANGE[0], "ray_end": DEPTH_RANGE[1],
             "perturbation": "middle_uniform", "perturb_in_eval": False, "smooth_importance_weights": False,
+            **GIRAFFE_RAYS,
         }),
         # The fields encode the (unscaled) points themselves: the embedder hands them over.
         "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
@@ -212,7 +219,7 @@ def _synthetic_recipe() -> Recipe:
         }),
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": 12, "ray_start": 2.2, "ray_end": 3.4, "perturbation": "middle_uniform",
-            "perturb_in_eval": False, "smooth_importance_weights": False,
+            "perturb_in_eval": False, "smooth_importance_weights": False, **GIRAFFE_RAYS,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
         "feature_decoder": ModuleSpec("giraffe_field", {
