@@ -164,7 +164,7 @@ def test_the_mapper_gives_giraffes_transformations(checkpoint):
     torch.testing.assert_close(mine.codes["main"], theirs.codes["main"], atol=0, rtol=0)
 
 
-def test_our_rays_are_the_official_ones(checkpoint):
+def test_our_rays_and_samples_are_the_official_ones(checkpoint):
     G, recipe = load(checkpoint)
     cams = cameras(EXPECTED["camera_mat"], EXPECTED["world_mat"])
     samples = G.point_sampler(cams, (16, 16))
@@ -176,6 +176,10 @@ def test_our_rays_are_the_official_ones(checkpoint):
     rays = ours(EXPECTED["one_pixels_world"] - EXPECTED["one_camera_world"])  # of camera depth 1
     torch.testing.assert_close(samples.origins, origins, atol=1e-6, rtol=0)
     torch.testing.assert_close(samples.directions, rays / rays.norm(dim=-1, keepdim=True), atol=1e-6, rtol=0)
+    # configs/default.yaml depth_range [0.5, 6], 64 samples: depths along the optical axis.
+    depths = 0.5 + torch.linspace(0, 1, 64) * 5.5
+    points = origins[:, :, None] + depths[:, None] * rays[:, :, None]
+    torch.testing.assert_close(samples.points, points, atol=4e-6, rtol=0)
 
 
 def test_discriminator_outputs_equal_the_official(checkpoint):

@@ -128,8 +128,9 @@ def _pose_sampler(v: dict[str, Any]) -> dict[str, Any]:
 #: generator.py ``volume_render_image``: the rays of its ``res x res`` feature image go through
 #: ``arange_pixels``' corner-aligned grid (``2 j / (res - 1) - 1`` on the image plane's ``[-1, 1]``, so
 #: ``fov`` spans the outermost rays); ``get_camera_mat``'s focal ``1 / tan(fov / 2)`` on that ``[-1, 1]``
-#: is our normalized ``1 / (2 tan(fov / 2))``.
-GIRAFFE_RAYS = {"align_corners": True}
+#: is our normalized ``1 / (2 tan(fov / 2))``. Samples at ``camera_world + d_i * ray`` with ``ray`` of
+#: camera depth 1 (``image_points_to_world`` at depth -1): the depths ``d_i`` are camera depths.
+GIRAFFE_RAYS = {"align_corners": True, "axis_depths": True}
 
 #: decoder.py ``Decoder`` for the objects (generator.py defaults) and the background (``background_generator``
 #: in configs/default.yaml): width, density layers, skips, and the points' downscale.
