@@ -32,8 +32,9 @@ from gan3d.core.checkpoint import CheckpointError, load_checkpoint, load_generat
 from gan3d.core.generator import build_module
 from gan3d.core.official.importer import write_imported_checkpoint
 from gan3d.core.types import DiscriminatorInput
+from gan3d.embedders.positional_encoding import PositionalEncoding
 from gan3d.methods.giraffe import official
-from gan3d.methods.giraffe.official import AXES, GiraffeImporter, cameras, scene_latent
+from gan3d.methods.giraffe.official import AXES, GiraffeImporter, cameras, scene_latent, to_our_axes
 from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official" / "giraffe"
@@ -137,6 +138,16 @@ def test_a_file_of_another_kind_is_refused(tmp_path):
         GiraffeImporter().load(path)
 
 
+def test_encoding_columns_read_our_axes():
+    """A layer reading GIRAFFE's encoding of a z-up point equals the rearranged layer reading ours."""
+    encoding = PositionalEncoding(in_channels=3, num_frequencies=4, include_input=False, multiply_by_pi=True)
+    weight = torch.randn(5, encoding.out_channels, dtype=torch.float64)
+    points = torch.randn(7, 3, dtype=torch.float64)
+    giraffe = encoding(points) @ weight.T
+    ours = encoding(points @ AXES.double().T) @ to_our_axes(weight).T
+    torch.testing.assert_close(ours, giraffe, rtol=0, atol=1e-12)
+
+
 def test_the_recipes_cameras_are_giraffes():
     """GIRAFFE's camera at (u, v) is the recipe's spherical sampler at yaw pi + 2 pi u, polar arccos(1 - 2 v)."""
     theirs = cameras(EXPECTED["camera_mat"], EXPECTED["world_mat"])
@@ -180,6 +191,31 @@ def test_our_rays_and_samples_are_the_official_ones(checkpoint):
     depths = 0.5 + torch.linspace(0, 1, 64) * 5.5
     points = origins[:, :, None] + depths[:, None] * rays[:, :, None]
     torch.testing.assert_close(samples.points, points, atol=4e-6, rtol=0)
+
+
+@pytest.mark.parametrize("prefix", ["one", "two"])
+def test_outputs_equal_the_official_forward(checkpoint, prefix):
+    G, _ = load(checkpoint)
+    for through_mapper in ((False, True) if prefix == "one" else (False,)):
+        diff = differences(render(G, prefix, through_mapper=through_mapper), prefix)
+        for key, value in diff.items():
+            tolerance = 4 * INFO["rounding_sensitivity"][key]
+            assert value < tolerance, f"{prefix} {key}: max abs difference {value:.3g} > {tolerance:.3g}"
+
+
+@pytest.mark.parametrize("cause, output, factor", [
+    ({"align_corners": False}, "depth", 1000.0),  # rays through pixel centres: a narrower field of view
+    ({"axis_depths": False}, "depth", 1000.0),  # depths along each ray: the samples drift off the planes
+    ("axes", "features", 1000.0),  # the MLPs read GIRAFFE's z-up encodings as if they were ours
+])
+def test_each_fix_matters(model_file, checkpoint, tmp_path, monkeypatch, cause, output, factor):
+    if cause == "axes":
+        monkeypatch.setattr(official, "to_our_axes", lambda weight: weight)
+        G, _ = load(write_imported_checkpoint(GiraffeImporter().load(model_file), tmp_path / "by_name.pt"))
+    else:
+        G, _ = load(checkpoint, **cause)
+    diff = differences(render(G, "two"), "two")
+    assert diff[output] > factor * INFO["rounding_sensitivity"][output], diff
 
 
 def test_discriminator_outputs_equal_the_official(checkpoint):

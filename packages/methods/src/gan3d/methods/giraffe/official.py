@@ -10,11 +10,20 @@ depths, encodings, the neural renderer's and the discriminator's resolution); th
 camera ranges, field of view) is not: it is the variant's (``--variant cars64`` ...), told by the
 released file's name (``checkpoint_<data set>-<hash>.pt``) when ``--variant`` is not given.
 
+Axes. GIRAFFE's world and object frames are z-up, ours y-up: a point ``p`` of GIRAFFE is ``A p`` here,
+``A: (x, y, z) -> (x, z, -y)`` (see :mod:`gan3d.embedders.giraffe_scene`). The fields read the point and
+the viewing direction in the object's (or background's) frame, so an imported MLP must see
+``gamma(A^-1 p)`` where ours computes ``gamma(p)``: in every octave of the encodings
+``[sin(2^k pi p / s), cos(2^k pi p / s)]``, the columns of the layers that read them (``fc_in``,
+``fc_p_skips``, ``fc_view``) are permuted (``y <-> z``), and the sine columns of GIRAFFE's ``y``
+negated (``sin`` is odd: ``sin(-y) = -sin(y)``; ``cos`` is even). This is exact: the same products, only
+added in another order.
+
 State-dict map (official -> gan3d ``giraffe``; ``generator.`` gives ``G``, ``generator_test.`` ``G_ema``):
 
 =====================================================  ==============================================
-``decoder.*``                                          ``decoder.*``
-``background_generator.*``                             ``groups.background.decoder.*``
+``decoder.*``                                          ``decoder.*`` (encoding columns to our axes)
+``background_generator.*``                             ``groups.background.decoder.*`` (the same)
 ``neural_renderer.{conv_in,conv_layers,conv_rgb}.*``   ``upsampler.*``
 ``neural_renderer.upsample_{rgb,2}.1.f``               (dropped: Blur's constant [1, 2, 1], checked)
 ``discriminator.{blocks.N,conv_out}.weight``           ``D``: the same names
@@ -41,7 +50,8 @@ from gan3d.core.types import Cameras, ObjectFrames, SceneLatent
 
 from .recipe import VARIANTS, giraffe_recipe
 
-__all__ = ["GiraffeImporter", "GENERATOR_RENAMES", "AXES", "scene_latent", "cameras", "RELEASED_FILES"]
+__all__ = ["GiraffeImporter", "GENERATOR_RENAMES", "AXES", "to_our_axes", "scene_latent", "cameras",
+           "RELEASED_FILES"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +72,21 @@ GENERATOR_RENAMES: list[tuple[str, str | None]] = [
     (r"neural_renderer\.upsample_(rgb|2)\.1\.f", None),
     (r"neural_renderer\.(conv_in|conv_layers|conv_rgb|norms)\.(.*)", r"upsampler.\1.\2"),
 ]
+
+#: The layers of a GIRAFFE ``Decoder`` that read a point (or direction) encoding.
+_ENCODED_INPUTS = re.compile(r"(decoder|groups\.background\.decoder)\.(fc_in|fc_p_skips\.\d+|fc_view)\.weight")
+
+
+def to_our_axes(weight: Tensor) -> Tensor:
+    """The weight ``[out, 6 L]`` of a layer that reads GIRAFFE's encoding ``gamma(p)`` (per octave
+    ``sin`` of x, y, z then ``cos`` of x, y, z) rearranged to read ``gamma(A p)`` (see the module doc)."""
+    if weight.ndim != 2 or weight.shape[1] % 6:
+        raise CheckpointError(f"a GIRAFFE encoding layer has 6 L input columns, got weight {tuple(weight.shape)}")
+    octaves = weight.reshape(weight.shape[0], -1, 2, 3)  # [out, L, (sin, cos), (x, y, z)]
+    ours = octaves[..., [0, 2, 1]].clone()  # our (x, y, z) reads GIRAFFE's (x, z, y)
+    ours[:, :, 0, 2] = -ours[:, :, 0, 2]  # our z is GIRAFFE's -y: sin(-y) = -sin(y)
+    return ours.reshape_as(weight)
+
 
 def _axes(matrix: Tensor) -> Tensor:
     return AXES.to(matrix.dtype).to(matrix.device)
@@ -189,7 +214,8 @@ def _generator_state(model: dict[str, Tensor], prefix: str, source: str) -> dict
     if not state:
         return None
     _check_blur(state, source)
-    return rename_keys(state, GENERATOR_RENAMES)
+    renamed = rename_keys(state, GENERATOR_RENAMES)
+    return {k: to_our_axes(v) if _ENCODED_INPUTS.fullmatch(k) else v for k, v in renamed.items()}
 
 
 class GiraffeImporter(OfficialImporter):
@@ -228,5 +254,7 @@ class GiraffeImporter(OfficialImporter):
         meta = {"source": source, "sha256": file_sha256(path), "official": self.repository,
                 "entries": sorted(k for k in data if isinstance(data[k], dict)),
                 "iteration": data.get("it") if isinstance(data.get("it"), int) else None,
-                "dropped": ["neural_renderer Blur kernels (constant [1, 2, 1])"]}
+                "dropped": ["neural_renderer Blur kernels (constant [1, 2, 1])"],
+                "axes": "encoding columns of fc_in, fc_p_skips, fc_view rearranged from GIRAFFE's z-up frames to "
+                        "gan3d's y-up frames"}
         return ImportedCheckpoint(recipe=recipe, G=G if G is not None else G_ema, G_ema=G_ema, D=D, meta=meta)
