@@ -1,0 +1,155 @@
+"""GRAF: the annealed patch scale (hand-computed), patch draws, the patch discriminator (official layout
+and count), and the objective (R1 weight, one training step reaching every parameter)."""
+
+import math
+
+import pytest
+import torch
+
+from gan3d.core.generator import Generator
+from gan3d.core.objective import LossInputs
+from gan3d.embedders.feature_decoders.graf_nerf import GRAFNeRFDecoder
+from gan3d.embedders.point_embedders.coordinate import CoordinateEmbedder
+from gan3d.embedders.stochasticity_mappers.identity import IdentityMapper
+from gan3d.methods.graf.discriminator import GRAFPatchDiscriminator
+from gan3d.methods.graf.objective import GRAFObjective
+from gan3d.methods.graf.patch_schedule import graf_min_scale, sample_graf_patches
+from gan3d.renderers.identity_upsampler import IdentityUpsampler
+from gan3d.renderers.volume import DensityVolumeRenderer
+from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
+from gan3d.samplers.uniform_point_sampler import UniformPointSampler
+
+#: tools/official/graf_parameter_counts.py on autonomousvision/graf c50d342 (imsize 32, ndf 64).
+OFFICIAL_GRAF_DISCRIMINATOR = 2_635_776
+
+
+@pytest.mark.parametrize("step, expected", [
+    (0, 0.9), (14_999, 0.9),                       # exp(-0.0075 k) >= 0.9 until k = 15: capped at 0.9
+    (15_000, math.exp(-0.1125)),                   # k = 15 * 3 = 45
+    (100_000, math.exp(-0.75)), (100_999, math.exp(-0.75)),
+    (185_000, 0.25), (1_000_000, 0.25),             # exp(-1.3875) = 0.2497 < 0.25: the floor
+])
+def test_min_scale_annealing_hand_values(step, expected):
+    assert graf_min_scale(step) == pytest.approx(expected, abs=1e-12)
+
+
+def test_min_scale_annealing_celebahq_and_off():
+    # celebAHQ: min_scale 0.125, scale_anneal 0.0019: exp(-0.0057 * 200) at it = 200000.
+    assert graf_min_scale(200_000, min_scale=0.125, scale_anneal=0.0019) == pytest.approx(math.exp(-1.14))
+    assert graf_min_scale(10**7, min_scale=0.125, scale_anneal=0.0019) == 0.125
+    assert graf_min_scale(0, min_scale=0.4, scale_anneal=-1) == 0.4  # scale_anneal <= 0: no annealing
+    with pytest.raises(ValueError, match="min_scale"):
+        graf_min_scale(0, min_scale=0.0)
+
+
+def test_patch_draws_stay_inside_and_cover_the_range():
+    g = torch.Generator().manual_seed(0)
+    scales, centres = sample_graf_patches(20_000, min_scale=0.25, generator=g)
+    assert float(scales.min()) >= 0.25 and float(scales.max()) <= 1.0
+    assert bool((centres.abs() <= 1 - scales[:, None] + 1e-6).all())
+    assert float(scales.mean()) == pytest.approx(0.625, abs=0.01)  # U(0.25, 1)
+    # offset / (1 - s) is U(-1, 1), independently per axis: mean 0, variance 1/3.
+    ratio = centres / (1 - scales[:, None])
+    assert float(ratio.mean()) == pytest.approx(0.0, abs=0.02)
+    assert float(ratio.var()) == pytest.approx(1 / 3, abs=0.02)
+    again = sample_graf_patches(20_000, min_scale=0.25, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again[0], scales)
+
+
+def test_discriminator_matches_the_official_layout():
+    d = GRAFPatchDiscriminator()
+    assert sum(p.numel() for p in d.parameters()) == OFFICIAL_GRAF_DISCRIMINATOR
+    keys = {n for n, _ in d.named_parameters()}
+    assert keys == {"main.0.weight_orig", "main.3.weight_orig", "main.6.weight_orig", "main.9.weight_orig"}
+    buffers = {n for n, _ in d.named_buffers()}
+    assert {"main.0.weight_u", "main.0.weight_v"} <= buffers
+    assert d(torch.randn(3, 3, 32, 32)).logits.shape == (3, 1)
+    for imsize, first_out in ((64, 64), (128, 32)):
+        wide = GRAFPatchDiscriminator(imsize=imsize)
+        assert wide.main[0].weight_orig.shape[0] == first_out
+        assert wide(torch.randn(2, 3, imsize, imsize)).logits.shape == (2, 1)
+    with pytest.raises(ValueError, match="imsize"):
+        GRAFPatchDiscriminator(imsize=48)
+    with pytest.raises(ValueError, match=r"\[B, 3, 32, 32\]"):
+        d(torch.randn(2, 3, 64, 64))
+
+
+def test_hflip_flips_some_inputs():
+    torch.manual_seed(0)
+    d = GRAFPatchDiscriminator(ndf=4, hflip=True).eval()
+    image = torch.randn(64, 3, 32, 32)
+    plain = GRAFPatchDiscriminator(ndf=4).eval()
+    plain.load_state_dict(d.state_dict())
+    flipped = plain(image.flip(3)).logits
+    out = d(image).logits
+    same, mirrored = torch.isclose(out, plain(image).logits), torch.isclose(out, flipped)
+    assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
+
+
+def tiny_graf(patch: int = 8) -> Generator:
+    embedder = CoordinateEmbedder(num_frequencies=3)
+    return Generator(
+        IdentityMapper(z_dim=12),
+        SphericalPoseSampler(yaw_strategy="normal", yaw_stddev=0.3, radius=2.7, pivot=[0.0, 0.0, 0.0], fov=30.0,
+                             focal=0.0),
+        UniformPointSampler(num_samples=6, ray_start=2.0, ray_end=3.4, perturbation="middle_uniform"),
+        embedder,
+        GRAFNeRFDecoder(in_channels=embedder.out_channels, w_dim=12, appearance_dim=4, hidden_dim=16, num_layers=4,
+                        skips=[1], num_view_frequencies=2),
+        DensityVolumeRenderer(density_activation="relu", noise_std=1.0, noise_anneal_steps=5000),
+        IdentityUpsampler(),
+        render_resolution=patch, image_range="unit",
+    )
+
+
+def _inputs(step: int = 0) -> LossInputs:
+    g = torch.Generator().manual_seed(step)
+    return LossInputs(real_images=torch.rand(4, 3, 16, 16, generator=g) * 2 - 1, real_labels=torch.zeros(4, 25),
+                      z=torch.randn(4, 12, generator=g), step=step, generator=g)
+
+
+def test_objective_r1_is_graf_row_mean():
+    """GRAF's reg = reg_param * mean over the B*K*K pixel rows of the squared gradient; for D = sum(c * x)
+    the gradient is c everywhere, so reg = reg_param * 3 c^2 (3 channels per row)."""
+    loss = GRAFObjective(reg_param=10.0, patch_size=8, image_resolution=16)
+    assert loss.r1_gamma == pytest.approx(20 / 64)
+
+    class Linear(torch.nn.Module):
+        def forward(self, image):
+            from gan3d.core.types import DiscriminatorOutput
+            return DiscriminatorOutput(logits=0.5 * image.flatten(1).sum(1, keepdim=True))
+
+    terms = loss.discriminator_loss(tiny_graf(), Linear(), _inputs())
+    assert float(terms["r1_loss"]) == pytest.approx(10.0 * 3 * 0.25)
+    assert float(terms["r1"]) == pytest.approx(8 * 8 * 3 * 0.25)  # per-image sum of squares
+
+
+def test_objective_patches_follow_the_annealed_scale():
+    loss = GRAFObjective(patch_size=8, image_resolution=16)
+    scales, _ = loss.sample_patches(512, 0, generator=torch.Generator().manual_seed(0))
+    assert float(scales.min()) >= 0.9
+    scales, _ = loss.sample_patches(512, 400_000, generator=torch.Generator().manual_seed(0))
+    assert float(scales.min()) < 0.3
+    with pytest.raises(ValueError, match="image_resolution"):
+        loss.real_inputs(LossInputs(torch.zeros(2, 3, 8, 8), torch.zeros(2, 25), torch.zeros(2, 12)))
+
+
+def test_one_training_step_reaches_every_parameter():
+    torch.manual_seed(0)
+    G, D = tiny_graf(), GRAFPatchDiscriminator(ndf=4, imsize=32)
+    loss = GRAFObjective(patch_size=32, image_resolution=64)
+    G = tiny_graf(patch=32)
+    inputs = LossInputs(real_images=torch.rand(2, 3, 64, 64) * 2 - 1, real_labels=torch.zeros(2, 25),
+                        z=torch.randn(2, 12), step=20_000, generator=torch.Generator().manual_seed(1))
+    d_terms = loss.discriminator_loss(G, D, inputs)
+    d_terms["loss"].backward()
+    for name, p in D.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert all(p.grad is None for p in G.parameters())  # fakes under no_grad in the D step
+    D.zero_grad()
+    g_terms = loss.generator_loss(G, D, inputs)
+    g_terms["loss"].backward()
+    for name, p in G.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    out = loss.run_generator(G, inputs)
+    assert out.image.shape == (2, 3, 32, 32) and float(out.image.detach().abs().max()) <= 1.0
