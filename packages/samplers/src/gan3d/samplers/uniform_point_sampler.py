@@ -48,6 +48,14 @@ class UniformPointSampler(PointSampler):
             randomly at inference as well, so set it to reproduce their renders exactly.
         smooth_importance_weights: smooth the coarse weights before importance sampling
             (:func:`gan3d.samplers.importance_sampling.smooth_weights`, EG3D); off for NeRF/pi-GAN.
+        planar_depth: ``ray_start``/``ray_end`` (and the samples between them) measure depth along the
+            camera's optical axis, not distance along the ray: NeRF's and GRAF's ``z_vals`` for rays
+            ``d = (x, y, -1)`` in camera space (nerf-pytorch ``get_rays``, ``render_rays``). A sample at
+            depth ``z`` lies at distance ``z / cos(angle to the axis)``; ``depths`` stay distances.
+        range_reference_radius: when positive, each camera's range is shifted by ``|origin| -
+            range_reference_radius`` (the camera's distance from the world origin), so cameras at
+            different radii sample the same region: GRAF with a radius range (graf/models/generator.py
+            ``__call__``: ``near - (r_max - |o|)``, ``far - (r_max - |o|)``, reference ``r_max``).
 
     Recipes: EG3D FFHQ ``num_samples=48, ray_start=2.25, ray_end=3.3, perturbation='forward'``
     (``train.py`` rendering options; 48 importance samples); pi-GAN CelebA ``num_samples=12..24,
@@ -73,6 +81,8 @@ class UniformPointSampler(PointSampler):
         disparity_space_sampling: bool = False,
         perturb_in_eval: bool = False,
         smooth_importance_weights: bool = True,
+        planar_depth: bool = False,
+        range_reference_radius: float = 0.0,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -92,6 +102,10 @@ class UniformPointSampler(PointSampler):
         self.disparity_space_sampling = disparity_space_sampling
         self.perturb_in_eval = perturb_in_eval
         self.smooth_importance_weights = smooth_importance_weights
+        if range_reference_radius < 0:
+            raise ValueError(f"range_reference_radius must be >= 0 (0: off), got {range_reference_radius}")
+        self.planar_depth = planar_depth
+        self.range_reference_radius = float(range_reference_radius)
 
     @property
     def randomized(self) -> bool:
@@ -109,12 +123,27 @@ class UniformPointSampler(PointSampler):
         origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
         b, r = origins.shape[:2]
         t = self._positions((b, r), origins.device, origins.dtype, generator)
+        start = torch.full((b, 1, 1), self.ray_start, device=origins.device, dtype=origins.dtype)
+        end = torch.full_like(start, self.ray_end)
+        if self.range_reference_radius > 0:
+            shift = cameras.origins.norm(dim=-1).view(b, 1, 1).to(start) - self.range_reference_radius
+            start, end = start + shift, end + shift
+            if bool((start < 0).any()):
+                raise ValueError(f"a camera at distance {float(cameras.origins.norm(dim=-1).min()):.4g} from the origin "
+                                 f"puts ray_start behind it (range_reference_radius={self.range_reference_radius}); "
+                                 "GRAF asserts the same")
         if self.disparity_space_sampling:
             # EG3D sample_stratified: 1/depth linear in t.
             t = t.clamp(0.0, 1.0)
-            depths = 1.0 / ((1.0 - t) / self.ray_start + t / self.ray_end)
+            depths = 1.0 / ((1.0 - t) / start + t / end)
         else:
-            depths = self.ray_start + (self.ray_end - self.ray_start) * t
+            depths = start + (end - start) * t
+        if self.planar_depth:
+            # Depth along the optical axis (camera +z) -> distance along the unit ray.
+            cosine = (directions * cameras.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)  # [B, R, 1]
+            if bool((cosine <= 0).any()):
+                raise ValueError("planar_depth: a ray does not point in front of its camera")
+            depths = depths / cosine
         return RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
 
     def _positions(
@@ -175,4 +204,5 @@ class UniformPointSampler(PointSampler):
 
     def extra_repr(self) -> str:
         return (f"num_samples={self.num_samples}, ray_start={self.ray_start}, ray_end={self.ray_end}, "
-                f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}")
+                f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}, "
+                f"planar_depth={self.planar_depth}, range_reference_radius={self.range_reference_radius}")
