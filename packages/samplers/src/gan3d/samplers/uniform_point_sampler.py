@@ -129,8 +129,9 @@ class UniformPointSampler(PointSampler):
             shift = cameras.origins.norm(dim=-1).view(b, 1, 1).to(start) - self.range_reference_radius
             start, end = start + shift, end + shift
             if bool((start < 0).any()):
-                raise ValueError(f"a camera at distance {float(cameras.origins.norm(dim=-1).min()):.4g} from the origin "
-                                 f"puts ray_start behind it (range_reference_radius={self.range_reference_radius}); "
+                nearest = float(cameras.origins.norm(dim=-1).min())
+                raise ValueError(f"a camera at distance {nearest:.4g} from the origin puts ray_start behind it "
+                                 f"(range_reference_radius={self.range_reference_radius}); "
                                  "GRAF asserts the same")
         if self.disparity_space_sampling:
             # EG3D sample_stratified: 1/depth linear in t.

@@ -1,0 +1,68 @@
+"""GRAF's recipes: the released configurations as data (poses, lr halvings, R1), the published totals when
+built with Generator v2's wiring, and a training step of the synthetic variant."""
+
+import math
+
+import pytest
+import torch
+
+from gan3d.core.objective import LossInputs
+from gan3d.core.recipe import Recipe
+from gan3d.methods.graf.recipe import VARIANTS, graf_recipe
+
+OFFICIAL_G, OFFICIAL_D = 677_764, 2_635_776
+
+
+@pytest.mark.parametrize("variant", [*VARIANTS, "synthetic"])
+def test_recipes_round_trip_and_leave_wired_options_out(variant):
+    recipe = graf_recipe(variant)
+    assert Recipe.from_json(recipe.to_json()) == recipe and recipe.variant == variant
+    assert "num_ws" not in recipe.modules["stochasticity_mapper"].kwargs
+    assert not {"in_channels", "w_dim"} & set(recipe.modules["feature_decoder"].kwargs)
+
+
+def test_carla_and_celeba_facts():
+    carla, celeba = graf_recipe(), graf_recipe("celeba64")
+    assert carla.variant == "carla128" and carla.generator["render_resolution"] == 128
+    pose = carla.modules["pose_sampler"].kwargs
+    assert pose["yaw_range"] == pytest.approx([math.pi, 3 * math.pi])  # u in [0, 1]: every azimuth
+    assert pose["polar_range"] == pytest.approx([0.0, math.radians(85)], abs=1e-6)
+    assert carla.modules["volume_renderer"].kwargs["white_back"] is True
+    c = celeba.modules["pose_sampler"].kwargs
+    assert c["radius_range"] == [9.5, 10.5] and c["polar_range"] == pytest.approx([math.radians(70), math.radians(85)])
+    assert celeba.modules["point_sampler"].kwargs["range_reference_radius"] == 10.5
+    assert graf_recipe("celebahq256").modules["loss"].kwargs["min_scale"] == 0.125
+    # MultiStepLR: halvings after 50k, 100k and 200k iterations.
+    stages = carla.training["stages"]
+    assert [s.get("until_step") for s in stages] == [50_000, 100_000, 200_000, None]
+    assert [s["g_lr"] for s in stages] == pytest.approx([5e-4, 2.5e-4, 1.25e-4, 6.25e-5])
+    assert [s["d_lr"] for s in stages] == pytest.approx([1e-4, 5e-5, 2.5e-5, 1.25e-5])
+    assert carla.training["optimizer"] == "rmsprop" and carla.training["ema_beta"] == 0.999
+    with pytest.raises(ValueError, match="variants"):
+        graf_recipe("cub")
+
+
+def test_published_configuration_totals(build_wired):
+    G, D, loss = build_wired(graf_recipe("celeba64"))
+    assert sum(p.numel() for p in G.parameters()) == OFFICIAL_G
+    assert sum(p.numel() for p in D.parameters()) == OFFICIAL_D
+    assert loss.r1_gamma == pytest.approx(20 / 1024)
+
+
+def test_synthetic_variant_trains_one_step(build_wired):
+    torch.manual_seed(0)
+    recipe = graf_recipe("synthetic")
+    G, D, loss = build_wired(recipe)
+    g = torch.Generator().manual_seed(0)
+    inputs = LossInputs(real_images=torch.rand(2, 3, 64, 64) * 2 - 1, real_labels=torch.zeros(2, 25),
+                        z=torch.randn(2, G.z_dim), step=5000, generator=g)
+    d_terms = loss.discriminator_loss(G, D, inputs)
+    d_terms["loss"].backward()
+    assert all(p.grad is not None for p in D.parameters())
+    g_terms = loss.generator_loss(G, D, inputs)
+    g_terms["loss"].backward()
+    for name, p in G.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    with torch.no_grad():
+        full = G.eval()(torch.randn(1, G.z_dim), resolution=24)  # whole images at any size
+    assert full.image.shape == (1, 3, 24, 24) and G.render_resolution == 64
