@@ -1,11 +1,15 @@
-"""The uniform point sampler's GRAF options: depths along the optical axis (NeRF's z_vals) and a range that
-follows the camera's distance from the origin (GRAF's variable radius)."""
+"""The samplers' GRAF options: depths along the optical axis (NeRF's z_vals), a range that follows the
+camera's distance from the origin (GRAF's variable radius), and GRAF's principal point half a pixel off the
+image centre (rays through pixel indices)."""
+
+import math
 
 import pytest
 import torch
 
 from gan3d.core.cameras import fov_to_intrinsics, look_at, spherical_origin, world_to_camera
 from gan3d.core.types import Cameras
+from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
 from gan3d.samplers.uniform_point_sampler import UniformPointSampler
 
 
@@ -40,3 +44,26 @@ def test_range_follows_the_camera_radius():
         sampler(_cameras([2.0]), (2, 2))
     with pytest.raises(ValueError, match="range_reference_radius"):
         UniformPointSampler(range_reference_radius=-1.0)
+
+
+def test_principal_point_puts_rays_through_graf_pixel_indices():
+    """nerf-pytorch get_rays: pixel (row j, column i) of a W-pixel image has the camera direction
+    ((i - W/2) / f, -(j - H/2) / f, -1) (OpenGL) with f = W / (2 tan(fov / 2)); ours is OpenCV (y down,
+    z forward), so the same ray is ((i - W/2) / f, (j - H/2) / f, 1)."""
+    w, fov = 6, 30.0
+    sampler = SphericalPoseSampler(radius=10.0, pivot=[0.0, 0.0, 0.0], fov=fov, focal=0.0,
+                                   principal_point=[0.5 + 0.5 / w, 0.5 + 0.5 / w])
+    cams = sampler(1)
+    assert cams.intrinsics[0, 0, 2].item() == cams.intrinsics[0, 1, 2].item() == pytest.approx(0.5 + 0.5 / w)
+    directions = UniformPointSampler(num_samples=2, ray_start=7.5, ray_end=12.5)(cams, (w, w)).directions
+    f = w / (2 * math.tan(math.radians(fov) / 2))
+    j, i = torch.meshgrid(torch.arange(w, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    graf = torch.stack([(i - w / 2) / f, (j - w / 2) / f, torch.ones_like(i)], -1).reshape(-1, 3)
+    graf = graf / graf.norm(dim=-1, keepdim=True)
+    camera = directions[0] @ cams.cam2world[0, :3, :3]  # world -> camera frame
+    torch.testing.assert_close(camera, graf, atol=1e-6, rtol=0)
+    centred = SphericalPoseSampler(radius=10.0, pivot=[0.0, 0.0, 0.0], fov=fov, focal=0.0)(1)
+    assert centred.intrinsics[0, 0, 2].item() == 0.5
+    with pytest.raises(ValueError, match="principal_point"):
+        SphericalPoseSampler(fov=fov, focal=0.0, principal_point=[0.5])
+
