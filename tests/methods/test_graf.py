@@ -1,23 +1,21 @@
 """GRAF: the annealed patch scale (hand-computed), patch draws, the patch discriminator (official layout
-and count), and the objective (R1 weight, one training step reaching every parameter)."""
+and count), and the objective (R1 weight, real and fake patches on GRAF's grid, one training step reaching
+every parameter)."""
 
 import math
 
 import pytest
 import torch
 
-from gan3d.core.generator import Generator
+from gan3d.core.generator import Generator, build_generator
 from gan3d.core.objective import LossInputs
-from gan3d.embedders.feature_decoders.graf_nerf import GRAFNeRFDecoder
-from gan3d.embedders.point_embedders.coordinate import CoordinateEmbedder
-from gan3d.embedders.stochasticity_mappers.identity import IdentityMapper
+from gan3d.core.registry import get_registry
+from gan3d.core.testing import check_contract
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
+from gan3d.methods.graf import graf_recipe
 from gan3d.methods.graf.discriminator import GRAFPatchDiscriminator
 from gan3d.methods.graf.objective import GRAFObjective
 from gan3d.methods.graf.patch_schedule import graf_min_scale, sample_graf_patches
-from gan3d.renderers.identity_upsampler import IdentityUpsampler
-from gan3d.renderers.volume import DensityVolumeRenderer
-from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
-from gan3d.samplers.uniform_point_sampler import UniformPointSampler
 
 #: tools/official/graf_parameter_counts.py on autonomousvision/graf c50d342 (imsize 32, ndf 64).
 OFFICIAL_GRAF_DISCRIMINATOR = 2_635_776
@@ -63,15 +61,15 @@ def test_discriminator_matches_the_official_layout():
     assert keys == {"main.0.weight_orig", "main.3.weight_orig", "main.6.weight_orig", "main.9.weight_orig"}
     buffers = {n for n, _ in d.named_buffers()}
     assert {"main.0.weight_u", "main.0.weight_v"} <= buffers
-    assert d(torch.randn(3, 3, 32, 32)).logits.shape == (3, 1)
+    assert d(DiscriminatorInput(torch.randn(3, 3, 32, 32))).logits.shape == (3, 1)
     for imsize, first_out in ((64, 64), (128, 32)):
         wide = GRAFPatchDiscriminator(imsize=imsize)
         assert wide.main[0].weight_orig.shape[0] == first_out
-        assert wide(torch.randn(2, 3, imsize, imsize)).logits.shape == (2, 1)
+        assert wide(DiscriminatorInput(torch.randn(2, 3, imsize, imsize))).logits.shape == (2, 1)
     with pytest.raises(ValueError, match="imsize"):
         GRAFPatchDiscriminator(imsize=48)
     with pytest.raises(ValueError, match=r"\[B, 3, 32, 32\]"):
-        d(torch.randn(2, 3, 64, 64))
+        d(DiscriminatorInput(torch.randn(2, 3, 64, 64)))
 
 
 def test_hflip_flips_some_inputs():
@@ -80,67 +78,95 @@ def test_hflip_flips_some_inputs():
     image = torch.randn(64, 3, 32, 32)
     plain = GRAFPatchDiscriminator(ndf=4).eval()
     plain.load_state_dict(d.state_dict())
-    flipped = plain(image.flip(3)).logits
-    out = d(image).logits
-    same, mirrored = torch.isclose(out, plain(image).logits), torch.isclose(out, flipped)
+    flipped = plain(DiscriminatorInput(image.flip(3))).logits
+    out = d(DiscriminatorInput(image)).logits
+    same, mirrored = torch.isclose(out, plain(DiscriminatorInput(image)).logits), torch.isclose(out, flipped)
     assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
 
 
-def tiny_graf(patch: int = 8) -> Generator:
-    embedder = CoordinateEmbedder(num_frequencies=3)
-    return Generator(
-        IdentityMapper(z_dim=12),
-        SphericalPoseSampler(yaw_strategy="normal", yaw_stddev=0.3, radius=2.7, pivot=[0.0, 0.0, 0.0], fov=30.0,
-                             focal=0.0),
-        UniformPointSampler(num_samples=6, ray_start=2.0, ray_end=3.4, perturbation="middle_uniform"),
-        embedder,
-        GRAFNeRFDecoder(in_channels=embedder.out_channels, w_dim=12, appearance_dim=4, hidden_dim=16, num_layers=4,
-                        skips=[1], num_view_frequencies=2),
-        DensityVolumeRenderer(density_activation="relu", noise_std=1.0, noise_anneal_steps=5000),
-        IdentityUpsampler(),
-        render_resolution=patch, image_range="unit",
-    )
+def tiny_graf(patch: int = 8, z_dim: int = 12) -> Generator:
+    """A tiny GRAF through Generator v2's wiring (the synthetic recipe, narrowed)."""
+    recipe = graf_recipe("synthetic").overrides([
+        f"stochasticity_mapper.z_dim={z_dim}", "feature_decoder.appearance_dim=4", "feature_decoder.hidden_dim=16",
+        "point_sampler.num_samples=6", "point_embedder.num_frequencies=3", "feature_decoder.num_view_frequencies=2",
+        f"generator.render_resolution={patch}"])
+    return build_generator(recipe, get_registry())
 
 
-def _inputs(step: int = 0) -> LossInputs:
+def _inputs(step: int = 0, batch: int = 4, resolution: int = 16) -> LossInputs:
     g = torch.Generator().manual_seed(step)
-    return LossInputs(real_images=torch.rand(4, 3, 16, 16, generator=g) * 2 - 1, real_labels=torch.zeros(4, 25),
-                      z=torch.randn(4, 12, generator=g), step=step, generator=g)
+    return LossInputs(real_images=torch.rand(batch, 3, resolution, resolution, generator=g) * 2 - 1,
+                      real_labels=torch.zeros(batch, 25), z=torch.randn(batch, 12, generator=g), step=step,
+                      image_resolution=resolution, generator=g)
+
+
+class _LinearD(torch.nn.Module):
+    """D(x) = 0.5 * sum(x): its gradient is 0.5 at every pixel and channel."""
+
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        return DiscriminatorOutput(logits=0.5 * x.image.flatten(1).sum(1, keepdim=True))
 
 
 def test_objective_r1_is_graf_row_mean():
     """GRAF's reg = reg_param * mean over the B*K*K pixel rows of the squared gradient; for D = sum(c * x)
     the gradient is c everywhere, so reg = reg_param * 3 c^2 (3 channels per row)."""
-    loss = GRAFObjective(reg_param=10.0, patch_size=8, image_resolution=16)
-    assert loss.r1_gamma == pytest.approx(20 / 64)
-
-    class Linear(torch.nn.Module):
-        def forward(self, image):
-            from gan3d.core.types import DiscriminatorOutput
-            return DiscriminatorOutput(logits=0.5 * image.flatten(1).sum(1, keepdim=True))
-
-    terms = loss.discriminator_loss(tiny_graf(), Linear(), _inputs())
+    loss = GRAFObjective(reg_param=10.0, patch_size=8)
+    assert loss.r1_gamma == pytest.approx(20 / 64) and loss.r1_interval == 0
+    terms = loss.discriminator_loss(tiny_graf(), _LinearD(), _inputs())
     assert float(terms["r1_loss"]) == pytest.approx(10.0 * 3 * 0.25)
     assert float(terms["r1"]) == pytest.approx(8 * 8 * 3 * 0.25)  # per-image sum of squares
+    assert not loss.regularize_discriminator_now(0)  # no separate lazy pass
 
 
 def test_objective_patches_follow_the_annealed_scale():
-    loss = GRAFObjective(patch_size=8, image_resolution=16)
-    scales, _ = loss.sample_patches(512, 0, generator=torch.Generator().manual_seed(0))
-    assert float(scales.min()) >= 0.9
-    scales, _ = loss.sample_patches(512, 400_000, generator=torch.Generator().manual_seed(0))
-    assert float(scales.min()) < 0.3
-    with pytest.raises(ValueError, match="image_resolution"):
-        loss.real_inputs(LossInputs(torch.zeros(2, 3, 8, 8), torch.zeros(2, 25), torch.zeros(2, 12)))
+    loss = GRAFObjective(patch_size=8)
+    # W = 16: a patch of NDC scale s spans s (W - 1) / W of the image in normalized coordinates.
+    patch = loss.sample_patches(512, 0, 16, generator=torch.Generator().manual_seed(0))
+    assert patch.align_corners and float(patch.scales.min()) >= 0.9 * 15 / 16 - 1e-6
+    assert bool((patch.offsets >= 0.5 / 16 - 1e-6).all())  # never left of the first pixel centre
+    assert bool((patch.offsets + patch.scales[:, None] <= 1 - 0.5 / 16 + 1e-6).all())
+    patch = loss.sample_patches(512, 400_000, 16, generator=torch.Generator().manual_seed(0))
+    assert float(patch.scales.min()) < 0.3 * 15 / 16
+    with pytest.raises(ValueError, match="square"):
+        loss.real_input(LossInputs(torch.zeros(2, 3, 8, 6), torch.zeros(2, 25), torch.zeros(2, 12)))
+
+
+def test_real_patches_are_cut_from_the_full_resolution_reals():
+    """A real whose pixel value is its column: the patch at scale 1 is the image; patches of larger reals are
+    resized to the generator's output first (GRAF's Resize(imsize))."""
+    loss = GRAFObjective(patch_size=16, min_scale=1.0, scale_anneal=0.0)
+    cols = torch.arange(16, dtype=torch.float32).expand(2, 3, 16, 16)
+    x = loss.real_input(LossInputs(cols, torch.zeros(2, 25), torch.zeros(2, 12), image_resolution=16))
+    torch.testing.assert_close(x.image, cols, atol=1e-4, rtol=0)
+    assert x.patch is not None and x.patch.align_corners
+    big = loss.real_input(LossInputs(torch.zeros(2, 3, 64, 64), torch.zeros(2, 25), torch.zeros(2, 12),
+                                     image_resolution=16))
+    assert big.image.shape == (2, 3, 16, 16)
+
+
+def test_fake_patches_are_the_full_render_at_the_patch_grid():
+    """With scale 1 a patch is the whole image: rendering the patch at K = W gives the full-image render
+    (same rays: the cropped camera, align_corners=True, at u = offset + s j / (W - 1) = pixel centres)."""
+    torch.manual_seed(0)
+    G = tiny_graf(patch=8).eval()
+    loss = GRAFObjective(patch_size=8, min_scale=1.0, scale_anneal=0.0)
+    z = torch.randn(2, 12)
+    cams = G.pose_sampler(2, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        full = G(z, cams, resolution=8)
+        patch = loss.run_generator(G, LossInputs(torch.zeros(2, 3, 8, 8), torch.zeros(2, 25), z, gen_cameras=cams,
+                                                 image_resolution=8))
+    assert patch.cameras.align_corners and patch.aux["patch"].scales.shape == (2,)
+    torch.testing.assert_close(patch.image, full.image, atol=1e-5, rtol=0)
+    torch.testing.assert_close(patch.depth, full.depth, atol=1e-4, rtol=0)
 
 
 def test_one_training_step_reaches_every_parameter():
     torch.manual_seed(0)
-    G, D = tiny_graf(), GRAFPatchDiscriminator(ndf=4, imsize=32)
-    loss = GRAFObjective(patch_size=32, image_resolution=64)
-    G = tiny_graf(patch=32)
-    inputs = LossInputs(real_images=torch.rand(2, 3, 64, 64) * 2 - 1, real_labels=torch.zeros(2, 25),
-                        z=torch.randn(2, 12), step=20_000, generator=torch.Generator().manual_seed(1))
+    G, D = tiny_graf(patch=32), GRAFPatchDiscriminator(ndf=4, imsize=32)
+    check_contract("discriminator", D, resolution=32)
+    loss = GRAFObjective(patch_size=32)
+    inputs = _inputs(step=20_000, batch=2, resolution=64)
     d_terms = loss.discriminator_loss(G, D, inputs)
     d_terms["loss"].backward()
     for name, p in D.named_parameters():

@@ -39,6 +39,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
     "importer": {
         "eg3d": "gan3d-methods",
+        "graf": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
@@ -55,6 +56,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "ablation3d": "gan3d-methods",
         "eg3d": "gan3d-methods",
         "giraffe": "gan3d-methods",
+        "graf": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },

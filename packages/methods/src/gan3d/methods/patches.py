@@ -1,6 +1,11 @@
 """Patch geometry of patch-wise GAN training (GRAF, EpiGRAF): where a ``K x K`` patch lies in the image,
 how a real patch is cut from a full-resolution real image, and the camera that renders the same patch.
 
+The official codes describe a patch in the normalized device coordinates of ``grid_sample``; Generator v2
+describes it as :class:`~gan3d.core.types.PatchParams` (normalized image coordinates, ``align_corners=True``
+for a corner-aligned ``K x K`` grid). :func:`ndc_patch_params` converts the first into the second, so that
+``PatchParams.cameras`` renders the official rays and ``PatchParams.cut`` cuts the official real patch.
+
 A patch is given by its ``scale`` ``s`` in ``(0, 1]`` (its side as a fraction of the image side) and its
 ``centre`` ``c = (c_x, c_y)`` in the image's normalized device coordinates: ``x`` to the right, ``y``
 DOWN (image rows), and ``-1`` / ``+1`` the centres of the corner pixels of the full-resolution image --
@@ -21,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan3d.core.types import Cameras
+from gan3d.core.types import Cameras, PatchParams
 
-__all__ = ["check_patches", "patch_grid", "cut_patches", "crop_cameras"]
+__all__ = ["check_patches", "patch_grid", "cut_patches", "ndc_to_image", "ndc_patch_params", "crop_cameras"]
 
 #: Slack when checking that a patch lies inside the image (float32 rounding of sampled offsets).
 _INSIDE_TOLERANCE = 1e-5
@@ -81,11 +86,52 @@ def cut_patches(images: Tensor, scales: Tensor, centres: Tensor, resolution: int
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
+def ndc_to_image(x: Tensor, image_resolution: int | None) -> Tensor:
+    """Normalized image coordinates ``u`` of NDC positions ``x`` (either axis).
+
+    With ``image_resolution`` ``W``, NDC ``-1`` / ``+1`` are the centres of the corner pixels of a ``W``-pixel
+    image rendered through pixel centres (the pixel centre of column ``j`` is ``(j + 0.5) / W``):
+    ``u = ((x + 1) / 2 (W - 1) + 0.5) / W``. That is where GRAF's ``grid_sample(align_corners=True)`` reads
+    the full-resolution image and its ray grid (graf/transforms.py ``FlexGridRaySampler``, ``ImgToPatch``).
+    With ``None``, NDC ``+-1`` are the image's edges (``u = (x + 1) / 2``): the full image itself is rendered
+    on the corner-aligned grid (``Cameras.align_corners``), as EpiGRAF's ``linspace(-1, 1, W)`` rays are.
+
+    Example:
+        >>> ndc_to_image(torch.tensor([-1.0, 1.0]), 4)       # corner pixel centres of a 4-pixel image
+        tensor([0.1250, 0.8750])
+    """
+    if image_resolution is None:
+        return (x + 1) / 2
+    if image_resolution < 2:
+        raise ValueError(f"image_resolution must be >= 2 (or None), got {image_resolution}")
+    w = float(image_resolution)
+    return ((x + 1) / 2 * (w - 1) + 0.5) / w
+
+
+def ndc_patch_params(scales: Tensor, centres: Tensor, *, image_resolution: int | None) -> PatchParams:
+    """The :class:`PatchParams` (``align_corners=True``) of NDC patches ``scales [B]``, ``centres [B, 2]``.
+
+    The patch's grid points ``x_j = c + s (2 j / (K - 1) - 1)`` map to ``u_j = ndc_to_image(x_j)``, an
+    affine function of ``j`` whatever ``K``: ``offset = u_0``, ``scale = u_{K-1} - u_0`` (``s (W - 1) / W``
+    with ``image_resolution`` ``W``, else ``s``). ``PatchParams.cameras`` then casts the ``K x K`` rays
+    through exactly the official ray grid (a pinhole's rays are affine in the image point, so
+    ``grid_sample`` of the full-image rays at ``x_j`` is the ray at ``u_j``), and ``PatchParams.cut``
+    samples the real image bilinearly at ``u_j``, i.e. ``grid_sample(align_corners=True)`` at ``x_j``
+    (:func:`cut_patches`) for patches inside the image.
+    """
+    check_patches(scales, centres)
+    first = ndc_to_image(centres - scales.unsqueeze(-1), image_resolution)  # [B, 2]
+    last = ndc_to_image(centres + scales.unsqueeze(-1), image_resolution)
+    return PatchParams(scales=last[:, 0] - first[:, 0], offsets=first, align_corners=True)
+
+
 def crop_cameras(cameras: Cameras, scales: Tensor, centres: Tensor, *, image_resolution: int,
                  patch_resolution: int) -> Cameras:
     """The cameras that render each patch as a ``patch_resolution``-pixel image through pixel centres.
 
-    Phase-A helper: Generator v2's ``Cameras.crop`` replaces it. A patch of a pinhole camera is a pinhole
+    Phase-A helper, kept only while EpiGRAF's objective still calls it: ``ndc_patch_params(...).cameras``
+    gives the same rays through Generator v2's ``Cameras.crop`` (GRAF uses that); delete this function when
+    nothing imports it. A patch of a pinhole camera is a pinhole
     camera: only the intrinsics change. Pixel ``j`` of the patch (normalized image coordinate
     ``u' = (j + 0.5) / K``) must see the full-image position ``u = alpha + beta u'`` of the grid point
     ``x_j``, where a full-image NDC ``x`` sits at ``u = ((x + 1) (W - 1) / 2 + 0.5) / W`` (NDC +-1 = corner

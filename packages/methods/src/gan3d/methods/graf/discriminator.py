@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from gan3d.core.interfaces import Discriminator
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 __all__ = ["GRAFPatchDiscriminator", "PATCH_SIZES"]
 
@@ -51,7 +51,7 @@ class GRAFPatchDiscriminator(Discriminator):
 
     Example:
         >>> d = GRAFPatchDiscriminator(imsize=32, ndf=8)
-        >>> d(torch.randn(2, 3, 32, 32)).logits.shape
+        >>> d(DiscriminatorInput(torch.randn(2, 3, 32, 32))).logits.shape
         torch.Size([2, 1])
     """
 
@@ -81,10 +81,10 @@ class GRAFPatchDiscriminator(Discriminator):
                    _conv(ndf * 8, 1, stride=1, padding=0)]
         self.main = nn.Sequential(*layers)
 
-    def forward(self, image: Tensor, *, image_raw: Tensor | None = None, camera_label: Tensor | None = None,
-                alpha: float = 1.0) -> DiscriminatorOutput:
-        """Score ``image [B, 3, imsize, imsize]``; GRAF's discriminator takes nothing else (unconditional,
-        single resolution, blind to the patch scale)."""
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        """Score ``x.image [B, 3, imsize, imsize]``; GRAF's discriminator reads nothing else (unconditional,
+        single resolution, blind to the patch's scale and position)."""
+        image: Tensor = x.image
         if image.ndim != 4 or tuple(image.shape[1:]) != (self.nc, self.imsize, self.imsize):
             raise ValueError(f"graf_patch discriminator takes [B, {self.nc}, {self.imsize}, {self.imsize}] patches, "
                              f"got {tuple(image.shape)}; set discriminator.imsize to the patch size")

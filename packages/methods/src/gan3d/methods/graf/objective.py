@@ -9,9 +9,12 @@ Sources: autonomousvision/graf train.py (the loop), graf/transforms.py (``ImgToP
     L_D = BCE(D(x_patch), 1) + BCE(D(G(z, patch')), 0) + reg_param * mean_rows ||d D / d x_row||^2
 
 Each iteration updates D first, then G. Fakes and reals draw their own patch per image (scale and
-offset from :mod:`.patch_schedule`, the minimum scale annealed with the iteration counter). The real
-patch is cut from the full-resolution real image by bilinear sampling on the patch grid
-(:func:`gan3d.methods.patches.cut_patches`); the fake patch is rendered by the camera cropped to it.
+centre from :mod:`.patch_schedule`, the minimum scale annealed with the iteration counter). A patch is
+GRAF's corner-aligned grid ``x_j = c + s (2 j / (K - 1) - 1)`` in the NDC whose ``+-1`` are the centres of
+the corner pixels of the full ``W``-pixel image (``W`` = the generator's output side, GRAF's ``data.imsize``);
+:func:`gan3d.methods.patches.ndc_patch_params` turns it into Generator v2's
+:class:`~gan3d.core.types.PatchParams`, whose cropped cameras render the official patch rays and whose
+``cut`` samples the full-resolution real where GRAF's ``grid_sample(align_corners=True)`` does.
 
 The R1 weight. GRAF hands the discriminator the real patches flattened to ``[B * K * K, 3]`` rows, so
 ``compute_grad2`` sums the squared gradient over the 3 channels of a row and ``.mean()`` averages over
@@ -26,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan3d.core.images import resize_images
 from gan3d.core.objective import LossInputs, Objective, r1_penalty
-from gan3d.core.types import Cameras, DiscriminatorOutput, GeneratorOutput
+from gan3d.core.types import Cameras, DiscriminatorInput, GeneratorOutput, PatchParams
 
-from ..patches import crop_cameras, cut_patches
+from ..patches import ndc_patch_params
 from .patch_schedule import graf_min_scale, sample_graf_patches
 
 __all__ = ["GRAFObjective"]
@@ -41,29 +45,28 @@ class GRAFObjective(Objective):
     Args:
         reg_param: GRAF's ``training.reg_param`` (10).
         patch_size: ``K``, the patch side (``sqrt(ray_sampler.N_samples)`` = 32).
-        image_resolution: ``W``, the side of the real images (GRAF ``data.imsize``); patches are placed on
-            this image's corner-pixel grid.
         min_scale, max_scale, scale_anneal: ``ray_sampler`` options (0.25, 1, 0.0025; celebAHQ 0.125 and
             0.0019).
+
+    The full image the patches are placed on is the generator's output (``LossInputs.image_resolution``);
+    reals of another size are resized to it first (GRAF's data transform ``Resize(imsize)``).
     """
 
     #: train.py: the discriminator step, then the generator step.
     generator_step_first = False
 
-    def __init__(self, reg_param: float = 10.0, patch_size: int = 32, image_resolution: int = 64,
-                 min_scale: float = 0.25, max_scale: float = 1.0, scale_anneal: float = 0.0025) -> None:
+    def __init__(self, reg_param: float = 10.0, patch_size: int = 32, min_scale: float = 0.25, max_scale: float = 1.0,
+                 scale_anneal: float = 0.0025) -> None:
         if reg_param < 0:
             raise ValueError(f"graf loss: reg_param must be >= 0, got {reg_param}")
-        if patch_size < 2 or image_resolution < 2:
-            raise ValueError(f"graf loss: patch_size and image_resolution must be >= 2, got {patch_size} and "
-                             f"{image_resolution}")
+        if patch_size < 2:
+            raise ValueError(f"graf loss: patch_size must be >= 2 (a corner-aligned grid), got {patch_size}")
         graf_min_scale(0, min_scale=min_scale, max_scale=max_scale, scale_anneal=scale_anneal)  # validates
         # R1 is added inside discriminator_loss (same patches, same pass), so the base class's lazy
         # regularizer stays off (r1_interval 0); r1_gamma records the StyleGAN2-equivalent weight.
         super().__init__(r1_gamma=2.0 * reg_param / patch_size**2, r1_interval=0)
         self.reg_param = float(reg_param)
         self.patch_size = patch_size
-        self.image_resolution = image_resolution
         self.min_scale = float(min_scale)
         self.max_scale = float(max_scale)
         self.scale_anneal = float(scale_anneal)
@@ -74,53 +77,61 @@ class GRAFObjective(Objective):
         return graf_min_scale(step, min_scale=self.min_scale, max_scale=self.max_scale,
                               scale_anneal=self.scale_anneal)
 
-    def sample_patches(self, batch_size: int, step: int, *, device: torch.device | str = "cpu",
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """``scales [B]``, ``centres [B, 2]`` of one patch per image at iteration ``step``."""
-        return sample_graf_patches(batch_size, min_scale=self.current_min_scale(step), max_scale=self.max_scale,
-                                   device=device, generator=generator)
+    def sample_patches(self, batch_size: int, step: int, image_resolution: int, *,
+                       device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> PatchParams:
+        """One patch per image at iteration ``step`` on a ``image_resolution``-pixel image, as PatchParams."""
+        scales, centres = sample_graf_patches(batch_size, min_scale=self.current_min_scale(step),
+                                              max_scale=self.max_scale, device=device, generator=generator)
+        return ndc_patch_params(scales, centres, image_resolution=image_resolution)
+
+    @staticmethod
+    def image_resolution(inputs: LossInputs) -> int:
+        """``W``: the generator's output side (the reals' side when the trainer does not say)."""
+        return int(inputs.image_resolution or inputs.real_images.shape[-1])
 
     # ------------------------------------------------------------ running the networks
-    def run_generator(self, G: nn.Module, inputs: LossInputs, *, return_aux: bool = False) -> GeneratorOutput:
-        """Render one patch per sample: the camera cropped to a freshly drawn patch, at ``patch_size``."""
+    def run_generator(self, G: nn.Module, inputs: LossInputs, *, requests: frozenset[str] = frozenset()
+                      ) -> GeneratorOutput:
+        """Render one patch per sample: the camera cropped to a freshly drawn patch, at ``patch_size``
+        (the patch is kept in ``aux['patch']``)."""
         cameras: Cameras | None = inputs.gen_cameras
         if cameras is None:
             cameras = G.pose_sampler(inputs.z.shape[0], device=inputs.z.device, generator=inputs.generator)
-        scales, centres = self.sample_patches(inputs.z.shape[0], inputs.step, device=inputs.z.device,
-                                              generator=inputs.generator)
-        patch_cameras = crop_cameras(cameras, scales, centres, image_resolution=self.image_resolution,
-                                     patch_resolution=self.patch_size)
-        return G(inputs.z, patch_cameras, c=inputs.gen_c, resolution=self.patch_size, generator=inputs.generator,
-                 update_w_avg=True, return_aux=return_aux)
+        patch = self.sample_patches(inputs.z.shape[0], inputs.step, self.image_resolution(inputs),
+                                    device=inputs.z.device, generator=inputs.generator)
+        out = G(inputs.z, patch.cameras(cameras), c=inputs.gen_c, resolution=self.patch_size,
+                generator=inputs.generator, update_w_avg=True, requests=requests)
+        out.aux["patch"] = patch
+        return out
 
-    def real_inputs(self, inputs: LossInputs) -> dict[str, Tensor]:
-        """``image``: one patch per real image, cut from the full-resolution real (its own patch draw)."""
+    def fake_input(self, out: GeneratorOutput, inputs: LossInputs) -> DiscriminatorInput:
+        return DiscriminatorInput(out.image, camera_angles=out.cameras.angles, patch=out.aux.get("patch"))
+
+    def real_input(self, inputs: LossInputs) -> DiscriminatorInput:
+        """One patch per real image, cut from the full-resolution real (its own patch draw)."""
         images = inputs.real_images
-        if images.ndim != 4 or tuple(images.shape[-2:]) != (self.image_resolution, self.image_resolution):
-            raise ValueError(f"graf loss: real images must be [B, 3, {self.image_resolution}, {self.image_resolution}] "
-                             f"(loss.image_resolution, GRAF's data.imsize), got {tuple(images.shape)}")
-        scales, centres = self.sample_patches(images.shape[0], inputs.step, device=images.device,
-                                              generator=inputs.generator)
-        return {"image": cut_patches(images, scales, centres, self.patch_size)}
-
-    def discriminate_fake(self, D: nn.Module, out: GeneratorOutput, inputs: LossInputs) -> DiscriminatorOutput:
-        return D(out.image)
-
-    def discriminate_real(self, D: nn.Module, real: dict[str, Tensor], inputs: LossInputs) -> DiscriminatorOutput:
-        return D(real["image"])
+        if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+            raise ValueError(f"graf loss: real images must be square [B, 3, H, W], got {tuple(images.shape)}")
+        w = self.image_resolution(inputs)
+        if images.shape[-1] != w:
+            images = resize_images(images, w)
+        patch = self.sample_patches(images.shape[0], inputs.step, w, device=images.device,
+                                    generator=inputs.generator)
+        return DiscriminatorInput(patch.cut(images, self.patch_size), camera_label=inputs.real_labels, patch=patch)
 
     # ------------------------------------------------------------ the discriminator phase
     def discriminator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
         """GAN_stability's ``discriminator_trainstep`` with ``reg_type='real'``: real loss and R1 on the same
         real patches, then the fake loss."""
-        real = {k: v.detach().requires_grad_(self.reg_param > 0) for k, v in self.real_inputs(inputs).items()}
-        d_real = self.discriminate_real(D, real, inputs)
+        real = self.real_input(inputs)
+        real = real.with_images(image=real.image.detach().requires_grad_(self.reg_param > 0))
+        d_real = self.discriminate(D, real, inputs)
         with torch.no_grad():
             out = self.run_generator(G, inputs)
-        d_fake = self.discriminate_fake(D, out, inputs)
+        d_fake = self.discriminate(D, self.fake_input(out, inputs).detached(), inputs)
         terms = {"d_real": F.softplus(-d_real.logits).mean(), "d_fake": F.softplus(d_fake.logits).mean()}
         if self.reg_param > 0:
-            penalty = r1_penalty(d_real.logits, list(real.values()))
+            penalty = r1_penalty(d_real.logits, [real.image])
             terms["r1_loss"] = penalty * (self.reg_param / self.patch_size**2)
         loss = sum(terms.values())
         terms["loss"] = loss
@@ -131,5 +142,5 @@ class GRAFObjective(Objective):
         return terms
 
     def extra_repr(self) -> str:
-        return (f"reg_param={self.reg_param}, patch_size={self.patch_size}, image_resolution={self.image_resolution}, "
-                f"min_scale={self.min_scale}, scale_anneal={self.scale_anneal}")
+        return (f"reg_param={self.reg_param}, patch_size={self.patch_size}, min_scale={self.min_scale}, "
+                f"max_scale={self.max_scale}, scale_anneal={self.scale_anneal}")
