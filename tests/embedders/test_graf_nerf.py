@@ -120,8 +120,11 @@ def test_identity_mapper():
     ws = mapper(z)
     assert ws.shape == (2, 3, 6) and mapper.w_dim == 6 and not list(mapper.parameters())
     torch.testing.assert_close(ws[:, 2], z)
-    with pytest.raises(ValueError, match="cannot truncate"):
-        mapper(z, truncation_psi=0.7)
+    # Truncation pulls towards the mean of z ~ N(0, I), 0: psi z (only the first truncation_cutoff rows).
+    torch.testing.assert_close(mapper(z, truncation_psi=0.7), 0.7 * ws)
+    cut = mapper(z, truncation_psi=0.5, truncation_cutoff=1)
+    torch.testing.assert_close(cut[:, 0], 0.5 * z)
+    torch.testing.assert_close(cut[:, 1:], ws[:, 1:])
     with pytest.raises(ValueError, match="z must be"):
         mapper(torch.randn(2, 5))
     with pytest.raises(ValueError, match="unconditional"):

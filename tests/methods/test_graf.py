@@ -111,11 +111,25 @@ def test_objective_r1_is_graf_row_mean():
     """GRAF's reg = reg_param * mean over the B*K*K pixel rows of the squared gradient; for D = sum(c * x)
     the gradient is c everywhere, so reg = reg_param * 3 c^2 (3 channels per row)."""
     loss = GRAFObjective(reg_param=10.0, patch_size=8)
-    assert loss.r1_gamma == pytest.approx(20 / 64) and loss.r1_interval == 0
-    terms = loss.discriminator_loss(tiny_graf(), _LinearD(), _inputs())
-    assert float(terms["r1_loss"]) == pytest.approx(10.0 * 3 * 0.25)
+    assert loss.r1_gamma == pytest.approx(20 / 64) and loss.r1_interval == 1
+    assert loss.regularize_discriminator_now(0) and loss.regularize_discriminator_now(7)  # every step
+    terms = loss.discriminator_regularizer(_LinearD(), _inputs())
+    assert float(terms["loss"].detach()) == pytest.approx(10.0 * 3 * 0.25)
     assert float(terms["r1"]) == pytest.approx(8 * 8 * 3 * 0.25)  # per-image sum of squares
-    assert not loss.regularize_discriminator_now(0)  # no separate lazy pass
+    assert not GRAFObjective(reg_param=0.0).discriminator_regularizer(_LinearD(), _inputs())
+
+
+def test_r1_acts_on_the_real_losss_patches():
+    """GRAF's compute_grad2 differentiates the real loss's forward: the regularizer after discriminator_loss gets
+    the same patches of the same reals; other reals (or another step) get a fresh draw."""
+    loss = GRAFObjective(patch_size=8)
+    inputs = _inputs()
+    first = loss.real_input(inputs)
+    assert loss.real_input(inputs) is first
+    again = LossInputs(inputs.real_images, inputs.real_labels, torch.zeros(4, 12), image_resolution=16, step=0)
+    assert loss.real_input(again) is first  # the trainer's regularizer call: new z, the same reals
+    other = loss.real_input(_inputs(step=1))
+    assert other is not first and not torch.equal(other.patch.offsets, first.patch.offsets)
 
 
 def test_objective_patches_follow_the_annealed_scale():
@@ -168,7 +182,7 @@ def test_one_training_step_reaches_every_parameter():
     loss = GRAFObjective(patch_size=32)
     inputs = _inputs(step=20_000, batch=2, resolution=64)
     d_terms = loss.discriminator_loss(G, D, inputs)
-    d_terms["loss"].backward()
+    (d_terms["loss"] + loss.discriminator_regularizer(D, inputs)["loss"]).backward()
     for name, p in D.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     assert all(p.grad is None for p in G.parameters())  # fakes under no_grad in the D step

@@ -20,17 +20,19 @@ The R1 weight. GRAF hands the discriminator the real patches flattened to ``[B *
 ``compute_grad2`` sums the squared gradient over the 3 channels of a row and ``.mean()`` averages over
 all ``B K^2`` rows: the penalty is ``reg_param / K^2 * mean_b ||d D / d x_b||^2``. In StyleGAN2's terms
 (``gamma / 2 * mean_b ||grad||^2``) that is ``gamma = 2 reg_param / K^2 = 20 / 1024`` for the released
-configs, not 20. It is applied on the same real patches and the same forward pass as the real loss.
+configs, not 20. GRAF adds it at every step on the same real patches as the real loss; here it is the
+objective's discriminator regularizer (``r1_interval`` 1: every step, its gradient joining the same optimizer
+step), which the trainer runs right after :meth:`Objective.discriminator_loss` on the same real batch, and
+:meth:`GRAFObjective.real_input` hands it the very patches it cut for the real loss.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan3d.core.images import resize_images
-from gan3d.core.objective import LossInputs, Objective, r1_penalty
+from gan3d.core.objective import LossInputs, Objective
 from gan3d.core.types import Cameras, DiscriminatorInput, GeneratorOutput, PatchParams
 
 from ..patches import ndc_patch_params
@@ -62,14 +64,15 @@ class GRAFObjective(Objective):
         if patch_size < 2:
             raise ValueError(f"graf loss: patch_size must be >= 2 (a corner-aligned grid), got {patch_size}")
         graf_min_scale(0, min_scale=min_scale, max_scale=max_scale, scale_anneal=scale_anneal)  # validates
-        # R1 is added inside discriminator_loss (same patches, same pass), so the base class's lazy
-        # regularizer stays off (r1_interval 0); r1_gamma records the StyleGAN2-equivalent weight.
-        super().__init__(r1_gamma=2.0 * reg_param / patch_size**2, r1_interval=0)
+        # StyleGAN2's gamma / 2 * E||grad||^2 with gamma = 2 reg_param / K^2, every step (see the module docstring).
+        super().__init__(r1_gamma=2.0 * reg_param / patch_size**2, r1_interval=1 if reg_param > 0 else 0)
         self.reg_param = float(reg_param)
         self.patch_size = patch_size
         self.min_scale = float(min_scale)
         self.max_scale = float(max_scale)
         self.scale_anneal = float(scale_anneal)
+        #: (reals, step, their patches) of the last real_input: R1 then acts on the real loss's patches.
+        self._last_real: tuple[Tensor, int, DiscriminatorInput] | None = None
 
     # ------------------------------------------------------------ patches
     def current_min_scale(self, step: int) -> float:
@@ -108,7 +111,11 @@ class GRAFObjective(Objective):
         return DiscriminatorInput(out.image, camera_angles=out.cameras.angles, patch=out.aux.get("patch"))
 
     def real_input(self, inputs: LossInputs) -> DiscriminatorInput:
-        """One patch per real image, cut from the full-resolution real (its own patch draw)."""
+        """One patch per real image, cut from the full-resolution real (its own patch draw); asked again for the
+        same reals at the same step (R1 after the real loss), the same patches."""
+        last = self._last_real
+        if last is not None and last[0] is inputs.real_images and last[1] == inputs.step:
+            return last[2]
         images = inputs.real_images
         if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
             raise ValueError(f"graf loss: real images must be square [B, 3, H, W], got {tuple(images.shape)}")
@@ -117,29 +124,9 @@ class GRAFObjective(Objective):
             images = resize_images(images, w)
         patch = self.sample_patches(images.shape[0], inputs.step, w, device=images.device,
                                     generator=inputs.generator)
-        return DiscriminatorInput(patch.cut(images, self.patch_size), camera_label=inputs.real_labels, patch=patch)
-
-    # ------------------------------------------------------------ the discriminator phase
-    def discriminator_loss(self, G: nn.Module, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
-        """GAN_stability's ``discriminator_trainstep`` with ``reg_type='real'``: real loss and R1 on the same
-        real patches, then the fake loss."""
-        real = self.real_input(inputs)
-        real = real.with_images(image=real.image.detach().requires_grad_(self.reg_param > 0))
-        d_real = self.discriminate(D, real, inputs)
-        with torch.no_grad():
-            out = self.run_generator(G, inputs)
-        d_fake = self.discriminate(D, self.fake_input(out, inputs).detached(), inputs)
-        terms = {"d_real": F.softplus(-d_real.logits).mean(), "d_fake": F.softplus(d_fake.logits).mean()}
-        if self.reg_param > 0:
-            penalty = r1_penalty(d_real.logits, [real.image])
-            terms["r1_loss"] = penalty * (self.reg_param / self.patch_size**2)
-        loss = sum(terms.values())
-        terms["loss"] = loss
-        if self.reg_param > 0:
-            terms["r1"] = penalty.detach()
-        terms["d_real_logit"] = d_real.logits.detach().mean()
-        terms["d_fake_logit"] = d_fake.logits.detach().mean()
-        return terms
+        x = DiscriminatorInput(patch.cut(images, self.patch_size), camera_label=inputs.real_labels, patch=patch)
+        self._last_real = (inputs.real_images, inputs.step, x)
+        return x
 
     def extra_repr(self) -> str:
         return (f"reg_param={self.reg_param}, patch_size={self.patch_size}, min_scale={self.min_scale}, "

@@ -184,7 +184,7 @@ def _official_recipe(variant: str) -> Recipe:
 def _synthetic_recipe() -> Recipe:
     """``synthetic``: the embedded 64-px synthetic head set (gan3d.core.data preset ``head``: radius 2.7 about the
     pivot (0, 0, 0.2), focal 4.2647, yaw and polar normal about the front with std 0.3 and 0.155, black
-    background). GRAF's modules and losses at a CPU size: z 32 + 32, a 4-layer trunk of 64 with the skip after
+    background). GRAF's modules and losses at a CPU size: z 32 + 32, a 4-layer trunk of 48 with the skip after
     layer 1, 16 samples per ray between the planar depths 2.1 and 3.3 that bracket the head, 32 x 32 patches
     (the discriminator's smallest layout) with ndf 16, and the patch scale annealed 20x faster (0.05 per 1000
     iterations) so that a short run reaches small patches; the rest (R1, RMSprop, EMA, noise) as published."""
@@ -199,7 +199,7 @@ def _synthetic_recipe() -> Recipe:
         "principal_point": principal_point(64),
     })
     modules["point_sampler"].kwargs.update(num_samples=16)
-    modules["feature_decoder"].kwargs.update(appearance_dim=32, hidden_dim=64, num_layers=4, skips=[1])
+    modules["feature_decoder"].kwargs.update(appearance_dim=32, hidden_dim=48, num_layers=4, skips=[1])
     modules["discriminator"].kwargs.update(ndf=16)
     training = _training(BATCH, G_LR, D_LR, True)
     training.update(stages=[], total_kimg=2.0, snapshot_kimg=1.0, image_snapshot_kimg=0.5, log_every=5)
