@@ -95,3 +95,18 @@ def test_density_noise_anneals_with_the_training_step():
     for step, std in ((0, 1.0), (1000, 0.8), (4999, 1 / 5000), (5000, 0.0), (10**6, 0.0)):
         G.set_training_step(step, step * 8 / 1000)
         assert G.renderer.current_noise_std == pytest.approx(std)
+
+
+def test_data_preprocessing_is_grafs_get_data():
+    """celebA: CenterCrop(108), then Resize(imsize) of the short side (torchvision semantics); carla: Resize alone."""
+    import numpy as np
+
+    from gan3d.core.data.preprocessing import Preprocessing
+
+    image = np.zeros((218, 178, 3), dtype=np.uint8)  # a CelebA-sized image, the 108 x 108 centre white
+    image[55:163, 35:143] = 255
+    celeba = Preprocessing(graf_recipe("celeba64").data["preprocessing"]).resolved(64)
+    out = celeba(image, np.random.default_rng(0))
+    assert out.shape == (64, 64, 3) and int(out.min()) == 255  # exactly the centre crop, resized
+    carla = Preprocessing(graf_recipe("carla64").data["preprocessing"]).resolved(64)
+    assert carla(np.zeros((256, 256, 3), dtype=np.uint8), np.random.default_rng(0)).shape == (64, 64, 3)
