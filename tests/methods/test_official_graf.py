@@ -121,6 +121,13 @@ def test_the_recipe_cameras_are_the_official_ones(checkpoints):
     official = EXPECTED["celeba_cam2world"]
     torch.testing.assert_close(to_graf @ cams.cam2world[:, :3, :3] * flip, official[:, :3, :3], atol=1e-6, rtol=0)
     torch.testing.assert_close(cams.cam2world[:, :3, 3] @ to_graf.T, official[:, :3, 3], atol=4e-6, rtol=0)
+    # Every pixel's ray: GRAF's get_rays through pixel indices = ours through the shifted principal point.
+    G, _ = load_generator(checkpoints["celeba"])
+    samples = G.point_sampler(cams, (INFO["imsize"],) * 2)
+    origins, directions = EXPECTED["celeba_rays"].reshape(2, 2, -1, 3)
+    torch.testing.assert_close(samples.origins @ to_graf.T, origins, atol=4e-6, rtol=0)
+    torch.testing.assert_close(samples.directions @ to_graf.T, directions / directions.norm(dim=-1, keepdim=True),
+                               atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("options, key", [({"axis_depths": False}, "depth"), ({"range_reference_radius": 0.0}, "image"),
