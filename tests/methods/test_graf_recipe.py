@@ -110,3 +110,20 @@ def test_data_preprocessing_is_grafs_get_data():
     assert out.shape == (64, 64, 3) and int(out.min()) == 255  # exactly the centre crop, resized
     carla = Preprocessing(graf_recipe("carla64").data["preprocessing"]).resolved(64)
     assert carla(np.zeros((256, 256, 3), dtype=np.uint8), np.random.default_rng(0)).shape == (64, 64, 3)
+
+
+def test_shape_cube_covers_the_sampled_scene():
+    """Shape extraction samples the embedder's bounds: GRAF's points are unscaled and the scene reaches far - r_max
+    beyond the origin (CARLA 2.5, celebA 2.0); the extent changes no encoding."""
+    from gan3d.embedders.point_embedders.coordinate import CoordinateEmbedder
+    from gan3d.evaluators.visualizers.field_volume import generator_cube
+
+    registry = get_registry()
+    carla = build_generator(graf_recipe("carla64"), registry)
+    assert generator_cube(carla) == (5.0, (0.0, 0.0, 0.0))
+    assert build_generator(graf_recipe("celeba64"), registry).embedder.bounds[1] == (2.0, 2.0, 2.0)
+    assert build_generator(graf_recipe("synthetic"), registry).embedder.bounds[1] == (1.0, 1.0, 1.0)
+    points = torch.randn(1, 2, 3, 3)
+    torch.testing.assert_close(carla.embedder(points), CoordinateEmbedder(num_frequencies=10)(points))
+    with pytest.raises(ValueError, match="scene_extent"):
+        CoordinateEmbedder(scene_extent=-1.0)

@@ -138,9 +138,11 @@ def _modules(v: dict[str, Any], imsize: int) -> dict[str, ModuleSpec]:
             # generator.py __call__: with a radius range, near/far follow each camera's distance from r_max.
             "range_reference_radius": float(max(radius)) if len(radius) == 2 else 0.0,
         }),
-        # run_nerf_helpers_mod.py get_embedder(10): [x, sin(2^k x), cos(2^k x)], the points unscaled.
+        # run_nerf_helpers_mod.py get_embedder(10): [x, sin(2^k x), cos(2^k x)], the points unscaled. The scene
+        # (for shape extraction) reaches far - r_max beyond the origin, at least the unit cube.
         "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0, "num_frequencies": MULTIRES,
-                                                    "include_input": True, "multiply_by_pi": False}),
+                                                    "include_input": True, "multiply_by_pi": False,
+                                                    "scene_extent": max(1.0, v["far"] - max(radius))}),
         # in_channels (63) and w_dim (256) are wired from the embedder and the mapper.
         "feature_decoder": ModuleSpec("graf_nerf", {
             "appearance_dim": APPEARANCE_DIM, "hidden_dim": NET_WIDTH, "num_layers": NET_DEPTH, "skips": list(SKIPS),
