@@ -56,6 +56,7 @@ def graf(root: Path) -> dict[str, float]:
     from submodules.nerf_pytorch.run_nerf_helpers_mod import get_embedder
     from submodules.nerf_pytorch.run_nerf_mod import create_nerf
 
+    from gan3d.core.types import DiscriminatorInput
     from gan3d.embedders.feature_decoders.graf_nerf import GRAFNeRFDecoder
     from gan3d.methods.graf.discriminator import GRAFPatchDiscriminator
 
@@ -82,7 +83,8 @@ def graf(root: Path) -> dict[str, float]:
     d_ours.load_state_dict(d_official.state_dict())
     patches = torch.rand(4, 3, 32, 32) * 2 - 1
     with torch.no_grad():
-        logits = (d_official(patches.permute(0, 2, 3, 1).reshape(-1, 3)).flatten(), d_ours(patches).logits.flatten())
+        logits = (d_official(patches.permute(0, 2, 3, 1).reshape(-1, 3)).flatten(),
+                  d_ours(DiscriminatorInput(patches)).logits.flatten())
     return {
         "rgb (sigmoid)": float((torch.sigmoid(official[..., :3]) - field.features).abs().max()),
         "density (raw)": float((official[..., 3:] - field.density).abs().max()),
