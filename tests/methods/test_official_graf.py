@@ -91,6 +91,32 @@ def test_import_reads_the_sizes_and_the_variant(official_file):
     assert GRAFImporter().load(renamed, variant="celebahq256").recipe.generator["render_resolution"] == 256
 
 
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_malicious_file_is_refused_without_running(tmp_path):
+    import pickle
+
+    from gan3d.core.official import UnsafePickleError
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "carla_128.pt"
+    evil.write_bytes(pickle.dumps({"generator": {"pts_linears.0.weight": _Payload(marker)}}))
+    with pytest.raises(UnsafePickleError, match="system"):
+        GRAFImporter().load(evil)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="not a GRAF checkpoint"):
+        torch.save({"g_ema": {}}, tmp_path / "carla_64.pt")
+        GRAFImporter().load(tmp_path / "carla_64.pt")
+
+
 def test_z_up_columns_map_grafs_encoding_onto_ours():
     """gamma(p_graf)[source] * sign == gamma(p_ours) for p_graf = (x, -z, y)."""
     from gan3d.embedders.positional_encoding import PositionalEncoding
