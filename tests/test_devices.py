@@ -55,6 +55,7 @@ from gan3d.evaluators.metrics.estimators import save_depth_pose_net, train_depth
 from gan3d.evaluators.visualizers import read_ply  # noqa: E402
 from gan3d.evaluators.visualizers.field_volume import generator_cube, sample_field_volume  # noqa: E402
 from gan3d.methods.giraffe.recipe import giraffe_recipe  # noqa: E402
+from gan3d.methods.graf.recipe import graf_recipe  # noqa: E402
 from gan3d.methods.stylesdf.recipe import stylesdf_recipe  # noqa: E402
 
 #: The CLI tests' module-scoped fixture: the synthetic head set, 8 views at 16 px (with depth).
@@ -151,8 +152,15 @@ def _giraffe() -> Recipe:
         "discriminator.img_size=32", "discriminator.n_feat=16"])
 
 
+def _graf() -> Recipe:
+    # 32-px patches (the patch discriminator's smallest layout) of the 16-px images, 4 samples per ray.
+    return graf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "feature_decoder.hidden_dim=16", "discriminator.ndf=4"])
+
+
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
                 "giraffe": _giraffe}
+TINY_RECIPES["graf"] = _graf
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
 SUPERRES_NOISE = tuple(f"upsampler.block{b}.conv{c}.noise_strength" for b in (0, 1) for c in (0, 1))
@@ -165,6 +173,7 @@ EVERY_STEP_TERMS = {
     "stylesdf": {"view", "d_view", "eikonal", "min_surf", "r1"},
     "giraffe": {"r1"},
 }
+EVERY_STEP_TERMS["graf"] = {"r1"}
 
 #: Scalars logged only on the steps a lazy regularizer fires (interval 2 in the recipes above).
 LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}}
