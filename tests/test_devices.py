@@ -55,6 +55,7 @@ from gan3d.evaluators.metrics.estimators import save_depth_pose_net, train_depth
 from gan3d.evaluators.visualizers import read_ply  # noqa: E402
 from gan3d.evaluators.visualizers.field_volume import generator_cube, sample_field_volume  # noqa: E402
 from gan3d.methods.giraffe.recipe import giraffe_recipe  # noqa: E402
+from gan3d.methods.graf.recipe import graf_recipe  # noqa: E402
 from gan3d.methods.stylesdf.recipe import stylesdf_recipe  # noqa: E402
 from gan3d.methods.volumegan.recipe import volumegan_recipe  # noqa: E402
 
@@ -161,8 +162,16 @@ def _volumegan() -> Recipe:
         "generator.num_importance=6", "loss.r1_interval=2", "loss.pl_interval=2"])
 
 
+def _graf() -> Recipe:
+    # 32-px patches (the patch discriminator's smallest layout) of the 16-px images, 4 samples per ray.
+    return graf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "feature_decoder.hidden_dim=16", "discriminator.ndf=4"])
+
+
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
-                "giraffe": _giraffe, "volumegan": _volumegan}
+                "giraffe": _giraffe}
+TINY_RECIPES["graf"] = _graf
+TINY_RECIPES["volumegan"] = _volumegan
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
 SUPERRES_NOISE = tuple(f"upsampler.block{b}.conv{c}.noise_strength" for b in (0, 1) for c in (0, 1))
@@ -175,6 +184,8 @@ EVERY_STEP_TERMS = {
     "stylesdf": {"view", "d_view", "eikonal", "min_surf", "r1"},
     "giraffe": {"r1"},
 }
+EVERY_STEP_TERMS["graf"] = {"r1"}
+EVERY_STEP_TERMS["volumegan"] = {"lod"}  # the level of detail, logged by the generator phase
 
 #: Scalars logged only on the steps a lazy regularizer fires (interval 2 in the recipes above).
 LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}, "volumegan": {"r1", "pl"}}

@@ -96,9 +96,21 @@ DEMOS: dict[str, Demo] = {
                               "float32 with the same conv_clamp 256."),
 }
 
+#: Carver's graf_ffhq128.sh: --resize_size=320 --crop_size=256 (datasets/image_dataset.py: cv2 INTER_AREA resize
+#: to 320, centre crop 256, then INTER_AREA to the 128-px resolution).
+_CARVER_GRAF_FFHQ = json.dumps([{"op": "resize", "size": [320, 320], "filter": "area"},
+                                {"op": "center_crop", "size": 256},
+                                {"op": "resize", "size": "training", "filter": "area"}])
+DEMOS["graf_ffhq128"] = Demo(
+    "graf", "celeba128", "graf_ffhq_128", "GRAF on FFHQ at 128 (32-px patches)",
+    ("--set", f"data.preprocessing={_CARVER_GRAF_FFHQ}"),
+    "GRAF has no FFHQ configuration; this trains its celebA 128 configuration (cameras fov 10, radius 9.5-10.5, "
+    "azimuth 0-90 and polar 70-85 degrees) on FFHQ with Carver's preprocessing (resize 320, centre crop 256, "
+    "resize 128). Carver's GRAF trains with Adam and an R1 of gamma 20 on the patch (1024x GRAF's); gan3d keeps "
+    "GRAF's RMSprop, lr halvings and R1 (reg_param 10, which --r1_gamma sets).")
+
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
-    "graf_ffhq128": "GRAF on FFHQ-128 (job graf_ffhq_128)",
     "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
     "epigraf_ffhq512": "EpiGRAF on FFHQ-512 (job epigraf)",
     "stylenerf_ffhq256": "StyleNeRF on FFHQ-256 (job stylenerf_256)",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import ablation3d, eg3d, giraffe, pigan, stylesdf, volumegan
+from . import ablation3d, eg3d, epigraf, giraffe, graf, pigan, stylesdf, volumegan
 
 
 @hookimpl
@@ -20,6 +20,8 @@ def gan3d_register(registry) -> None:
     stylesdf.register(registry)
     giraffe.register(registry)
     volumegan.register(registry)
+    graf.register(registry)
+    epigraf.register(registry)
 
 
 @hookimpl
