@@ -17,7 +17,7 @@ def _cameras(radius) -> Cameras:
 
 
 def test_planar_depth_puts_samples_on_camera_z_planes():
-    sampler = UniformPointSampler(num_samples=5, ray_start=7.5, ray_end=12.5, perturbation="none", planar_depth=True)
+    sampler = UniformPointSampler(num_samples=5, ray_start=7.5, ray_end=12.5, perturbation="none", axis_depths=True)
     cams = _cameras([10.0, 10.0])
     samples = sampler(cams, (4, 4))
     z = world_to_camera(samples.points.reshape(2, -1, 3), cams.cam2world)[..., 2].reshape(2, 16, 5)
@@ -30,7 +30,7 @@ def test_planar_depth_puts_samples_on_camera_z_planes():
 
 def test_range_follows_the_camera_radius():
     """GRAF celebA: radius in [9.5, 10.5], near 7.5, far 12.5 relative to r_max = 10.5."""
-    sampler = UniformPointSampler(num_samples=3, ray_start=7.5, ray_end=12.5, perturbation="none", planar_depth=True,
+    sampler = UniformPointSampler(num_samples=3, ray_start=7.5, ray_end=12.5, perturbation="none", axis_depths=True,
                                   range_reference_radius=10.5)
     cams = _cameras([9.5, 10.5])
     z = world_to_camera(sampler(cams, (2, 2)).points.reshape(2, -1, 3), cams.cam2world)[..., 2].reshape(2, 4, 3)

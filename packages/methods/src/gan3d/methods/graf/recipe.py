@@ -114,7 +114,7 @@ def _modules(v: dict[str, Any]) -> dict[str, ModuleSpec]:
             "num_samples": NUM_SAMPLES, "ray_start": v["near"], "ray_end": v["far"],
             # run_nerf_mod.py render_rays: perturb=1 draws between midpoints; the test kwargs do not jitter.
             "perturbation": "middle_uniform", "perturb_in_eval": False, "smooth_importance_weights": False,
-            "planar_depth": True, "range_reference_radius": float(max(radius)) if len(radius) == 2 else 0.0,
+            "axis_depths": True, "range_reference_radius": float(max(radius)) if len(radius) == 2 else 0.0,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0, "num_frequencies": MULTIRES,
                                                     "include_input": True, "multiply_by_pi": False}),
