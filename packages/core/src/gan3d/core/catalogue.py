@@ -54,6 +54,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "method": {
         "ablation3d": "gan3d-methods",
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
