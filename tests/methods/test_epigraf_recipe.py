@@ -36,6 +36,7 @@ def test_released_facts():
     assert ffhq.modules["point_embedder"].kwargs["box_warp"] == pytest.approx(0.4)
     assert ffhq.generator["num_importance"] == 48 and ffhq.generator["render_resolution"] == 512
     assert ffhq.modules["volume_renderer"].kwargs["noise_anneal_kimg"] == 5000.0
+    assert ffhq.modules["point_sampler"].kwargs["importance_pdf"] == "pigan"  # weights + 2e-5, searchsorted left
     assert ffhq.data["label_format"] == "epigraf" and ffhq.data["labels"] == "required"
     assert ffhq.data["label_options"] == {"fov": 12.0, "radius": 1.0, "resolution": 512}
     assert cats.data["label_options"]["resolution"] == 256

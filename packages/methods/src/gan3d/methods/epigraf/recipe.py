@@ -116,8 +116,11 @@ def _modules(v: dict[str, Any]) -> dict[str, ModuleSpec]:
         "pose_sampler": ModuleSpec("dataset", {"orbit_center": [0.0, 0.0, 0.0], "rig": _rig(v)}),
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": NUM_STEPS, "ray_start": v["ray_start"], "ray_end": v["ray_end"],
-            # rendering.py perturb_points (between midpoints), always on; sample_pdf without smoothing.
+            # rendering.py perturb_points (between midpoints), always on; sample_pdf without smoothing, given
+            # weights + 1e-5 (networks_epigraf.py SynthesisNetwork.forward) to which it adds its own 1e-5, with
+            # torch.searchsorted's default side: pi-GAN's importance PDF.
             "perturbation": "middle_uniform", "perturb_in_eval": True, "smooth_importance_weights": False,
+            "importance_pdf": "pigan",
         }),
         # w_dim wired from the mapper.
         "point_embedder": ModuleSpec("triplane", {
