@@ -39,6 +39,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
     "importer": {
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },

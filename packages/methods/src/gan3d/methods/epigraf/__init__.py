@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from .discriminator import EpiGRAFPatchDiscriminator
 from .objective import EpiGRAFObjective
+from .official import EpiGRAFImporter
 from .recipe import epigraf_recipe
 
-__all__ = ["EpiGRAFPatchDiscriminator", "EpiGRAFObjective", "epigraf_recipe", "register"]
+__all__ = ["EpiGRAFPatchDiscriminator", "EpiGRAFImporter", "EpiGRAFObjective", "epigraf_recipe", "register"]
 
 
 def register(registry) -> None:
-    """Add EpiGRAF's method, discriminator and loss to ``registry``."""
+    """Add EpiGRAF's method, discriminator, loss and checkpoint importer to ``registry``."""
     registry.add("method", "epigraf", epigraf_recipe)
     registry.add("discriminator", "epigraf_patch", EpiGRAFPatchDiscriminator)
     registry.add("loss", "epigraf", EpiGRAFObjective)
+    registry.add("importer", "epigraf", EpiGRAFImporter)
