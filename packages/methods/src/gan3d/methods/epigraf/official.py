@@ -264,9 +264,10 @@ def recipe_from_official(G: OfficialObject, D: OfficialObject | None, variant: s
             freeze_layers=int((dkw.get("block_kwargs") or {}).get("freeze_layers", 0)),
             # src/train.py: conv_clamp None with training.fp32, else the Discriminator's default 256.
             conv_clamp=0.0 if "conv_clamp" in dkw and dkw["conv_clamp"] is None else float(dkw.get("conv_clamp", 256)))
-        if m["discriminator"].kwargs["image_resolution"] != resolution:
-            raise CheckpointError(f"{source}: the discriminator's blocks span {m['discriminator'].kwargs['image_resolution']} "
-                                  f"px but the data set is {resolution} px")
+        span = m["discriminator"].kwargs["image_resolution"]
+        if span != resolution:
+            raise CheckpointError(f"{source}: the discriminator's blocks span {span} px but the data set is "
+                                  f"{resolution} px")
     return recipe
 
 
