@@ -91,6 +91,12 @@ DEMOS: dict[str, Demo] = {
                                    "(--sphere_init_path, a trained volume stage); gan3d cannot load them into a "
                                    "new job yet (training.init_from, issue 15), and the recipe keeps the volume "
                                    "renderer frozen, so run the volume demo first and resume from it."),
+    "epigraf_ffhq512": Demo("epigraf", "ffhq512", "epigraf", "EpiGRAF on FFHQ-512", (),
+                            "The official configuration (64-px patches, gamma 0.1, batch 64 = Carver's 8 per GPU on "
+                            "8 GPUs). The set carries EpiGRAF's camera_angles in dataset.json (label format "
+                            "'epigraf'); Carver conditions its generator on the pose (pose_dim 3), the official "
+                            "EpiGRAF does not, and neither does this demo. No ADA in gan3d (Carver's demo turns it "
+                            "off too)."),
 }
 
 #: Carver's graf_ffhq128.sh: --resize_size=320 --crop_size=256 (datasets/image_dataset.py: cv2 INTER_AREA resize
@@ -109,7 +115,6 @@ DEMOS["graf_ffhq128"] = Demo(
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
     "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
-    "epigraf_ffhq512": "EpiGRAF on FFHQ-512 (job epigraf)",
     "stylenerf_ffhq256": "StyleNeRF on FFHQ-256 (job stylenerf_256)",
     "volumegan_ffhq256": "VolumeGAN on FFHQ-256 (job volumegan_ffhq_256)",
 }

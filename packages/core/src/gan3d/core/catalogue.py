@@ -39,6 +39,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
     "importer": {
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
         "graf": "gan3d-methods",
         "pigan": "gan3d-methods",
@@ -56,6 +57,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "method": {
         "ablation3d": "gan3d-methods",
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
         "graf": "gan3d-methods",
         "pigan": "gan3d-methods",
