@@ -15,15 +15,15 @@ def _add(distribution: str, family: str, *names: str) -> None:
         FIRST_PARTY.setdefault(family, {})[name] = distribution
 
 
-_add("gan3d-methods", "discriminator", "eg3d_dual", "giraffe_dc", "pigan_progressive", "stylesdf_image", "stylesdf_volume")
+_add("gan3d-methods", "discriminator", "eg3d_dual", "giraffe_dc", "gram", "pigan_progressive", "stylesdf_image", "stylesdf_volume")
 _add("gan3d-evaluators", "estimator", "face_reconstruction", "trained")
 _add("gan3d-evaluators", "evaluator", "depth", "fid", "identity", "kid", "pose", "reprojection")
-_add("gan3d-embedders", "feature_decoder", "eg3d_osg", "giraffe_composite", "siren_film", "stylenerf_mlp", "stylesdf_siren")
+_add("gan3d-embedders", "feature_decoder", "eg3d_osg", "giraffe_composite", "gram_radiance", "siren_film", "stylenerf_mlp", "stylesdf_siren")
 _add("gan3d-core", "loss", "logistic")
-_add("gan3d-methods", "loss", "eg3d", "giraffe", "pigan", "stylesdf")
-_add("gan3d-methods", "method", "ablation3d", "eg3d", "giraffe", "pigan", "stylesdf")
+_add("gan3d-methods", "loss", "eg3d", "giraffe", "gram", "pigan", "stylesdf")
+_add("gan3d-methods", "method", "ablation3d", "eg3d", "giraffe", "gram", "pigan", "stylesdf")
 _add("gan3d-embedders", "point_embedder", "coordinate", "giraffe_composite", "position_encoded", "triplane", "volume")
-_add("gan3d-samplers", "point_sampler", "uniform")
+_add("gan3d-samplers", "point_sampler", "manifold", "uniform")
 _add("gan3d-samplers", "pose_sampler", "dataset", "spherical")
 _add("gan3d-embedders", "stochasticity_mapper", "giraffe", "pigan", "stylegan2", "stylesdf")
 _add("gan3d-renderers", "upsampler", "eg3d_superres", "giraffe_neural_renderer", "identity", "stylesdf")

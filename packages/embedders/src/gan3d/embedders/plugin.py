@@ -9,6 +9,7 @@ from gan3d.core import hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-embedders's implementations."""
     from .feature_decoders.giraffe_composite import GiraffeCompositeDecoder
+    from .feature_decoders.gram_radiance import GRAMRadianceDecoder
     from .feature_decoders.osg import OSGDecoder
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
@@ -37,3 +38,4 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "giraffe_composite", GiraffeCompositeDecoder)
     registry.add("stochasticity_mapper", "stylesdf", StyleSDFMappingNetwork)
     registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)
+    registry.add("feature_decoder", "gram_radiance", GRAMRadianceDecoder)
