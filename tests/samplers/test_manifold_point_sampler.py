@@ -178,6 +178,71 @@ def test_detach_intersections_keeps_the_field_out_of_the_graph():
     assert not samples.points.requires_grad
 
 
+def test_explicit_pixels_give_the_rays_of_those_pixels():
+    sampler = sphere_sampler()
+    cams = front_camera()
+    full = sampler(cams, (4, 4))
+    # Pixel centres of row 1, columns 0 and 3 of a 4 x 4 image: (u, v) = ((j + 0.5) / 4, (i + 0.5) / 4).
+    pixels = torch.tensor([[[0.125, 0.375], [0.875, 0.375]]])
+    some = sampler(cams, None, pixels=pixels)
+    assert some.points.shape == (1, 2, 6, 3)
+    for k, ray in enumerate((4, 7)):
+        torch.testing.assert_close(some.points[0, k], full.points[0, ray])
+        torch.testing.assert_close(some.depths[0, k], full.depths[0, ray])
+        assert torch.equal(some.mask[0, k], full.mask[0, ray])
+
+
+@pytest.mark.parametrize("where", ["sampler", "cameras"])
+def test_corner_aligned_rays_span_the_field_of_view(where):
+    # GRAM's get_initial_rays_trig: linspace(-1, 1, W) at z = -1 / tan(fov / 2): the outermost rays make
+    # exactly fov / 2 with the axis; through pixel centres they would make atan((W - 1) / W tan(fov / 2)).
+    fov = 12.0
+    cams = front_camera(fov=fov)
+    if where == "cameras":
+        cams = Cameras(cams.cam2world, cams.intrinsics, align_corners=True)
+        sampler = sphere_sampler()
+    else:
+        sampler = sphere_sampler(align_corners=True)
+    samples = sampler(cams, (5, 5))
+    corner = samples.directions[0, 0]
+    axis = torch.tensor([0.0, 0.0, -1.0])
+    half = math.radians(fov / 2)
+    torch.testing.assert_close(corner @ axis, torch.tensor(1.0 / math.sqrt(1.0 + 2.0 * math.tan(half) ** 2)))
+    # Top-left: image right is world +x, image down world -y, so the ray goes to -x, +y.
+    assert corner[0] < 0 and corner[1] > 0 and corner[0] == pytest.approx(-corner[1].item(), abs=1e-6)
+    torch.testing.assert_close(samples.directions[0, 12], axis)  # the centre ray, 2 of 0..4
+
+
+def test_the_renderer_composites_only_valid_crossings():
+    # GRAM fancy_integration: alpha = (1 - exp(-delta sigma)) * is_valid, T = cumprod(1 - alpha + 1e-10),
+    # rgb = sum T alpha c, depth = sum w z / sum w. Through the real renderer, with the sampler's samples:
+    # 4 valid crossings (delta 0.04), the background plane (delta 1e10), one missed level (invalid).
+    from gan3d.core.registry import get_registry
+    from gan3d.core.types import Field
+
+    samples = sphere_sampler()(front_camera(), (1, 1))
+    renderer = get_registry().build("volume_renderer", "volume", density_activation="softplus",
+                                    quadrature="last_delta", last_delta=1e10, noise_std=0.0,
+                                    depth_mode="normalized")
+    raw = torch.tensor([2.0, 1.0, 3.0, 0.5, -1.0, 50.0]).view(1, 1, 6, 1)  # huge on the invalid sample
+    colour = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.9, 1.0]).view(1, 1, 6, 1).expand(1, 1, 6, 3)
+    render = renderer(Field(features=colour, density=raw), samples)
+    sigma = torch.nn.functional.softplus(raw.flatten()).double()
+    alpha = 1 - torch.exp(-sigma * torch.tensor([0.04] * 4 + [1e10, 1e10], dtype=torch.float64))
+    alpha[5] = 0.0  # the missed level
+    transmittance = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.float64), 1 - alpha[:-1] + 1e-10]), 0)
+    weights = alpha * transmittance
+    z = samples.depths.flatten().double()
+    torch.testing.assert_close(render.weights.flatten().double(), weights, atol=1e-6, rtol=0)
+    assert render.weights[0, 0, 5, 0] == 0  # the invalid crossing adds nothing
+    torch.testing.assert_close(render.features[0, 0, 0].double(), (weights * colour[0, 0, :, 0]).sum(), atol=1e-6,
+                               rtol=0)
+    torch.testing.assert_close(render.depth.flatten().double(), ((weights * z).sum() / weights.sum()).view(1),
+                               atol=1e-6, rtol=0)
+    # The background plane is opaque: nothing is left behind it.
+    assert render.alpha.item() == pytest.approx(1.0, abs=1e-6)
+
+
 def test_real_field_matches_grams_manifold_predictor_shapes_and_count():
     sampler = ManifoldPointSampler(hidden_dim=128, num_layers=3)
     names = {n: tuple(p.shape) for n, p in sampler.named_parameters()}

@@ -11,6 +11,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "discriminator": {
         "eg3d_dual": "gan3d-methods",
         "giraffe_dc": "gan3d-methods",
+        "gram": "gan3d-methods",
         "pigan_progressive": "gan3d-methods",
         "stylesdf_image": "gan3d-methods",
         "stylesdf_volume": "gan3d-methods",
@@ -30,6 +31,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "feature_decoder": {
         "eg3d_osg": "gan3d-embedders",
         "giraffe_field": "gan3d-embedders",
+        "gram_radiance": "gan3d-embedders",
         "siren_film": "gan3d-embedders",
         "stylenerf_mlp": "gan3d-embedders",
         "stylesdf_siren": "gan3d-embedders",
@@ -42,6 +44,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "loss": {
         "eg3d": "gan3d-methods",
         "giraffe": "gan3d-methods",
+        "gram": "gan3d-methods",
         "logistic": "gan3d-core",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
@@ -50,6 +53,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "ablation3d": "gan3d-methods",
         "eg3d": "gan3d-methods",
         "giraffe": "gan3d-methods",
+        "gram": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
@@ -60,6 +64,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "volume": "gan3d-embedders",
     },
     "point_sampler": {
+        "manifold": "gan3d-samplers",
         "uniform": "gan3d-samplers",
     },
     "pose_sampler": {

@@ -44,25 +44,13 @@ from gan3d.core.cameras import pixel_rays
 from gan3d.core.interfaces import PointSampler
 from gan3d.core.types import Cameras, RaySamples
 
-__all__ = ["ManifoldScalarField", "LevelSetCrossings", "level_set_crossings", "ManifoldPointSampler",
-           "MaskedRaySamples"]
+__all__ = ["ManifoldScalarField", "LevelSetCrossings", "level_set_crossings", "ManifoldPointSampler"]
 
 #: GramSample's input scaling: ``UniformBoxWarp(0.24)``, the same in every official config.
 GRAM_FIELD_BOX_WARP = 0.24
 #: calculate_intersection: steps of ``s`` at or below this are not interpolated (the crossing is the
 #: far sample), which keeps the division away from zero.
 GRAM_MIN_LEVEL_STEP = 0.05
-
-
-@dataclass
-class MaskedRaySamples(RaySamples):
-    """:class:`RaySamples` with ``mask [B, R, S, 1]`` (bool): which samples the renderer composites.
-
-    Generator v2 (issue 15) gives core's ``RaySamples`` this field; until then the manifold sampler
-    returns this subclass, which every consumer of ``RaySamples`` accepts unchanged.
-    """
-
-    mask: Tensor | None = None
 
 
 class ManifoldScalarField(nn.Module):
@@ -201,6 +189,11 @@ class ManifoldPointSampler(PointSampler):
         detach_intersections: find the crossings without gradient, so the scalar field does not
             train through this forward (GRAM's ``partial_grad`` does this; its released training does not
             use it).
+        align_corners: cast the rays of an ``h x w`` image on the corner-aligned grid (GRAM's
+            ``get_initial_rays_trig``: ``linspace(-1, 1, W)`` in normalized device coordinates, the
+            outermost rays on the edges of the field of view) instead of through pixel centres; cameras
+            with ``align_corners`` set get that grid either way (see
+            :func:`gan3d.core.cameras.pixel_rays`).
 
     The returned samples (``S = num_manifolds``) are sorted by distance from the camera:
     ``points [B, R, S, 3]`` the crossings (differentiable w.r.t. the field), ``depths [B, R, S, 1]``
@@ -236,6 +229,7 @@ class ManifoldPointSampler(PointSampler):
         field_box_warp: float = GRAM_FIELD_BOX_WARP,
         min_level_step: float = GRAM_MIN_LEVEL_STEP,
         detach_intersections: bool = False,
+        align_corners: bool = False,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -261,6 +255,7 @@ class ManifoldPointSampler(PointSampler):
         self.delta_final = float(delta_final) if background else float(delta)
         self.min_level_step = float(min_level_step)
         self.detach_intersections = detach_intersections
+        self.align_corners = bool(align_corners)
         self.scalar_field = ManifoldScalarField(hidden_dim=hidden_dim, num_layers=num_layers, center=center,
                                                 init_radius=init_radius, box_warp=field_box_warp)
 
@@ -283,14 +278,22 @@ class ManifoldPointSampler(PointSampler):
                                        self.min_level_step)
 
     def forward(
-        self, cameras: Cameras, resolution: tuple[int, int], *, generator: torch.Generator | None = None
-    ) -> MaskedRaySamples:
-        """The manifold samples of every pixel of an ``(h, w)`` image (``R = h * w``, row-major).
+        self,
+        cameras: Cameras,
+        resolution: tuple[int, int] | None,
+        *,
+        pixels: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> RaySamples:
+        """The manifold samples of every pixel of an ``(h, w)`` image (``R = h * w``, row-major; on the
+        corner-aligned grid with ``align_corners``), or of the rays through ``pixels [B, R, 2]``
+        (normalized image coordinates).
 
         Returns ``points [B, R, S, 3]``, ``depths``, ``deltas``, ``mask [B, R, S, 1]``, sorted by
         depth (``S = num_manifolds``). Nothing is random: ``generator`` is not used.
         """
-        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
+        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
+                                         align_corners=cameras.align_corners or self.align_corners)
         found = self.crossings(origins, directions)
         points, valid = found.points, found.valid
         if self.background:
@@ -311,7 +314,7 @@ class ManifoldPointSampler(PointSampler):
                 deltas = torch.where(torch.gather(is_background, 2, order.unsqueeze(-1)),
                                      torch.full_like(deltas, self.delta_final), deltas)
         order_xyz = order.unsqueeze(-1).expand(*order.shape, 3)
-        return MaskedRaySamples(
+        return RaySamples(
             origins=origins,
             directions=directions,
             depths=torch.gather(depths, 2, order.unsqueeze(-1)),
@@ -323,4 +326,4 @@ class ManifoldPointSampler(PointSampler):
     def extra_repr(self) -> str:
         return (f"num_samples={self.num_samples}, ray_start={self.ray_start}, ray_end={self.ray_end}, "
                 f"num_manifolds={self.num_manifolds}, levels=({self.levels_start}, {self.levels_end}), "
-                f"background={self.background}, delta={self.delta}")
+                f"background={self.background}, delta={self.delta}, align_corners={self.align_corners}")

@@ -74,6 +74,25 @@ class GRAMRadianceDecoder(FeatureDecoder):
 
     out_channels = 3
 
+    @classmethod
+    def wire(cls, options: dict, upstream: dict) -> dict:
+        """``in_channels`` from the embedder; ``hidden_dim`` from the latent width, as for pi-GAN's SIREN
+        (:meth:`~gan3d.embedders.feature_decoders.siren_film.SirenFiLMDecoder.wire`): each latent row is a
+        FiLM layer's frequencies and phase shifts (GramRF's ``CustomMappingNetwork`` output), so
+        ``w_dim = 2 * hidden_dim``."""
+        out = {}
+        if upstream.get("in_channels") is not None:
+            out["in_channels"] = upstream["in_channels"]
+        w_dim = upstream.get("w_dim")
+        if w_dim is not None:
+            if w_dim % 2:
+                from gan3d.core.recipe import RecipeError
+
+                raise RecipeError(f"gram_radiance decoder: the latent width w_dim={w_dim} must be even (FiLM "
+                                  "frequencies | phase shifts)")
+            out["hidden_dim"] = w_dim // 2
+        return out
+
     def __init__(self, *, in_channels: int = 3, hidden_dim: int = 256, num_layers: int = 8,
                  rgb_activation: str = "widen_sigmoid", grad_ray_fraction: float = 1.0) -> None:
         super().__init__()

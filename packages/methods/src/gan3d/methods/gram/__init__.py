@@ -4,6 +4,7 @@ the radiance generator in gan3d-embedders (``gram_radiance``)."""
 
 from __future__ import annotations
 
+from .data import register_label_formats
 from .discriminator import GRAMDiscriminator, gram_channels
 from .objective import GRAMObjective
 from .recipe import gram_recipe
@@ -12,7 +13,9 @@ __all__ = ["GRAMDiscriminator", "GRAMObjective", "gram_recipe", "gram_channels",
 
 
 def register(registry) -> None:
-    """Add GRAM's method, discriminator and loss to ``registry``."""
+    """Add GRAM's method, discriminator, loss and importer to ``registry``, and its data sets' label formats
+    (``gram_ffhq``, ``gram_cats``, ``gram_carla``) to the data readers."""
     registry.add("method", "gram", gram_recipe)
     registry.add("discriminator", "gram", GRAMDiscriminator)
     registry.add("loss", "gram", GRAMObjective)
+    register_label_formats()

@@ -26,7 +26,7 @@ import math
 from torch import Tensor, nn
 
 from gan3d.core.interfaces import Discriminator
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 from ..pigan.residual_blocks import DownsamplingResidualBlock
 
@@ -61,7 +61,7 @@ class GRAMDiscriminator(Discriminator):
 
     Example:
         >>> d = GRAMDiscriminator(channels=[8, 16, 16])
-        >>> out = d(torch.randn(2, 3, 8, 8))
+        >>> out = d(DiscriminatorInput(torch.randn(2, 3, 8, 8)))
         >>> out.logits.shape, out.pose.shape
         (torch.Size([2, 1]), torch.Size([2, 2]))
     """
@@ -97,11 +97,10 @@ class GRAMDiscriminator(Discriminator):
         out = self.head(x).flatten(1)
         return DiscriminatorOutput(logits=out[:, :1], pose=out[:, 1:] if self.pose_dim else None)
 
-    def forward(self, image: Tensor, *, image_raw: Tensor | None = None, camera_label: Tensor | None = None,
-                alpha: float = 1.0) -> DiscriminatorOutput:
-        """Score ``image [B, 3, S, S]``; GRAM is unconditional, single-image and not progressive, so
-        ``image_raw``, ``camera_label`` and ``alpha`` are not used."""
-        return self.score(image)
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        """Score ``x.image [B, 3, S, S]``; GRAM is unconditional, single-image and not progressive, so the
+        other inputs (raw image, camera, fade-in) are not used."""
+        return self.score(x.image)
 
     def extra_repr(self) -> str:
         return f"resolution={self.resolution}, channels={self.channels}, pose_dim={self.pose_dim}"

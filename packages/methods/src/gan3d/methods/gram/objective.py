@@ -12,7 +12,7 @@ R1 on every step (``r1_interval`` 1); pi-GAN's ``r1_lambda`` is ``r1_gamma`` her
 real_pos 15, batch_split 4; Cats: r1 1, pos 15, real_pos 30, batch_split 2; CARLA: r1 1, pos 15,
 real_pos 15, batch_split 4. GRAM keeps every fake logit (no top-k). The real poses are the data
 set's camera labels, turned into pi-GAN's ``(theta, phi)`` like the fakes' (GRAM's data sets store
-``(phi, theta)`` per image; see ``gan3d.core.data.gram_poses``).
+``(phi, theta)`` per image; see :mod:`gan3d.methods.gram.data`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ batch being ``batch_size`` per GPU times 8 GPUs):
 * ``carla128`` (``CARLA_default``): 128x128, batch 32 for 70k iterations, 48 manifolds (levels 35 down
   to 5), no background plane, interval 0.02, white background, predictor width 256 centred on the
   origin, radiance points unscaled (``normalize=2``), spherical-uniform poses over the upper
-  hemisphere, fov 30, rays 0.7 to 1.3, gradient clipping 0.3.
+  hemisphere, fov 30, rays 0.7 to 1.3, gradient clipping 0.3, the manifold predictor at a tenth of the
+  generator's learning rate (``sampling_network_lr`` 2e-6: ``training.lr_multipliers``).
 * ``synthetic``: not an official configuration: GRAM sized for a CPU and fitted to the embedded
   synthetic head set (see :data:`SYNTHETIC_OVERRIDES`).
 
@@ -25,18 +26,25 @@ fixed-resolution residual coordinate-conv discriminator with a pose head, Adam (
 2e-5 and D lr 2e-4 (constant), R1 1 every step, position loss 15 on fakes, EMA 0.999 with torch_ema's
 warm-up, random x-flips of the data with the pose mirrored, D step before G step.
 
-Not carried over (yet): CARLA's ``sampling_network_lr`` 2e-6 (the manifold predictor's own learning
-rate) needs per-module learning rates in the trainer; GRAM trains with mixed precision (fp16 autocast
-and a GradScaler), a speed option; GRAM's second EMA (0.9999) is saved but no official script uses it;
-``--patch_split`` (rendering in pixel ranges to save memory) gives the same step and is not needed;
-``partial_grad`` is off in every config (``feature_decoder.grad_ray_fraction`` and
-``point_sampler.detach_intersections`` reproduce it). Full-image rays in GRAM lie on the corner-aligned
-grid (``linspace(-1, 1, W)``); with Generator v2 the pose sampler gives such cameras
-(``Cameras.align_corners``).
+Full-image rays lie on GRAM's corner-aligned grid (``get_initial_rays_trig``: ``linspace(-1, 1, W)``,
+the outermost rays on the edges of the field of view): the manifold sampler's ``align_corners``.
+
+Data (``data`` section; ``datasets.py``): every set carries one pose file per image, read as camera labels
+by the label formats ``gram_ffhq``, ``gram_cats``, ``gram_carla`` (:mod:`gan3d.methods.gram.data`); the
+labels are required, because the discriminator's pose head also learns from the real poses. Images are
+resized to the training size with PIL's Lanczos filter (``transforms.Resize(interpolation=1)``), then
+flipped at random with the pose mirrored. The landmark alignment of ``preprocess_dataset.py`` (FFHQ, Cats)
+needs the landmark files GRAM distributes and is run before, as GRAM's README says.
+
+Not carried over: GRAM trains with mixed precision (fp16 autocast and a GradScaler), a speed option;
+GRAM's second EMA (0.9999) is saved but no official script uses it; ``--patch_split`` (rendering in
+pixel ranges to save memory) gives the same step and is not needed; ``partial_grad`` is off in every
+config (``feature_decoder.grad_ray_fraction`` and ``point_sampler.detach_intersections`` reproduce it).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -61,6 +69,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "loss": {"r1_gamma": 1.0, "r1_interval": 1, "pos_lambda": 15.0, "real_pos_lambda": 15.0,
                  "batch_split": 4},
         "grad_clip": 1.0,
+        "label_format": "gram_ffhq",
     },
     "cats256": {
         "resolution": 256, "batch_size": 16, "iterations": 80_000,
@@ -74,6 +83,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "loss": {"r1_gamma": 1.0, "r1_interval": 1, "pos_lambda": 15.0, "real_pos_lambda": 30.0,
                  "batch_split": 2},
         "grad_clip": 1.0,
+        "label_format": "gram_cats",
     },
     "carla128": {
         "resolution": 128, "batch_size": 32, "iterations": 70_000,
@@ -88,6 +98,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
                  "batch_split": 4},
         # configs.py CARLA_default grad_clip 0.3 (also processes.py's default when a config has none).
         "grad_clip": 0.3,
+        "label_format": "gram_carla",
+        # training_loop.py set_optimizer_G: representation.sample_network in its own group at
+        # sampling_network_lr 2e-6 = gen_lr 2e-5 x 0.1.
+        "lr_multipliers": {"point_sampler": 0.1},
     },
 }
 
@@ -104,6 +118,10 @@ BETAS = [0.0, 0.9]
 EMA_DECAY = 0.999                # training_loop.py set_generator: ExponentialMovingAverage(decay=0.999)
 SAMPLE_INTERVAL_STEPS = 500      # train.py --sample_interval
 SAVE_INTERVAL_STEPS = 5000       # train.py --model_save_interval
+#: datasets.py FFHQ, CATS, CARLA: transforms.Resize((img_size, img_size), interpolation=1) (PIL LANCZOS).
+PREPROCESSING = [{"op": "resize", "size": "training", "filter": "lanczos"}]
+#: The embedded synthetic set carries EG3D camera labels and is stored at the training size.
+SYNTHETIC_DATA: dict[str, Any] = {"labels": "required", "label_format": "eg3d", "preprocessing": []}
 
 
 #: ``synthetic``: GRAM's FFHQ recipe sized for a CPU and fitted to the embedded synthetic head set
@@ -116,7 +134,7 @@ SAVE_INTERVAL_STEPS = 5000       # train.py --model_save_interval
 #: recipe (GRAM's generator is pi-GAN's with more heads); to be checked by learning runs.
 SYNTHETIC_OVERRIDES = [
     "stochasticity_mapper.z_dim=64", "stochasticity_mapper.hidden_dim=64", "stochasticity_mapper.film_dim=64",
-    "feature_decoder.hidden_dim=64", "feature_decoder.num_layers=4",
+    "feature_decoder.num_layers=4",
     "pose_sampler.radius=2.7", "pose_sampler.pivot=[0.0, 0.0, 0.2]", "pose_sampler.orbit_center=[0.0, 0.0, 0.2]",
     "pose_sampler.fov=0.0", "pose_sampler.focal=4.2647",
     "point_sampler.ray_start=2.55", "point_sampler.ray_end=3.25", "point_sampler.num_samples=32",
@@ -145,6 +163,7 @@ def gram_recipe(variant: str | None = None) -> Recipe:
     if variant == "synthetic":
         recipe = gram_recipe("ffhq256").overrides(SYNTHETIC_OVERRIDES)
         recipe.variant = "synthetic"
+        recipe.data = copy.deepcopy(SYNTHETIC_DATA)
         return recipe
     if variant not in VARIANTS:
         raise ValueError(f"GRAM has no variant {variant!r}; variants: {', '.join(VARIANTS)}, synthetic")
@@ -161,11 +180,12 @@ def gram_recipe(variant: str | None = None) -> Recipe:
             "num_manifolds": v["num_manifolds"], "levels_start": v["levels_start"], "levels_end": v["levels_end"],
             "background": v["background"], "background_z": BACKGROUND_Z, "delta": v["delta"],
             "delta_final": DELTA_FINAL, "hidden_dim": v["field_hidden_dim"], "num_layers": FIELD_LAYERS,
-            "center": v["field_center"], "init_radius": 0.0,
+            "center": v["field_center"], "init_radius": 0.0, "align_corners": True,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": v["box_warp"]}),
+        # Its width (HIDDEN_DIM) is wired from the mapper's film_dim: w_dim = 2 * hidden_dim.
         "feature_decoder": ModuleSpec("gram_radiance", {
-            "hidden_dim": HIDDEN_DIM, "num_layers": NUM_FILM_LAYERS, "rgb_activation": "widen_sigmoid",
+            "num_layers": NUM_FILM_LAYERS, "rgb_activation": "widen_sigmoid",
         }),
         # fancy_integration: softplus density (sigma_clamp_mode), the sampler's deltas, no noise,
         # depth = sum w t / sum w.
@@ -198,4 +218,7 @@ def gram_recipe(variant: str | None = None) -> Recipe:
         "image_snapshot_kimg": SAMPLE_INTERVAL_STEPS * batch / 1000.0,
         "xflip": True,  # datasets.py: every set flips with p = 0.5 and mirrors the pose
     }
-    return Recipe("gram", modules, generator, training, variant)
+    if "lr_multipliers" in v:
+        training["lr_multipliers"] = dict(v["lr_multipliers"])
+    data = {"labels": "required", "label_format": v["label_format"], "preprocessing": copy.deepcopy(PREPROCESSING)}
+    return Recipe("gram", modules, generator, training, variant, data=data)
