@@ -38,6 +38,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
     "importer": {
         "eg3d": "gan3d-methods",
+        "gram": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },

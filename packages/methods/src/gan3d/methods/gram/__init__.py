@@ -7,9 +7,10 @@ from __future__ import annotations
 from .data import register_label_formats
 from .discriminator import GRAMDiscriminator, gram_channels
 from .objective import GRAMObjective
+from .official import GRAMImporter
 from .recipe import gram_recipe
 
-__all__ = ["GRAMDiscriminator", "GRAMObjective", "gram_recipe", "gram_channels", "register"]
+__all__ = ["GRAMDiscriminator", "GRAMObjective", "GRAMImporter", "gram_recipe", "gram_channels", "register"]
 
 
 def register(registry) -> None:
@@ -18,4 +19,5 @@ def register(registry) -> None:
     registry.add("method", "gram", gram_recipe)
     registry.add("discriminator", "gram", GRAMDiscriminator)
     registry.add("loss", "gram", GRAMObjective)
+    registry.add("importer", "gram", GRAMImporter)
     register_label_formats()
