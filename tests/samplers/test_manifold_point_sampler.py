@@ -243,6 +243,16 @@ def test_the_renderer_composites_only_valid_crossings():
     assert render.alpha.item() == pytest.approx(1.0, abs=1e-6)
 
 
+def test_support_is_the_shell_between_the_outermost_and_innermost_levels():
+    # Levels 13 .. 5 of s = 100 |x|: crossings lie on spheres of radius 0.05 .. 0.13, the support between.
+    sampler = sphere_sampler()
+    radii = torch.tensor([0.02, 0.05, 0.09, 0.13, 0.2])
+    points = (radii[:, None] * torch.tensor([0.6, 0.0, 0.8])).view(1, 5, 1, 3)
+    assert sampler.support(points).flatten().tolist() == [False, True, True, True, False]
+    samples = sampler(front_camera(), (3, 3))
+    assert sampler.support(samples.points)[samples.mask & (samples.deltas < 1)].all()  # every valid crossing
+
+
 def test_real_field_matches_grams_manifold_predictor_shapes_and_count():
     sampler = ManifoldPointSampler(hidden_dim=128, num_layers=3)
     names = {n: tuple(p.shape) for n, p in sampler.named_parameters()}

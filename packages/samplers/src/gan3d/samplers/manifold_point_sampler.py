@@ -267,6 +267,15 @@ class ManifoldPointSampler(PointSampler):
         """``[num_levels]`` the level values, ``levels_start`` first."""
         return torch.linspace(self.levels_start, self.levels_end, self.num_levels, device=device, dtype=dtype)
 
+    def support(self, points: Tensor) -> Tensor:
+        """``[B, R, S, 1]`` bool: the world ``points [B, R, S, 3]`` between the outermost and the innermost
+        level (``s`` within ``[levels_end, levels_start]``), the only region where GRAM's crossings lie (the
+        background plane aside); shape extraction sees the radiance field's density only there."""
+        low, high = sorted((self.levels_start, self.levels_end))
+        with torch.no_grad():
+            s = self.scalar_field(points)
+        return (s >= low) & (s <= high)
+
     def crossings(self, origins: Tensor, directions: Tensor) -> LevelSetCrossings:
         """The unsorted crossings ``[B, R, num_levels, ...]`` of rays ``origins, directions [B, R, 3]``."""
         depths = torch.linspace(self.ray_start, self.ray_end, self.num_samples, device=origins.device,
