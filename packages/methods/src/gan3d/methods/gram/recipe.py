@@ -134,10 +134,10 @@ SYNTHETIC_DATA: dict[str, Any] = {"labels": "required", "label_format": "eg3d", 
 #: recipe (GRAM's generator is pi-GAN's with more heads); to be checked by learning runs.
 SYNTHETIC_OVERRIDES = [
     "stochasticity_mapper.z_dim=64", "stochasticity_mapper.hidden_dim=64", "stochasticity_mapper.film_dim=64",
-    "feature_decoder.num_layers=4",
+    "feature_decoder.num_layers=3",
     "pose_sampler.radius=2.7", "pose_sampler.pivot=[0.0, 0.0, 0.2]", "pose_sampler.orbit_center=[0.0, 0.0, 0.2]",
     "pose_sampler.fov=0.0", "pose_sampler.focal=4.2647",
-    "point_sampler.ray_start=2.55", "point_sampler.ray_end=3.25", "point_sampler.num_samples=32",
+    "point_sampler.ray_start=2.55", "point_sampler.ray_end=3.25", "point_sampler.num_samples=24",
     "point_sampler.num_manifolds=12", "point_sampler.background_z=-0.35", "point_sampler.field_box_warp=0.7",
     "point_sampler.hidden_dim=32",
     "point_embedder.box_warp=0.7",
