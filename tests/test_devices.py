@@ -154,7 +154,7 @@ def _giraffe() -> Recipe:
 
 def _gram() -> Recipe:
     # Four discriminator levels for 16-px images.
-    return tiny_gram_recipe().overrides(["discriminator.channels=[8, 8, 8, 8]"])
+    return tiny_gram_recipe().overrides(["discriminator.img_resolution=16", "discriminator.channels=[8, 8, 8, 8]"])
 
 
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,

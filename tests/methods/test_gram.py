@@ -71,11 +71,15 @@ def test_discriminator_refuses_other_resolutions():
         d(DiscriminatorInput(torch.randn(1, 3, 16, 16)))
     with pytest.raises(ValueError, match="two positive widths"):
         GRAMDiscriminator(channels=[8])
+    with pytest.raises(ValueError, match="img_resolution is 16"):
+        GRAMDiscriminator(img_resolution=16, channels=[8, 8, 8])
+    assert GRAMDiscriminator().resolution == 256  # FFHQ_default's img_size
 
 
 @pytest.mark.parametrize("resolution,total", [(256, 12_391_827), (128, 12_332_115)])
 def test_discriminator_totals_equal_the_official(resolution, total):
-    d = GRAMDiscriminator(channels=gram_channels(resolution))
+    d = GRAMDiscriminator(img_resolution=resolution)
+    assert d.channels == gram_channels(resolution)
     assert count(d) == total
     # GramDiscriminator's parameter names by prefix: layers -> blocks, network -> residual, proj -> skip.
     names = {n for n, _ in d.named_parameters()}
@@ -210,6 +214,9 @@ def test_published_values():
     assert carla.training["g_grad_clip"] == 0.3 and carla.training["total_kimg"] == pytest.approx(70_000 * 32 / 1000)
     assert ffhq.generator == {"render_resolution": 256, "num_importance": 0, "image_range": "unit"}
     assert carla.generator["render_resolution"] == 128
+    assert ffhq.modules["discriminator"].kwargs == {"img_resolution": 256, "pose_dim": 2}
+    assert carla.modules["discriminator"].kwargs["img_resolution"] == 128
+    assert carla.training["lr_multipliers"] == {"point_sampler": 0.1} and "lr_multipliers" not in ffhq.training
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -227,7 +234,7 @@ def tiny_recipe() -> Recipe:
         "stochasticity_mapper.z_dim=8", "stochasticity_mapper.hidden_dim=16", "stochasticity_mapper.film_dim=8",
         "stochasticity_mapper.w_avg_samples=16", "feature_decoder.num_layers=3",
         "point_sampler.num_samples=12", "point_sampler.num_manifolds=5", "point_sampler.hidden_dim=8",
-        "generator.render_resolution=8", "discriminator.channels=[8, 8, 8]",
+        "generator.render_resolution=8", "discriminator.img_resolution=8", "discriminator.channels=[8, 8, 8]",
     ])
 
 

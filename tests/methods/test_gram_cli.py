@@ -23,7 +23,7 @@ TINY_GRAM = [
     "--set", "stochasticity_mapper.film_dim=8", "--set", "stochasticity_mapper.w_avg_samples=16",
     "--set", "feature_decoder.num_layers=3", "--set", "point_sampler.num_samples=12",
     "--set", "point_sampler.num_manifolds=5", "--set", "point_sampler.hidden_dim=8",
-    "--set", "discriminator.channels=[8, 8, 8]",
+    "--set", "discriminator.img_resolution=8", "--set", "discriminator.channels=[8, 8, 8]",
     "--set", "training.snapshot_kimg=0.004", "--set", "training.image_snapshot_kimg=0.004",
 ]
 

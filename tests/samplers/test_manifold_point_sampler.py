@@ -253,6 +253,21 @@ def test_support_is_the_shell_between_the_outermost_and_innermost_levels():
     assert sampler.support(samples.points)[samples.mask & (samples.deltas < 1)].all()  # every valid crossing
 
 
+def test_inference_in_chunks_of_rays_gives_the_same_samples():
+    torch.manual_seed(0)
+    whole = ManifoldPointSampler(num_samples=16, ray_start=0.88, ray_end=1.12, num_manifolds=6, hidden_dim=16,
+                                 chunk=0)
+    chunked = ManifoldPointSampler(num_samples=16, ray_start=0.88, ray_end=1.12, num_manifolds=6, hidden_dim=16,
+                                   chunk=7)
+    chunked.load_state_dict(whole.state_dict())
+    with torch.no_grad():
+        a, b = whole(front_camera(), (5, 5)), chunked(front_camera(), (5, 5))
+    torch.testing.assert_close(a.points, b.points)
+    assert torch.equal(a.mask, b.mask) and torch.equal(a.deltas, b.deltas)
+    with pytest.raises(ValueError, match="chunk"):
+        ManifoldPointSampler(chunk=-1)
+
+
 def test_real_field_matches_grams_manifold_predictor_shapes_and_count():
     sampler = ManifoldPointSampler(hidden_dim=128, num_layers=3)
     names = {n: tuple(p.shape) for n, p in sampler.named_parameters()}

@@ -194,6 +194,8 @@ class ManifoldPointSampler(PointSampler):
             outermost rays on the edges of the field of view) instead of through pixel centres; cameras
             with ``align_corners`` set get that grid either way (see
             :func:`gan3d.core.cameras.pixel_rays`).
+        chunk: rays whose crossings are found at a time without autograd (inference; 0: all at once); the
+            generator's own ``chunk`` splits the rendering, but the samples of a whole image are found first.
 
     The returned samples (``S = num_manifolds``) are sorted by distance from the camera:
     ``points [B, R, S, 3]`` the crossings (differentiable w.r.t. the field), ``depths [B, R, S, 1]``
@@ -230,6 +232,7 @@ class ManifoldPointSampler(PointSampler):
         min_level_step: float = GRAM_MIN_LEVEL_STEP,
         detach_intersections: bool = False,
         align_corners: bool = False,
+        chunk: int = 8192,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -255,7 +258,10 @@ class ManifoldPointSampler(PointSampler):
         self.delta_final = float(delta_final) if background else float(delta)
         self.min_level_step = float(min_level_step)
         self.detach_intersections = detach_intersections
+        if chunk < 0:
+            raise ValueError(f"chunk must be >= 0 (0: all rays at once), got {chunk}")
         self.align_corners = bool(align_corners)
+        self.chunk = int(chunk)
         self.scalar_field = ManifoldScalarField(hidden_dim=hidden_dim, num_layers=num_layers, center=center,
                                                 init_radius=init_radius, box_warp=field_box_warp)
 
@@ -277,11 +283,21 @@ class ManifoldPointSampler(PointSampler):
         return (s >= low) & (s <= high)
 
     def crossings(self, origins: Tensor, directions: Tensor) -> LevelSetCrossings:
-        """The unsorted crossings ``[B, R, num_levels, ...]`` of rays ``origins, directions [B, R, 3]``."""
+        """The unsorted crossings ``[B, R, num_levels, ...]`` of rays ``origins, directions [B, R, 3]``.
+
+        Without autograd (inference) the rays go through the scalar field ``chunk`` at a time, so a 256-px
+        image (65536 rays x 64 samples) does not hold the field's activations for all of them at once."""
+        grad = torch.is_grad_enabled() and not self.detach_intersections
+        num_rays = origins.shape[1]
+        if not grad and self.chunk and num_rays > self.chunk:
+            parts = [self.crossings(origins[:, i:i + self.chunk], directions[:, i:i + self.chunk])
+                     for i in range(0, num_rays, self.chunk)]
+            return LevelSetCrossings(points=torch.cat([p.points for p in parts], 1),
+                                     valid=torch.cat([p.valid for p in parts], 1))
         depths = torch.linspace(self.ray_start, self.ray_end, self.num_samples, device=origins.device,
                                 dtype=origins.dtype)
         coarse = origins.unsqueeze(-2) + depths.view(1, 1, -1, 1) * directions.unsqueeze(-2)  # [B, R, N, 3]
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.detach_intersections):
+        with torch.set_grad_enabled(grad):
             values = self.scalar_field(coarse)
             return level_set_crossings(coarse, values, self.levels(origins.device, origins.dtype),
                                        self.min_level_step)

@@ -55,8 +55,10 @@ class GRAMDiscriminator(Discriminator):
     """GRAM's fixed-resolution residual discriminator with a camera-pose head.
 
     Args:
-        channels: feature widths, input first; the image side is ``2 ** len(channels)``
-            (``gram_channels(256)`` for FFHQ and Cats, ``gram_channels(128)`` for CARLA).
+        img_resolution: the image side (GramDiscriminator's ``img_size``: 256 for FFHQ and Cats, 128 for
+            CARLA); the widths are :func:`gram_channels` of it.
+        channels: feature widths, input first, instead of GRAM's (small test networks); the image side is
+            ``2 ** len(channels)``, which must equal ``img_resolution`` when both are given.
         pose_dim: size of the predicted pose (GRAM: 2; 0: none).
 
     Example:
@@ -66,12 +68,18 @@ class GRAMDiscriminator(Discriminator):
         (torch.Size([2, 1]), torch.Size([2, 2]))
     """
 
-    def __init__(self, *, channels: list[int] | tuple[int, ...] = (32, 64, 128, 256, 400, 400, 400, 400),
+    def __init__(self, *, img_resolution: int | None = None, channels: list[int] | tuple[int, ...] | None = None,
                  pose_dim: int = 2) -> None:
         super().__init__()
+        if channels is None:
+            channels = gram_channels(256 if img_resolution is None else int(img_resolution))
         channels = [int(c) for c in channels]
         if len(channels) < 2 or any(c <= 0 for c in channels):
             raise ValueError(f"gram discriminator: channels must list at least two positive widths, got {channels}")
+        if img_resolution is not None and 2 ** len(channels) != img_resolution:
+            raise ValueError(f"gram discriminator: {len(channels)} channel widths make a {2 ** len(channels)}-px "
+                             f"discriminator, but img_resolution is {img_resolution}; give one of them, or "
+                             f"log2(img_resolution) widths")
         if pose_dim < 0:
             raise ValueError(f"gram discriminator: pose_dim must be >= 0, got {pose_dim}")
         self.channels = channels
@@ -89,7 +97,7 @@ class GRAMDiscriminator(Discriminator):
         if image.ndim != 4 or image.shape[1] != 3 or tuple(image.shape[-2:]) != (self.resolution,) * 2:
             raise ValueError(
                 f"gram discriminator: expected images [B, 3, {self.resolution}, {self.resolution}] (the side is "
-                f"2 ** len(channels)), got {tuple(image.shape)}; set discriminator.channels for this resolution"
+                f"img_resolution), got {tuple(image.shape)}; set discriminator.img_resolution to the training size"
             )
         x = self.from_rgb(image)
         for block in self.blocks:

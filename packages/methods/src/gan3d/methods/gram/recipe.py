@@ -51,7 +51,6 @@ from typing import Any
 from gan3d.core.recipe import ModuleSpec, Recipe
 
 from ..pigan.recipe import _pose_sampler_options
-from .discriminator import gram_channels
 
 __all__ = ["gram_recipe", "VARIANTS", "SYNTHETIC_OVERRIDES"]
 
@@ -141,7 +140,7 @@ SYNTHETIC_OVERRIDES = [
     "point_sampler.num_manifolds=12", "point_sampler.background_z=-0.35", "point_sampler.field_box_warp=0.7",
     "point_sampler.hidden_dim=32",
     "point_embedder.box_warp=0.7",
-    "discriminator.channels=[16, 32, 64, 64, 64]",
+    "discriminator.img_resolution=32", "discriminator.channels=[16, 32, 64, 64, 64]",
     "loss.batch_split=1",
     "generator.render_resolution=32",
     "training.batch_size=8", "training.g_lr=0.0002", "training.d_lr=0.0006",
@@ -195,7 +194,8 @@ def gram_recipe(variant: str | None = None) -> Recipe:
             "depth_mode": "normalized",
         }),
         "upsampler": ModuleSpec("identity", {}),
-        "discriminator": ModuleSpec("gram", {"channels": gram_channels(v["resolution"]), "pose_dim": 2}),
+        # GramDiscriminator(img_size): widths min(400, 2^i) (gram_channels).
+        "discriminator": ModuleSpec("gram", {"img_resolution": v["resolution"], "pose_dim": 2}),
         "loss": ModuleSpec("gram", dict(v["loss"])),
     }
     generator = {
