@@ -45,9 +45,11 @@ def main() -> None:
     from discriminators.discriminators import GramDiscriminator  # noqa: PLC0415  (official)
     from generators.representations.gram import GramRF, GramSample  # noqa: PLC0415  (official)
 
+    from gan3d.core.types import DiscriminatorInput
     from gan3d.embedders.feature_decoders.gram_radiance import GRAMRadianceDecoder
     from gan3d.embedders.stochasticity_mappers.pigan import PiGANMappingNetwork
     from gan3d.methods.gram.discriminator import GRAMDiscriminator
+    from gan3d.methods.gram.official import discriminator_state as official_discriminator_state
     from gan3d.samplers.manifold_point_sampler import ManifoldScalarField, level_set_crossings
 
     torch.manual_seed(0)
@@ -84,16 +86,12 @@ def main() -> None:
           f"validity equal {torch.equal(valid.bool(), found.valid)} ({valid.mean():.2f} valid)")
 
     official_d = GramDiscriminator(256)
-    d = GRAMDiscriminator()
-    d_state = renamed(official_d.state_dict(), [("layers.", "blocks."), (".network.", ".residual."),
-                                                (".proj.", ".skip."), ("fromRGB.model.", "from_rgb."),
-                                                ("final_layer.", "head.")])
-    d_state = {k: v[[0, 2, 1]] if k.startswith("head.") else v for k, v in d_state.items()}
-    d.load_state_dict(d_state)
+    d = GRAMDiscriminator(img_resolution=256)
+    d.load_state_dict(official_discriminator_state(official_d.state_dict()))  # the importer's map
     image = torch.randn(2, 3, 256, 256)
     with torch.no_grad():
         logits, pose = official_d(image)
-        out = d(image)
+        out = d(DiscriminatorInput(image))
     print(f"discriminator: logits {(logits - out.logits).abs().max():.3g}, "
           f"pose {(pose[:, [1, 0]] - out.pose).abs().max():.3g}")
 

@@ -50,7 +50,7 @@ from gan3d.core.recipe import Recipe
 
 from .recipe import VARIANTS, gram_recipe
 
-__all__ = ["GRAMImporter", "KNOWN_CLASSES", "GENERATOR_RENAMES", "DISCRIMINATOR_RENAMES"]
+__all__ = ["GRAMImporter", "KNOWN_CLASSES", "GENERATOR_RENAMES", "DISCRIMINATOR_RENAMES", "discriminator_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _with_w_avg(recipe: Recipe, state: dict[str, torch.Tensor]) -> dict[str, tor
     return {**state, "mapper.w_avg": mapper.w_avg.detach().clone()}
 
 
-def _discriminator(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def discriminator_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """GramDiscriminator's state dict renamed, the pose rows of ``final_layer`` in gan3d's order."""
     out = rename_keys(state, DISCRIMINATOR_RENAMES)
     for key in ("head.weight", "head.bias"):
@@ -195,8 +195,8 @@ class GRAMImporter(OfficialImporter):
             logger.warning("no %s beside %s: the imported G_ema is the training generator", ema_path.name, path)
         D_state = None
         if d_path.is_file() and d_path != path:
-            D_state = _discriminator(_state_dict(load_pickled(d_path, KNOWN_CLASSES, what="a GRAM discriminator.pth"),
-                                                 str(d_path), "discriminator.pth"))
+            D = load_pickled(d_path, KNOWN_CLASSES, what="a GRAM discriminator.pth")
+            D_state = discriminator_state(_state_dict(D, str(d_path), "discriminator.pth"))
             files["discriminator"] = str(d_path)
         meta = {"source": source, "sha256": file_sha256(path), "official": self.repository, "files": files,
                 "w_avg": "re-estimated from 10000 draws of z (seed 0), as GramRF.get_avg_w does"}
