@@ -39,7 +39,12 @@ needs the landmark files GRAM distributes and is run before, as GRAM's README sa
 Not carried over: GRAM trains with mixed precision (fp16 autocast and a GradScaler), a speed option;
 GRAM's second EMA (0.9999) is saved but no official script uses it; ``--patch_split`` (rendering in
 pixel ranges to save memory) gives the same step and is not needed; ``partial_grad`` is off in every
-config (``feature_decoder.grad_ray_fraction`` and ``point_sampler.detach_intersections`` reproduce it).
+config (``feature_decoder.grad_ray_fraction`` and ``point_sampler.detach_intersections`` reproduce it);
+``lock_view_dependence`` (every sample seen along ``(0, 0, -1)``) is set only by
+``render_multiview_images.py`` for its FFHQ and Cats videos, not in training or ``fid_evaluation.py``.
+
+The issue asked for a progressive discriminator; GRAM's ``GramDiscriminator`` is not progressive (one
+``fromRGB`` at the fixed training size), and the code is followed.
 """
 
 from __future__ import annotations
