@@ -40,10 +40,10 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..types import Cameras
 from .archives import DatasetError
+from .base import GanDataset
 
 __all__ = ["EG3DDataset", "DatasetError", "ImageSample", "ImageDepthSample", "IMAGE_EXTENSIONS", "LABEL_DIM"]
 
@@ -135,7 +135,7 @@ def _normalize_name(name: str) -> str:
     return name.replace("\\", "/")  # EG3D's reader does the same for labels written on Windows
 
 
-class EG3DDataset(Dataset):
+class EG3DDataset(GanDataset):
     """Images and camera labels of an EG3D-format data set (a folder or a ``.zip``).
 
     Args:
@@ -330,6 +330,11 @@ class EG3DDataset(Dataset):
     def labels(self) -> Tensor:
         """``[len(self), 25]`` float32 camera labels of every item (mirrored ones included)."""
         return self._labels
+
+    @property
+    def source(self) -> str:
+        """The folder or zip read."""
+        return str(Path(self.path).expanduser().resolve())
 
     def __len__(self) -> int:
         return self.num_raw_images * (2 if self.xflip else 1)

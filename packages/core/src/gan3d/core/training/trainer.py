@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..data.base import GanDataset
 from ..generator import Generator, build_generator, build_module
 from ..images import save_image_grid
 from ..interfaces import Scheduled
@@ -105,9 +106,12 @@ class Trainer:
                                   f"got {type(self.loss).__name__}")
         else:
             self.loss = Objective().to(self.device)
-        labels = getattr(dataset, "labels", None)
+        labels = dataset.labels if isinstance(dataset, GanDataset) else None
         if labels is not None:
             self.G.pose_sampler.bind_dataset_poses(torch.as_tensor(labels, dtype=torch.float32).to(self.device))
+        elif self.G.pose_sampler.needs_dataset_poses:
+            raise RecipeError(f"pose sampler {recipe.modules['pose_sampler'].name!r} draws the data set's camera "
+                              "labels, but the data set has none (give a set with labels, e.g. EG3D's dataset.json)")
         slots = self.G.slot_modules()
         unknown = [n for n in self.cfg.frozen_slots if n not in slots]
         if unknown:  # checked before the (possibly long) preparation below
