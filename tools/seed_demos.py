@@ -94,6 +94,20 @@ DEMOS: dict[str, Demo] = {
     "volumegan_ffhq256": Demo("volumegan", "ffhq256", "volumegan_ffhq_256", "VolumeGAN on FFHQ-256", (),
                               "The demo's --num_fp16_res=128 (mixed precision) is not carried over: gan3d trains in "
                               "float32 with the same conv_clamp 256."),
+    "epigraf_ffhq512": Demo("epigraf", "ffhq512", "epigraf", "EpiGRAF on FFHQ-512", (),
+                            "The official configuration (64-px patches, gamma 0.1, batch 64 = Carver's 8 per GPU on "
+                            "8 GPUs). The set carries EpiGRAF's camera_angles in dataset.json (label format "
+                            "'epigraf'); Carver conditions its generator on the pose (pose_dim 3), the official "
+                            "EpiGRAF does not, and neither does this demo. No ADA in gan3d (Carver's demo turns it "
+                            "off too)."),
+    "gram_ffhq256": Demo("gram", "ffhq256", "gram_256_bs4", "GRAM on FFHQ-256",
+                         ("--set", "data.label_format=eg3d", "--set", f"data.preprocessing={_CARVER_RESIZE}"),
+                         "Carver trains on an EG3D-format FFHQ zip (camera labels in dataset.json, whose viewing "
+                         "angles GRAM's real-pose loss reads), as this does; GRAM's own set (aligned images with "
+                         "Deep3DFaceRecon .mat poses) trains with --set data.label_format=gram_ffhq. "
+                         "Carver's --total_img=25_000_000 is longer than GRAM's 150k iterations of 32 (4.8M, the "
+                         "recipe's; pass --total_img 25000000 for Carver's); its AMP and StyleGAN-style EMA "
+                         "(g_ema_img 10k) are not GRAM's (torch_ema 0.999) and not used."),
 }
 
 #: Carver's graf_ffhq128.sh: --resize_size=320 --crop_size=256 (datasets/image_dataset.py: cv2 INTER_AREA resize
@@ -111,8 +125,6 @@ DEMOS["graf_ffhq128"] = Demo(
 
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
-    "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
-    "epigraf_ffhq512": "EpiGRAF on FFHQ-512 (job epigraf)",
     "stylenerf_ffhq256": "StyleNeRF on FFHQ-256 (job stylenerf_256)",
 }
 

@@ -154,3 +154,30 @@ def test_cameras_crop_intrinsics_by_hand():
     assert crop.align_corners and math.isclose(float(crop.mirror_x().intrinsics[0, 0, 2]), 1.0)
     with pytest.raises(ValueError, match="crop needs scales"):
         cams.crop(torch.ones(2), torch.zeros(2, 2))
+
+
+def test_shape_queries_give_no_density_outside_the_samplers_support(tiny_registry, tiny_recipe):
+    """A point sampler that declares where it can place samples (GRAM's manifolds) bounds the field that shape
+    extraction sees: the renderer's density inside, zero outside; without one, the decoder's raw field."""
+    from conftest import TinyRays
+
+    class HalfSpaceRays(TinyRays):
+        def support(self, points):
+            return points[..., :1] > 0  # only x > 0
+
+    tiny_registry.add("point_sampler", "tiny_half", HalfSpaceRays)
+    G = build_generator(tiny_recipe(), tiny_registry).eval()
+    with torch.no_grad():
+        G.decoder.fc.bias[0] = 5.0  # dense everywhere, so the zero below is the support's
+    points = torch.tensor([[-0.5, 0.1, 0.0], [0.5, 0.1, 0.0], [0.25, -0.3, 0.2]]).view(1, 3, 1, 3)
+    directions = torch.tensor([0.0, 0.0, -1.0]).expand(1, 3, 1, 3)
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(1, G.z_dim))
+        raw, activated = G.query_field(points, directions, ws, G.scenes(ws))
+        assert not activated
+        half = build_generator(tiny_recipe().override("point_sampler=tiny_half"), tiny_registry).eval()
+        half.load_state_dict(G.state_dict())
+        field, activated = half.query_field(points, directions, ws, half.scenes(ws))
+    assert activated
+    assert field.density[0, 0].item() == 0.0 and G.renderer.density(raw.density)[0, 0].item() > 0
+    torch.testing.assert_close(field.density[0, 1:], G.renderer.density(raw.density)[0, 1:])

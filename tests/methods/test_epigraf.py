@@ -1,18 +1,17 @@
-"""EpiGRAF: the Beta patch-scale schedule (hand-computed), patch draws and their parameters, camera angles,
-the scalar encoder, the patch-aware discriminator (official counts and behaviour) and the objective
-(one training step reaching every parameter, R1 on the patch pixels only)."""
+"""EpiGRAF: the Beta patch-scale schedule (hand-computed), patch draws and their geometry (EpiGRAF's rays and
+real-patch points), camera angles, the scalar encoder, the patch-aware discriminator (official counts and
+behaviour) and the objective (one training step reaching every parameter, R1 on the patch pixels only)."""
 
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from gan3d.core.generator import Generator
+from gan3d.core.cameras import pixel_rays
+from gan3d.core.generator import build_generator, build_module
 from gan3d.core.objective import LossInputs
-from gan3d.core.types import DiscriminatorOutput
-from gan3d.embedders.feature_decoders.osg import OSGDecoder
-from gan3d.embedders.point_embedders.triplane import TriplaneEmbedder
-from gan3d.embedders.stochasticity_mappers.stylegan2 import StyleGAN2Mapper
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput, PatchParams
 from gan3d.methods.epigraf.camera_angles import (
     epigraf_cameras,
     epigraf_focal,
@@ -25,15 +24,13 @@ from gan3d.methods.epigraf.objective import EpiGRAFObjective
 from gan3d.methods.epigraf.patch_schedule import (
     beta_one_quantile,
     beta_parameter,
-    epigraf_patch_params,
     linear_schedule,
     sample_epigraf_patches,
 )
+from gan3d.methods.epigraf.patches import epigraf_patch_params, to_patch_params
+from gan3d.methods.epigraf.recipe import epigraf_recipe
 from gan3d.methods.epigraf.scalar_encoding import ScalarEncoder1d, log_spaced_frequencies
-from gan3d.renderers.identity_upsampler import IdentityUpsampler
-from gan3d.renderers.volume import DensityVolumeRenderer
 from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
-from gan3d.samplers.uniform_point_sampler import UniformPointSampler
 
 #: tools/official/epigraf_parameter_counts.py on universome/epigraf bda8d47.
 OFFICIAL_D = {"ffhq512": 27_490_816, "ffhq512_camera": 27_503_104, "cats256": 27_444_480}
@@ -60,36 +57,92 @@ def test_scale_draws_follow_the_beta_distribution():
     """Mean of Beta(1, b) is 1 / (1 + b); the scale is min + (1 - min) x."""
     g = torch.Generator().manual_seed(0)
     for kimg, b in ((10_000.0, 0.8), (5000.0, 0.4005)):
-        scales, _ = sample_epigraf_patches(40_000, kimg=kimg, min_scale=0.125, group_size=1, generator=g)
+        scales = sample_epigraf_patches(40_000, kimg=kimg, min_scale=0.125, group_size=1, generator=g)[:, 0]
         assert float(scales.mean()) == pytest.approx(0.125 + 0.875 / (1 + b), abs=0.01)
         assert float(scales.min()) >= 0.125 and float(scales.max()) <= 1.0
-    early, _ = sample_epigraf_patches(4000, kimg=0.0, min_scale=0.125, group_size=1, generator=g)
+    early = sample_epigraf_patches(4000, kimg=0.0, min_scale=0.125, group_size=1, generator=g)[:, 0]
     # Beta(1, 0.001): P(x > 0.99) = 0.01^0.001 = 0.9954 -- nearly always the whole image.
     assert float((early > 0.99).float().mean()) == pytest.approx(0.01 ** 0.001, abs=0.005)
 
 
 def test_patches_are_shared_by_consecutive_groups_and_stay_inside():
-    scales, centres = sample_epigraf_patches(16, kimg=10_000.0, min_scale=0.125, group_size=4,
-                                             generator=torch.Generator().manual_seed(3))
-    assert scales.shape == (16,) and centres.shape == (16, 2)
+    params = sample_epigraf_patches(16, kimg=10_000.0, min_scale=0.125, group_size=4,
+                                    generator=torch.Generator().manual_seed(3))
+    assert params.shape == (16, 3)
     for g in range(4):
-        assert bool((scales[4 * g: 4 * g + 4] == scales[4 * g]).all())
-        assert bool((centres[4 * g: 4 * g + 4] == centres[4 * g]).all())
-    assert len(set(scales.tolist())) == 4
-    assert bool((centres.abs() <= 1 - scales[:, None] + 1e-6).all())
+        assert bool((params[4 * g: 4 * g + 4] == params[4 * g]).all())
+    assert len(set(params[:, 0].tolist())) == 4
+    scales, offsets = params[:, :1], params[:, 1:]
+    assert bool((offsets >= 0).all()) and bool((offsets <= 1 - scales).all())
     with pytest.raises(ValueError, match="multiple of the group size"):
         sample_epigraf_patches(6, kimg=0.0, min_scale=0.125, group_size=4)
 
 
-def test_patch_params_are_offsets_from_the_left_and_bottom_edges():
-    # Top-left quarter: x in [-1, 0], y (down) in [-1, 0]: o_x = 0, and from the bottom o_y = 0.5.
-    params = epigraf_patch_params(torch.tensor([0.5, 0.25]), torch.tensor([[-0.5, -0.5], [0.75, 0.75]]))
-    torch.testing.assert_close(params, torch.tensor([[0.5, 0.0, 0.5], [0.25, 0.75, 0.0]]))
-    # Round trip with the draw: offsets lie in [0, 1 - s].
-    scales, centres = sample_epigraf_patches(64, kimg=10_000.0, min_scale=0.125, group_size=1,
-                                             generator=torch.Generator().manual_seed(1))
-    p = epigraf_patch_params(scales, centres)
-    assert bool((p[:, 1:] >= -1e-6).all()) and bool((p[:, 1:] <= (1 - scales[:, None]) + 1e-6).all())
+def test_patch_params_hand_values_and_round_trip():
+    # W = 5 pixels, centres at u = 0.1, 0.3, ..., 0.9; EpiGRAF's NDC +-1 at the corner pixels' centres.
+    whole = to_patch_params(torch.tensor([[1.0, 0.0, 0.0]]), 5)
+    assert whole.align_corners
+    torch.testing.assert_close(whole.scales, torch.tensor([0.8], dtype=torch.float64))
+    torch.testing.assert_close(whole.offsets, torch.tensor([[0.1, 0.1]], dtype=torch.float64))
+    # The top-left quarter is offset 0 from the left and 0.5 from the bottom: NDC x, y-down in [-1, 0].
+    quarter = to_patch_params(torch.tensor([[0.5, 0.0, 0.5]]), 5)
+    torch.testing.assert_close(quarter.scales, torch.tensor([0.4], dtype=torch.float64))
+    torch.testing.assert_close(quarter.offsets, torch.tensor([[0.1, 0.1]], dtype=torch.float64))
+    params = sample_epigraf_patches(64, kimg=10_000.0, min_scale=0.125, group_size=1,
+                                    generator=torch.Generator().manual_seed(1))
+    back = epigraf_patch_params(to_patch_params(params, 512), 512)
+    assert torch.equal(back.float(), params.float())  # the discriminator reads back the drawn values
+    with pytest.raises(ValueError, match="offsets must lie"):
+        to_patch_params(torch.tensor([[0.5, 0.6, 0.0]]), 64)
+    with pytest.raises(ValueError, match="align_corners"):
+        epigraf_patch_params(PatchParams(torch.ones(1), torch.zeros(1, 2)), 64)
+
+
+def _epigraf_patch_rays(params: torch.Tensor, k: int, fov: float) -> torch.Tensor:
+    """rendering.py get_initial_rays_trig restated: camera-space (OpenGL) unit directions [B, K*K, 3]."""
+    x, y = torch.meshgrid(torch.linspace(-1, 1, k, dtype=torch.float64), torch.linspace(1, -1, k, dtype=torch.float64),
+                          indexing="ij")
+    x, y = x.T.flatten()[None], y.T.flatten()[None]
+    s, o_x, o_y = params[:, :1], params[:, 1:2], params[:, 2:3]
+    x = (x + 1.0) * s - 1.0 + o_x * 2.0
+    y = (y + 1.0) * s - 1.0 + o_y * 2.0
+    z = -torch.ones_like(x) / math.tan(math.radians(fov) / 2)
+    return F.normalize(torch.stack([x.expand_as(z), y.expand_as(z), z], dim=2), dim=2)
+
+
+def _epigraf_real_patch(images: torch.Tensor, params: torch.Tensor, k: int) -> torch.Tensor:
+    """training_utils.py extract_patches / compute_patch_coords / generate_coords(align_corners=True) restated."""
+    row = torch.linspace(-1, 1, k, dtype=images.dtype)
+    x = row.view(1, -1).repeat(k, 1)
+    coords = torch.stack([x, -x.t()], dim=2)[None]  # [1, K, K, 2], row 0 at y = +1
+    s, o = params[:, None, None, :1].to(images.dtype), params[:, None, None, 1:].to(images.dtype)
+    coords = (coords + 1.0) * s - 1.0 + o * 2.0
+    coords = torch.stack([coords[..., 0], -coords[..., 1]], dim=-1)
+    return F.grid_sample(images, coords, mode="bilinear", align_corners=True)
+
+
+@pytest.mark.parametrize("resolution, patch", [(64, 16), (512, 64)])
+def test_cropped_cameras_cast_epigrafs_patch_rays(resolution, patch):
+    params = sample_epigraf_patches(8, kimg=10_000.0, min_scale=patch / resolution, group_size=1,
+                                    generator=torch.Generator().manual_seed(2))
+    params[0] = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)  # the whole image
+    cams = epigraf_cameras(torch.tensor([[0.3, 1.4, 0.0]]).repeat(8, 1), fov=12.0, image_resolution=resolution)
+    cropped = to_patch_params(params, resolution).cameras(cams)
+    assert cropped.align_corners
+    _, dirs = pixel_rays(cropped.cam2world.double(), cropped.intrinsics.double(), (patch, patch),
+                         align_corners=cropped.align_corners)
+    camera = dirs @ cropped.cam2world[:, :3, :3].double()  # R^T d: OpenCV camera axes
+    opengl = camera * torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    torch.testing.assert_close(opengl, _epigraf_patch_rays(params, patch, 12.0), atol=1e-6, rtol=0)
+
+
+def test_cut_takes_epigrafs_real_patch_points():
+    torch.manual_seed(0)
+    images = torch.rand(6, 3, 40, 40, dtype=torch.float64)
+    params = sample_epigraf_patches(6, kimg=10_000.0, min_scale=0.25, group_size=1,
+                                    generator=torch.Generator().manual_seed(4))
+    ours = to_patch_params(params, 40).cut(images, 10)
+    torch.testing.assert_close(ours, _epigraf_real_patch(images, params, 10), atol=1e-12, rtol=0)
 
 
 # ------------------------------------------------------------------ cameras
@@ -162,6 +215,10 @@ def test_discriminator_counts_equal_the_official(name, kwargs):
     assert sum(p.numel() for p in d.parameters()) == OFFICIAL_D[name]
 
 
+def _patch(batch: int, scale: float, resolution: int) -> PatchParams:
+    return to_patch_params(torch.tensor([[scale, (1 - scale) / 2, (1 - scale) / 2]]).repeat(batch, 1), resolution)
+
+
 def test_discriminator_structure_and_conditioning():
     torch.manual_seed(0)
     d = EpiGRAFPatchDiscriminator(patch_resolution=16, image_resolution=64, channel_base=512, channel_max=32).eval()
@@ -171,43 +228,44 @@ def test_discriminator_structure_and_conditioning():
     assert all(hasattr(getattr(d, f"b{r}"), "fromrgb") for r in d.block_resolutions)
     assert hasattr(d.b64.conv1, "affine") and not hasattr(d.b64.conv0, "affine")
     image = torch.randn(4, 3, 16, 16)
-    centres = torch.zeros(4, 2)
-    a = d(image, patch_scales=torch.full((4,), 0.5), patch_centres=centres).logits
-    b = d(image, patch_scales=torch.full((4,), 0.25), patch_centres=centres).logits
+    a = d(DiscriminatorInput(image, patch=_patch(4, 0.5, 64))).logits
+    b = d(DiscriminatorInput(image, patch=_patch(4, 0.25, 64))).logits
     assert a.shape == (4, 1) and not torch.allclose(a, b)  # the patch scale conditions the score
-    with pytest.raises(ValueError, match="patch_scales"):
-        d(image)
+    with pytest.raises(ValueError, match="DiscriminatorInput.patch"):
+        d(DiscriminatorInput(image))
     with pytest.raises(ValueError, match=r"\[B, 3, 16, 16\]"):
-        d(torch.randn(4, 3, 32, 32), patch_scales=torch.ones(4), patch_centres=centres)
+        d(DiscriminatorInput(torch.randn(4, 3, 32, 32), patch=_patch(4, 0.5, 64)))
     with pytest.raises(ValueError, match="power of two"):
         EpiGRAFPatchDiscriminator(patch_resolution=16, image_resolution=48)
     cam = EpiGRAFPatchDiscriminator(patch_resolution=16, image_resolution=16, channel_base=256, channel_max=16,
                                     camera_cond=True).eval()
-    args = dict(patch_scales=torch.ones(4), patch_centres=centres)
     yaw = torch.tensor([[1.5, 1.5]] * 4)
-    assert not torch.allclose(cam(image, camera_angles=yaw, **args).logits,
-                              cam(image, camera_angles=yaw + torch.tensor([0.3, 0.0]), **args).logits)
+    whole = _patch(4, 1.0, 16)
+    assert not torch.allclose(cam(DiscriminatorInput(image, camera_angles=yaw, patch=whole)).logits,
+                              cam(DiscriminatorInput(image, camera_angles=yaw + torch.tensor([0.3, 0.0]),
+                                                     patch=whole)).logits)
     with pytest.raises(ValueError, match="camera_angles"):
-        cam(image, **args)
+        cam(DiscriminatorInput(image, patch=whole))
 
 
 # ------------------------------------------------------------------ the objective
-def tiny_epigraf(patch: int = 8) -> Generator:
-    embedder = TriplaneEmbedder(resolution=16, channels=4, w_dim=16, channel_base=128, channel_max=16, box_warp=0.4,
-                                plane_axes="epigraf", align_corners=True, conv_clamp=256.0)
-    return Generator(
-        StyleGAN2Mapper(z_dim=16, w_dim=16, num_ws=embedder.num_ws, num_layers=2),
-        SphericalPoseSampler(yaw_strategy="normal", yaw_stddev=0.3, radius=1.0, pivot=[0.0, 0.0, 0.0], fov=12.0,
-                             focal=0.0),
-        UniformPointSampler(num_samples=6, ray_start=0.88, ray_end=1.12, perturbation="middle_uniform",
-                            perturb_in_eval=True, smooth_importance_weights=False),
-        embedder,
-        OSGDecoder(in_channels=4, hidden_dim=8, output_dim=3, hidden_activation="lrelu", feature_activation="linear",
-                   density_channel="last"),
-        DensityVolumeRenderer(density_activation="softplus", noise_std=1.0),
-        IdentityUpsampler(),
-        render_resolution=patch, num_importance=6, image_range="tanh",
-    )
+#: The synthetic recipe at test size: 16-px reals, 8-px patches, a 16-px tri-plane of 4 channels.
+TINY = ["stochasticity_mapper.z_dim=16", "stochasticity_mapper.w_dim=16", "point_sampler.num_samples=6",
+        "generator.num_importance=6", "generator.render_resolution=16", "point_embedder.resolution=16",
+        "point_embedder.channels=4", "point_embedder.channel_base=128", "point_embedder.channel_max=16",
+        "feature_decoder.hidden_dim=8", "discriminator.patch_resolution=8", "discriminator.image_resolution=32",
+        "discriminator.channel_base=256", "discriminator.channel_max=16", "loss.patch_size=8",
+        "loss.image_resolution=32", "loss.min_scale=0.25"]
+
+
+def tiny(*extra: str):
+    """``(G, D, loss)`` of the tiny synthetic EpiGRAF, built as the trainer builds them."""
+    recipe = epigraf_recipe("synthetic").overrides([*TINY, *extra])
+    G = build_generator(recipe)
+    cams = SphericalPoseSampler(yaw_strategy="normal", yaw_stddev=0.3, radius=1.0, pivot=[0.0, 0.0, 0.0], fov=12.0,
+                                focal=0.0)(16, generator=torch.Generator().manual_seed(5))
+    G.pose_sampler.bind_dataset_poses(cams.label)
+    return G, build_module(recipe, "discriminator"), build_module(recipe, "loss")
 
 
 def _inputs(kimg: float = 10_000.0, batch: int = 4) -> LossInputs:
@@ -215,21 +273,21 @@ def _inputs(kimg: float = 10_000.0, batch: int = 4) -> LossInputs:
     cams = SphericalPoseSampler(yaw_strategy="normal", yaw_stddev=0.3, radius=1.0, pivot=[0.0, 0.0, 0.0],
                                 fov=12.0, focal=0.0)(batch, generator=g)
     return LossInputs(real_images=torch.rand(batch, 3, 32, 32, generator=g) * 2 - 1, real_labels=cams.label,
-                      z=torch.randn(batch, 16, generator=g), kimg=kimg, generator=g)
+                      z=torch.randn(batch, 16, generator=g), gen_cameras=cams, kimg=kimg, generator=g)
 
 
 def test_one_training_step_reaches_every_parameter():
     torch.manual_seed(0)
-    G = tiny_epigraf()
-    D = EpiGRAFPatchDiscriminator(patch_resolution=8, image_resolution=32, channel_base=256, channel_max=16,
-                                  camera_cond=True)
-    loss = EpiGRAFObjective(patch_size=8, image_resolution=32, min_scale=0.25)
+    G, D, loss = tiny("discriminator.camera_cond=true")
+    assert G.mapper.num_ws == G.embedder.num_ws == 6 and G.ws_layout["point_embedder"] == slice(0, 6)
+    assert G.decoder.num_ws == 0  # the MLP reads no latent rows (networks_epigraf.py TriPlaneMLP)
     inputs = _inputs()
     g_terms = loss.generator_loss(G, D, inputs)
     g_terms["loss"].backward()
     for name, p in G.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     G.zero_grad()
+    G.requires_grad_(False)
     D.zero_grad()
     d_terms = loss.discriminator_loss(G, D, inputs)
     d_terms["loss"].backward()
@@ -242,10 +300,23 @@ def test_one_training_step_reaches_every_parameter():
     assert all(p.grad is None for p in G.parameters())
 
 
+def test_fakes_are_rendered_patches_where_the_discriminator_is_told():
+    G, D, loss = tiny()
+    inputs = _inputs()
+    out = loss.run_generator(G, inputs)
+    assert out.image.shape == (4, 3, 8, 8)
+    x = loss.fake_input(out, inputs)
+    assert x.patch is out.aux["patch"] and x.patch.align_corners
+    torch.testing.assert_close(x.camera_angles, inputs.gen_cameras.angles, atol=1e-5, rtol=0)
+    # The rendering cameras are the full-image cameras cropped to the patch.
+    torch.testing.assert_close(out.cameras.intrinsics, x.patch.cameras(inputs.gen_cameras).intrinsics)
+    real = loss.real_input(inputs)
+    assert real.image.shape == (4, 3, 8, 8) and real.patch.scales.shape == (4,)
+    torch.testing.assert_close(real.image, real.patch.cut(inputs.real_images, 8))
+
+
 def test_mapper_mean_moves_only_for_the_discriminator_fakes():
-    G, D = tiny_epigraf(), EpiGRAFPatchDiscriminator(patch_resolution=8, image_resolution=32, channel_base=256,
-                                                     channel_max=16)
-    loss = EpiGRAFObjective(patch_size=8, image_resolution=32, min_scale=0.25)
+    G, D, loss = tiny()
     before = G.mapper.w_avg.clone()
     loss.generator_loss(G, D, _inputs())
     torch.testing.assert_close(G.mapper.w_avg, before)
@@ -260,8 +331,8 @@ def test_r1_is_on_the_unblurred_real_patch_pixels_only():
                             blur_init_sigma=0.0)
 
     class Linear(torch.nn.Module):
-        def forward(self, image, **kwargs):
-            return DiscriminatorOutput(logits=0.5 * image.flatten(1).sum(1, keepdim=True))
+        def forward(self, x):
+            return DiscriminatorOutput(logits=0.5 * x.image.flatten(1).sum(1, keepdim=True))
 
     terms = loss.discriminator_regularizer(Linear(), _inputs())
     assert float(terms["r1"]) == pytest.approx(3 * 64 * 0.25)
@@ -276,4 +347,4 @@ def test_objective_checks_its_options_and_inputs():
     loss = EpiGRAFObjective(patch_size=8, image_resolution=32, min_scale=0.25)
     bad = LossInputs(torch.zeros(4, 3, 16, 16), torch.zeros(4, 25), torch.zeros(4, 16))
     with pytest.raises(ValueError, match="image_resolution"):
-        loss.real_inputs(bad)
+        loss.real_input(bad)

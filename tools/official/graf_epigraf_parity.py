@@ -103,11 +103,13 @@ def epigraf(root: Path) -> dict[str, float]:
     from src.training.networks_epigraf import Generator, tri_plane_renderer
     from src.training.rendering import compute_cam2world_matrix
 
+    from gan3d.core.types import DiscriminatorInput
     from gan3d.embedders.feature_decoders.osg import OSGDecoder
     from gan3d.embedders.point_embedders.triplane import TriplaneEmbedder
     from gan3d.embedders.stochasticity_mappers.stylegan2 import StyleGAN2Mapper
     from gan3d.methods.epigraf.camera_angles import epigraf_cameras
     from gan3d.methods.epigraf.discriminator import EpiGRAFPatchDiscriminator
+    from gan3d.methods.epigraf.patches import to_patch_params
 
     torch.manual_seed(0)
     cfg = compose("ffhq512")
@@ -162,11 +164,11 @@ def epigraf(root: Path) -> dict[str, float]:
     image = torch.randn(4, 3, 64, 64)
     scales = torch.tensor([1.0, 0.5, 0.25, 0.125])
     offsets = torch.rand(4, 2) * (1 - scales[:, None])
-    centres = torch.stack([scales - 1 + 2 * offsets[:, 0], 1 - scales - 2 * offsets[:, 1]], -1)
+    patch = to_patch_params(torch.cat([scales[:, None], offsets], 1), 512)
     with torch.no_grad():
         logits_official = D(image, torch.zeros(4, 0), camera_angles=torch.zeros(4, 3),
                             patch_params={"scales": torch.stack([scales, scales], 1), "offsets": offsets})
-        logits = d_ours(image, patch_scales=scales, patch_centres=centres).logits.flatten()
+        logits = d_ours(DiscriminatorInput(image, patch=patch)).logits.flatten()
     return {
         "ws": float((ws_official - ws).abs().max()),
         "planes": float((planes_official.view_as(planes) - planes).abs().max()),

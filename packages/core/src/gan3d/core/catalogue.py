@@ -13,6 +13,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "epigraf_patch": "gan3d-methods",
         "giraffe_dc": "gan3d-methods",
         "graf_patch": "gan3d-methods",
+        "gram": "gan3d-methods",
         "pigan_progressive": "gan3d-methods",
         "stylesdf_image": "gan3d-methods",
         "stylesdf_volume": "gan3d-methods",
@@ -34,6 +35,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "eg3d_osg": "gan3d-embedders",
         "giraffe_field": "gan3d-embedders",
         "graf_nerf": "gan3d-embedders",
+        "gram_radiance": "gan3d-embedders",
         "siren_film": "gan3d-embedders",
         "stylenerf_mlp": "gan3d-embedders",
         "stylesdf_siren": "gan3d-embedders",
@@ -41,8 +43,10 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
     "importer": {
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
         "graf": "gan3d-methods",
+        "gram": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
         "volumegan": "gan3d-methods",
@@ -52,6 +56,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
         "graf": "gan3d-methods",
+        "gram": "gan3d-methods",
         "logistic": "gan3d-core",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
@@ -60,8 +65,10 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "method": {
         "ablation3d": "gan3d-methods",
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
         "graf": "gan3d-methods",
+        "gram": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylesdf": "gan3d-methods",
         "volumegan": "gan3d-methods",
@@ -73,6 +80,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "volume": "gan3d-embedders",
     },
     "point_sampler": {
+        "manifold": "gan3d-samplers",
         "uniform": "gan3d-samplers",
     },
     "pose_sampler": {

@@ -128,6 +128,11 @@ class UniformPointSampler(PointSampler):
             raise ValueError(f"perturbation {perturbation!r} is unknown; allowed: {', '.join(PERTURBATIONS)}")
         if importance_pdf not in IMPORTANCE_PDFS:
             raise ValueError(f"importance_pdf {importance_pdf!r} is unknown; allowed: {', '.join(IMPORTANCE_PDFS)}")
+        if range_reference_radius < 0:
+            raise ValueError(f"range_reference_radius must be >= 0 (0: off), got {range_reference_radius}")
+        if range_reference_radius > 0 and disparity_space_sampling:
+            raise ValueError("range_reference_radius shifts depths linearly; it cannot be combined with "
+                             "disparity_space_sampling")
         self.num_samples = num_samples
         self.ray_start = float(ray_start)
         self.ray_end = float(ray_end)

@@ -25,7 +25,8 @@ Source: universome/epigraf src/training/networks_discriminator.py (``Discriminat
   probability ``camera_cond_drop_p`` in training (README: 0.5).
 
 Parameter and buffer names are the official ones, so an EpiGRAF ``D`` state dict loads as it is. Inputs
-use gan3d's conventions: patches as ``(scales [B], centres [B, 2])`` of :mod:`gan3d.methods.patches`, camera
+use gan3d's conventions (:class:`~gan3d.core.types.DiscriminatorInput`): the patch as a corner-aligned
+:class:`~gan3d.core.types.PatchParams` of the ``image_resolution``-pixel image (:mod:`.patches`), camera
 angles as gan3d's ``(yaw, polar)``; both are converted to EpiGRAF's before encoding.
 """
 
@@ -42,10 +43,10 @@ from gan3d.core.layers.discriminator import DiscriminatorEpilogue
 from gan3d.core.layers.equalized import Conv2dLayer, FullyConnectedLayer
 from gan3d.core.layers.filtered_resampling import setup_filter
 from gan3d.core.layers.mapping import MappingNetwork
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 from .camera_angles import to_epigraf_angles
-from .patch_schedule import epigraf_patch_params
+from .patches import epigraf_patch_params
 from .scalar_encoding import ScalarEncoder1d
 
 __all__ = ["HyperModulatedConv2dLayer", "EpiGRAFDiscriminatorBlock", "ConditionMapping", "EpiGRAFPatchDiscriminator"]
@@ -152,14 +153,15 @@ class ConditionMapping(MappingNetwork):
 
 
 class EpiGRAFPatchDiscriminator(Discriminator):
-    """Patches ``image [B, 3, P, P]`` with their ``(scale, centre)`` (and camera angles) -> logits ``[B, 1]``.
+    """Patches ``image [B, 3, P, P]`` with where they lie (and camera angles) -> logits ``[B, 1]``.
 
     Args:
         patch_resolution: ``P`` (EpiGRAF 64).
         image_resolution: the data set resolution the patches come from (FFHQ 512, Cats 256); sets the
             number of size-keeping start blocks, ``log2(image_resolution / patch_resolution)``.
         img_channels: 3.
-        c_dim: class-label size (0; Megascans 198 and 10), projected with the patch encoding.
+        c_dim: class-label size (0; Megascans 198 and 10), projected with the patch encoding; read from
+            ``DiscriminatorInput.extras['class_label']``.
         channel_base, channel_max: ``min(channel_base // res, channel_max)`` channels (EpiGRAF
             ``32768 * fmaps 0.5 = 16384`` and 512).
         conv_clamp: convolution output clamp (256; 0 or less: none).
@@ -172,9 +174,10 @@ class EpiGRAFPatchDiscriminator(Discriminator):
         freeze_layers: Freeze-D (``training.freezed`` 0).
 
     Example:
+        >>> from gan3d.methods.epigraf.patches import to_patch_params
         >>> d = EpiGRAFPatchDiscriminator(patch_resolution=16, image_resolution=32, channel_base=256, channel_max=16)
-        >>> d(torch.randn(4, 3, 16, 16), patch_scales=torch.full((4,), 0.5),
-        ...   patch_centres=torch.zeros(4, 2)).logits.shape
+        >>> patch = to_patch_params(torch.tensor([[0.5, 0.25, 0.25]]).repeat(4, 1), 32)
+        >>> d(DiscriminatorInput(torch.randn(4, 3, 16, 16), patch=patch)).logits.shape
         torch.Size([4, 1])
     """
 
@@ -233,16 +236,16 @@ class EpiGRAFPatchDiscriminator(Discriminator):
         self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim, 4, img_channels, mbstd_group_size=mbstd_group_size,
                                         mbstd_num_channels=mbstd_num_channels, conv_clamp=clamp)
 
-    def forward(self, image: Tensor, *, patch_scales: Tensor | None = None, patch_centres: Tensor | None = None,
-                camera_angles: Tensor | None = None, c: Tensor | None = None, image_raw: Tensor | None = None,
-                camera_label: Tensor | None = None, alpha: float = 1.0) -> DiscriminatorOutput:
-        """Score ``image [B, 3, P, P]``.
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        """Score ``x.image [B, 3, P, P]``.
 
-        ``patch_scales [B]`` and ``patch_centres [B, 2]`` place each patch (:mod:`gan3d.methods.patches`;
-        needed with ``patch_params_cond``); ``camera_angles [B, 2]`` are gan3d's ``(yaw, polar)`` (needed with
-        ``camera_cond``); ``c [B, c_dim]`` the class label. ``image_raw``, ``camera_label`` and ``alpha`` are
+        ``x.patch`` places each patch (a corner-aligned :class:`~gan3d.core.types.PatchParams` of the
+        ``image_resolution``-pixel image, :mod:`.patches`; needed with ``patch_params_cond``);
+        ``x.camera_angles [B, 2]`` are gan3d's ``(yaw, polar)`` (needed with ``camera_cond``);
+        ``x.extras['class_label'] [B, c_dim]`` the class label. The raw image, camera label and fade-in are
         not used.
         """
+        image, c = x.image, x.extras.get("class_label")
         p = self.patch_resolution
         if image.ndim != 4 or tuple(image.shape[1:]) != (self.img_channels, p, p):
             raise ValueError(f"epigraf_patch discriminator takes [B, {self.img_channels}, {p}, {p}] patches, got "
@@ -250,29 +253,32 @@ class EpiGRAFPatchDiscriminator(Discriminator):
         batch = image.shape[0]
         if self.c_dim > 0:
             if c is None or c.shape != (batch, self.c_dim):
-                raise ValueError(f"epigraf_patch discriminator has c_dim={self.c_dim}: pass c [{batch}, {self.c_dim}]")
+                raise ValueError(f"epigraf_patch discriminator has c_dim={self.c_dim}: give DiscriminatorInput."
+                                 f"extras['class_label'] [{batch}, {self.c_dim}]")
             condition = c.float()
         else:
             condition = image.new_zeros(batch, 0)
         code = None
         if self.scalar_enc is not None:
-            if patch_scales is None or patch_centres is None:
-                raise ValueError("epigraf_patch discriminator is conditioned on the patch: pass patch_scales [B] and "
-                                 "patch_centres [B, 2]")
-            embedding = self.scalar_enc(epigraf_patch_params(patch_scales.float(), patch_centres.float()))
+            if x.patch is None or x.patch.scales.shape != (batch,):
+                raise ValueError("epigraf_patch discriminator is conditioned on the patch: give "
+                                 f"DiscriminatorInput.patch (PatchParams of {batch} patches)")
+            # In [0, 1] up to the conversions' rounding (float64): clamp before the encoder checks the range.
+            params = epigraf_patch_params(x.patch, self.image_resolution).clamp(0.0, 1.0).float()
+            embedding = self.scalar_enc(params)
             code = self.hyper_mod_mapping(None, embedding)
             condition = torch.cat([condition, embedding], dim=1)
         angles = None
         if self.camera_cond:
-            if camera_angles is None or camera_angles.shape != (batch, 2):
-                raise ValueError("epigraf_patch discriminator is camera-conditioned: pass camera_angles [B, 2] "
-                                 "(gan3d yaw, polar)")
-            angles = to_epigraf_angles(camera_angles.float())
-        x = None
+            if x.camera_angles is None or x.camera_angles.shape != (batch, 2):
+                raise ValueError("epigraf_patch discriminator is camera-conditioned: give DiscriminatorInput."
+                                 "camera_angles [B, 2] (gan3d yaw, polar)")
+            angles = to_epigraf_angles(x.camera_angles.float())
+        h = None
         for res in self.block_resolutions:
-            x = getattr(self, f"b{res}")(x, image, code)
+            h = getattr(self, f"b{res}")(h, image, code)
         cmap = self.head_mapping(condition, angles) if hasattr(self, "head_mapping") else None
-        return DiscriminatorOutput(logits=self.b4(x, None, cmap))
+        return DiscriminatorOutput(logits=self.b4(h, None, cmap))
 
     def extra_repr(self) -> str:
         return (f"patch_resolution={self.patch_resolution}, image_resolution={self.image_resolution}, "

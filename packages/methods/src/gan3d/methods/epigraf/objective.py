@@ -7,8 +7,8 @@ Source: universome/epigraf src/training/loss.py ``StyleGAN2Loss`` (``run_G``, ``
 configs/training/*.yaml, configs/model/epigraf.yaml (``blur_init_sigma`` 10, ``blur_fade_kimg`` 200):
 
 * fake patches: patch parameters drawn per call (:func:`.patch_schedule.sample_epigraf_patches`, kimg
-  annealed), the camera cropped to the patch, rendered at the patch resolution; the discriminator gets
-  the patch parameters and the rendering camera's angles;
+  annealed), the camera cropped to the patch (:class:`~gan3d.core.types.PatchParams` of :mod:`.patches`),
+  rendered at the patch resolution; the discriminator gets the patch and the rendering camera's angles;
 * real patches: their own draw, cut from the full-resolution real by ``grid_sample(align_corners=True)``
   (``extract_patches``), with the real camera's angles; the R1 phase draws patches again;
 * both are blurred by ``sigma = max(1 - kimg / 200, 0) * 10`` before the discriminator (``run_D``), the R1
@@ -26,13 +26,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gan3d.core.objective import LossInputs, Objective, r1_penalty
-from gan3d.core.types import Cameras, DiscriminatorOutput, GeneratorOutput
+from gan3d.core.objective import LossInputs, Objective
+from gan3d.core.types import Cameras, DiscriminatorInput, DiscriminatorOutput, GeneratorOutput, PatchParams
 from gan3d.samplers.camera_angles import spherical_angles
 
 from ..eg3d.image_filters import blur_images, blur_sigma
-from ..patches import crop_cameras, cut_patches
 from .patch_schedule import BETA_ANNEAL_KIMG, BETA_END, BETA_START, sample_epigraf_patches
+from .patches import to_patch_params
 
 __all__ = ["EpiGRAFObjective"]
 
@@ -89,66 +89,59 @@ class EpiGRAFObjective(Objective):
 
     # ------------------------------------------------------------ patches
     def sample_patches(self, batch_size: int, kimg: float, *, device: torch.device | str = "cpu",
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """``scales [B]``, ``centres [B, 2]`` at ``kimg`` (shared by groups of ``group_size``)."""
-        return sample_epigraf_patches(batch_size, kimg=kimg, min_scale=self.min_scale, max_scale=self.max_scale,
-                                      beta_start=self.beta_start, beta_end=self.beta_end,
-                                      anneal_kimg=self.anneal_kimg, group_size=self.group_size, device=device,
-                                      generator=generator)
+                       generator: torch.Generator | None = None) -> PatchParams:
+        """This step's patches at ``kimg`` (shared by groups of ``group_size``), as corner-aligned
+        :class:`~gan3d.core.types.PatchParams` of the ``image_resolution``-pixel image (:mod:`.patches`)."""
+        params = sample_epigraf_patches(batch_size, kimg=kimg, min_scale=self.min_scale, max_scale=self.max_scale,
+                                        beta_start=self.beta_start, beta_end=self.beta_end,
+                                        anneal_kimg=self.anneal_kimg, group_size=self.group_size, device=device,
+                                        generator=generator)
+        return to_patch_params(params, self.image_resolution)
 
     def blur_sigma(self, kimg: float) -> float:
         return blur_sigma(kimg, self.blur_init_sigma, self.blur_fade_kimg)
 
     # ------------------------------------------------------------ running the networks
-    def run_generator(self, G: nn.Module, inputs: LossInputs, *, return_aux: bool = False) -> GeneratorOutput:
-        """Render one patch per sample; ``aux['patch']`` keeps its ``(scales, centres)`` for the discriminator.
+    def run_generator(self, G: nn.Module, inputs: LossInputs, *, requests: frozenset[str] = frozenset()
+                      ) -> GeneratorOutput:
+        """Render one ``patch_size`` patch per sample from its cropped camera; ``aux['patch']`` keeps where
+        it lies, for the discriminator.
 
-        The mapper's running mean is updated only for the discriminator's fakes (generated under
-        ``no_grad``), as EpiGRAF's ``Dmain`` does and its ``Gmain`` does not."""
+        The mapper's running mean is updated only for the discriminator's fakes (the trainer's
+        discriminator phase generates them under ``no_grad``), as EpiGRAF's ``Dmain`` does
+        (``update_emas=True``) and its ``Gall`` does not."""
         cameras = inputs.gen_cameras
         if cameras is None:
             cameras = G.pose_sampler(inputs.z.shape[0], device=inputs.z.device, generator=inputs.generator)
-        scales, centres = self.sample_patches(inputs.z.shape[0], inputs.kimg, device=inputs.z.device,
-                                              generator=inputs.generator)
-        patch_cameras = crop_cameras(cameras, scales, centres, image_resolution=self.image_resolution,
-                                     patch_resolution=self.patch_size)
-        out = G(inputs.z, patch_cameras, c=inputs.gen_c, resolution=self.patch_size, generator=inputs.generator,
-                update_w_avg=not torch.is_grad_enabled(), return_aux=return_aux)
-        out.aux["patch"] = (scales, centres)
+        patch = self.sample_patches(inputs.z.shape[0], inputs.kimg, device=inputs.z.device, generator=inputs.generator)
+        out = G(inputs.z, patch.cameras(cameras), c=inputs.gen_c, resolution=self.patch_size,
+                generator=inputs.generator, update_w_avg=not torch.is_grad_enabled(), requests=requests)
+        out.aux["patch"] = patch
         return out
 
-    def real_inputs(self, inputs: LossInputs) -> dict[str, Tensor]:
-        """``image``: real patches (their own draw) cut from the full-resolution reals; ``patch_scales``,
-        ``patch_centres`` where they lie (no R1 on those: see :meth:`discriminator_regularizer`)."""
+    def fake_input(self, out: GeneratorOutput, inputs: LossInputs) -> DiscriminatorInput:
+        """The fake patch, where it lies and the rendering camera's angles (loss.py ``run_D(gen_img, ...,
+        patch_params, camera_angles=gen_camera_angles)``)."""
+        return DiscriminatorInput(out.image, camera_angles=_camera_angles(out.cameras), patch=out.aux["patch"],
+                                  alpha=inputs.alpha)
+
+    def real_input(self, inputs: LossInputs) -> DiscriminatorInput:
+        """A real patch (its own draw) cut from each full-resolution real (``extract_patches``:
+        ``grid_sample(align_corners=True)`` at the patch's points), with the real camera's angles. R1 acts on
+        the patch pixels."""
         images = inputs.real_images
         if images.ndim != 4 or tuple(images.shape[-2:]) != (self.image_resolution, self.image_resolution):
             raise ValueError(f"epigraf loss: real images must be [B, 3, {self.image_resolution}, "
-                             f"{self.image_resolution}] (loss.image_resolution), got {tuple(images.shape)}")
-        scales, centres = self.sample_patches(images.shape[0], inputs.kimg, device=images.device,
-                                              generator=inputs.generator)
-        return {"image": cut_patches(images, scales, centres, self.patch_size), "patch_scales": scales,
-                "patch_centres": centres}
+                             f"{self.image_resolution}] (loss.image_resolution, the data set's resolution), got "
+                             f"{tuple(images.shape)}")
+        patch = self.sample_patches(images.shape[0], inputs.kimg, device=images.device, generator=inputs.generator)
+        angles = _camera_angles(Cameras.from_label(inputs.real_labels))
+        return DiscriminatorInput(patch.cut(images, self.patch_size), camera_label=inputs.real_labels,
+                                  camera_angles=angles, patch=patch, alpha=inputs.alpha)
 
-    def discriminate_fake(self, D: nn.Module, out: GeneratorOutput, inputs: LossInputs) -> DiscriminatorOutput:
-        scales, centres = out.aux["patch"]
-        return D(blur_images(out.image, self.blur_sigma(inputs.kimg)), patch_scales=scales, patch_centres=centres,
-                 camera_angles=_camera_angles(out.cameras))
-
-    def discriminate_real(self, D: nn.Module, real: dict[str, Tensor], inputs: LossInputs) -> DiscriminatorOutput:
-        cameras = Cameras.from_label(inputs.real_labels)
-        return D(blur_images(real["image"], self.blur_sigma(inputs.kimg)), patch_scales=real["patch_scales"],
-                 patch_centres=real["patch_centres"], camera_angles=_camera_angles(cameras))
-
-    def discriminator_regularizer(self, D: nn.Module, inputs: LossInputs) -> dict[str, Tensor]:
-        """Lazy R1 on freshly drawn real patches (EpiGRAF's ``Dreg`` phase), w.r.t. the patch pixels only."""
-        if self.r1_gamma == 0 or self.r1_interval == 0:
-            return {}
-        real = self.real_inputs(inputs)
-        real["image"] = real["image"].detach().requires_grad_(True)
-        d_out = self.discriminate_real(D, real, inputs)
-        penalty = r1_penalty(d_out.logits, [real["image"]])
-        loss = penalty * (self.r1_gamma / 2) * self.r1_interval
-        return {"r1": penalty.detach(), "loss": loss + d_out.logits.sum() * 0}
+    def discriminate(self, D: nn.Module, x: DiscriminatorInput, inputs: LossInputs) -> DiscriminatorOutput:
+        """loss.py ``run_D``: the patch blurred by the fading blur (the R1 gradient is taken before it)."""
+        return D(x.with_images(image=blur_images(x.image, self.blur_sigma(inputs.kimg))))
 
     def extra_repr(self) -> str:
         return (f"r1_gamma={self.r1_gamma}, patch_size={self.patch_size}, image_resolution={self.image_resolution}, "

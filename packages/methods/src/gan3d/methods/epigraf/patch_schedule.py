@@ -15,10 +15,8 @@ linear_schedule(cur_kimg, 0.001, 0.8, 10000)``), src/training/training_utils.py 
 it); at ``b = 0.8`` the mean scale is ``1 / 1.8`` of the way from ``min_scale`` to 1.
 
 EpiGRAF measures the offsets from the image's left and BOTTOM edge (its ray grid has y pointing up:
-rendering.py ``get_initial_rays_trig``; the real patch negates y, training_utils.py
-``compute_patch_coords``). In the corner-pixel NDC of :mod:`gan3d.methods.patches` (y down) the centre is
-``c_x = s - 1 + 2 o_x``, ``c_y = 1 - s - 2 o_y``; :func:`epigraf_patch_params` converts back for the
-discriminator, which is conditioned on ``(s, o_x, o_y)``.
+rendering.py ``get_initial_rays_trig``; the real patch negates y, training_utils.py ``compute_patch_coords``);
+:mod:`.patches` turns these parameters into gan3d's :class:`~gan3d.core.types.PatchParams`.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from torch import Tensor
 from gan3d.core import random_draws
 
 __all__ = ["linear_schedule", "beta_parameter", "beta_one_quantile", "sample_epigraf_patches",
-           "epigraf_patch_params", "BETA_START", "BETA_END", "BETA_ANNEAL_KIMG"]
+           "BETA_START", "BETA_END", "BETA_ANNEAL_KIMG"]
 
 #: configs/training/patch_beta.yaml and base.yaml.
 BETA_START, BETA_END, BETA_ANNEAL_KIMG = 0.001, 0.8, 10000.0
@@ -76,32 +74,25 @@ def sample_epigraf_patches(batch_size: int, *, kimg: float, min_scale: float, ma
                            beta_start: float = BETA_START, beta_end: float = BETA_END,
                            anneal_kimg: float = BETA_ANNEAL_KIMG, group_size: int = 4,
                            device: torch.device | str = "cpu",
-                           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Patches for a batch: ``scales [B]`` and ``centres [B, 2]`` (y-down NDC of :mod:`gan3d.methods.patches`),
+                           generator: torch.Generator | None = None) -> Tensor:
+    """EpiGRAF's patch parameters ``[B, 3]`` ``(s, o_x, o_y)`` for a batch (``o_y`` from the bottom edge),
     shared by each run of ``group_size`` consecutive samples, as EpiGRAF shares them for its minibatch-std
-    groups (``group_size`` = ``mbstd_group_size`` 4)."""
+    groups (``group_size`` = ``mbstd_group_size`` 4). Float64, so that the discriminator reads back
+    the drawn values exactly after the conversions of :mod:`.patches`.
+
+    Example:
+        >>> p = sample_epigraf_patches(8, kimg=10000.0, min_scale=0.125, generator=torch.Generator().manual_seed(0))
+        >>> p.shape, bool((p[:4] == p[0]).all())
+        (torch.Size([8, 3]), True)
+    """
     if not 0 < min_scale <= max_scale <= 1:
         raise ValueError(f"need 0 < min_scale <= max_scale <= 1, got min_scale={min_scale}, max_scale={max_scale}")
     if group_size < 1 or batch_size % group_size:
         raise ValueError(f"EpiGRAF shares patch parameters within groups of {group_size} samples: the batch "
                          f"({batch_size}) must be a multiple of the group size (discriminator mbstd_group_size)")
     groups = batch_size // group_size
-    u = random_draws.uniform((groups, 3), device=device, generator=generator)
+    u = random_draws.uniform((groups, 3), device=device, generator=generator).double()
     b = beta_parameter(kimg, beta_start, beta_end, anneal_kimg)
     scales = beta_one_quantile(u[:, 0], b) * (max_scale - min_scale) + min_scale
     offsets = u[:, 1:] * (1 - scales).unsqueeze(-1)  # [groups, 2]: (o_x, o_y) from the left / bottom edge
-    centres = torch.stack([scales - 1 + 2 * offsets[:, 0], 1 - scales - 2 * offsets[:, 1]], dim=-1)
-    return scales.repeat_interleave(group_size), centres.repeat_interleave(group_size, dim=0)
-
-
-def epigraf_patch_params(scales: Tensor, centres: Tensor) -> Tensor:
-    """``[B, 3]`` ``(s, o_x, o_y)`` in EpiGRAF's units (offsets from the left and bottom edge, ``[0, 1 - s]``),
-    what its discriminator is conditioned on (networks_discriminator.py ``forward``).
-
-    Example:
-        >>> epigraf_patch_params(torch.tensor([0.5]), torch.tensor([[-0.5, 0.5]]))   # top-left quarter
-        tensor([[0.5000, 0.0000, 0.5000]])
-    """
-    offset_x = (centres[:, 0] + 1 - scales) / 2
-    offset_y = (1 - scales - centres[:, 1]) / 2
-    return torch.stack([scales, offset_x, offset_y], dim=-1)
+    return torch.cat([scales.unsqueeze(-1), offsets], dim=-1).repeat_interleave(group_size, dim=0)

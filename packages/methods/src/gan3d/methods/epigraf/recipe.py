@@ -35,29 +35,51 @@ on FFHQ"; its Megascans command sets 0.05. We take the authors' documented value
 documented run uses: **0.1 for ffhq512** (also Carver's EpiGRAF demo value), **0.05 for cats256**.
 ``--set loss.r1_gamma=0.8192`` restores the config default.
 
+Data (``data`` section): the images as EpiGRAF's ``scripts/data_scripts/resize_dataset.py`` stores them
+(``center_resize_crop``: the centred square of the short side, then a Lanczos resize to the data set's
+resolution), each with its ``[yaw, pitch, roll]`` from ``dataset.json``'s ``camera_angles`` read as a camera
+label (label format ``epigraf``, :mod:`gan3d.core.data.epigraf_labels`, with the data set's fov, radius and
+resolution): the generator renders from the data set's cameras (``dataset.camera.dist: custom``).
+
 Where we differ, and why:
 
 * ADA (training/base.yaml ``augment.mode: ada``, target 0.6) is not in gan3d (as for EG3D's AFHQ).
-* Pending Generator v2 (marked ``PENDING`` below): the density noise anneals over kimg (``volume`` renderer
-  option ``noise_anneal_kimg``), the data set's ``dataset.json`` camera angles become camera labels
-  (:func:`.camera_angles.epigraf_cameras`), and the patches go through ``Cameras.crop``.
+* The density noise follows the schedule from the first step; EpiGRAF's synthesis network starts with
+  ``nerf_noise_std = 0`` and sets it after each step (networks_epigraf.py ``progressive_update`` is called
+  after the step in training_loop.py), so its very first step renders without noise.
+* ``center_resize_crop`` crops with torchvision's rounding (``int(round((H - s) / 2))``); the
+  ``square_center_crop`` step floors. They differ by one pixel only for non-square images whose sides differ
+  by an odd number; FFHQ (1024 x 1024) and GRAM's Cats are square.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Any
 
+from gan3d.core.data.epigraf_labels import epigraf_focal
 from gan3d.core.recipe import ModuleSpec, Recipe
 
-__all__ = ["epigraf_recipe", "VARIANTS", "PENDING_OPTIONS"]
+__all__ = ["epigraf_recipe", "VARIANTS", "DATA"]
 
-#: Per-variant facts (dataset/<name>.yaml; R1 as discussed in the module docstring). ``fov`` and the radius
-#: (1) are the data set's camera (they turn its dataset.json angles into labels; PENDING v2 data reader).
+#: Per-variant facts (dataset/<name>.yaml; R1 as discussed in the module docstring). ``fov`` and ``radius``
+#: are the data set's camera (they turn its dataset.json angles into labels).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "ffhq512": {"resolution": 512, "cube_scale": 0.2, "fov": 12.0, "ray_start": 0.88, "ray_end": 1.12,
-                "white_back": False, "r1_gamma": 0.1},
-    "cats256": {"resolution": 256, "cube_scale": 0.2, "fov": 12.0, "ray_start": 0.88, "ray_end": 1.12,
-                "white_back": False, "r1_gamma": 0.05},
+    "ffhq512": {"resolution": 512, "cube_scale": 0.2, "fov": 12.0, "radius": 1.0, "ray_start": 0.88,
+                "ray_end": 1.12, "white_back": False, "r1_gamma": 0.1},
+    "cats256": {"resolution": 256, "cube_scale": 0.2, "fov": 12.0, "radius": 1.0, "ray_start": 0.88,
+                "ray_end": 1.12, "white_back": False, "r1_gamma": 0.05},
+}
+
+#: src/training/inference_utils.py: the default video camera ``front_circle`` swings the yaw by 0.5 and the
+#: pitch by 0.3 about the front view (yaw 0, pitch pi/2): the rig's view ranges when no data set is bound.
+YAW_DIFF, PITCH_DIFF = 0.5, 0.3
+
+#: How EpiGRAF reads its data (module docstring); ``label_options`` are filled in per variant.
+DATA: dict[str, Any] = {
+    "labels": "required", "label_format": "epigraf",
+    "preprocessing": [{"op": "square_center_crop"}, {"op": "resize", "size": "training", "filter": "lanczos"}],
 }
 
 #: model/base.yaml, model/epigraf.yaml, training/base.yaml, src/train.py.
@@ -74,8 +96,12 @@ TOTAL_KIMG = 50000.0
 #: training/base.yaml: tick 4 kimg, snap 250 ticks, image_snap 100 ticks.
 TICK_KIMG, SNAP_TICKS, IMAGE_SNAP_TICKS = 4.0, 250, 100
 
-#: Options these recipes set that the modules accept only once Generator v2 lands: (slot, option).
-PENDING_OPTIONS = (("volume_renderer", "noise_anneal_kimg"),)
+
+def _rig(v: dict[str, Any], pivot: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, Any]:
+    """The ``dataset`` pose sampler's rig for a generator without data: EpiGRAF's camera at the front."""
+    return {"pivot": list(pivot), "radius": v["radius"], "focal": epigraf_focal(v["fov"], v["resolution"]),
+            "yaw_range": [math.pi / 2 - YAW_DIFF, math.pi / 2 + YAW_DIFF],
+            "polar_range": [math.pi / 2 - PITCH_DIFF, math.pi / 2 + PITCH_DIFF]}
 
 
 def _modules(v: dict[str, Any]) -> dict[str, ModuleSpec]:
@@ -85,13 +111,16 @@ def _modules(v: dict[str, Any]) -> dict[str, ModuleSpec]:
             "z_dim": Z_DIM, "c_dim": 0, "w_dim": W_DIM, "num_layers": MAP_DEPTH, "lr_multiplier": 0.01,
             "w_avg_beta": 0.998,
         }),
-        # dataset.camera.dist 'custom': each fake is rendered from the angles of a random training image.
-        # PENDING: the data set reader turns EpiGRAF's dataset.json angles into labels (epigraf_cameras).
-        "pose_sampler": ModuleSpec("dataset", {"orbit_center": [0.0, 0.0, 0.0]}),
+        # dataset.camera.dist 'custom': each fake is rendered from the angles of a random training image
+        # (the labels the 'epigraf' label format reads from dataset.json).
+        "pose_sampler": ModuleSpec("dataset", {"orbit_center": [0.0, 0.0, 0.0], "rig": _rig(v)}),
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": NUM_STEPS, "ray_start": v["ray_start"], "ray_end": v["ray_end"],
-            # rendering.py perturb_points (between midpoints), always on; sample_pdf without smoothing.
+            # rendering.py perturb_points (between midpoints), always on; sample_pdf without smoothing, given
+            # weights + 1e-5 (networks_epigraf.py SynthesisNetwork.forward) to which it adds its own 1e-5, with
+            # torch.searchsorted's default side: pi-GAN's importance PDF.
             "perturbation": "middle_uniform", "perturb_in_eval": True, "smooth_importance_weights": False,
+            "importance_pdf": "pigan",
         }),
         # w_dim wired from the mapper.
         "point_embedder": ModuleSpec("triplane", {
@@ -106,7 +135,7 @@ def _modules(v: dict[str, Any]) -> dict[str, ModuleSpec]:
         }),
         "volume_renderer": ModuleSpec("volume", {
             "density_activation": "softplus", "quadrature": "last_delta", "last_delta": 1e10, "noise_std": NOISE_STD,
-            "noise_anneal_kimg": NOISE_KIMG,  # PENDING: set_training_step(step, kimg) in Generator v2
+            "noise_anneal_kimg": NOISE_KIMG,  # networks_epigraf.py progressive_update: 1 -> 0 over 5000 kimg
             "white_back": v["white_back"], "depth_mode": "expected",
         }),
         "upsampler": ModuleSpec("identity", {}),
@@ -136,7 +165,9 @@ def _official_recipe(variant: str) -> Recipe:
     v = VARIANTS[variant]
     # Full images render at the data resolution (G_ema at test time); training patches at PATCH px.
     generator = {"render_resolution": v["resolution"], "num_importance": NUM_STEPS, "image_range": "tanh"}
-    return Recipe("epigraf", _modules(v), generator, _training(BATCH), variant)
+    data = copy.deepcopy(DATA)
+    data["label_options"] = {"fov": v["fov"], "radius": v["radius"], "resolution": v["resolution"]}
+    return Recipe("epigraf", _modules(v), generator, _training(BATCH), variant, data=data)
 
 
 #: ``synthetic``: the embedded 64-px synthetic head set (radius 2.7 about the pivot (0, 0, 0.2), focal 4.2647;
@@ -146,9 +177,12 @@ def _official_recipe(variant: str) -> Recipe:
 #: the Beta schedule, blur and density noise over the run's first half, batch 8.
 def _synthetic_recipe() -> Recipe:
     head = {"resolution": 64, "cube_scale": 0.5, "ray_start": 2.2, "ray_end": 3.4, "white_back": False,
-            "r1_gamma": 0.1}
+            "r1_gamma": 0.1, "radius": 2.7, "fov": 2 * math.degrees(math.atan(1 / (2 * 4.2647)))}
     total_kimg, batch = 2.0, 8
     modules = _modules(head)
+    # The synthetic set's cameras orbit and look at (0, 0, 0.2) with focal 4.2647 (EG3D's FFHQ rig).
+    modules["pose_sampler"].kwargs.update(orbit_center=[0.0, 0.0, 0.2], rig={
+        **_rig(head, (0.0, 0.0, 0.2)), "focal": 4.2647})
     modules["stochasticity_mapper"].kwargs.update(z_dim=64, w_dim=64)
     modules["point_sampler"].kwargs.update(num_samples=12)
     modules["point_embedder"].kwargs.update(resolution=32, channels=8, channel_base=1024, channel_max=32)
@@ -161,7 +195,7 @@ def _synthetic_recipe() -> Recipe:
     training.update(ema_kimg=batch * EMA_MULTIPLIER / 10, total_kimg=total_kimg, snapshot_kimg=1.0,
                     image_snapshot_kimg=0.5, log_every=5)
     return Recipe("epigraf", modules, {"render_resolution": 64, "num_importance": 12, "image_range": "tanh"},
-                  training, "synthetic")
+                  training, "synthetic", data={"labels": "required", "label_format": "eg3d", "preprocessing": []})
 
 
 def epigraf_recipe(variant: str | None = None) -> Recipe:
