@@ -15,7 +15,9 @@ from gan3d.core.recipe import ModuleSpec, RecipeError
 from gan3d.core.types import Cameras, PatchParams
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import TinyRenderer  # noqa: E402
+# At import, while the module named 'conftest' is tests/core's: in a whole-suite run it is later replaced
+# by the last collected folder's (tests/methods/conftest.py), so no test imports from it at run time.
+from conftest import TinyRays, TinyRenderer  # noqa: E402
 
 
 class _Consumer:
@@ -159,8 +161,6 @@ def test_cameras_crop_intrinsics_by_hand():
 def test_shape_queries_give_no_density_outside_the_samplers_support(tiny_registry, tiny_recipe):
     """A point sampler that declares where it can place samples (GRAM's manifolds) bounds the field that shape
     extraction sees: the renderer's density inside, zero outside; without one, the decoder's raw field."""
-    from conftest import TinyRays
-
     class HalfSpaceRays(TinyRays):
         def support(self, points):
             return points[..., :1] > 0  # only x > 0
