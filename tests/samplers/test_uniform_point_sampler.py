@@ -112,3 +112,20 @@ def test_samples_per_pixel_count_matches_resolution():
     samples = UniformPointSampler(num_samples=3, ray_start=0.5, ray_end=1.5).eval()(cameras(1), (3, 7))
     assert samples.num_samples == 3 and samples.origins.shape[1] == 21
     assert math.isclose(samples.depths[0, 0, 1, 0].item(), 1.0)
+
+
+def test_optical_axis_range_measures_the_depth_along_the_viewing_axis():
+    # StyleNeRF: points o + z (p - o), p on the image plane at camera depth 1, z evenly from 0.88 to 1.12.
+    cams = cameras()
+    plain = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END).eval()(cams, (5, 5))
+    axis = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END, range_along="optical_axis").eval()
+    samples = axis(cams, (5, 5))
+    camera_z = ((samples.points - samples.origins[:, :, None]) * cams.cam2world[:, None, None, :3, 2]).sum(-1)
+    torch.testing.assert_close(camera_z, GRID.expand_as(camera_z), atol=1e-5, rtol=1e-5)
+    # The centre ray (pixel 12 of 5 x 5) is the axis itself; a corner ray reaches further.
+    torch.testing.assert_close(samples.depths[:, 12], plain.depths[:, 12])
+    assert samples.depths[:, 0].gt(plain.depths[:, 0] + 1e-4).all()
+    along = samples.origins[:, :, None] + samples.depths * samples.directions[:, :, None]
+    torch.testing.assert_close(samples.points, along)
+    with pytest.raises(ValueError, match="range_along 'pixel' is unknown"):
+        UniformPointSampler(range_along="pixel")

@@ -56,7 +56,9 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         quadrature: ``'last_delta'`` (per-sample intervals, last one ``last_delta`` long) or
             ``'midpoint'`` (EG3D: ``S - 1`` intervals between samples, raw density, features and depth
             averaged at the midpoints). See :mod:`gan3d.renderers.quadrature`.
-        last_delta: length of the last interval under ``'last_delta'`` (1e10 in NeRF, pi-GAN, GRAM).
+        last_delta: length of the last interval under ``'last_delta'`` (1e10 in NeRF, pi-GAN, GRAM; 0 for
+            StyleNeRF's foreground, composited in front of its background: ``calc_volume_weights`` with
+            ``last_dist=0``, training/stylenerf.py ``VolumeRenderer.forward_rendering``).
         noise_std: standard deviation of Gaussian noise added to the raw density before the
             activation, in training mode only (NeRF ``raw_noise_std``, pi-GAN ``nerf_noise``, EG3D
             ``density_noise``).
@@ -98,8 +100,8 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
             )
         if quadrature not in QUADRATURES:
             raise ValueError(f"quadrature must be one of {', '.join(QUADRATURES)}; got {quadrature!r}")
-        if last_delta <= 0:
-            raise ValueError(f"last_delta must be positive, got {last_delta}")
+        if last_delta < 0:
+            raise ValueError(f"last_delta must be >= 0, got {last_delta}")
         if noise_std < 0:
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         if noise_anneal_steps < 0:

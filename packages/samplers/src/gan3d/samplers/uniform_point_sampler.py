@@ -13,7 +13,7 @@ from gan3d.core.types import Cameras, RaySamples
 
 from .importance_sampling import sample_piecewise_constant, smooth_weights
 
-__all__ = ["UniformPointSampler", "PERTURBATIONS"]
+__all__ = ["UniformPointSampler", "PERTURBATIONS", "RANGE_MEASURES"]
 
 #: Jitter modes. With ``t_i`` the ``num_samples`` evenly spaced positions from ``ray_start`` to
 #: ``ray_end`` and ``d`` their spacing, each sample is drawn uniformly from its cell:
@@ -28,6 +28,12 @@ PERTURBATIONS = {
     # EG3D renderer.py sample_stratified (Carver's 'uniform'): the last sample may reach ray_end + d.
     "forward": "[t_i, t_i + d]",
 }
+
+#: What ``ray_start`` and ``ray_end`` measure: the distance along the unit ray (pi-GAN, EG3D), or the
+#: depth along the camera's viewing axis, so that off-centre rays reach ``1 / cos`` further (StyleNeRF
+#: training/stylenerf.py ``CameraRay.get_evaluation_points``: points ``o + z (p - o)`` with ``p`` the pixel
+#: on the image plane at camera depth 1, ``z`` in ``depth_range``).
+RANGE_MEASURES = ("ray", "optical_axis")
 
 
 class UniformPointSampler(PointSampler):
@@ -48,11 +54,17 @@ class UniformPointSampler(PointSampler):
             randomly at inference as well, so set it to reproduce their renders exactly.
         smooth_importance_weights: smooth the coarse weights before importance sampling
             (:func:`gan3d.samplers.importance_sampling.smooth_weights`, EG3D); off for NeRF/pi-GAN.
+        range_along: what the range measures, one of :data:`RANGE_MEASURES`: ``'ray'`` (distance along
+            the unit ray) or ``'optical_axis'`` (depth along the camera's viewing axis, StyleNeRF). The
+            returned ``depths`` are distances along the unit ray either way.
 
     Recipes: EG3D FFHQ ``num_samples=48, ray_start=2.25, ray_end=3.3, perturbation='forward'``
     (``train.py`` rendering options; 48 importance samples); pi-GAN CelebA ``num_samples=12..24,
     ray_start=0.88, ray_end=1.12, perturbation='stratified', smooth_importance_weights=False``
-    (``curriculums.py``); GIRAFFE ``ray_start=0.5, ray_end=6.0, perturbation='middle_uniform'``.
+    (``curriculums.py``); GIRAFFE ``ray_start=0.5, ray_end=6.0, perturbation='middle_uniform'``;
+    StyleNeRF FFHQ ``num_samples=14, ray_start=0.88, ray_end=1.12, perturbation='middle_uniform',
+    range_along='optical_axis', smooth_importance_weights=False`` (``conf/model/stylenerf_ffhq.yaml``
+    ``depth_range``, ``n_ray_samples``; 14 importance samples).
 
     Example:
         >>> sampler = UniformPointSampler(num_samples=8, ray_start=2.0, ray_end=3.0)
@@ -73,6 +85,7 @@ class UniformPointSampler(PointSampler):
         disparity_space_sampling: bool = False,
         perturb_in_eval: bool = False,
         smooth_importance_weights: bool = True,
+        range_along: str = "ray",
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -85,6 +98,8 @@ class UniformPointSampler(PointSampler):
             raise ValueError("disparity_space_sampling needs ray_start > 0 (it spaces samples in 1 / depth)")
         if perturbation not in PERTURBATIONS:
             raise ValueError(f"perturbation {perturbation!r} is unknown; allowed: {', '.join(PERTURBATIONS)}")
+        if range_along not in RANGE_MEASURES:
+            raise ValueError(f"range_along {range_along!r} is unknown; allowed: {', '.join(RANGE_MEASURES)}")
         self.num_samples = num_samples
         self.ray_start = float(ray_start)
         self.ray_end = float(ray_end)
@@ -92,6 +107,7 @@ class UniformPointSampler(PointSampler):
         self.disparity_space_sampling = disparity_space_sampling
         self.perturb_in_eval = perturb_in_eval
         self.smooth_importance_weights = smooth_importance_weights
+        self.range_along = range_along
 
     @property
     def randomized(self) -> bool:
@@ -115,6 +131,10 @@ class UniformPointSampler(PointSampler):
             depths = 1.0 / ((1.0 - t) / self.ray_start + t / self.ray_end)
         else:
             depths = self.ray_start + (self.ray_end - self.ray_start) * t
+        if self.range_along == "optical_axis":
+            # A depth z along the viewing axis is z / cos(angle to the axis) along the unit ray.
+            cos = (directions * cameras.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)
+            depths = depths / cos
         return RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
 
     def _positions(
@@ -175,4 +195,5 @@ class UniformPointSampler(PointSampler):
 
     def extra_repr(self) -> str:
         return (f"num_samples={self.num_samples}, ray_start={self.ray_start}, ray_end={self.ray_end}, "
-                f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}")
+                f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}, "
+                f"range_along={self.range_along!r}")
