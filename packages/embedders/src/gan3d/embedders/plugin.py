@@ -15,6 +15,7 @@ def gan3d_register(registry) -> None:
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
     from .point_embedders.giraffe_composite import GiraffeCompositeEmbedder
+    from .point_embedders.inverted_sphere import InvertedSphereEmbedder
     from .point_embedders.position_encoded import PositionEncodedEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
     from .point_embedders.volume import VolumeEmbedder
@@ -37,3 +38,4 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "giraffe_composite", GiraffeCompositeDecoder)
     registry.add("stochasticity_mapper", "stylesdf", StyleSDFMappingNetwork)
     registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)
+    registry.add("point_embedder", "inverted_sphere", InvertedSphereEmbedder)
