@@ -26,6 +26,6 @@ _add("gan3d-embedders", "point_embedder", "coordinate", "giraffe_composite", "in
 _add("gan3d-samplers", "point_sampler", "inverted_sphere", "uniform")
 _add("gan3d-samplers", "pose_sampler", "dataset", "spherical")
 _add("gan3d-embedders", "stochasticity_mapper", "giraffe", "pigan", "stylegan2", "stylesdf")
-_add("gan3d-renderers", "upsampler", "eg3d_superres", "giraffe_neural_renderer", "identity", "stylesdf")
+_add("gan3d-renderers", "upsampler", "eg3d_superres", "giraffe_neural_renderer", "identity", "stylenerf", "stylesdf")
 _add("gan3d-evaluators", "visualizer", "depth_map", "image_grid", "object_edit", "orbit_video", "shape")
 _add("gan3d-renderers", "volume_renderer", "occupancy", "sdf", "volume")
