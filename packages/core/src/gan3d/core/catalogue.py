@@ -15,7 +15,7 @@ def _add(distribution: str, family: str, *names: str) -> None:
         FIRST_PARTY.setdefault(family, {})[name] = distribution
 
 
-_add("gan3d-methods", "discriminator", "eg3d_dual", "giraffe_dc", "pigan_progressive", "stylesdf_image", "stylesdf_volume")
+_add("gan3d-methods", "discriminator", "eg3d_dual", "giraffe_dc", "pigan_progressive", "stylenerf", "stylesdf_image", "stylesdf_volume")
 _add("gan3d-evaluators", "estimator", "face_reconstruction", "trained")
 _add("gan3d-evaluators", "evaluator", "depth", "fid", "identity", "kid", "pose", "reprojection")
 _add("gan3d-embedders", "feature_decoder", "eg3d_osg", "giraffe_composite", "siren_film", "stylenerf_mlp", "stylesdf_siren")

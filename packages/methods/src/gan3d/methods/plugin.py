@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import ablation3d, eg3d, giraffe, pigan, stylesdf
+from . import ablation3d, eg3d, giraffe, pigan, stylenerf, stylesdf
 
 
 @hookimpl
@@ -19,3 +19,4 @@ def gan3d_register(registry) -> None:
     ablation3d.register(registry)
     stylesdf.register(registry)
     giraffe.register(registry)
+    stylenerf.register(registry)
