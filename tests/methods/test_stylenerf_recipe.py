@@ -102,7 +102,7 @@ def test_published_values():
     assert m["background/point_sampler"]["num_samples"] == 4 and m["background/point_embedder"]["latent_dim"] == 32
     assert m["volume_renderer"]["last_delta"] == 0.0 and m["volume_renderer"]["last_back"] is True
     assert m["loss"]["style_mixing_prob"] == 0.9 and m["loss"]["pl_weight"] == 2.0
-    assert (m["loss"]["fade_start_kimg"], m["loss"]["fade_end_kimg"]) == (500.0, 5000.0)
+    assert (m["upsampler"]["fade_start_kimg"], m["upsampler"]["fade_end_kimg"]) == (500.0, 5000.0)
     assert data["training"]["xflip"] is True and data["generator"]["groups"] == {"background": {}}
     with pytest.raises(ValueError, match="ffhq256, ffhq512, ffhq1024, synthetic"):
         stylenerf_recipe_data("afhq256")

@@ -1,4 +1,4 @@
-"""StyleNeRF's fade-in, style mixing boundaries and real-image resize."""
+"""StyleNeRF's style mixing boundaries and real-image resize."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan3d.methods.stylenerf.schedule import fade_in_alpha, mix_styles, resize_reals_lanczos, style_mixing_cutoff
-
-
-def test_fade_in_runs_from_500_to_5000_kimg():
-    assert [fade_in_alpha(k) for k in (0.0, 500.0, 2750.0, 5000.0, 25000.0)] == [0.0, 0.0, 0.5, 1.0, 1.0]
-    assert fade_in_alpha(1.0, 0.5, 1.5) == 0.5
-    with pytest.raises(ValueError, match="end_kimg > start_kimg"):
-        fade_in_alpha(1.0, 2.0, 2.0)
+from gan3d.methods.stylenerf.schedule import mix_styles, resize_reals_lanczos, style_mixing_cutoff
 
 
 def test_style_mixing_cutoff_boundaries_and_frequency():

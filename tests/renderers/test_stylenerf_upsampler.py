@@ -7,7 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan3d.renderers.stylenerf_upsampler import StyleNeRFUpsampler, nn_cat_neighbours, progressive_levels
+from gan3d.renderers.stylenerf_upsampler import (
+    StyleNeRFUpsampler,
+    fade_in_alpha,
+    nn_cat_neighbours,
+    progressive_levels,
+)
 
 
 def small(image_resolution: int = 32, **kwargs) -> StyleNeRFUpsampler:
@@ -83,6 +88,27 @@ def test_pixelwise_treats_each_pixel_alone_and_is_not_blended():
     x, img = up.b16(points[:, 3:], points[:, :3], ws[:, :3], skip_up=True)
     torch.testing.assert_close(up.pixelwise(points, ws, alpha=0.25), img)
     torch.testing.assert_close(up.pixelwise(points, ws, alpha=0.0), points[:, :3])
+
+
+def test_fade_in_follows_the_images_shown_and_reaches_the_ema_copy():
+    assert [fade_in_alpha(k, 500.0, 5000.0) for k in (0.0, 500.0, 2750.0, 5000.0, 25000.0)] == [0, 0, 0.5, 1, 1]
+    with pytest.raises(ValueError, match="end_kimg > start_kimg"):
+        fade_in_alpha(1.0, 2.0, 2.0)
+    up = small(image_resolution=16, fade_start_kimg=500.0, fade_end_kimg=5000.0)
+    assert float(up.alpha) == 1.0 and up.resolution_at() == 16  # built fully grown
+    up.set_training_step(10, kimg=0.0)
+    assert float(up.alpha) == 0.0 and up.resolution_at() == 8
+    features, ws = torch.randn(1, 9, 8, 8), torch.randn(1, 3, 4)
+    assert up(features, ws).shape[-1] == 8 and up(features, ws, alpha=1.0).shape[-1] == 16
+    up.set_training_step(11, kimg=2750.0)
+    assert float(up.alpha) == 0.5 and up.state_dict()["alpha"] == 0.5  # a buffer: EMA copies and checkpoints
+    up.set_training_step(12)  # no kimg: unchanged
+    assert float(up.alpha) == 0.5
+    fixed = small(image_resolution=16)
+    fixed.set_training_step(1, kimg=0.0)
+    assert float(fixed.alpha) == 1.0 and not fixed.progressive
+    with pytest.raises(ValueError, match="must not precede"):
+        small(fade_start_kimg=2.0, fade_end_kimg=1.0)
 
 
 def test_magnitude_ema_moves_in_training_only():

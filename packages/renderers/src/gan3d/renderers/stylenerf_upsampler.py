@@ -27,11 +27,14 @@ Facts from facebookresearch/StyleNeRF ``training/stylenerf.py`` (``Upsampler``,
   ``x = nearest(x) + pixel_shuffle(adapter(x))`` with ``adapter = (C -> C/4, lrelu), (C/4 -> 4C)``, then
   the same filter;
 * progressive growing: with ``n`` blocks and fade-in ``alpha`` (``StyleGAN2Loss.set_alpha``:
-  ``clamp((kimg - 500) / (5000 - 500), 0, 1)`` for FFHQ), ``alpha = 0`` returns the rendered RGB itself at
-  ``in_resolution``; ``0 < alpha < 1`` runs the first ``floor(alpha n) + 1`` blocks and returns
-  ``(1 - a) * up(previous) + a * last`` with ``a = frac(alpha n)``, ``previous`` the image of the block before
-  (or the rendered RGB), ``up`` bilinear 2x (``align_corners=False``, ``dnnlib/geometry.py upsample``);
-  ``alpha = 1`` runs every block.
+  ``clamp((kimg - 500) / (5000 - 500), 0, 1)`` for FFHQ, ``loss_kwargs.curriculum: [500, 5000]``),
+  ``alpha = 0`` returns the rendered RGB itself at ``in_resolution``; ``0 < alpha < 1`` runs the first
+  ``floor(alpha n) + 1`` blocks and returns ``(1 - a) * up(previous) + a * last`` with ``a = frac(alpha n)``,
+  ``previous`` the image of the block before (or the rendered RGB), ``up`` bilinear 2x
+  (``align_corners=False``, ``dnnlib/geometry.py upsample``); ``alpha = 1`` runs every block. As in the
+  official generator, the fade-in is a buffer of the network (``NeRFSynthesisNetwork.alpha``), set from the
+  images shown (:meth:`StyleNeRFUpsampler.set_training_step`) and copied to the EMA generator with the other
+  buffers, so samples and evaluations of a checkpoint render at its current resolution.
 
 :meth:`StyleNeRFUpsampler.pixelwise` is the per-pixel path of the NeRF path regularization
 (``forward_network(..., skip_up=True)``): the same blocks with no upsampling (so, with 1x1 kernels, every
@@ -59,7 +62,7 @@ from gan3d.core.layers import Conv2dLayer, FullyConnectedLayer, ToRGBLayer, bias
 from gan3d.core.layers.filtered_resampling import filter2d, setup_filter, upsample2d
 
 __all__ = ["StyleNeRFUpsampler", "StyleNeRFSynthesisLayer", "StyleNeRFSynthesisBlock", "UPSAMPLE_MODES",
-           "nn_cat_neighbours", "progressive_levels"]
+           "nn_cat_neighbours", "progressive_levels", "fade_in_alpha"]
 
 #: ``conv0``'s learned upsampling: ``nn_cat`` (StyleNeRF FFHQ), ``pixelshuffle`` (AFHQ).
 UPSAMPLE_MODES = ("nn_cat", "pixelshuffle")
@@ -75,6 +78,19 @@ def nn_cat_neighbours(x: Tensor) -> Tensor:
     up, down = padded[..., :-2, 1:-1], padded[..., 2:, 1:-1]
     corners = torch.stack([left + up, up + right, left + down, right + down], dim=2) / 2  # [B, C, 4, H, W]
     return F.pixel_shuffle(corners.flatten(1, 2), 2)
+
+
+def fade_in_alpha(kimg: float, start_kimg: float, end_kimg: float) -> float:
+    """The fade-in after ``kimg`` thousand real images: ``clamp((kimg - start) / (end - start), 0, 1)``
+    (``StyleGAN2Loss.set_alpha``: ``min(1, max(0, (steps / 1e3 - start) / (end - start)))``).
+
+    Example:
+        >>> fade_in_alpha(2750.0, 500.0, 5000.0)
+        0.5
+    """
+    if not end_kimg > start_kimg:
+        raise ValueError(f"fade-in needs end_kimg > start_kimg, got {start_kimg} and {end_kimg}")
+    return min(1.0, max(0.0, (kimg - start_kimg) / (end_kimg - start_kimg)))
 
 
 def progressive_levels(alpha: float, num_blocks: int) -> tuple[int, float | None]:
@@ -200,9 +216,13 @@ class StyleNeRFUpsampler(Upsampler):
         upsample_mode: one of :data:`UPSAMPLE_MODES`.
         magnitude_ema_beta: decay of the input-magnitude running mean (0.999; 0 turns it off).
         conv_clamp: output clamp of every layer (256).
+        fade_start_kimg, fade_end_kimg: the progressive fade-in runs from 0 to 1 between these many thousand
+            real images (StyleNeRF ``curriculum``: 500, 5000); equal values (the default 0, 0) turn progressive
+            growing off: the buffer ``alpha`` stays 1.
 
-    ``num_ws = 2 * blocks + 1``. ``alpha`` (forward keyword) is the progressive fade-in in ``[0, 1]``; the
-    output side is :meth:`resolution_at` ``(alpha)``, :meth:`out_resolution` at ``alpha = 1``.
+    ``num_ws = 2 * blocks + 1``. The fade-in is the buffer ``alpha`` (1 when built; set by
+    :meth:`set_training_step`), or the ``alpha`` forward keyword when given; the output side is
+    :meth:`resolution_at` ``(alpha)``, :meth:`out_resolution` once fully grown.
 
     Example:
         >>> up = StyleNeRFUpsampler(in_channels=11, in_resolution=8, image_resolution=32, w_dim=4,
@@ -213,8 +233,12 @@ class StyleNeRFUpsampler(Upsampler):
 
     def __init__(self, *, in_channels: int = 259, in_resolution: int = 32, image_resolution: int = 256,
                  w_dim: int = 512, channel_base: int = 32768, channel_max: int = 1024, upsample_mode: str = "nn_cat",
-                 magnitude_ema_beta: float = 0.999, conv_clamp: float | None = 256.0) -> None:
+                 magnitude_ema_beta: float = 0.999, conv_clamp: float | None = 256.0, fade_start_kimg: float = 0.0,
+                 fade_end_kimg: float = 0.0) -> None:
         super().__init__()
+        if fade_end_kimg < fade_start_kimg:
+            raise ValueError(f"stylenerf upsampler: fade_end_kimg ({fade_end_kimg}) must not precede "
+                             f"fade_start_kimg ({fade_start_kimg})")
         for name, res in (("in_resolution", in_resolution), ("image_resolution", image_resolution)):
             if res < 4 or res & (res - 1):
                 raise ValueError(f"stylenerf upsampler: {name} must be a power of two >= 4, got {res}")
@@ -242,6 +266,19 @@ class StyleNeRFUpsampler(Upsampler):
             channels = out
         blocks = len(self.block_resolutions)
         self.num_ws = 2 * blocks + 1 if blocks else 0
+        self.fade_start_kimg = float(fade_start_kimg)
+        self.fade_end_kimg = float(fade_end_kimg)
+        self.register_buffer("alpha", torch.ones([]))
+
+    @property
+    def progressive(self) -> bool:
+        return self.fade_end_kimg > self.fade_start_kimg
+
+    def set_training_step(self, step: int, kimg: float | None = None) -> None:
+        """Follow the fade-in schedule: ``alpha = clamp((kimg - fade_start) / (fade_end - fade_start), 0, 1)``
+        (a no-op without progressive growing or without ``kimg``)."""
+        if self.progressive and kimg is not None:
+            self.alpha.fill_(fade_in_alpha(kimg, self.fade_start_kimg, self.fade_end_kimg))
 
     @property
     def blocks(self) -> list[StyleNeRFSynthesisBlock]:
@@ -251,10 +288,10 @@ class StyleNeRFUpsampler(Upsampler):
         """Output side once fully grown (``alpha = 1``)."""
         return self.image_resolution
 
-    def resolution_at(self, alpha: float) -> int:
-        """Output side at fade-in ``alpha``: ``in_resolution`` at 0, doubling per level (64 px as soon as
-        ``alpha > 0`` with 32-px renders), ``image_resolution`` at 1."""
-        end, _ = progressive_levels(alpha, len(self.block_resolutions))
+    def resolution_at(self, alpha: float | None = None) -> int:
+        """Output side at fade-in ``alpha`` (default: the current one): ``in_resolution`` at 0, doubling per
+        level (64 px as soon as ``alpha > 0`` with 32-px renders), ``image_resolution`` at 1."""
+        end, _ = progressive_levels(self._alpha(alpha), len(self.block_resolutions))
         return self.block_resolutions[end - 1] if end else self.in_resolution
 
     def _check(self, features: Tensor, ws: Tensor) -> None:
@@ -265,11 +302,14 @@ class StyleNeRFUpsampler(Upsampler):
             raise ValueError(f"stylenerf upsampler expects its ws rows [B, {self.num_ws}, {self.w_dim}], "
                              f"got {tuple(ws.shape)}")
 
-    def _run(self, features: Tensor, ws: Tensor, alpha: float, skip_up: bool) -> Tensor:
+    def _alpha(self, alpha: float | None) -> float:
+        return float(self.alpha) if alpha is None else float(alpha)
+
+    def _run(self, features: Tensor, ws: Tensor, alpha: float | None, skip_up: bool) -> Tensor:
         self._check(features, ws)
         ws = ws.to(torch.float32)
         img, x = features[:, :3].to(torch.float32), features[:, 3:]
-        end, blend = progressive_levels(alpha, len(self.block_resolutions))
+        end, blend = progressive_levels(self._alpha(alpha), len(self.block_resolutions))
         images = [img]
         for i, block in enumerate(self.blocks[:end]):
             x, img = block(x, img, ws.narrow(1, 2 * i, 3), skip_up=skip_up)
@@ -281,15 +321,15 @@ class StyleNeRFUpsampler(Upsampler):
             img = previous * (1 - blend) + img * blend
         return img
 
-    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
+    def forward(self, features: Tensor, ws: Tensor, *, alpha: float | None = None) -> Tensor:
         """``features [B, 3 + C, h, h]`` at ``in_resolution`` -> ``[B, 3, R, R]``, ``R =
-        resolution_at(alpha)``."""
+        resolution_at(alpha)``; ``alpha`` defaults to the buffer."""
         if features.ndim == 4 and features.shape[-2:] != (self.in_resolution, self.in_resolution):
             raise ValueError(f"stylenerf upsampler was built for {self.in_resolution}-px renders, got "
                              f"{tuple(features.shape[-2:])}")
         return self._run(features, ws, alpha, skip_up=False)
 
-    def pixelwise(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
+    def pixelwise(self, features: Tensor, ws: Tensor, *, alpha: float | None = None) -> Tensor:
         """The per-pixel path: ``features [B, 3 + C, H, W]`` (any layout of points; each pixel is treated
         alone) -> ``[B, 3, H, W]``: the rendered RGB plus the ``torgb`` outputs of the blocks active at
         ``alpha``, with no upsampling and no blend between levels (as the official path runs)."""
@@ -297,4 +337,5 @@ class StyleNeRFUpsampler(Upsampler):
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, in_resolution={self.in_resolution}, "
-                f"image_resolution={self.image_resolution}, num_ws={self.num_ws}")
+                f"image_resolution={self.image_resolution}, num_ws={self.num_ws}, "
+                f"fade_kimg=({self.fade_start_kimg}, {self.fade_end_kimg})")

@@ -117,7 +117,8 @@ def _official(variant: str) -> dict[str, Any]:
         "upsampler": {"name": "stylenerf", "kwargs": {
             "in_resolution": RENDER_RESOLUTION, "image_resolution": resolution,
             "channel_base": GENERATOR_CHANNEL_BASE, "channel_max": GENERATOR_CHANNEL_MAX, "upsample_mode": "nn_cat",
-            "magnitude_ema_beta": 0.999, "conv_clamp": 256.0}},
+            "magnitude_ema_beta": 0.999, "conv_clamp": 256.0, "fade_start_kimg": FADE_KIMG[0],
+            "fade_end_kimg": FADE_KIMG[1]}},
         "discriminator": {"name": "stylenerf", "kwargs": {
             "img_resolution": resolution, "lowres_head": RENDER_RESOLUTION,
             "channel_base": int(spec["fmaps"] * 32768), "channel_max": 512, "conv_clamp": 256.0,
@@ -125,8 +126,7 @@ def _official(variant: str) -> dict[str, Any]:
         "loss": {"name": "stylenerf", "kwargs": {
             "r1_gamma": spec["gamma"], "r1_interval": 16, "style_mixing_prob": 0.9,
             "pl_weight": 2.0, "pl_interval": 4, "pl_batch_shrink": 2, "pl_decay": 0.01,
-            "nerf_path_grid": NERF_PATH_GRID, "nerf_path_weight": 1.0,
-            "fade_start_kimg": FADE_KIMG[0], "fade_end_kimg": FADE_KIMG[1]}},
+            "nerf_path_grid": NERF_PATH_GRID, "nerf_path_weight": 1.0}},
     }
     generator = {"render_resolution": RENDER_RESOLUTION, "num_importance": NUM_IMPORTANCE, "image_range": "tanh",
                  "groups": {"background": {}}}
@@ -151,11 +151,12 @@ def _synthetic() -> dict[str, Any]:
     m["background/feature_decoder"]["kwargs"].update(hidden_dim=s["bg_hidden"], depth=s["bg_depth"],
                                                     output_dim=s["features"])
     m["upsampler"]["kwargs"].update(in_resolution=s["render"], image_resolution=s["image"],
-                                    channel_base=s["up_channel_base"], channel_max=s["up_channel_max"])
+                                    channel_base=s["up_channel_base"], channel_max=s["up_channel_max"],
+                                    fade_start_kimg=s["fade_kimg"][0], fade_end_kimg=s["fade_kimg"][1])
     m["discriminator"]["kwargs"].update(img_resolution=s["image"], lowres_head=s["render"],
                                         channel_base=s["d_channel_base"], channel_max=s["d_channel_max"],
                                         mbstd_group_size=4)
-    m["loss"]["kwargs"].update(r1_gamma=1.0, fade_start_kimg=s["fade_kimg"][0], fade_end_kimg=s["fade_kimg"][1])
+    m["loss"]["kwargs"].update(r1_gamma=1.0)
     data["generator"].update(render_resolution=s["render"], num_importance=s["samples"])
     data["training"].update(batch_size=s["batch"], ema_kimg=s["batch"] * 20.0 / 64 / 10, total_kimg=s["kimg"],
                             snapshot_kimg=0.5, image_snapshot_kimg=0.25, log_every=10)

@@ -1,9 +1,9 @@
-"""StyleNeRF's training schedule pieces: the progressive fade-in, style mixing and the real-image resize.
+"""StyleNeRF's training schedule pieces: style mixing and the real-image resize (the progressive fade-in
+is the upsampler's, :func:`gan3d.renderers.stylenerf_upsampler.fade_in_alpha`).
 
-Facts from facebookresearch/StyleNeRF ``training/loss.py`` (``StyleGAN2Loss.set_alpha``, ``run_G``),
+Facts from facebookresearch/StyleNeRF ``training/loss.py`` (``StyleGAN2Loss.run_G``),
 ``training/training_loop.py`` and ``training/data_utils.py`` (``resize_image``), FFHQ settings from
-``conf/model/stylenerf_ffhq.yaml`` (``curriculum: [500, 5000]``, ``style_mixing_prob: 0.9``) and
-``D_kwargs.resize_real_early: True``.
+``conf/model/stylenerf_ffhq.yaml`` (``style_mixing_prob: 0.9``) and ``D_kwargs.resize_real_early: True``.
 """
 
 from __future__ import annotations
@@ -15,20 +15,7 @@ from torch import Tensor
 
 from gan3d.core import random_draws
 
-__all__ = ["fade_in_alpha", "style_mixing_cutoff", "mix_styles", "resize_reals_lanczos"]
-
-
-def fade_in_alpha(kimg: float, start_kimg: float = 500.0, end_kimg: float = 5000.0) -> float:
-    """The progressive fade-in at ``kimg`` thousand real images: ``clamp((kimg - start) / (end - start), 0, 1)``
-    (``set_alpha``: ``min(1, max(0, (steps / 1e3 - start) / (end - start)))`` with ``steps`` = images seen).
-
-    Example:
-        >>> fade_in_alpha(2750.0)
-        0.5
-    """
-    if not end_kimg > start_kimg:
-        raise ValueError(f"fade-in needs end_kimg > start_kimg, got {start_kimg} and {end_kimg}")
-    return min(1.0, max(0.0, (kimg - start_kimg) / (end_kimg - start_kimg)))
+__all__ = ["style_mixing_cutoff", "mix_styles", "resize_reals_lanczos"]
 
 
 def style_mixing_cutoff(num_ws: int, probability: float, *, device: torch.device | str = "cpu",
