@@ -1,0 +1,138 @@
+"""The ``training`` section of a recipe: the run's settings and its stage schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..recipe import RecipeError
+
+__all__ = ["TrainingConfig", "StageSchedule"]
+
+
+@dataclass
+class TrainingConfig:
+    """The ``training`` section of a recipe.
+
+    Attributes:
+        batch_size: global batch (split across ranks).
+        g_lr, d_lr: Adam learning rates; g_betas, d_betas: Adam betas.
+        ema_beta: fixed EMA decay per step (pi-GAN: 0.999); when ``None`` the decay follows
+            StyleGAN2: ``0.5 ** (batch / (ema_kimg * 1000))`` with optional ``ema_rampup``.
+        ema_warmup: with ``ema_beta``, use ``min(ema_beta, (1 + t) / (10 + t))`` at the ``t``-th
+            update (torch_ema's warm-up, which pi-GAN's training uses).
+        total_kimg: run length in thousands of real images.
+        stages: schedule entries, each with ``until_step`` or ``until_kimg`` and any of
+            ``resolution``, ``batch_size``, ``g_lr``, ``d_lr``, ``fade_steps`` and
+            ``generator.<option>`` overrides. The last stage lasts until the end.
+        g_grad_clip, d_grad_clip: gradient-norm clipping (0: none).
+        snapshot_kimg, image_snapshot_kimg: how often to checkpoint and to write sample grids.
+        log_every: steps between ``log.json`` lines.
+        xflip: mirror the data set (images and camera labels).
+        max_bad_steps: non-finite steps to skip before stopping (0: stop at the first).
+        keep_checkpoints: complete checkpoints kept on disk.
+        frozen_modules: generator parts left untrained (names of :class:`Generator` submodules:
+            ``mapper``, ``embedder``, ``decoder``, ``renderer``, ``upsampler``...), e.g. StyleSDF's
+            volume renderer under its 2D decoder; not in the optimizer and no gradients computed.
+        lazy_reg_adam: adjust Adam for lazy R1 as StyleGAN2 does (lr and betas scaled by
+            ``interval / (interval + 1)``) when the R1 interval is above 1.
+        optimizer: ``'adam'`` (betas from ``g_betas``/``d_betas``) or ``'rmsprop'`` (GIRAFFE;
+            PyTorch's defaults, alpha 0.99, eps 1e-8).
+    """
+
+    batch_size: int = 32
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    g_betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
+    d_betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
+    ema_beta: float | None = None
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = None
+    ema_warmup: bool = False
+    total_kimg: float = 25000.0
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    g_grad_clip: float = 0.0
+    d_grad_clip: float = 0.0
+    snapshot_kimg: float = 50.0
+    image_snapshot_kimg: float = 10.0
+    log_every: int = 10
+    xflip: bool = False
+    max_bad_steps: int = 0
+    keep_checkpoints: int = 2
+    lazy_reg_adam: bool = True
+    optimizer: str = "adam"
+    frozen_modules: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise RecipeError(f"unknown training option(s) {unknown}; known: {', '.join(known)}")
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        def positive(name: str) -> None:
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise RecipeError(f"training.{name} must be a positive number, got {value!r}")
+
+        for name in ("batch_size", "g_lr", "d_lr", "total_kimg", "snapshot_kimg", "image_snapshot_kimg",
+                     "log_every", "ema_kimg"):
+            positive(name)
+        if not isinstance(self.batch_size, int):
+            raise RecipeError(f"training.batch_size must be an integer, got {self.batch_size!r}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise RecipeError(f"training.optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
+        if self.ema_beta is not None and not 0 <= self.ema_beta < 1:
+            raise RecipeError(f"training.ema_beta must be in [0, 1), got {self.ema_beta}")
+        for name in ("g_betas", "d_betas"):
+            betas = getattr(self, name)
+            if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+                raise RecipeError(f"training.{name} must be two numbers in [0, 1), got {betas!r}")
+        StageSchedule(self)  # validates the stages
+
+
+class StageSchedule:
+    """Which stage applies at a step, and its settings merged over the base configuration."""
+
+    STAGE_KEYS = {"until_step", "until_kimg", "resolution", "batch_size", "g_lr", "d_lr", "fade_steps"}
+    PREFIXES = ("generator.", "loss.")
+
+    def __init__(self, cfg: TrainingConfig) -> None:
+        self.cfg = cfg
+        self.stages = [dict(s) for s in cfg.stages] or [{}]
+        for i, stage in enumerate(self.stages):
+            for key, value in stage.items():
+                if key not in self.STAGE_KEYS and not key.startswith(self.PREFIXES):
+                    raise RecipeError(f"training.stages[{i}] has unknown key {key!r}; known: "
+                                      f"{', '.join(sorted(self.STAGE_KEYS))}, generator.<option>, loss.<option>")
+                if key in ("resolution", "batch_size", "until_step", "fade_steps") and (
+                        not isinstance(value, int) or isinstance(value, bool) or value < 0
+                        or (value == 0 and key in ("resolution", "batch_size"))):
+                    raise RecipeError(f"training.stages[{i}].{key} must be a positive integer, got {value!r}")
+            if i < len(self.stages) - 1 and not ({"until_step", "until_kimg"} & set(stage)):
+                raise RecipeError(f"training.stages[{i}] needs until_step or until_kimg (only the last may omit it)")
+
+    def index(self, step: int, kimg: float) -> int:
+        for i, stage in enumerate(self.stages[:-1]):
+            if "until_step" in stage and step < stage["until_step"]:
+                return i
+            if "until_kimg" in stage and kimg < stage["until_kimg"]:
+                return i
+        return len(self.stages) - 1
+
+    def settings(self, index: int) -> dict[str, Any]:
+        stage = self.stages[index]
+        return {
+            "batch_size": stage.get("batch_size", self.cfg.batch_size),
+            "g_lr": stage.get("g_lr", self.cfg.g_lr),
+            "d_lr": stage.get("d_lr", self.cfg.d_lr),
+            "resolution": stage.get("resolution"),
+            "fade_steps": stage.get("fade_steps", 0),
+            "generator": {k.split(".", 1)[1]: v for k, v in stage.items() if k.startswith("generator.")},
+            "loss": {k.split(".", 1)[1]: v for k, v in stage.items() if k.startswith("loss.")},
+        }

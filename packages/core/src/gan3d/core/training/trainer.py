@@ -1,0 +1,472 @@
+"""The trainer: one loop for every method, driven by the recipe.
+
+Each iteration runs a discriminator step (logistic loss, lazy R1), then a generator step, then an
+EMA update of the generator copy used for samples and evaluation (the objective may swap the two
+steps). Schedules (resolution, batch size, learning rates, progressive fade-in) come from
+``recipe.training['stages']`` (:mod:`.config`); the job directory is checked and set up by
+:mod:`.workdir`, real images come from :mod:`.data`, the EMA decay from :mod:`.ema`.
+
+Runs on one process or under ``torchrun`` (gloo on CPUs, NCCL on GPUs): each rank takes its slice
+of the global batch, gradients are averaged across ranks (:mod:`.distributed`), rank 0 writes the
+logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from ..checkpoint import save_checkpoint
+from ..generator import Generator, build_generator, build_module
+from ..images import save_image_grid
+from ..objective import LossInputs, Objective
+from ..recipe import Recipe, RecipeError
+from . import distributed
+from .config import StageSchedule, TrainingConfig
+from .data import ItemFailure, make_loader, resize_reals
+from .ema import ema_beta, update_ema
+from .workdir import prepare_work_dir, resume_point
+
+__all__ = ["Trainer", "TrainingError"]
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss, say); the last good checkpoint is kept."""
+
+
+class Trainer:
+    """Trains a recipe on a data set into a work directory.
+
+    Args:
+        recipe: the method recipe (``training`` section read as :class:`TrainingConfig`).
+        dataset: yields ``(image [3, H, W] in [-1, 1], label [25], ...)``; needs ``labels [N, 25]``
+            when the pose sampler draws data-set poses.
+        work_dir: the job directory; must not exist unless ``resume``.
+        resume: continue from the newest checkpoint in ``work_dir``.
+        seed: seeds latents, poses, data order; a resumed run restores the saved states.
+        device: ``'cpu'``, ``'cuda'``...; workers: data-loader processes.
+
+    Example:
+        >>> Trainer(recipe, dataset, "work_dirs/pigan-demo").train(kimg=1)      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        dataset: torch.utils.data.Dataset,
+        work_dir: Path | str,
+        *,
+        resume: bool = False,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        workers: int = 0,
+        registry=None,
+        progress: bool = True,
+        tensorboard: bool = True,
+    ) -> None:
+        self.work_dir = Path(work_dir)
+        self.rank, self.world = distributed.rank_and_world()
+        self.is_main = self.rank == 0
+        self.device = torch.device(device)
+        self.workers = workers
+        self.progress = progress and self.is_main
+        self.dataset = dataset
+        if len(dataset) == 0:
+            raise ValueError("the data set is empty")
+
+        checkpoint, self.checkpoint_path = resume_point(self.work_dir, recipe, resume)
+        self.recipe = recipe
+        self.cfg = TrainingConfig.from_dict(recipe.training)
+        self.schedule = StageSchedule(self.cfg)
+        if self.cfg.batch_size % self.world or any(
+                self.schedule.settings(i)["batch_size"] % self.world for i in range(len(self.schedule.stages))):
+            raise RecipeError(f"every batch size must be divisible by the {self.world} ranks")
+
+        torch.manual_seed(seed)  # the initial weights depend on the seed alone
+        self.G: Generator = build_generator(recipe, registry).to(self.device)
+        self.D: nn.Module = build_module(recipe, "discriminator", registry).to(self.device)
+        if "loss" in recipe.modules:
+            self.loss: Objective = build_module(recipe, "loss", registry).to(self.device)
+        else:
+            self.loss = Objective().to(self.device)
+        labels = getattr(dataset, "labels", None)
+        if labels is not None:
+            self.G.pose_sampler.bind_dataset_poses(torch.as_tensor(labels, dtype=torch.float32).to(self.device))
+        children = dict(self.G.named_children())
+        unknown = [n for n in self.cfg.frozen_modules if n not in children]
+        if unknown:  # checked before the (possibly long) preparation below
+            raise RecipeError(f"training.frozen_modules: the generator has no module(s) {unknown}; "
+                              f"modules: {', '.join(children)}")
+        if checkpoint is None:  # a method's one-off preparation of fresh weights (StyleSDF's sphere fit)
+            self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        if self.world > 1:
+            for module in (self.G, self.D, self.G_ema, self.loss):
+                for t in list(module.parameters()) + list(module.buffers()):
+                    dist.broadcast(t.data, src=0)
+
+        r1_interval = getattr(self.loss, "r1_interval", 1) or 1
+        d_ratio = r1_interval / (r1_interval + 1) if self.cfg.lazy_reg_adam and r1_interval > 1 else 1.0
+        g_interval = getattr(self.loss, "g_reg_interval", 0) or 0
+        g_ratio = g_interval / (g_interval + 1) if self.cfg.lazy_reg_adam and g_interval > 1 else 1.0
+        self.d_ratio, self.g_ratio = d_ratio, g_ratio
+        g_params = [p for name, p in self.G.named_parameters()
+                    if name.split(".")[0] not in self.cfg.frozen_modules] + list(self.loss.parameters())
+        if self.cfg.optimizer == "rmsprop":
+            self.G_opt = torch.optim.RMSprop(g_params, lr=self.cfg.g_lr * g_ratio, alpha=0.99, eps=1e-8)
+            self.D_opt = torch.optim.RMSprop(self.D.parameters(), lr=self.cfg.d_lr * d_ratio, alpha=0.99, eps=1e-8)
+        else:
+            self.G_opt = torch.optim.Adam(g_params, lr=self.cfg.g_lr * g_ratio,
+                                          betas=tuple(b ** g_ratio for b in self.cfg.g_betas), eps=1e-8)
+            self.D_opt = torch.optim.Adam(self.D.parameters(), lr=self.cfg.d_lr * d_ratio,
+                                          betas=tuple(b ** d_ratio for b in self.cfg.d_betas), eps=1e-8)
+
+        self.step = 0
+        self.nimg = 0
+        self.bad_steps = 0
+        self.rng = torch.Generator(device="cpu").manual_seed(seed)
+        self.seed = seed
+        torch.manual_seed(seed + self.rank)
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self._stage_index: int | None = None
+        self._loader_iter: Iterator | None = None
+        self._loader_batch = None
+        self._writer = None
+        self._tensorboard = tensorboard
+        if self.is_main:
+            self._prepare_work_dir(resume)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe.to_json(),
+            "kimg": self.nimg / 1000,
+            "nimg": self.nimg,
+            "bad_steps": self.bad_steps,
+            "G": self.G.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "D": self.D.state_dict(),
+            "loss": self.loss.state_dict(),
+            "G_opt": self.G_opt.state_dict(),
+            "D_opt": self.D_opt.state_dict(),
+            "rng": {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()},
+            "meta": {"torch": str(torch.__version__), "world_size": self.world, "seed": self.seed},
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.D.load_state_dict(state["D"])
+        self.loss.load_state_dict(state["loss"])
+        self.G_opt.load_state_dict(state["G_opt"])
+        self.D_opt.load_state_dict(state["D_opt"])
+        self.rng.set_state(state["rng"]["trainer"])
+        ranks = state["rng"].get("ranks")
+        if ranks is not None and len(ranks) == self.world:
+            torch.set_rng_state(ranks[self.rank]["cpu"])
+            if "cuda" in ranks[self.rank] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(ranks[self.rank]["cuda"], self.device)
+        elif self.world == 1:
+            torch.set_rng_state(state["rng"]["torch"])
+        else:  # saved with another number of ranks: each rank's noise starts afresh from its seed
+            logger.warning("resuming %d ranks from a checkpoint of %s; module noise is re-seeded",
+                           self.world, len(ranks) if ranks else "unknown")
+        self.step = int(state["step"])
+        self.nimg = int(state["nimg"])
+        self.bad_steps = int(state.get("bad_steps", 0))
+
+    def _prepare_work_dir(self, resume: bool) -> None:
+        prepare_work_dir(self.work_dir, self.recipe, resume=resume, step=self.step)
+
+    @property
+    def writer(self):
+        if self._writer is None and self.is_main and self._tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.work_dir / "events"), purge_step=self.step or None)
+        return self._writer
+
+    # ------------------------------------------------------------------ data
+    def _batches(self, batch: int) -> Iterator:
+        return make_loader(self.dataset, batch, seed=self.seed, nimg=self.nimg, rank=self.rank, world=self.world,
+                           workers=self.workers, pin_memory=self.device.type == "cuda")
+
+    def _next_real(self, batch: int) -> tuple[Tensor, Tensor]:
+        if self._loader_iter is None or self._loader_batch != batch:
+            self._loader_iter = self._batches(batch)
+            self._loader_batch = batch
+        batch = next(self._loader_iter)
+        if isinstance(batch, ItemFailure):
+            raise batch.error
+        images, labels = batch
+        return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+    # ------------------------------------------------------------------ one iteration
+    def _apply_stage(self, index: int, settings: dict[str, Any]) -> None:
+        for group in self.G_opt.param_groups:
+            group["lr"] = settings["g_lr"] * self.g_ratio
+        for group in self.D_opt.param_groups:
+            group["lr"] = settings["d_lr"] * self.d_ratio
+        for key, value in settings["generator"].items():
+            for G in (self.G, self.G_ema):
+                if not hasattr(G, key):
+                    raise RecipeError(f"training.stages[{index}]: the generator has no option {key!r}")
+                setattr(G, key, value)
+        for key, value in settings["loss"].items():
+            if not hasattr(self.loss, key):
+                raise RecipeError(f"training.stages[{index}]: the loss has no option {key!r}")
+            setattr(self.loss, key, value)
+        if settings["resolution"] is not None:
+            for G in (self.G, self.G_ema):
+                G.render_resolution = settings["resolution"]
+        self._stage_index = index
+
+    def output_resolution(self) -> int:
+        """The side of the generator's output image at the current render resolution."""
+        up = self.G.upsampler
+        fixed = getattr(up, "out_resolution", None)
+        if fixed:
+            return int(fixed)
+        scale = getattr(up, "scale_factor", 1)
+        return int(self.G.render_resolution * scale)
+
+    def _sync_grads(self, parameters: list[nn.Parameter]) -> None:
+        """Average the gradients over the ranks (one all-reduce of the flattened gradients)."""
+        distributed.average_([p.grad for p in parameters if p.grad is not None], self.world)
+
+    def _check_finite(self, terms: dict[str, Tensor], phase: str) -> bool:
+        bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
+        if not bad:
+            return True
+        if not self._step_was_bad:  # a step counts once, however many of its phases failed
+            self.bad_steps += 1
+            self._step_was_bad = True
+        if self.bad_steps > self.cfg.max_bad_steps:
+            raise TrainingError(
+                f"non-finite {phase} loss at step {self.step} (kimg {self.nimg / 1000:.3f}): "
+                f"{', '.join(f'{k}={terms[k].item()}' for k in bad)}; the last good checkpoint in "
+                f"{self.work_dir / 'checkpoints'} is kept (raise training.max_bad_steps to skip such steps)"
+            )
+        logger.warning("skipping step %d: non-finite %s loss (%s)", self.step, phase, ", ".join(bad))
+        return False
+
+    def _make_generator_trainable(self) -> None:
+        """Gradients on for the generator, except its ``training.frozen_modules``."""
+        self.G.requires_grad_(True)
+        for name in self.cfg.frozen_modules:
+            getattr(self.G, name).requires_grad_(False)
+
+    def _optimizer_step(self, opt: torch.optim.Optimizer, module: nn.Module, clip: float) -> None:
+        # Every parameter the optimizer steps is averaged (the loss's own parameters ride with G's).
+        self._sync_grads([p for group in opt.param_groups for p in group["params"]])
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
+        opt.step()
+
+    def train_step(self) -> dict[str, float]:
+        """One discriminator step and one generator step; returns the logged scalars."""
+        index = self.schedule.index(self.step, self.nimg / 1000)
+        settings = self.schedule.settings(index)
+        if index != self._stage_index:
+            self._apply_stage(index, settings)
+        batch = settings["batch_size"]
+        per_rank = batch // self.world
+        lo, hi = self.rank * per_rank, (self.rank + 1) * per_rank
+        if settings["fade_steps"]:
+            start = self.schedule.stages[index - 1].get("until_step", 0) if index else 0
+            alpha = min(1.0, (self.step - start) / settings["fade_steps"])
+        else:
+            alpha = 1.0
+
+        t0 = time.perf_counter()
+        real, labels = self._next_real(batch)
+        real = resize_reals(real, self.output_resolution())
+        data_time = time.perf_counter() - t0
+
+        def draw_inputs() -> LossInputs:
+            z = torch.randn(batch, self.G.z_dim, generator=self.rng)[lo:hi].to(self.device)
+            cams = self.G.pose_sampler(batch, device="cpu", generator=self.rng)[lo:hi].to(self.device)
+            return LossInputs(real, labels, z, gen_cameras=cams, resolution=self.G.render_resolution,
+                              alpha=alpha, step=self.step, kimg=self.nimg / 1000, generator=None)
+
+        # Modules with step-dependent schedules (pi-GAN's annealed density noise) follow the step.
+        for module in self.G.modules():
+            if module is not self.G and hasattr(module, "set_training_step"):
+                module.set_training_step(self.step)
+        logs: dict[str, float] = {}
+        self._step_was_bad = False
+        terms: dict[str, dict[str, Tensor]] = {}
+
+        def discriminator_phase() -> None:
+            self.G.requires_grad_(False)
+            self.D.requires_grad_(True)
+            self.D_opt.zero_grad(set_to_none=True)
+            d_terms = terms["D"] = self.loss.discriminator_loss(self.G, self.D, draw_inputs())
+            ok = self._check_finite(d_terms, "discriminator")
+            if ok:
+                d_terms["loss"].backward()
+                if self.loss.regularize_discriminator_now(self.step):
+                    if getattr(self.loss, "d_reg_own_step", False):  # StyleGAN2-ADA's separate 'Dreg' phase
+                        self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
+                        self.D_opt.zero_grad(set_to_none=True)
+                    reg = self.loss.discriminator_regularizer(self.D, draw_inputs())
+                    if reg:
+                        ok = self._check_finite(reg, "R1")
+                        if ok:
+                            reg["loss"].backward()
+                            logs["r1"] = float(reg["r1"])
+            if ok:
+                self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
+
+        def generator_phase() -> None:
+            self.D.requires_grad_(False)
+            self._make_generator_trainable()
+            self.G_opt.zero_grad(set_to_none=True)
+            g_inputs = draw_inputs()
+            g_terms = terms["G"] = self.loss.generator_loss(self.G, self.D, g_inputs)
+            if self._check_finite(g_terms, "generator"):
+                g_terms["loss"].backward()
+                g_reg_now = self._g_reg_now()
+                if g_reg_now and getattr(self.loss, "g_reg_own_step", False):  # a separate 'Greg' phase
+                    self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
+                    self.G_opt.zero_grad(set_to_none=True)
+                g_reg = self.loss.generator_regularizer(self.G, g_inputs) if g_reg_now else {}
+                if g_reg and self._check_finite(g_reg, "generator regularizer"):
+                    g_reg["loss"].backward()
+                    logs.update({k: float(v) for k, v in g_reg.items() if k != "loss"})
+                self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
+
+        # The method's order: StyleGAN2-ADA (EG3D) and GIRAFFE update G first; pi-GAN and StyleSDF D first.
+        first_g = getattr(self.loss, "generator_step_first", False)
+        for phase in (generator_phase, discriminator_phase) if first_g else (discriminator_phase, generator_phase):
+            phase()
+        d_terms, g_terms = terms["D"], terms["G"]
+        # Both trainable between steps (the frozen modules stay frozen).
+        self.D.requires_grad_(True)
+        self._make_generator_trainable()
+
+        self._sync_buffers()
+        self._update_ema(batch)
+        self.step += 1
+        self.nimg += batch
+        for prefix, terms in (("D", d_terms), ("G", g_terms)):
+            for k, v in terms.items():
+                logs[f"{prefix}/{k}" if k == "loss" else k] = float(v.detach())
+        logs.update(alpha=alpha, batch_size=batch, resolution=self.G.render_resolution, data_time=data_time,
+                    g_lr=self.G_opt.param_groups[0]["lr"], d_lr=self.D_opt.param_groups[0]["lr"])
+        if self.world > 1:
+            keys = sorted(k for k in logs if k not in ("alpha", "batch_size", "resolution"))
+            vals = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=self.device)  # NCCL: on GPU
+            dist.all_reduce(vals)
+            logs.update({k: float(v) / self.world for k, v in zip(keys, vals)})
+        return logs
+
+    def _sync_buffers(self) -> None:
+        """Average the floating-point buffers of G and D over the ranks. Running statistics such as
+        the mapper's ``w_avg`` (a lerp towards the batch mean, linear in the batch) then equal those
+        of one process seeing the global batch; constant buffers are unchanged."""
+        distributed.average_([b for m in (self.G, self.D) for b in m.buffers() if b.is_floating_point()], self.world)
+
+    def _g_reg_now(self) -> bool:
+        interval = getattr(self.loss, "g_reg_interval", 0) or 0
+        return interval > 0 and self.step % interval == 0
+
+    def _update_ema(self, batch: int) -> None:
+        update_ema(self.G_ema, self.G, ema_beta(self.cfg, step=self.step, nimg=self.nimg, batch=batch))
+
+    # ------------------------------------------------------------------ the loop
+    def _log(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with open(self.work_dir / "log.json", "a") as f:
+            f.write(line)
+            f.flush()
+        if self.writer is not None:
+            for k, v in entry.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self.writer.add_scalar(k, v, entry["step"])
+
+    def save_samples(self, name: str) -> Path:
+        """A grid of the EMA generator's images at fixed latents and poses."""
+        g = torch.Generator().manual_seed(self.seed + 12345)
+        n = 16
+        z = torch.randn(n, self.G.z_dim, generator=g).to(self.device)
+        cams = self.G_ema.pose_sampler(n, device="cpu", generator=g).to(self.device)
+        with torch.no_grad():
+            out = self.G_ema(z, cams, generator=g)
+        return save_image_grid(out.image, self.work_dir / "samples" / f"{name}.png", nrow=4)
+
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0; the other ranks only hand over their RNG states)."""
+        rank_rng = distributed.gather_rng_states(self.device, self.world)  # every rank joins
+        if not self.is_main:
+            return None
+        state = self.state_dict()
+        state["rng"]["ranks"] = rank_rng
+        return save_checkpoint(self.work_dir / "checkpoints", self.step, state, keep=self.cfg.keep_checkpoints)
+
+    def train(self, kimg: float | None = None) -> dict[str, float]:
+        """Train until ``kimg`` thousand real images have been shown (default the recipe's
+        ``total_kimg``); returns the last step's scalars."""
+        total_nimg = int((kimg if kimg is not None else self.cfg.total_kimg) * 1000)
+        if total_nimg <= 0:
+            raise ValueError(f"kimg must be positive, got {kimg}")
+        snap_nimg = int(self.cfg.snapshot_kimg * 1000)
+        img_nimg = int(self.cfg.image_snapshot_kimg * 1000)
+        start_time = time.perf_counter()
+        logs: dict[str, float] = {}
+        acc: dict[str, list[float]] = {}
+        progress = None
+        if self.progress:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed:.2f}/{task.total:.2f} kimg"),
+                TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[losses]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+            )
+            task = progress.add_task("train", total=total_nimg / 1000, completed=self.nimg / 1000, speed="", losses="")
+            progress.start()
+        if self.is_main and self.step == 0:
+            self.save_samples(f"fakes-{self.step:09d}")
+        try:
+            while self.nimg < total_nimg:
+                t0 = time.perf_counter()
+                logs = self.train_step()
+                iter_time = time.perf_counter() - t0
+                for k, v in logs.items():
+                    acc.setdefault(k, []).append(v)
+                prev = self.nimg - logs["batch_size"]
+                if self.is_main and (self.step % self.cfg.log_every == 0 or self.nimg >= total_nimg):
+                    entry = {k: sum(v) / len(v) for k, v in acc.items()}
+                    entry.update(step=self.step, kimg=self.nimg / 1000, iter_time=iter_time,
+                                 run_time=time.perf_counter() - start_time)
+                    self._log(entry)
+                    acc.clear()
+                if self.is_main and img_nimg and (self.nimg // img_nimg > prev // img_nimg or self.nimg >= total_nimg):
+                    self.save_samples(f"fakes-{self.step:09d}")
+                if snap_nimg and (self.nimg // snap_nimg > prev // snap_nimg or self.nimg >= total_nimg):
+                    self.save()
+                if progress is not None:
+                    losses = " ".join(f"{k}={logs[k]:.3f}" for k in ("G/loss", "D/loss") if k in logs)
+                    progress.update(task, completed=self.nimg / 1000, speed=f"{1 / max(iter_time, 1e-9):.2f} it/s",
+                                    losses=losses)
+        finally:
+            if progress is not None:
+                progress.stop()
+            if self._writer is not None:
+                self._writer.flush()
+                self._writer.close()
+                self._writer = None
+        return logs
