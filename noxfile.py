@@ -1,7 +1,8 @@
 """Test and demo sessions. ``nox -s tests`` is the test command of the README and of CI.
 
 Sessions:
-    tests    fresh venv, torch==2.13.0 and all six packages (editable), pytest over tests/
+    tests    fresh venv, torch==2.13.0 and all six packages (editable), pytest over tests/ (with
+             Selenium for the viewer's browser test, which needs Chromium and chromedriver on PATH)
     minimal  only gan3d-core and gan3d-samplers, installed from built wheels: installing only the
              plugins you need works, and a missing family gives the clear error
     plugin   the example third-party plugin beside gan3d-core: the registry and
@@ -23,6 +24,8 @@ PYTHON = "3.11"
 TORCH = "torch==2.13.0"
 PACKAGES = ["core", "samplers", "embedders", "renderers", "evaluators", "methods"]
 TEST_TOOLS = ["pytest>=8", "pytest-timeout"]
+# Drives Chromium in the viewer's browser test; pure Python, pulls neither torch nor numpy.
+BROWSER_TEST_TOOLS = ["selenium>=4.11"]
 
 
 def _install_all(session: nox.Session, editable: bool = True) -> None:
@@ -38,7 +41,7 @@ def tests(session: nox.Session) -> None:
     """The full suite: every package and the example plugin installed, every test."""
     _install_all(session)
     session.install("-e", "examples/gan3d-fourier")
-    session.install(*TEST_TOOLS)
+    session.install(*TEST_TOOLS, *BROWSER_TEST_TOOLS)
     session.run("python", "-m", "pytest", "tests", "-q", "--timeout=600", *session.posargs,
                 env={"GAN3D_STRICT_PLUGINS": "1", "OMP_NUM_THREADS": "2"}, success_codes=[0, 5])
 

@@ -50,6 +50,7 @@ from gan3d.core.objective import LossInputs  # noqa: E402
 from gan3d.core.recipe import Recipe  # noqa: E402
 from gan3d.core.registry import get_registry  # noqa: E402
 from gan3d.core.trainer import Trainer  # noqa: E402
+from gan3d.core.types import SceneLatent  # noqa: E402
 from gan3d.evaluators.metrics.estimators import save_depth_pose_net, train_depth_pose_net  # noqa: E402
 from gan3d.evaluators.visualizers import read_ply  # noqa: E402
 from gan3d.evaluators.visualizers.field_volume import generator_cube, sample_field_volume  # noqa: E402
@@ -188,8 +189,7 @@ def test_every_first_party_method_is_covered():
 
 # ----------------------------------------------------------------------------- helpers
 def output_side(G) -> int:
-    fixed = getattr(G.upsampler, "out_resolution", None) or getattr(G.upsampler, "image_resolution", None)
-    return int(fixed or G.render_resolution * getattr(G.upsampler, "scale_factor", 1))
+    return G.output_resolution()
 
 
 def real_batch(dataset: EG3DDataset, side: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,7 +258,11 @@ def test_generator_discriminator_and_gradients_on_device(device, method, tiny_da
     check_tensor(out.depth, device, (BATCH, 1, res, res), "depth")
     check_tensor(out.alpha, device, (BATCH, 1, res, res), "alpha")
     check_tensor(out.features, device, (BATCH, out.features.shape[1], res, res), "features")
-    check_tensor(out.ws, device, (BATCH, G.mapper.num_ws, out.ws.shape[-1]), "ws")
+    if isinstance(out.ws, SceneLatent):  # GIRAFFE: per-group codes and frames
+        for group, codes in out.ws.codes.items():
+            check_tensor(codes, device, (BATCH, *codes.shape[1:]), f"ws.codes[{group}]")
+    else:
+        check_tensor(out.ws, device, (BATCH, G.mapper.num_ws, out.ws.shape[-1]), "ws")
     check_tensor(out.surface_depth, device, (BATCH, 1, res, res), "surface_depth", finite=False)
     assert bool((out.alpha >= -1e-5).all() & (out.alpha <= 1 + 1e-5).all()), "alpha outside [0, 1]"
 
@@ -275,7 +279,7 @@ def test_generator_discriminator_and_gradients_on_device(device, method, tiny_da
     g_terms = loss.generator_loss(G, D, inputs)
     check_terms(g_terms, device, f"{method} generator")
     total = g_terms["loss"]
-    g_reg = loss.generator_regularizer(G, inputs) if getattr(loss, "g_reg_interval", 0) else {}
+    g_reg = loss.generator_regularizer(G, inputs) if loss.g_reg_interval else {}
     if g_reg:
         check_terms(g_reg, device, f"{method} generator regularizer")
         total = total + g_reg["loss"]

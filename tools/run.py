@@ -8,6 +8,8 @@
     python tools/run.py datasets check PATH
     python tools/run.py eval --model CKPT --test_fid ...
     python tools/run.py infer --model CKPT --work_dir DIR --save_image --save_video --save_shape
+    python tools/run.py import --method eg3d --checkpoint ffhq512-128.pkl --out ffhq512-128.pt
+    python tools/run.py view --model CKPT                     # interactive viewer in the browser
 
 Plugins add subcommands through the ``gan3d_add_commands`` hook. Heavy imports happen inside the
 subcommands so that ``--help`` stays fast.
@@ -49,6 +51,41 @@ def _add_alias_options(parser: argparse.ArgumentParser, *names: str, **kwargs) -
     parser.add_argument(*flags, **kwargs)
 
 
+def seed_bool(text: str) -> bool:
+    """The seed codebase's boolean values (Carver ``utils/parsing_utils.parse_bool``): true/false, yes/no,
+    1/0, on/off, any case."""
+    lowered = str(text).strip().lower()
+    if lowered in ("true", "yes", "y", "1", "on", "t"):
+        return True
+    if lowered in ("false", "no", "n", "0", "off", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_seed_flag(parser: argparse.ArgumentParser, *names: str, help: str | None = None) -> None:
+    """A boolean option that takes the seed's spellings: a bare ``--save_image``, ``--save_image true``,
+    ``--save_image=false`` (and the hyphenated alias)."""
+    _add_alias_options(parser, *names, type=seed_bool, nargs="?", const=True, default=False, metavar="BOOL",
+                       help=help)
+
+
+#: Options of the seed codebase's train.py that every method here understands, when the method does not
+#: declare an option of that name itself: ``--r1_gamma G`` (the R1 weight of the method's loss) and
+#: ``--total_img N`` (run length in images; Carver's ``total_img``).
+R1_KEYS = ("r1_gamma", "reg_param")
+
+
+def _apply_seed_train_options(recipe, args):
+    r1 = getattr(args, "seed_r1_gamma", None)
+    if r1 is None:
+        return recipe
+    loss = recipe.modules.get("loss")
+    key = next((k for k in R1_KEYS if loss is not None and k in loss.kwargs), None)
+    if key is None:
+        raise ValueError(f"--r1_gamma: the {recipe.method} loss has no R1 weight option ({', '.join(R1_KEYS)})")
+    return recipe.override(f"loss.{key}={float(r1)}")
+
+
 def _recipe_from_args(args, *, synthetic: bool = False):
     """The method's recipe (variant, then ``--set`` overrides)."""
     from gan3d.core import get_registry
@@ -64,7 +101,7 @@ def _recipe_from_args(args, *, synthetic: bool = False):
             recipe = factory(None, **options)
     else:
         recipe = factory(variant, **options)
-    return recipe.overrides(args.set)
+    return _apply_seed_train_options(recipe.overrides(args.set), args)
 
 
 def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParser) -> None:
@@ -77,7 +114,10 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
     from gan3d.core import get_registry
 
     factory = get_registry().get("method", args.method)
-    specs = getattr(factory, "cli_options", None)
+    specs = getattr(factory, "cli_options", None) or []
+    extra = _parse_seed_train_options(args, extra, {s["name"] for s in specs})
+    if not extra:
+        return
     if not specs:
         parser.error(f"unrecognized arguments: {' '.join(extra)} (method {args.method!r} takes no options of its own)")
     method_parser = argparse.ArgumentParser(prog=f"tools/run.py {args.command} --method {args.method}")
@@ -85,8 +125,11 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
     for spec in specs:
         kwargs = {"default": spec.get("default"), "help": spec.get("help")}
         dest = spec["name"].lstrip("-").replace("-", "_")
-        if spec.get("type") == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
+        if spec.get("type") == "bool":  # --flag, --flag true|false (the seed's spelling), --no-flag
+            kwargs.update(type=seed_bool, nargs="?", const=True, metavar="BOOL")
+            bare = spec["name"][2:]
+            negations = dict.fromkeys([f"--no_{bare}", f"--no-{bare}", f"--no-{bare.replace('_', '-')}"])
+            method_parser.add_argument(*negations, dest=dest, action="store_false", help=argparse.SUPPRESS)
         else:
             kwargs["type"] = types[spec.get("type", "str")]
             if spec.get("choices"):
@@ -100,12 +143,30 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
     args.method_options = {k: v for k, v in vars(given).items() if k in typed}
 
 
+def _parse_seed_train_options(args, extra: list[str], declared: set[str]) -> list[str]:
+    """Take the seed's ``--r1_gamma`` and ``--total_img`` out of ``extra`` (unless the method declares
+    them itself); returns what is left."""
+    seed = argparse.ArgumentParser(add_help=False)
+    if "--r1_gamma" not in declared:
+        seed.add_argument("--r1_gamma", "--r1-gamma", dest="seed_r1_gamma", type=float, default=None)
+    if "--total_img" not in declared:
+        seed.add_argument("--total_img", "--total-img", dest="seed_total_img", type=lambda t: int(float(t))
+                          if "_" not in t else int(t), default=None)
+    given, rest = seed.parse_known_args(extra)
+    args.seed_r1_gamma = getattr(given, "seed_r1_gamma", None)
+    total = getattr(given, "seed_total_img", None)
+    if total is not None:
+        if getattr(args, "kimg", None) is not None:
+            raise SystemExit("error: give --kimg or --total_img, not both")
+        args.kimg = total / 1000
+    return rest
+
+
 # ---------------------------------------------------------------------------- plugins
 def cmd_plugins(args) -> int:
     from rich.table import Table
 
     from gan3d.core import get_registry
-    from gan3d.core.registry import FAMILIES
 
     registry = get_registry()
     console = _console()
@@ -121,7 +182,7 @@ def cmd_plugins(args) -> int:
     table.add_column("family", style="cyan")
     table.add_column("name", style="bold")
     table.add_column("distribution", style="green")
-    for family in FAMILIES:
+    for family in registry.families():
         for e in [e for e in entries if e.family == family]:
             table.add_row(family, e.name, e.distribution)
     console.print(table)
@@ -147,17 +208,17 @@ def describe_recipe(recipe) -> dict:
     from gan3d.core.generator import build_generator, build_module
 
     registry = get_registry()
+    from gan3d.core.recipe import split_slot
+
     G = build_generator(recipe, registry)
-    slot_modules = {
-        "stochasticity_mapper": G.mapper, "pose_sampler": G.pose_sampler, "point_sampler": G.point_sampler,
-        "point_embedder": G.embedder, "feature_decoder": G.decoder, "volume_renderer": G.renderer,
-        "upsampler": G.upsampler,
-    }
     rows = []
-    for slot, module in slot_modules.items():
+    for slot, module in G.slot_modules().items():  # field groups' slots included (background/feature_decoder)
         spec = recipe.modules[slot]
-        rows.append({"slot": slot, "name": spec.name, "distribution": registry.entry(slot, spec.name).distribution,
+        family = split_slot(slot)[1]
+        rows.append({"slot": slot, "name": spec.name, "distribution": registry.entry(family, spec.name).distribution,
                      "parameters": sum(p.numel() for p in module.parameters()), "network": "generator"})
+        if slot in G.ws_layout and G.mapper.latent_kind == "ws":
+            rows[-1]["latent_rows"] = [G.ws_layout[slot].start, G.ws_layout[slot].stop]
     g_total = sum(p.numel() for p in G.parameters())
     del G
     d_total = 0
@@ -186,10 +247,12 @@ def cmd_describe(args) -> int:
         print(json.dumps({**info, "recipe": recipe.to_dict()}, indent=2))
         return 0
     table = Table(title=f"{recipe.method} ({recipe.variant or 'default'})")
-    for col in ("slot", "implementation", "distribution", "parameters"):
+    for col in ("slot", "implementation", "distribution", "parameters", "latent rows"):
         table.add_column(col, justify="right" if col == "parameters" else "left", no_wrap=True)
     for row in info["slots"]:
-        table.add_row(row["slot"], row["name"], row["distribution"], f"{row['parameters']:,}")
+        rows = row.get("latent_rows")
+        table.add_row(row["slot"], row["name"], row["distribution"], f"{row['parameters']:,}",
+                      f"{rows[0]}-{rows[1]}" if rows and rows[1] > rows[0] else "")
     table.add_section()
     table.add_row("generator", "", "", f"{info['generator_parameters']:,}")
     table.add_row("discriminator", "", "", f"{info['discriminator_parameters']:,}")
@@ -210,10 +273,68 @@ def cmd_datasets(args) -> int:
             preset=args.preset, num_images=args.num, resolution=args.resolution, seed=args.seed)
         _console().print(f"synthetic data set ({args.preset}) at [bold]{path}[/]")
         return 0
+    if args.action == "prepare":
+        return _datasets_prepare(args)
+    return _datasets_check(args)
+
+
+def _progress_bar(description: str):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=_console(), transient=False)
+
+
+def _datasets_prepare(args) -> int:
+    from gan3d.core.data.prepare import prepare_dataset
+
+    preprocessing = None
+    if args.method:
+        recipe = _recipe_from_args(args)
+        preprocessing = (recipe.data or {}).get("preprocessing") or []
+    with _progress_bar("prepare") as bar:
+        task = bar.add_task("prepare", total=None)
+        report = prepare_dataset(args.src, args.out, args.resolution, transform=args.transform,
+                                 preprocessing=preprocessing, labels_file=args.labels, workers=args.workers,
+                                 compression=args.compression,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    from gan3d.core.data import Preprocessing
+
+    console = _console()
+    console.print(f"wrote [bold]{report.path}[/]: {report.num_images} images, "
+                  f"{'camera labels' if report.labelled else 'no labels'}, sizes {report.sizes[:3]}"
+                  + (f", {report.resumed_shards} shard(s) from an earlier run" if report.resumed_shards else ""),
+                  highlight=False)
+    console.print(f"applied: {Preprocessing(report.steps).describe()}", highlight=False)
+    return 0
+
+
+def _datasets_check(args) -> int:
     from gan3d.core.data import check_dataset
 
-    report = check_dataset(args.path)
-    _console().print(report)
+    console = _console()
+    if args.method:  # read every item as the method would train on it
+        recipe = _recipe_from_args(args)
+        dataset = open_dataset_for(recipe, args.path, labels_file=args.labels)
+        with _progress_bar("check") as bar:
+            task = bar.add_task("check", total=dataset.num_raw_images)
+            for index in range(dataset.num_raw_images):
+                dataset[index]
+                bar.update(task, completed=index + 1)
+        console.print(f"{dataset!r}: every image read as {recipe.method} ({recipe.variant or 'default'}) "
+                      f"trains on it", highlight=False, markup=False)
+        return 0
+    with _progress_bar("check") as bar:
+        task = bar.add_task("check", total=None)
+        report = check_dataset(args.path, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(report)
     return 0
 
 
@@ -233,10 +354,38 @@ def _init_distributed(device: str) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _training_resolution(recipe) -> int:
+    """The side of the real images at the recipe's last stage: what its ``"training"`` preprocessing
+    steps resize to. The generator is built on the meta device (no memory, no weights) to ask its
+    upsampler (``Upsampler.out_resolution``), as the trainer does."""
+    import torch
+
+    from gan3d.core import get_registry
+    from gan3d.core.generator import build_generator
+
+    with torch.device("meta"):
+        G = build_generator(recipe, get_registry())
+    staged = [s["resolution"] for s in recipe.training.get("stages") or [] if s.get("resolution")]
+    render = staged[-1] if staged else G.render_resolution
+    return int(G.output_resolution(render))
+
+
+def open_dataset_for(recipe, path, *, labels_file=None):
+    """The data set ``recipe`` trains on at ``path``, read as its ``data`` section says (labels,
+    official preprocessing), with ``training.xflip``."""
+    from gan3d.core.data import Preprocessing, open_training_dataset
+
+    steps = Preprocessing((recipe.data or {}).get("preprocessing"), "recipe data.preprocessing")
+    resolution = _training_resolution(recipe) if steps.needs_resolution else None
+    return open_training_dataset(path, recipe.data, resolution=resolution,
+                                 xflip=bool(recipe.training.get("xflip", False)), labels_file=labels_file,
+                                 method=recipe.method)
+
+
 def cmd_train(args) -> int:
     import torch
 
-    from gan3d.core.data import EG3DDataset, default_dataset_path
+    from gan3d.core.data import default_dataset_path
     from gan3d.core.trainer import Trainer
 
     # Checked before anything is built or written, so a typo costs no work directory.
@@ -277,7 +426,9 @@ def cmd_train(args) -> int:
     if rank == 0 and synthetic:
         _console().print(f"training [bold]{recipe.method}[/] ({recipe.variant or 'default'}) on the embedded "
                          f"synthetic set {dataset_path}")
-    dataset = EG3DDataset(dataset_path, xflip=bool(recipe.training.get("xflip", False)))
+    dataset = open_dataset_for(recipe, dataset_path, labels_file=args.labels)
+    if rank == 0:
+        logger.info("data: %r", dataset)
     trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=args.seed, device=device,
                       workers=args.workers)
     trainer.train(kimg=args.kimg)
@@ -330,9 +481,12 @@ def cmd_eval(args) -> int:
     G, recipe = load_generator(args.model, device=device)
     step = int(load_checkpoint(args.model)["step"])
     dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
-    dataset = EG3DDataset(dataset_path, load_depth=bool({"depth", "pose"} & set(wanted)) and args.estimator_weights
-                          is None and args.train_estimator)
-    G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
+    if bool({"depth", "pose"} & set(wanted)) and args.estimator_weights is None and args.train_estimator:
+        dataset = EG3DDataset(dataset_path, load_depth=True)
+    else:  # the images the method trained on: any format, through its preprocessing
+        dataset = open_dataset_for(recipe, dataset_path)
+    if dataset.labels is not None:
+        G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
     work_dir = Path(args.model).resolve().parent.parent
     console = _console()
     say = console.print if rank == 0 else (lambda *_, **__: None)
@@ -364,7 +518,8 @@ def cmd_eval(args) -> int:
                 "num_real": args.real_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
         "kid": {"inception_weights": args.inception_weights or "", "num_gen": args.fake_num,
                 "num_real": args.real_num, "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
-        "identity": {"arcface_weights": args.arcface_weights or "", "num_samples": args.fake_num,
+        "identity": {"arcface_weights": args.arcface_weights or "", "align_face": args.align_face,
+                     "landmark_weights": args.landmark_weights or "", "num_samples": args.fake_num,
                      "batch_size": args.batch_size, "truncation_psi": args.truncation_psi},
         "reprojection": {"num_samples": args.fake_num, "batch_size": args.batch_size,
                          "truncation_psi": args.truncation_psi},
@@ -436,6 +591,55 @@ def cmd_infer(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- import
+def cmd_import(args) -> int:
+    """An officially released checkpoint -> a gan3d checkpoint, read without running its code."""
+    from gan3d.core import get_registry
+    from gan3d.core.official.importer import write_imported_checkpoint
+
+    registry = get_registry()
+    available = registry.names("importer")
+    if args.method not in available:
+        return _fail(f"--method {args.method}: gan3d cannot import its released checkpoints; importers: "
+                     f"{', '.join(available) or 'none installed'}")
+    importer = registry.get("importer", args.method)()
+    imported = importer.load(Path(args.checkpoint), variant=args.variant)
+    if args.set:
+        imported.recipe = imported.recipe.overrides(args.set)
+    out = write_imported_checkpoint(imported, args.out, overwrite=args.overwrite, registry=registry)
+    console = _console()
+    recipe = imported.recipe
+    console.print(f"{recipe.method} ({recipe.variant or 'default'}): imported [bold]{args.checkpoint}[/] "
+                  f"({importer.formats}) into [bold]{out}[/]", highlight=False)
+    console.print(f"  G_ema: {'yes' if imported.G_ema is not None else 'no (G is used)'}, "
+                  f"discriminator: {'yes' if imported.D is not None else 'no'}; "
+                  f"render: python tools/run.py infer --model {out}", highlight=False)
+    return 0
+
+
+# ---------------------------------------------------------------------------- view
+def cmd_view(args) -> int:
+    import torch
+
+    from gan3d.evaluators.viewer import ViewerServer, ViewRenderer
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    renderer = ViewRenderer.load(args.model, device=device, preview_resolution=args.preview_resolution)
+    try:
+        server = ViewerServer(renderer, host=args.host, port=args.port)
+    except OSError as error:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+    console = _console()
+    console.print(f"{renderer.method}: viewer at [bold]{server.url}[/] (Ctrl+C stops it)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("viewer stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
 # ---------------------------------------------------------------------------- bench
 def _bench_module():
     """tools/bench.py, loaded by path (tools/ is not a package)."""
@@ -476,7 +680,12 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a method (default: pi-GAN on the embedded synthetic set)")
     method_options(p)
-    p.add_argument("--dataset", default=None, help="EG3D-format folder or zip (default: the embedded synthetic set)")
+    p.add_argument("--dataset", default=None,
+                   help="images: a folder (searched recursively), zip, tar or LMDB, with or without EG3D camera "
+                        "labels; read through the method's official preprocessing (default: the embedded "
+                        "synthetic set)")
+    p.add_argument("--labels", default=None, metavar="DATASET_JSON",
+                   help="camera labels in EG3D's dataset.json format, for a data set that has none of its own")
     _add_alias_options(p, "--job_name", default=None, help="work directory name (default: METHOD-DATASET)")
     _add_alias_options(p, "--root_work_dir", default="work_dirs", help="where job directories go")
     p.add_argument("--resume", action="store_true", help="continue the job from its newest checkpoint")
@@ -494,15 +703,19 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     for flag, what in (("--test_fid", "FID"), ("--test_kid", "KID"), ("--test_identity", "identity consistency"),
                        ("--test_reprojection_error", "reprojection error"), ("--test_depth", "depth error"),
                        ("--test_pose", "pose error")):
-        _add_alias_options(p, flag, action="store_true", help=what)
+        _add_seed_flag(p, flag, help=f"{what} (bare, or true/false as the seed spells it)")
     _add_alias_options(p, "--fake_num", type=int, default=1000, help="generated samples per metric")
     _add_alias_options(p, "--real_num", type=int, default=50000, help="real images for FID/KID (at most the set)")
     _add_alias_options(p, "--batch_size", type=int, default=8)
     _add_alias_options(p, "--truncation_psi", type=float, default=1.0)
     _add_alias_options(p, "--inception_weights", default=None, help="pytorch-fid's pt_inception-2015-12-05 file")
     _add_alias_options(p, "--arcface_weights", default=None, help="arcface_torch backbone.pth (IResNet-100)")
+    _add_seed_flag(p, "--align_face", help="ID: align faces by five landmarks to ArcFace's template first, as the "
+                   "seed does (needs --landmark_weights)")
+    _add_alias_options(p, "--landmark_weights", default=None,
+                       help="folder of MTCNN's pnet.pt, rnet.pt, onet.pt (facenet-pytorch) for --align_face")
     _add_alias_options(p, "--estimator_weights", default=None, help="depth/pose estimator weights (DE, PE)")
-    _add_alias_options(p, "--train_estimator", action="store_true",
+    _add_seed_flag(p, "--train_estimator",
                        help="train gan3d's depth/pose estimator on the data set (needs depth maps) for DE/PE")
     _add_alias_options(p, "--estimator_steps", type=int, default=2000)
     p.add_argument("--out", default=None, help="JSON report (default: JOB/eval-STEP.json; never overwritten)")
@@ -514,9 +727,9 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint file (work_dirs/JOB/checkpoints/checkpoint-*.pt)")
     _add_alias_options(p, "--work_dir", default=None, help="output folder (default: the job directory); "
                        "each call writes a fresh infer-NNN subfolder")
-    _add_alias_options(p, "--save_image", action="store_true", help="image grid (with raw images and depth)")
-    _add_alias_options(p, "--save_video", action="store_true", help="orbit video per latent (MP4)")
-    _add_alias_options(p, "--save_shape", action="store_true", help="marching-cubes mesh per latent (PLY, OBJ)")
+    _add_seed_flag(p, "--save_image", help="image grid (with raw images and depth); bare, or true/false")
+    _add_seed_flag(p, "--save_video", help="orbit video per latent (MP4); bare, or true/false")
+    _add_seed_flag(p, "--save_shape", help="marching-cubes mesh per latent (PLY, OBJ); bare, or true/false")
     _add_alias_options(p, "--shape_res", type=int, default=256, help="grid side for shapes")
     _add_alias_options(p, "--density_level", type=float, default=10.0,
                        help="iso-level for density fields (EG3D's 10); SDF fields use their zero level set")
@@ -526,7 +739,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
                         "method such as GIRAFFE, --object_index), camera_yaw camera_polar (any method)")
     _add_alias_options(p, "--object_index", type=int, default=0, help="the object --edit moves")
     _add_alias_options(p, "--edit_steps", type=int, default=8, help="images per edit strip")
-    _add_alias_options(p, "--edit_video", action="store_true", help="an MP4 per edit too")
+    _add_seed_flag(p, "--edit_video", help="an MP4 per edit too")
     p.add_argument("--num", type=int, default=4, help="number of latents")
     _add_alias_options(p, "--truncation_psi", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
@@ -536,7 +749,30 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
                         "and on GPUs; shapes stay fp32; see docs/benchmarks.md)")
     p.set_defaults(func=cmd_infer)
 
-    p = sub.add_parser("datasets", help="make the embedded synthetic set, or check a user's set")
+    p = sub.add_parser("import", help="an officially released checkpoint -> a gan3d checkpoint (no code is run)",
+                       description="Read a method's released weights (EG3D network pickles, pi-GAN generator.pth, "
+                                   "StyleSDF .pt ...) with a restricted unpickler that runs nothing from the file, "
+                                   "and write a gan3d checkpoint for infer, eval, train --resume and load_generator.")
+    p.add_argument("--method", required=True, help="registered method whose format the file is in (eg3d, pigan, ...)")
+    p.add_argument("--checkpoint", required=True, help="the official file")
+    p.add_argument("--out", required=True, help="gan3d checkpoint to write (never overwritten without --overwrite)")
+    p.add_argument("--variant", default=None,
+                   help="the method's named configuration, where the file does not say (e.g. celeba)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a recipe entry of the imported network (e.g. training.batch_size=8; repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("view", help="an interactive viewer in the browser: orbit, seeds, truncation, depth, exports")
+    p.add_argument("--model", required=True, help="checkpoint file (work_dirs/JOB/checkpoints/checkpoint-*.pt)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port; the URL is printed)")
+    _add_alias_options(p, "--preview_resolution", type=int, default=0,
+                       help="render side while the camera moves (default: half the model's render resolution)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("datasets", help="make the embedded synthetic set, prepare or check a user's set")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     m = dsub.add_parser("make", help="render the synthetic multi-view set (cached)")
     m.add_argument("--preset", default="head", choices=["head", "car"])
@@ -544,8 +780,28 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     m.add_argument("--num", type=int, default=None, help="number of views")
     m.add_argument("--resolution", type=int, default=None)
     m.add_argument("--seed", type=int, default=0)
-    c = dsub.add_parser("check", help="validate an EG3D-format data set")
+    c = dsub.add_parser("check", help="read every image of a data set (folder, zip, tar, LMDB; EG3D format or "
+                                      "raw); with --method, through that method's preprocessing")
     c.add_argument("path")
+    c.add_argument("--method", default=None, help="read the set as this method trains on it")
+    c.add_argument("--variant", default=None)
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
+    c.add_argument("--labels", default=None, metavar="DATASET_JSON", help="camera labels from this file")
+    r = dsub.add_parser("prepare", help="convert a folder, zip, tar or LMDB of images into one zip "
+                                        "(EG3D dataset_tool's role): parallel, resumable")
+    r.add_argument("src", help="the raw images (searched recursively), with an optional EG3D dataset.json")
+    r.add_argument("out", help="the zip to write (never overwritten)")
+    r.add_argument("--resolution", type=int, required=True, help="output side in pixels")
+    r.add_argument("--labels", default=None, metavar="DATASET_JSON",
+                   help="EG3D camera labels for the source images (names relative to SRC)")
+    r.add_argument("--transform", default="center-crop", choices=["center-crop", "scale"],
+                   help="dataset_tool's: the centred square then LANCZOS (default), or LANCZOS to RxR")
+    r.add_argument("--method", default=None,
+                   help="apply this method's own preprocessing instead (its steps before the first random one)")
+    r.add_argument("--variant", default=None)
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override (repeatable)")
+    r.add_argument("--workers", type=int, default=None, help="converting processes (default: every CPU)")
+    r.add_argument("--compression", type=int, default=0, help="PNG level 0-9 (dataset_tool: 0)")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("bench", parents=[_bench_module().build_parser(add_help=False)],
@@ -560,7 +816,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-BUILTIN_COMMANDS = {"plugins", "describe", "train", "datasets", "eval", "infer", "bench"}
+BUILTIN_COMMANDS = {"plugins", "describe", "train", "datasets", "eval", "infer", "bench", "import", "view"}
 
 
 def _needs_plugin_commands(argv: list[str]) -> bool:

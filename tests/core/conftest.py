@@ -63,8 +63,9 @@ class TinyRays(PointSampler):
         super().__init__()
         self.num_samples, self.ray_start, self.ray_end = num_samples, ray_start, ray_end
 
-    def forward(self, cameras, resolution, *, generator=None):
-        origins, dirs = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
+    def forward(self, cameras, resolution, *, pixels=None, generator=None):
+        origins, dirs = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
+                                   align_corners=cameras.align_corners)
         t = torch.linspace(self.ray_start, self.ray_end, self.num_samples, device=origins.device)
         depths = t.view(1, 1, -1, 1).expand(*origins.shape[:2], -1, 1)
         return RaySamples.along_rays(origins, dirs, depths)
@@ -77,6 +78,8 @@ class TinyRays(PointSampler):
 
 
 class TinyEmbedder(PointEmbedder):
+    num_ws = 2  # it reads the mean of two latent rows
+
     def __init__(self, channels: int = 6) -> None:
         super().__init__()
         self.out_channels = channels
@@ -115,7 +118,7 @@ class TinyUpsampler(Upsampler):
     def __init__(self) -> None:
         super().__init__()
 
-    def forward(self, features, ws):
+    def forward(self, features, ws, *, alpha=1.0):
         return features[:, :3]
 
 
@@ -125,8 +128,8 @@ class TinyDiscriminator(Discriminator):
         self.conv = nn.Conv2d(3, channels, 3, padding=1)
         self.fc = nn.Linear(channels, 1)
 
-    def forward(self, image, *, image_raw=None, camera_label=None, alpha=1.0):
-        x = torch.nn.functional.leaky_relu(self.conv(image), 0.2).mean((2, 3))
+    def forward(self, x):
+        x = torch.nn.functional.leaky_relu(self.conv(x.image), 0.2).mean((2, 3))
         return DiscriminatorOutput(self.fc(x))
 
 

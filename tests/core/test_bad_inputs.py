@@ -80,19 +80,25 @@ def wide_console(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------- data sets
+# EG3D (CPU-sized) reads the camera labels; every case fails before a job directory is made.
 DATA_CASES = {
     "path that does not exist": (lambda d: d / "no-such-set", "no-such-set does not exist"),
     "truncated zip": (lambda d: _truncated_zip(d, _write_set(d / "good")),
-                      "truncated.zip is neither a folder nor a readable zip (it may be truncated or corrupt)"),
+                      "truncated.zip is neither a folder nor a readable zip, tar or LMDB database (it may be "
+                      "truncated or corrupt)"),
     "label of the wrong length": (
         lambda d: _write_set(d / "short-label", labels=lambda e: e[:1] + [[e[1][0], e[1][1][:16]]] + e[2:]),
         "entry 'img01.png' has a label of length 16; an EG3D camera label is 25 floats"),
-    "empty data set": (lambda d: _write_set(d / "empty", labels=lambda e: []),
-                       "lists no images: the data set is empty"),
+    "empty labels": (lambda d: _write_set(d / "empty", labels=lambda e: []),
+                     "dataset.json lists no labels; remove dataset.json or set \"labels\": null"),
+    "folder without images": (lambda d: (d / "nothing" / "sub").mkdir(parents=True) or d / "nothing",
+                              "nothing holds no images (.png, .jpg, .jpeg, .webp)"),
     "corrupt first image": (lambda d: _write_set(d / "corrupt-first", break_image=_corrupt("img00.png")),
                             "img00.png cannot be decoded as an image (corrupt or truncated bytes)"),
     "no dataset.json": (lambda d: _write_set(d / "no-json", break_image=lambda f: (f / "dataset.json").unlink()),
-                        "no-json has no dataset.json"),
+                        "no-json carries no camera labels"),
+    "labels null": (lambda d: _write_set(d / "null", labels=lambda e: None),
+                    "dataset.json is absent or has \"labels\": null), but method 'eg3d' needs one per image"),
 }
 
 
@@ -101,7 +107,8 @@ def test_bad_data_set_on_the_command_line(run, case, tmp_path, capsys, wide_cons
     make, message = DATA_CASES[case]
     dataset = make(tmp_path)
     work = tmp_path / "work"
-    assert run.main(["train", "--dataset", str(dataset), "--root_work_dir", str(work)]) == 2
+    assert run.main(["train", "--method", "eg3d", "--variant", "synthetic", "--dataset", str(dataset),
+                     "--root_work_dir", str(work)]) == 2
     said = _said(capsys)
     assert message in said and "Traceback" not in said
     assert not work.exists()
@@ -153,7 +160,7 @@ CLI_CASES = {
     "override without a value": (["--set", "point_sampler.num_samples"], "must look like KEY=VALUE"),
     "wrong type (float for int)": (["--set", "point_sampler.num_samples=1.5"], "expected int"),
     "wrong type (string for int)": (["--set", "training.batch_size=abc"], "expected int"),
-    "negative resolution": (["--resolution", "-8"], "render_resolution must be positive, got -8"),
+    "negative resolution": (["--resolution", "-8"], "render_resolution must be a positive integer, got -8"),
     "ray_start >= ray_end": (["--set", "point_sampler.ray_start=2.0"], "ray_start must be smaller than ray_end"),
     "zero batch size": (["--batch_size", "0"], "training.batch_size must be a positive number, got 0"),
     "negative --kimg": (["--kimg", "-1"], "--kimg must be a positive number"),

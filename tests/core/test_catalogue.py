@@ -1,25 +1,37 @@
-"""The catalogue of first-party names (used in missing-plugin messages) matches what is registered."""
+"""The catalogue of first-party names (used in missing-plugin messages) is the one derived from what the
+first-party plugins register (``tools/catalogue.py``)."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import pytest
 
 from gan3d.core.catalogue import FIRST_PARTY
 from gan3d.core.registry import Registry
 
-OURS = {"gan3d-core", "gan3d-samplers", "gan3d-embedders", "gan3d-renderers", "gan3d-evaluators", "gan3d-methods"}
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "catalogue.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("catalogue_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_catalogue_equals_first_party_registrations():
-    registry = Registry(autoload=True)
-    if not OURS <= set(registry.plugins().values()):
+    tool = _tool()
+    if not set(tool.FIRST_PARTY_DISTRIBUTIONS) <= set(Registry(autoload=True).plugins().values()):
         pytest.skip("not every first-party package is installed")
-    registered: dict[str, dict[str, str]] = {}
-    for e in registry.entries():
-        if e.distribution in OURS:
-            registered.setdefault(e.family, {})[e.name] = e.distribution
-    lines = [f'_add("{d}", "{f}", {", ".join(repr(n).replace(chr(39), chr(34)) for n in sorted(ns))})'
-             for f, names in sorted(registered.items())
-             for d in sorted(set(names.values()))
-             for ns in [[n for n, dd in names.items() if dd == d]]]
-    assert FIRST_PARTY == registered, "update gan3d/core/catalogue.py to:\n" + "\n".join(lines)
+    table = tool.registered()
+    assert FIRST_PARTY == table, "stale catalogue: run python tools/catalogue.py --write"
+    assert tool.CATALOGUE.read_text() == tool.render(table)
+
+
+def test_the_generated_file_round_trips():
+    tool = _tool()
+    namespace: dict = {}
+    exec(compile(tool.render({"point_embedder": {"b": "gan3d-x", "a": "gan3d-y"}}), "catalogue", "exec"), namespace)
+    assert namespace["FIRST_PARTY"] == {"point_embedder": {"a": "gan3d-y", "b": "gan3d-x"}}

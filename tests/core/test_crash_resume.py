@@ -44,8 +44,8 @@ def _train_main(job: Path, resume: bool) -> None:
     class JitteredRays(TinyRays):
         """TinyRays with depths jittered from the global RNG (as stratified samplers do)."""
 
-        def forward(self, cameras, resolution, *, generator=None):
-            samples = super().forward(cameras, resolution, generator=generator)
+        def forward(self, cameras, resolution, *, pixels=None, generator=None):
+            samples = super().forward(cameras, resolution, pixels=pixels, generator=generator)
             jitter = torch.rand(samples.depths.shape, generator=generator) * 0.05
             return type(samples).along_rays(samples.origins, samples.directions, samples.depths + jitter)
 

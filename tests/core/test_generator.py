@@ -12,7 +12,7 @@ from gan3d.core.types import Field, RaySamples
 
 def test_forward_shapes_and_gradients(tiny_registry, tiny_recipe):
     G = build_generator(tiny_recipe(), tiny_registry)
-    out = G(torch.randn(2, G.z_dim), return_aux=True)
+    out = G(torch.randn(2, G.z_dim), requests={"samples", "weights", "scene"})
     assert out.image.shape == (2, 3, 8, 8)
     assert out.depth.shape == (2, 1, 8, 8)
     assert out.alpha.shape == (2, 1, 8, 8)
@@ -44,7 +44,7 @@ def test_chunked_rendering_equals_unchunked(tiny_registry, tiny_recipe):
 
 def test_hierarchical_pass_merges_sorted_samples(tiny_registry, tiny_recipe):
     G = build_generator(tiny_recipe().override("generator.num_importance=2"), tiny_registry)
-    out = G(torch.randn(2, G.z_dim), return_aux=True)
+    out = G(torch.randn(2, G.z_dim), requests={"samples", "weights", "scene"})
     assert out.aux["weights"].shape == (2, 64, 6, 1)
     assert out.aux["fine_samples"].depths.shape == (2, 64, 2, 1)
 
@@ -66,11 +66,11 @@ def test_merge_samples_sorts_by_depth_and_keeps_pairs():
 def test_assembly_errors_are_clear(tiny_registry, tiny_recipe):
     with pytest.raises(RegistryError, match="generator has no option 'render_res'"):
         build_generator(tiny_recipe().override("generator.render_res=4"), tiny_registry)
-    with pytest.raises(ValueError, match="render_resolution must be positive"):
+    with pytest.raises(ValueError, match="render_resolution must be a positive integer"):
         build_generator(tiny_recipe().override("generator.render_resolution=-4"), tiny_registry)
     with pytest.raises(RegistryError, match="point embedder 'hashgrid' is not installed"):
         build_generator(tiny_recipe().override("point_embedder=hashgrid"), tiny_registry)
-    with pytest.raises(ValueError, match="raise stochasticity_mapper.num_ws"):
+    with pytest.raises(ValueError, match="the modules read 7 latent rows but the stochasticity mapper gives num_ws=2"):
         recipe = tiny_recipe()
         G = build_generator(recipe, tiny_registry)
         G.decoder.num_ws = 5

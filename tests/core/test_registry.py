@@ -153,3 +153,56 @@ def test_plugin_module_registered_by_hand():
         assert registry.names("loss") == ["handmade"]
     finally:
         del sys.modules["handmade_plugin"]
+
+
+def _module(name: str, **hooks) -> types.ModuleType:
+    module = types.ModuleType(name)
+    for hook, fn in hooks.items():
+        setattr(module, hook, hookimpl(fn))
+    sys.modules[name] = module
+    return module
+
+
+def test_a_plugin_declares_a_family_that_another_plugin_fills_whatever_their_order(monkeypatch):
+    """Entry points load families before registrations: 'aa_user' (sorted first) adds to the family that
+    'zz_owner' declares. A class that does not subclass the family's base is refused."""
+    from importlib import metadata
+
+    from torch import nn
+
+    class Encoder(nn.Module):
+        pass
+
+    class SineEncoder(Encoder):
+        pass
+
+    def declare(registry):
+        registry.add_family("point_encoder", "point encodings for coordinate MLPs", base=Encoder)
+
+    def register_user(registry):
+        registry.add("point_encoder", "sine", SineEncoder)
+
+    _module("zz_owner_plugin", gan3d_declare_families=declare)
+    _module("aa_user_plugin", gan3d_register=register_user)
+    real = metadata.entry_points
+    extra = [metadata.EntryPoint(name="zz_owner", value="zz_owner_plugin", group="gan3d"),
+             metadata.EntryPoint(name="aa_user", value="aa_user_plugin", group="gan3d")]
+
+    def fake_entry_points(**kwargs):
+        eps = list(real(**kwargs))
+        return eps + extra if kwargs.get("group") == "gan3d" else eps
+
+    monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
+    try:
+        registry = Registry(autoload=True)
+        assert registry.families()["point_encoder"] == "point encodings for coordinate MLPs"
+        assert registry.get("point_encoder", "sine") is SineEncoder
+        assert registry.family_base("point_encoder") is Encoder
+        assert "point_encoder" in {e.family for e in registry.entries()}
+        with pytest.raises(RegistryError, match="must subclass the family's base Encoder"):
+            registry.add("point_encoder", "bad", nn.Linear)
+        with pytest.raises(RegistryError, match="declared twice"):
+            registry.register(_module("again_plugin", gan3d_declare_families=declare))
+    finally:
+        for name in ("zz_owner_plugin", "aa_user_plugin", "again_plugin"):
+            sys.modules.pop(name, None)

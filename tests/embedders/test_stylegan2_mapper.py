@@ -54,3 +54,15 @@ def test_errors():
         StyleGAN2Mapper(z_dim=8, c_dim=25, w_dim=8, num_ws=2, num_layers=1)(torch.randn(1, 8))
     with pytest.raises(ValueError, match="unconditional"):
         StyleGAN2Mapper(z_dim=8, w_dim=8, num_ws=2, num_layers=1)(torch.randn(1, 8), torch.randn(1, 25))
+
+
+def test_embed_and_layer_features_set_the_hidden_widths():
+    mapper = StyleGAN2Mapper(z_dim=8, c_dim=25, w_dim=32, num_ws=2, num_layers=2, embed_features=16, layer_features=12)
+    shapes = {k: tuple(v.shape) for k, v in mapper.state_dict().items() if k.endswith("weight")}
+    # StyleGAN2 MappingNetwork: embed c -> 16, fc0 (z, embed) -> 12, last layer -> w_dim.
+    assert shapes == {"network.embed.weight": (16, 25), "network.fc0.weight": (12, 24), "network.fc1.weight": (32, 12)}
+    assert mapper(torch.randn(3, 8), torch.randn(3, 25)).shape == (3, 2, 32)
+    default = StyleGAN2Mapper(z_dim=8, c_dim=25, w_dim=32, num_ws=2, num_layers=2)
+    assert default.state_dict()["network.fc0.weight"].shape == (32, 40)  # 0: w_dim, as StyleGAN2's None
+    with pytest.raises(ValueError, match="embed_features"):
+        StyleGAN2Mapper(embed_features=-1)

@@ -46,6 +46,7 @@ def _generator_field_parts(box_warp: float):
     gen = Generator.__new__(Generator)  # only .field is exercised: embedder then decoder
     torch.nn.Module.__init__(gen)
     gen.embedder, gen.decoder = emb, dec
+    gen.ws_layout = {"point_embedder": slice(0, 0), "feature_decoder": slice(0, 1)}
     return gen
 
 
@@ -54,7 +55,7 @@ def test_sdf_gradients_are_world_point_gradients_through_the_embedder_scale():
     points = torch.rand(1, 3, 2, 3) * 0.2
     dirs = torch.nn.functional.normalize(torch.rand(1, 3, 2, 3), dim=-1)
     ws = torch.randn(1, 1, 8)
-    field = gen.field(points, dirs, ws, None)
+    field = gen.field(points, dirs, ws, None, sdf_gradients=True)
     grads = field.extras["sdf_gradients"]
     assert grads.shape == (1, 3, 2, 3) and grads.requires_grad  # create_graph: the eikonal trains
     eps = 1e-3
@@ -66,7 +67,6 @@ def test_sdf_gradients_are_world_point_gradients_through_the_embedder_scale():
             minus = gen.decoder(gen.embedder(points - step, None), dirs, ws).sdf
         fd = (plus - minus) / (2 * eps)
         torch.testing.assert_close(grads[..., axis:axis + 1].detach(), fd, atol=2e-3, rtol=2e-2)
-    with torch.no_grad():
-        assert "sdf_gradients" not in gen.field(points, dirs, ws, None).extras
-    gen.decoder.sdf_gradients = False
-    assert "sdf_gradients" not in gen.field(points, dirs, ws, None).extras
+    with torch.no_grad():  # asked for, but no autograd: none
+        assert "sdf_gradients" not in gen.field(points, dirs, ws, None, sdf_gradients=True).extras
+    assert "sdf_gradients" not in gen.field(points, dirs, ws, None).extras  # not asked for

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gan3d.core.registry import RegistryError, get_registry
+from gan3d.core.types import CameraRig
 from gan3d.evaluators.metrics.reference_scene import ReferenceSphereGenerator
 from gan3d.evaluators.metrics.reprojection import ReprojectionErrorEvaluator, warp_error
 
@@ -68,8 +69,9 @@ def test_re_is_reproducible_and_options_are_checked():
 def test_re_turns_about_the_pose_samplers_pivot_or_the_given_one():
     g = ReferenceSphereGenerator(resolution=16)
     evaluator = ReprojectionErrorEvaluator()
-    assert evaluator._pivot(g, "cpu") is None  # the reference sampler names no pivot: estimated per camera
-    g.pose_sampler.pivot = (0.0, 0.0, 0.2)
+    # The pose sampler declares its rig: the reference cameras look at the origin.
+    assert evaluator._pivot(g, "cpu").tolist() == pytest.approx([0.0, 0.0, 0.0])
+    g.pose_sampler.camera_rig = lambda: CameraRig(pivot=(0.0, 0.0, 0.2), radius=2.7, focal=1.2)
     assert evaluator._pivot(g, "cpu").tolist() == pytest.approx([0.0, 0.0, 0.2])
     assert ReprojectionErrorEvaluator(pivot=[0.0, 0.1, 0.0])._pivot(g, "cpu").tolist() == pytest.approx([0, 0.1, 0])
     with pytest.raises(ValueError, match="pivot"):

@@ -14,7 +14,7 @@ import torch
 
 from gan3d.core.registry import get_registry
 from gan3d.evaluators.visualizers import DepthMapVisualizer, ImageGridVisualizer, colorize_depth, save_image_grid
-from gan3d.evaluators.visualizers.camera_rig import FALLBACK_RADIUS, camera_rig, rig_from_labels
+from gan3d.evaluators.visualizers.camera_rig import camera_rig, rig_from_labels
 from gan3d.evaluators.visualizers.image_files import tile_images
 from gan3d.evaluators.visualizers.latents import seeded_latents
 
@@ -100,7 +100,6 @@ def test_camera_rig_reads_the_pose_sampler_and_labels():
     rig = camera_rig(gen)
     assert rig.radius == S.CAMERA_RADIUS and rig.focal == S.FOCAL and rig.pivot == (0.0, 0.0, 0.0)
     assert camera_rig(gen, radius=3.0, pivot=[0.0, 0.1, 0.0]).radius == 3.0
-    assert camera_rig(torch.nn.Module()).radius == FALLBACK_RADIUS
     # EG3D-like labels: cameras about the origin looking at (0, 0, 0.2) from two yaws
     from gan3d.core.cameras import focal_to_intrinsics, look_at, spherical_origin
 
@@ -111,3 +110,6 @@ def test_camera_rig_reads_the_pose_sampler_and_labels():
     rig = rig_from_labels(labels)
     assert rig.radius == pytest.approx(2.7, abs=1e-5) and rig.focal == pytest.approx(4.2647, abs=1e-5)
     assert np.allclose(rig.pivot, (0.0, 0.0, 0.2), atol=1e-5)
+    # The mean view lies between the two yaws, level; the yaw band covers both.
+    assert rig.yaw == pytest.approx(math.pi / 2 + 0.05, abs=1e-3) and rig.polar == pytest.approx(math.pi / 2, abs=1e-5)
+    assert rig.yaw_range[0] <= math.pi / 2 - 0.28 and rig.yaw_range[1] >= math.pi / 2 + 0.38

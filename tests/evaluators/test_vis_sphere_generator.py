@@ -28,7 +28,7 @@ from gan3d.core.interfaces import (
     Upsampler,
     VolumeRenderer,
 )
-from gan3d.core.types import Cameras, Field, RaySamples, Render
+from gan3d.core.types import CameraRig, Cameras, Field, RaySamples, Render
 
 RADIUS = 0.3
 SLOPE = 100.0
@@ -48,27 +48,28 @@ class NoiseMapper(StochasticityMapper):
 
 
 class FrontPoseSampler(PoseSampler):
-    pivot = (0.0, 0.0, 0.0)
-    radius = CAMERA_RADIUS
-    focal = FOCAL
+    def camera_rig(self) -> CameraRig:
+        return CameraRig(pivot=(0.0, 0.0, 0.0), radius=CAMERA_RADIUS, focal=FOCAL,
+                         yaw_range=(math.pi / 2 - 0.1, math.pi / 2 + 0.1))
 
     def forward(self, batch_size, *, device="cpu", generator=None) -> Cameras:
         yaw = math.pi / 2 + 0.2 * (torch.rand(batch_size, generator=generator, device=device) - 0.5)
         polar = torch.full((batch_size,), math.pi / 2, device=device)
-        c2w = look_at(spherical_origin(yaw, polar, self.radius))
-        return Cameras(c2w, focal_to_intrinsics(self.focal, batch_size, device), torch.stack([yaw, polar], -1))
+        c2w = look_at(spherical_origin(yaw, polar, CAMERA_RADIUS))
+        return Cameras(c2w, focal_to_intrinsics(FOCAL, batch_size, device), torch.stack([yaw, polar], -1))
 
 
 class EvenDepthSampler(PointSampler):
-    def forward(self, cameras, resolution, *, generator=None) -> RaySamples:
-        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
+    def forward(self, cameras, resolution, *, pixels=None, generator=None) -> RaySamples:
+        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
+                                         align_corners=cameras.align_corners)
         depths = torch.linspace(1.0, 2.0, 48, device=origins.device).expand(*origins.shape[:2], 48)[..., None]
         return RaySamples.along_rays(origins, directions, depths)
 
 
 class PointsEmbedder(PointEmbedder):
     out_channels = 3
-    box_warp = 1.0
+    bounds = ((-0.5, -0.5, -0.5), (0.5, 0.5, 0.5))
 
     def forward(self, points, scene) -> Tensor:
         return points
@@ -76,10 +77,11 @@ class PointsEmbedder(PointEmbedder):
 
 class SphereDecoder(FeatureDecoder):
     out_channels = 3
+    num_ws, w_dim = 1, 4
 
     def __init__(self, kind: str) -> None:
         super().__init__()
-        self.kind = kind
+        self.kind = self.field_kind = kind
 
     def forward(self, features, directions, ws) -> Field:
         distance = features.norm(dim=-1, keepdim=True)
@@ -91,6 +93,10 @@ class SphereDecoder(FeatureDecoder):
 
 class CompositingRenderer(VolumeRenderer):
     """NeRF alpha compositing; SDF -> density as ``sigmoid(-s / beta) / beta`` (VolSDF/StyleSDF)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.field_kind = kind
 
     def density(self, raw: Tensor) -> Tensor:
         return 2.0 * torch.relu(raw - 10.0)
@@ -109,14 +115,14 @@ class CompositingRenderer(VolumeRenderer):
 
 
 class FirstThreeChannels(Upsampler):
-    def forward(self, features, ws) -> Tensor:
+    def forward(self, features, ws, *, alpha=1.0) -> Tensor:
         return features[:, :3]
 
 
 def sphere_generator(kind: str = "sdf", render_resolution: int = 16) -> Generator:
     """The analytic sphere generator with an ``'sdf'`` or ``'density'`` field."""
     return Generator(NoiseMapper(), FrontPoseSampler(), EvenDepthSampler(), PointsEmbedder(), SphereDecoder(kind),
-                     CompositingRenderer(), FirstThreeChannels(), render_resolution=render_resolution)
+                     CompositingRenderer(kind), FirstThreeChannels(), render_resolution=render_resolution)
 
 
 def expected_silhouette(resolution: int) -> Tensor:

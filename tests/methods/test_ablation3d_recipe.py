@@ -23,8 +23,10 @@ def test_defaults_are_carvers():
     emb = r.modules["point_embedder"]
     assert emb.name == "position_encoded" and emb.kwargs["base"] == "triplane"
     assert emb.kwargs["num_frequencies"] == 10 and emb.kwargs["multiply_by_pi"] is True
-    assert r.modules["feature_decoder"].kwargs == {"in_channels": 92, "hidden_dim": 64, "output_dim": 32,
-                                                   "lr_multiplier": 1.0}
+    assert r.modules["feature_decoder"].kwargs == {"hidden_dim": 64, "output_dim": 32, "lr_multiplier": 1.0}
+    # The generator wires the decoder's input: 32 tri-plane channels after the 60 encoding channels.
+    G = build_generator(ablation3d_recipe("synthetic"))
+    assert G.decoder.in_channels == 8 + 60 and G.upsampler.in_channels == 32
     assert r.modules["upsampler"].kwargs["image_resolution"] == 256 and r.modules["loss"].kwargs["r1_gamma"] == 1.5
     assert Recipe.from_json(r.to_json()) == r
     names = [o["name"] for o in ablation3d_recipe.cli_options]
@@ -60,7 +62,7 @@ def test_one_step_reaches_every_module(ref_mode, mlp_type, pe):
     torch.manual_seed(0)
     recipe = tiny(ref_mode, mlp_type, pe)
     if ref_mode == "triplane":
-        recipe = recipe.overrides(["point_embedder.base_options.resolution=8", "stochasticity_mapper.num_ws=4"])
+        recipe = recipe.overrides(["point_embedder.base_options.resolution=8"])
     G, D, loss = build_generator(recipe), build_module(recipe, "discriminator"), build_module(recipe, "loss")
     inputs = tiny_loss_inputs(G, 2, 128, kimg=0.5)
     loss.discriminator_loss(G, D, inputs)["loss"].backward()

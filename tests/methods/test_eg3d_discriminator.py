@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gan3d.core.registry import get_registry
+from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.eg3d.dual_discriminator import EG3DDualDiscriminator
 from gan3d.methods.eg3d.image_filters import blur_images, blur_sigma, filtered_resize
 
@@ -20,7 +21,7 @@ def test_scores_six_channels_with_camera_labels_and_every_parameter_gets_a_gradi
     image = torch.randn(4, 3, 16, 16)
     raw = torch.randn(4, 3, 8, 8)
     label = torch.randn(4, 25)
-    out = d(image, image_raw=raw, camera_label=label)
+    out = d(DiscriminatorInput(image, image_raw=raw, camera_label=label))
     assert out.logits.shape == (4, 1) and out.pose is None
     out.logits.square().sum().backward()
     no_grad = [n for n, p in d.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
@@ -31,15 +32,15 @@ def test_the_label_changes_the_score_and_is_required():
     torch.manual_seed(0)
     d = EG3DDualDiscriminator(**TINY)
     image, raw = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 8, 8)
-    a = d(image, image_raw=raw, camera_label=torch.zeros(4, 25)).logits
-    b = d(image, image_raw=raw, camera_label=torch.ones(4, 25)).logits
+    a = d(DiscriminatorInput(image, image_raw=raw, camera_label=torch.zeros(4, 25))).logits
+    b = d(DiscriminatorInput(image, image_raw=raw, camera_label=torch.ones(4, 25))).logits
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match="camera_label"):
-        d(image, image_raw=raw)
+        d(DiscriminatorInput(image, image_raw=raw))
     with pytest.raises(ValueError, match="image_raw"):
-        d(image, camera_label=torch.zeros(4, 25))
+        d(DiscriminatorInput(image, camera_label=torch.zeros(4, 25)))
     with pytest.raises(ValueError, match="img_resolution"):
-        d(torch.randn(4, 3, 32, 32), image_raw=raw, camera_label=torch.zeros(4, 25))
+        d(DiscriminatorInput(torch.randn(4, 3, 32, 32), image_raw=raw, camera_label=torch.zeros(4, 25)))
 
 
 def test_raw_image_is_resized_to_the_image_resolution_before_stacking():
@@ -56,8 +57,8 @@ def test_disc_c_noise_perturbs_the_label_but_not_the_callers_tensor():
     image, raw = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 8, 8)
     label = torch.randn(4, 25)
     kept = label.clone()
-    a = d(image, image_raw=raw, camera_label=label).logits
-    b = d(image, image_raw=raw, camera_label=label).logits
+    a = d(DiscriminatorInput(image, image_raw=raw, camera_label=label)).logits
+    b = d(DiscriminatorInput(image, image_raw=raw, camera_label=label)).logits
     assert torch.equal(label, kept) and not torch.allclose(a, b)
 
 

@@ -3,6 +3,7 @@ regularizer, and one tiny G and D step with gradients reaching every module."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from gan3d.methods.eg3d.recipe import eg3d_recipe  # noqa: E402
 def tiny_eg3d_recipe():
     """The synthetic EG3D made smaller still: 16-px tri-plane, 8-px render, 4 + 4 samples."""
     return eg3d_recipe("synthetic").overrides([
-        "stochasticity_mapper.num_ws=6", "point_embedder.resolution=16", "point_embedder.channel_max=16",
+        "point_embedder.resolution=16", "point_embedder.channel_max=16",
         "point_sampler.num_samples=4", "generator.num_importance=4", "generator.render_resolution=8",
         "loss.density_reg_num_points=16", "discriminator.channel_base=128", "discriminator.channel_max=16",
         "upsampler.block0_channels=8", "upsampler.block1_channels=4",
@@ -85,19 +86,24 @@ def test_real_raw_image_is_the_filtered_downsample(networks):
     G, _, _ = networks
     loss = EG3DObjective(blur_init_sigma=0.0)
     inputs = tiny_loss_inputs(G, 2, 128)
-    real = loss.real_inputs(inputs)
-    assert real["image"] is inputs.real_images and real["image_raw"].shape == (2, 3, 8, 8)
+    real = loss.real_input(inputs)
+    assert real.image is inputs.real_images and real.image_raw.shape == (2, 3, 8, 8)
     expected = torch.nn.functional.interpolate(inputs.real_images, size=(8, 8), mode="bilinear",
                                                align_corners=False, antialias=True)
-    assert torch.allclose(real["image_raw"], expected)
+    assert torch.allclose(real.image_raw, expected)
+    assert torch.equal(real.camera_label, inputs.real_labels)
+    # Reals come at the data set's resolution: resized to the output resolution first.
+    big = dataclasses.replace(inputs, real_images=torch.rand(2, 3, 256, 256) * 2 - 1, image_resolution=128)
+    assert loss.real_input(big).image.shape == (2, 3, 128, 128)
 
 
 def test_r1_reaches_both_inputs_of_the_dual_discriminator(networks):
     G, D, _ = networks
     loss = EG3DObjective(r1_gamma=2.0, r1_interval=16)
     inputs = tiny_loss_inputs(G, 2, 128, kimg=1.0)
-    real = {k: v.detach().requires_grad_(True) for k, v in loss.real_inputs(inputs).items()}
-    logits = loss.discriminate_real(D, real, inputs).logits
+    x = loss.real_input(inputs)
+    real = {k: v.detach().requires_grad_(True) for k, v in x.penalized().items()}
+    logits = loss.discriminate(D, x.with_images(**real), inputs).logits
     g_image, g_raw = torch.autograd.grad(logits.sum(), [real["image"], real["image_raw"]])
     assert g_image.abs().sum() > 0 and g_raw.abs().sum() > 0
     reg = loss.discriminator_regularizer(D, inputs)
@@ -123,6 +129,7 @@ def test_density_regularizer_is_finite_differentiable_and_scaled_by_its_interval
     g = torch.Generator().manual_seed(3)
     ws = G.mapping(inputs.z, inputs.gen_cameras.label)
     a, b = loss.density_pairs(G, ws, g)
+    assert set(G.ws_layout) >= {"point_embedder", "upsampler"}
     assert a.shape == b.shape == (2, 16, 1)
 
 

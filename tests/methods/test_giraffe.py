@@ -12,6 +12,7 @@ from gan3d.core.generator import build_generator, build_module
 from gan3d.core.objective import LossInputs
 from gan3d.core.registry import get_registry
 from gan3d.core.testing import check_contract
+from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.giraffe import GiraffeDCDiscriminator, GiraffeObjective, giraffe_recipe
 from gan3d.methods.giraffe.recipe import VARIANTS
 
@@ -38,12 +39,15 @@ def test_parameter_counts_equal_the_official_architecture(variant, rgb, img):
     recipe = giraffe_recipe(variant)
     registry = get_registry()
     G = build_generator(recipe, registry)
-    decoder = sum(p.numel() for p in G.decoder.parameters())
-    assert decoder == _official_decoder(128, 8, 1, 256, rgb) + _official_decoder(64, 4, 0, 128, rgb)
+    # One object MLP shared by every object (the main field group's instances), one background MLP.
+    assert sum(p.numel() for p in G.decoder.parameters()) == _official_decoder(128, 8, 1, 256, rgb)
+    background = sum(p.numel() for p in G.groups["background"].decoder.parameters())
+    assert background == _official_decoder(64, 4, 0, 128, rgb)
     assert sum(p.numel() for p in G.mapper.parameters()) == 0  # GIRAFFE has no mapping network
     D = build_module(recipe, "discriminator", registry)
     assert sum(p.numel() for p in D.parameters()) == _official_dc(img)
-    assert G.upsampler.out_resolution == img and G.render_resolution == 16
+    assert G.output_resolution() == img and G.render_resolution == 16
+    assert recipe.training["optimizer"] == "rmsprop"  # train.py: optim.RMSprop for G and D
 
 
 @pytest.mark.parametrize("variant", [*VARIANTS, "synthetic"])
@@ -77,16 +81,16 @@ def test_discriminator_contract_and_input_range():
     signed = GiraffeDCDiscriminator(img_size=16, n_feat=16, input_range="signed")
     signed.load_state_dict(d.state_dict())
     x = torch.rand(2, 3, 16, 16)
-    assert torch.allclose(d(x * 2 - 1).logits, signed(x).logits, atol=1e-6)
+    assert torch.allclose(d(DiscriminatorInput(x * 2 - 1)).logits, signed(DiscriminatorInput(x)).logits, atol=1e-6)
     with pytest.raises(ValueError, match="img_size"):
-        d(torch.randn(1, 3, 32, 32))
+        d(DiscriminatorInput(torch.randn(1, 3, 32, 32)))
 
 
 def test_r1_equals_giraffes_penalty_on_unit_range_images():
     torch.manual_seed(0)
     d = GiraffeDCDiscriminator(img_size=16, n_feat=16)
     unit = torch.rand(3, 3, 16, 16, requires_grad=True)
-    logits = d(unit * 2 - 1).logits  # GIRAFFE's D sees `unit`
+    logits = d(DiscriminatorInput(unit * 2 - 1)).logits  # GIRAFFE's D sees `unit`
     grad = torch.autograd.grad(logits.sum(), unit)[0]
     official = 10.0 * grad.square().flatten(1).sum(1).mean()  # training.py: 10 * compute_grad2(...).mean()
     objective = GiraffeObjective()
@@ -98,8 +102,7 @@ def test_r1_equals_giraffes_penalty_on_unit_range_images():
 
 def test_one_training_step_reaches_every_module():
     recipe = giraffe_recipe("synthetic")
-    recipe = recipe.override("stochasticity_mapper.n_objects=2").override("point_embedder.n_objects=2")
-    recipe = recipe.override("feature_decoder.n_objects=2").override("point_sampler.num_samples=4")
+    recipe = recipe.override("stochasticity_mapper.n_objects=2").override("point_sampler.num_samples=4")
     registry = get_registry()
     torch.manual_seed(0)
     G = build_generator(recipe, registry).train()
@@ -112,8 +115,36 @@ def test_one_training_step_reaches_every_module():
     g_terms["loss"].backward()
     missing = [n for n, p in G.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing, missing
-    assert {n.split(".")[0] for n, _ in G.named_parameters()} == {"decoder", "upsampler"}
+    assert {n.split(".")[0] for n, _ in G.named_parameters()} == {"decoder", "groups", "upsampler"}
     D.zero_grad()
     d_terms = loss.discriminator_loss(G, D, inputs)
     (d_terms["loss"] + loss.discriminator_regularizer(D, inputs)["loss"]).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
+
+
+def test_objects_are_instances_of_one_field_group_composited_by_the_renderer():
+    """Two objects and a background: the image is the composition of the three fields, each object's alpha
+    and depth come from rendering it alone, and moving an object's frame moves only its layer."""
+    recipe = giraffe_recipe("synthetic").override("stochasticity_mapper.n_objects=2")
+    recipe = recipe.override("stochasticity_mapper.translation_min=[-0.4, 0.0, 0.0]")
+    recipe = recipe.override("stochasticity_mapper.translation_max=[0.4, 0.0, 0.0]")
+    torch.manual_seed(0)
+    G = build_generator(recipe, get_registry()).eval()
+    z = torch.randn(1, G.z_dim)
+    cams = G.pose_sampler.camera_rig().mean_cameras(1)
+    with torch.no_grad():
+        latent = G.mapping(z)
+        out = G.synthesis(latent, cams, requests={"layers"})
+    assert set(out.layers) == {"main/0", "main/1", "background/0"}
+    for name, layer in out.layers.items():
+        assert layer.alpha.shape == out.alpha.shape == (1, 1, 8, 8), name
+        assert float(layer.alpha.max()) <= 1.0 + 1e-6
+    # The composed opacity is at least each layer's (more density along every ray can only add opacity).
+    for layer in out.layers.values():
+        assert bool((out.alpha >= layer.alpha - 1e-5).all())
+    # Object 1 moved far away (outside every ray): its layer goes empty, object 0's stays as it was.
+    moved = latent.with_frame("main", 1, translation=[50.0, 0.0, 0.0])
+    with torch.no_grad():
+        out2 = G.synthesis(moved, cams, requests={"layers"})
+    assert float(out2.layers["main/1"].alpha.max()) < 1e-6
+    assert torch.allclose(out2.layers["main/0"].alpha, out.layers["main/0"].alpha)

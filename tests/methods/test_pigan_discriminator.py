@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.pigan.coord_conv import add_coordinates
 from gan3d.methods.pigan.discriminator import PiGANProgressiveDiscriminator
 from gan3d.methods.pigan.residual_blocks import DownsamplingResidualBlock
@@ -26,7 +27,7 @@ def test_output_shapes(layout):
     d = small_d(block_layout=layout)
     for resolution in (2, 4, 8, 32):
         for alpha in (0.0, 0.3, 1.0):
-            out = d(torch.randn(3, 3, resolution, resolution), alpha=alpha)
+            out = d(DiscriminatorInput(torch.randn(3, 3, resolution, resolution), alpha=alpha))
             assert out.logits.shape == (3, 1)
             assert out.latent.shape == (3, 6)
             assert out.pose.shape == (3, 2)
@@ -58,37 +59,37 @@ def test_bad_resolutions_are_refused_with_the_accepted_range():
     d = small_d()
     for bad in (1, 12, 64):
         with pytest.raises(ValueError, match="power-of-two side from 2 to 32"):
-            d(torch.randn(1, 3, bad, bad))
+            d(DiscriminatorInput(torch.randn(1, 3, bad, bad)))
     with pytest.raises(ValueError, match="square RGB"):
-        d(torch.randn(1, 3, 8, 16))
+        d(DiscriminatorInput(torch.randn(1, 3, 8, 16)))
 
 
 def test_alpha_one_ignores_the_downsampled_path():
     d = small_d()
     image = torch.randn(2, 3, 16, 16)
     start = d.start_index(16)
-    reference = d(image, alpha=1.0).logits
+    reference = d(DiscriminatorInput(image, alpha=1.0)).logits
     with torch.no_grad():  # changing the next-resolution adapter must not change the output
         for p in d.from_rgb[start + 1].parameters():
             p.add_(torch.randn_like(p))
-    assert torch.allclose(d(image, alpha=1.0).logits, reference)
+    assert torch.allclose(d(DiscriminatorInput(image, alpha=1.0)).logits, reference)
 
 
 def test_alpha_zero_uses_only_the_downsampled_path():
     d = small_d()
     image = torch.randn(2, 3, 16, 16)
     start = d.start_index(16)
-    reference = d(image, alpha=0.0)
+    reference = d(DiscriminatorInput(image, alpha=0.0))
     with torch.no_grad():  # the full-resolution adapter and first block no longer count
         for module in (d.from_rgb[start], d.blocks[start]):
             for p in module.parameters():
                 p.add_(torch.randn_like(p))
-    again = d(image, alpha=0.0)
+    again = d(DiscriminatorInput(image, alpha=0.0))
     assert torch.allclose(again.logits, reference.logits)
     # ... and the output equals the next resolution's path fed the nearest-downsampled image.
     down = F.interpolate(image, scale_factor=0.5, mode="nearest")
     assert torch.allclose(down, image[:, :, ::2, ::2])
-    assert torch.allclose(d(down, alpha=1.0).logits, reference.logits, atol=1e-6)
+    assert torch.allclose(d(DiscriminatorInput(down, alpha=1.0)).logits, reference.logits, atol=1e-6)
 
 
 def test_intermediate_alpha_blends_linearly():
@@ -105,13 +106,13 @@ def test_intermediate_alpha_blends_linearly():
             return d.head(x).flatten(1)[:, :1]
 
         expected = tail(0.25 * full + 0.75 * low)
-    assert torch.allclose(d(image, alpha=0.25).logits, expected, atol=1e-6)
+    assert torch.allclose(d(DiscriminatorInput(image, alpha=0.25)).logits, expected, atol=1e-6)
 
 
 def test_gradients_reach_every_parameter_used_at_a_resolution():
     d = small_d()
     image = torch.randn(2, 3, 16, 16, requires_grad=True)
-    out = d(image, alpha=0.5)
+    out = d(DiscriminatorInput(image, alpha=0.5))
     (out.logits.sum() + out.latent.sum() + out.pose.sum()).backward()
     start = d.start_index(16)
     used = [d.from_rgb[start], d.from_rgb[start + 1], *d.blocks[start:], d.head]
@@ -121,7 +122,7 @@ def test_gradients_reach_every_parameter_used_at_a_resolution():
     assert image.grad.abs().sum() > 0
     # At the full resolution every parameter is used.
     d.zero_grad(set_to_none=True)
-    out = d(torch.randn(2, 3, 32, 32), alpha=0.5)
+    out = d(DiscriminatorInput(torch.randn(2, 3, 32, 32), alpha=0.5))
     out.logits.sum().backward()
     missing = [n for n, p in d.named_parameters() if n.startswith(("blocks", "from_rgb.0", "from_rgb.1"))
                and (p.grad is None or p.grad.abs().sum() == 0)]
@@ -162,6 +163,6 @@ def test_kaiming_init_matches_leaky_relu_fan_in_std():
 
 def test_no_heads_when_their_sizes_are_zero():
     d = PiGANProgressiveDiscriminator(channels=SMALL, latent_dim=0, pose_dim=0, coord_conv=False)
-    out = d(torch.randn(2, 3, 8, 8))
+    out = d(DiscriminatorInput(torch.randn(2, 3, 8, 8)))
     assert out.logits.shape == (2, 1) and out.pose is None and out.latent is None
     assert d.head.out_channels == 1

@@ -43,8 +43,8 @@ class FakeDiscriminator(nn.Module):
         super().__init__()
         self.logits, self.pose, self.latent = logits, pose, latent
 
-    def forward(self, image, **kwargs) -> DiscriminatorOutput:
-        shift = image.mean(dim=(1, 2, 3))[:, None] - 1.0  # zero for the fake generator's images
+    def forward(self, x) -> DiscriminatorOutput:
+        shift = x.image.mean(dim=(1, 2, 3))[:, None] - 1.0  # zero for the fake generator's images
         return DiscriminatorOutput(
             logits=self.logits + shift,
             pose=None if self.pose is None else self.pose + shift,
@@ -143,8 +143,8 @@ def test_r1_is_half_r1_lambda_times_the_squared_gradient_norm_every_step():
             super().__init__()
             self.weight = nn.Parameter(torch.randn(1, 3, 4, 4))
 
-        def forward(self, image, **kwargs):
-            return DiscriminatorOutput(logits=(image * self.weight).flatten(1).sum(1, keepdim=True))
+        def forward(self, x):
+            return DiscriminatorOutput(logits=(x.image * self.weight).flatten(1).sum(1, keepdim=True))
 
     D = LinearD()
     objective = PiGANObjective(r1_gamma=0.2)

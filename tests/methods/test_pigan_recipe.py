@@ -66,8 +66,11 @@ def test_default_is_celeba_and_unknown_variants_are_refused():
 def test_celeba_values_are_the_published_ones():
     r = pigan_recipe("celeba")
     m = {slot: spec.kwargs for slot, spec in r.modules.items()}
-    assert m["stochasticity_mapper"] == {"z_dim": 256, "hidden_dim": 256, "num_ws": 9, "film_dim": 256}
-    assert m["feature_decoder"] == {"in_channels": 3, "hidden_dim": 256, "num_layers": 8}
+    assert m["stochasticity_mapper"] == {"z_dim": 256, "hidden_dim": 256, "film_dim": 256}
+    assert m["feature_decoder"] == {"num_layers": 8}
+    # Wired by the generator: 9 latent rows (8 FiLM layers + colour), the FiLM width, the point input.
+    G = build_generator(r)
+    assert (G.mapper.num_ws, G.decoder.hidden_dim, G.decoder.in_channels) == (9, 256, 3)
     assert m["point_embedder"] == {"box_warp": 0.24}
     assert m["pose_sampler"]["fov"] == 12.0 and m["pose_sampler"]["radius"] == 1.0
     assert m["pose_sampler"]["yaw_stddev"] == 0.3 and m["pose_sampler"]["polar_stddev"] == 0.155

@@ -96,7 +96,7 @@ def test_published_values():
     m = {slot: v["kwargs"] for slot, v in data["modules"].items()}
     assert data["variant"] == "ffhq256" and m["discriminator"]["channel_base"] == 16384
     assert (m["point_sampler"]["ray_start"], m["point_sampler"]["ray_end"]) == (0.88, 1.12)
-    assert m["point_sampler"]["range_along"] == "optical_axis" and data["generator"]["num_importance"] == 14
+    assert m["point_sampler"]["axis_depths"] is True and data["generator"]["num_importance"] == 14
     assert (m["pose_sampler"]["yaw_stddev"], m["pose_sampler"]["polar_stddev"], m["pose_sampler"]["fov"]) == (
         0.3, 0.155, 12.0)
     assert m["background/point_sampler"]["num_samples"] == 4 and m["background/point_embedder"]["latent_dim"] == 32

@@ -118,10 +118,9 @@ def test_path_regularizer_runs_every_fourth_step_and_its_mean_travels_with_check
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     tiny_full = [o for o in helpers.TINY_VOLUME if not o.startswith("discriminator.")] + [
-        "stochasticity_mapper.num_ws=4", "upsampler.in_channels=8", "upsampler.in_resolution=8",
-        "upsampler.out_resolution=16", "upsampler.style_dim=8", "discriminator.resolution=16",
+        "upsampler.in_resolution=8", "upsampler.out_resolution=16", "discriminator.resolution=16",
         "discriminator.channel_base=128", "discriminator.channel_max=16", "training.batch_size=4",
-        "training.frozen_modules=[]"]
+        "training.frozen_slots=[]"]
     recipe = stylesdf_recipe("ffhq_full").overrides(tiny_full)
     assert recipe.modules["loss"].kwargs["path_regularize"] == 2.0
     trainer = Trainer(recipe, helpers._Images(8, 16), tmp_path / "run", progress=False, tensorboard=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gan3d.core.checkpoint import CheckpointError
 from gan3d.core.generator import build_generator, build_module
 from gan3d.core.objective import LossInputs
 from gan3d.core.recipe import Recipe
@@ -14,7 +15,7 @@ from gan3d.methods.stylesdf.recipe import VARIANTS, stylesdf_recipe
 
 TINY_VOLUME = [
     "stochasticity_mapper.z_dim=8", "stochasticity_mapper.w_avg_samples=0", "feature_decoder.width=8",
-    "feature_decoder.depth=2", "feature_decoder.style_dim=8", "point_sampler.num_samples=4",
+    "feature_decoder.depth=2", "point_sampler.num_samples=4",
     "generator.render_resolution=8", "discriminator.channels=[8, 8, 8]", "loss.sphere_init_steps=0",
 ]
 
@@ -84,11 +85,11 @@ def test_full_stage_trains_the_upsampler_from_stage_one_weights_with_the_rendere
     ckpt = stage1.save()
     tiny_full = [o for o in TINY_VOLUME if not o.startswith("discriminator.")]
     full = stylesdf_recipe("ffhq_full").overrides(tiny_full + [
-        "stochasticity_mapper.num_ws=4", "upsampler.in_channels=8", "upsampler.in_resolution=8",
-        "upsampler.out_resolution=16", "upsampler.style_dim=8", "discriminator.resolution=16",
+        "upsampler.in_resolution=8", "upsampler.out_resolution=16", "discriminator.resolution=16",
         "discriminator.channel_base=128", "discriminator.channel_max=16", "training.batch_size=2",
-        f"loss.renderer_checkpoint={ckpt}"])
+        f"training.init_from.checkpoint={ckpt}"])
     trainer = Trainer(full, _Images(4, 16), tmp_path / "stage2", progress=False, tensorboard=False)
+    assert trainer.G.upsampler.in_channels == 8 and trainer.G.upsampler.style_dim == 8  # wired
     for name in ("mapper", "decoder", "renderer"):  # stage-one EMA weights loaded
         for (k, v) in getattr(trainer.G, name).state_dict().items():
             torch.testing.assert_close(v, getattr(stage1.G_ema, name).state_dict()[k])
@@ -99,6 +100,11 @@ def test_full_stage_trains_the_upsampler_from_stage_one_weights_with_the_rendere
         if k in frozen and v.is_floating_point() and not k.endswith("w_avg"):
             torch.testing.assert_close(v, frozen[k])
     assert any(not torch.equal(v, up_before[k]) for k, v in trainer.G.upsampler.state_dict().items())
-    bad = stylesdf_recipe("ffhq_full").overrides(tiny_full + ["training.frozen_modules=[\"renderr\"]"])
+    bad = stylesdf_recipe("ffhq_full").overrides(tiny_full + ["training.frozen_slots=[\"renderr\"]"])
     with pytest.raises(ValueError, match="renderr"):
         Trainer(bad, _Images(2, 16), tmp_path / "bad", progress=False, tensorboard=False)
+    # A stage-one checkpoint of other sizes cannot fill the slots: a clear error naming the file.
+    other = stylesdf_recipe("ffhq_full").overrides(tiny_full + ["feature_decoder.width=16",
+                                                                f"training.init_from.checkpoint={ckpt}"])
+    with pytest.raises(CheckpointError, match="same name and shape"):
+        Trainer(other, _Images(2, 16), tmp_path / "other", progress=False, tensorboard=False)

@@ -23,7 +23,7 @@ def test_parameter_counts_match_the_official_layer_list():
     expected256 = (_conv(256, 128, 3) + _conv(128, 64, 3) + _conv(64, 32, 3) + _conv(32, 32, 3)
                    + sum(_conv(c, 3, 3) for c in (256, 128, 64, 32, 32)))
     assert sum(p.numel() for p in up256.parameters()) == expected256 == 410_383
-    assert up256.out_resolution == 256 and up256.scale_factor == 16
+    assert up256.out_resolution(16) == 256 and up256.scale_factor == 16
 
 
 def test_output_size_range_and_gradients():

@@ -15,7 +15,7 @@ def _up() -> StyleSDFUpsampler:
 
 def test_shapes_latents_and_channels():
     up = _up()
-    assert up.num_ws == 2 * 2 + 2 and up.out_resolution == 32 and up.scale_factor == 4
+    assert up.num_ws == 2 * 2 + 2 and up.out_resolution(8) == 32 and up.scale_factor == 4
     img = up(torch.randn(2, 11, 8, 8), torch.randn(2, up.num_ws, 4))
     assert img.shape == (2, 3, 32, 32)
     assert [stylesdf_channels(r, 2) for r in (32, 64, 128, 256, 512, 1024)] == [512, 512, 256, 128, 64, 32]

@@ -116,3 +116,36 @@ def test_supports_importance_and_refuses_bad_inputs():
             torch.ones(1, 1, 2, 1), 4)
     with pytest.raises(ValueError, match="weights must be"):
         sampler().importance(coarse_samples(), torch.ones(1, 64, S - 1, 1), 4)
+
+
+def test_eg3d_pdf_takes_interval_weights_as_if_per_sample_and_never_draws_the_last_bin():
+    """EG3D's sample_importance gets its ray marcher's S - 1 interval weights (our renderer pads a
+    zero): interval (t_i, t_{i+1}) weighs the bin around sample i, and the last bin is unreachable."""
+    eg3d = sampler(smooth_importance_weights=False, importance_pdf="eg3d").eval()
+    nerf = sampler(smooth_importance_weights=False).eval()
+    # Interval 4 is (5, 6): EG3D draws from the bin around sample t=5, [4.5, 5.5].
+    d = eg3d.importance(coarse_samples(1), weights_at({4: 1.0}, 1), 16).depths.flatten()
+    assert ((d > 4.5 - 1e-4) & (d < 5.5 + 1e-4)).float().mean() > 0.8
+    # Only the last interval (9, 10) has weight: EG3D cannot reach it and spreads the samples over
+    # its 7 reachable bins [1.5, 8.5] (the 1e-5 floor alone); NeRF's PDF puts them in [8.5, 9.5].
+    last = weights_at({8: 1.0}, 1)
+    d = eg3d.importance(coarse_samples(1), last, 15).depths.flatten()
+    torch.testing.assert_close(d, torch.linspace(1.5, 8.5, 15), atol=1e-4, rtol=0)
+    d = nerf.importance(coarse_samples(1), last, 15).depths.flatten()
+    assert d.min() >= 1.5 and (d[1:-1] > 8.5 - 1e-3).all()
+    with pytest.raises(ValueError, match="importance_pdf"):
+        sampler(importance_pdf="mipnerf")
+
+
+def test_pigan_pdf_adds_its_second_epsilon():
+    """pi-GAN adds 1e-5 to the weights before sample_pdf adds its own: on a nearly empty ray the
+    floor is twice NeRF's, by hand."""
+    pigan = sampler(smooth_importance_weights=False, importance_pdf="pigan").eval()
+    w = weights_at({4: 1e-4}, 1)
+    d = pigan.importance(coarse_samples(1), w, 5).depths.flatten()
+    edges = torch.arange(1.5, 10.0, 1.0)  # midpoints of 1..10: 8 bins around samples 2..9
+    bins = w.flatten()[1:-1] + 2e-5
+    expected = sample_piecewise_constant(edges, bins - 1e-5, torch.linspace(0, 1, 5))  # it adds 1e-5 itself
+    torch.testing.assert_close(d, expected, atol=1e-5, rtol=0)
+    nerf = sampler(smooth_importance_weights=False).eval().importance(coarse_samples(1), w, 5).depths.flatten()
+    assert (d - nerf).abs().max() > 0.05

@@ -114,18 +114,46 @@ def test_samples_per_pixel_count_matches_resolution():
     assert math.isclose(samples.depths[0, 0, 1, 0].item(), 1.0)
 
 
-def test_optical_axis_range_measures_the_depth_along_the_viewing_axis():
-    # StyleNeRF: points o + z (p - o), p on the image plane at camera depth 1, z evenly from 0.88 to 1.12.
-    cams = cameras()
-    plain = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END).eval()(cams, (5, 5))
-    axis = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END, range_along="optical_axis").eval()
-    samples = axis(cams, (5, 5))
-    camera_z = ((samples.points - samples.origins[:, :, None]) * cams.cam2world[:, None, None, :3, 2]).sum(-1)
-    torch.testing.assert_close(camera_z, GRID.expand_as(camera_z), atol=1e-5, rtol=1e-5)
-    # The centre ray (pixel 12 of 5 x 5) is the axis itself; a corner ray reaches further.
-    torch.testing.assert_close(samples.depths[:, 12], plain.depths[:, 12])
-    assert samples.depths[:, 0].gt(plain.depths[:, 0] + 1e-4).all()
-    along = samples.origins[:, :, None] + samples.depths * samples.directions[:, :, None]
-    torch.testing.assert_close(samples.points, along)
-    with pytest.raises(ValueError, match="range_along 'pixel' is unknown"):
-        UniformPointSampler(range_along="pixel")
+def test_align_corners_puts_the_outermost_rays_on_the_field_of_view():
+    """pi-GAN's get_initial_rays_trig: x = linspace(-1, 1, W) * tan(fov / 2), y from +1 at the top row,
+    z = -1 (OpenGL), normalised. With align_corners our rays are those, rotated into the world."""
+    sampler = SphericalPoseSampler(fov=12.0, focal=0.0, radius=1.0, pivot=[0.0, 0.0, 0.0])
+    cams = sampler(1)
+    samples = UniformPointSampler(num_samples=S, ray_start=0.88, ray_end=1.12, align_corners=True)(cams, (5, 7))
+    tan = math.tan(math.radians(6.0))
+    x, y = torch.meshgrid(torch.linspace(-1, 1, 7), torch.linspace(1, -1, 5), indexing="xy")
+    opengl = torch.stack([x.flatten() * tan, y.flatten() * tan, -torch.ones(35)], -1)
+    opengl = opengl / opengl.norm(dim=-1, keepdim=True)
+    # OpenCV camera axes (x right, y down, z forward) -> OpenGL's (x right, y up, -z forward).
+    world = opengl @ (cams.cam2world[0, :3, :3] @ torch.diag(torch.tensor([1.0, -1.0, -1.0]))).T
+    torch.testing.assert_close(samples.directions[0], world, atol=2e-7, rtol=0)
+    # The default grid goes through pixel centres: the outermost rays stay inside the field of view.
+    centred = UniformPointSampler(num_samples=S, ray_start=0.88, ray_end=1.12)(cams, (5, 7))
+    assert (centred.directions[0, 0] - world[0]).abs().max() > 1e-3
+
+
+def test_axis_depths_lie_on_planes_of_constant_camera_depth():
+    """StyleSDF: pts = o + rays_d * z with rays_d of camera z-length 1, so every sample of depth
+    index i has camera-space z = t_i, and the distance along the ray grows towards the corners."""
+    cams = cameras(1)
+    sampler = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END, axis_depths=True).eval()
+    samples = sampler(cams, (5, 5))
+    camera_z = ((samples.points - cams.origins[:, None, None]) * cams.cam2world[:, None, None, :3, 2]).sum(-1)
+    torch.testing.assert_close(camera_z, GRID.expand_as(camera_z))
+    assert samples.depths[0, 0, 0, 0] > START and samples.depths[0, 12, 0, 0] == pytest.approx(START)
+
+
+def test_static_view_directions_are_camera_frame_opengl_in_eval_only():
+    cams = cameras(2)
+    sampler = UniformPointSampler(num_samples=S, ray_start=START, ray_end=END, static_view_directions_in_eval=True)
+    samples = sampler.eval()(cams, (5, 5))
+    view = samples.sample_directions[:, :, 0]
+    assert samples.sample_directions.shape == samples.points.shape
+    # The centre ray looks down -z in OpenGL axes whatever the camera; a top-left ray goes left and up.
+    torch.testing.assert_close(view[:, 12], torch.tensor([[0.0, 0.0, -1.0]] * 2))
+    assert (view[:, 0, 0] < 0).all() and (view[:, 0, 1] > 0).all()
+    torch.testing.assert_close(view.norm(dim=-1), torch.ones(2, 25))
+    trained = sampler.train()(cams, (5, 5))
+    torch.testing.assert_close(trained.sample_directions[:, :, 0], trained.directions)
+    # Chunking keeps the view directions with their rays.
+    torch.testing.assert_close(samples.rays(slice(3, 7)).sample_directions[:, :, 0], view[:, 3:7])

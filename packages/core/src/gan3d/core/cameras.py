@@ -30,6 +30,8 @@ __all__ = [
     "EG3D_FFHQ_FOCAL",
     "pixel_rays",
     "world_to_camera",
+    "rig_from_cameras",
+    "rotation_about_y",
 ]
 
 #: EG3D's normalized focal length for FFHQ/AFHQ labels (``4.2647``); EG3D's scripts call it a
@@ -63,6 +65,19 @@ def spherical_origin(yaw: Tensor, polar: Tensor, radius: Tensor | float, pivot: 
     if pivot is not None:
         origin = origin + torch.as_tensor(pivot, dtype=origin.dtype, device=origin.device)
     return origin
+
+
+def rotation_about_y(angle: Tensor) -> Tensor:
+    """``[..., 3, 3]`` rotation matrices by ``angle [...]`` radians about the +y (up) axis, right-handed.
+
+    Example:
+        >>> rotation_about_y(torch.tensor(math.pi / 2)) @ torch.tensor([0.0, 0.0, 1.0])   # +z -> +x
+        tensor([ 1.0000e+00,  0.0000e+00, -4.3711e-08])
+    """
+    c, s = torch.cos(angle), torch.sin(angle)
+    one, zero = torch.ones_like(angle), torch.zeros_like(angle)
+    rows = [torch.stack([c, zero, s], -1), torch.stack([zero, one, zero], -1), torch.stack([-s, zero, c], -1)]
+    return torch.stack(rows, dim=-2)
 
 
 def look_at(origin: Tensor, target: Tensor | None = None, up: tuple[float, float, float] = (0.0, 1.0, 0.0)) -> Tensor:
@@ -108,21 +123,46 @@ def intrinsics_to_fov(focal: float | Tensor) -> float | Tensor:
     return math.degrees(2 * math.atan(0.5 / focal))
 
 
-def pixel_rays(cam2world: Tensor, intrinsics: Tensor, resolution: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """Origins and unit directions ``[B, h*w, 3]`` of rays through pixel centres, row-major.
+def pixel_grid(resolution: tuple[int, int], *, align_corners: bool = False, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> Tensor:
+    """``[h * w, 2]`` normalized image coordinates ``(u, v)`` of an ``(h, w)`` render, row-major.
 
-    Pixel ``(i, j)`` (row, column) has normalized image coordinates ``u = (j + 0.5) / w``,
-    ``v = (i + 0.5) / h``; its camera-space direction is ``((u - cx) / fx, (v - cy) / fy, 1)``.
+    Through pixel centres, ``u = (j + 0.5) / w``, ``v = (i + 0.5) / h``; with ``align_corners`` on the grid
+    that spans the image from edge to edge, ``u = j / (w - 1)``, computed as ``linspace(0, 1, w)``: pi-GAN's
+    ``get_initial_rays_trig`` (``linspace(-1, 1, W)`` in NDC, so the outermost rays lie on the field of
+    view's edges), GRAM's, GRAF's and EpiGRAF's patch grids.
     """
     h, w = resolution
+
+    def axis(n: int) -> Tensor:
+        if align_corners:
+            if n > 1:
+                return torch.linspace(0.0, 1.0, n, device=device, dtype=dtype)
+            return torch.full((1,), 0.5, device=device, dtype=dtype)
+        return (torch.arange(n, device=device, dtype=dtype) + 0.5) / n
+
+    v, u = torch.meshgrid(axis(h), axis(w), indexing="ij")
+    return torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)
+
+
+def pixel_rays(cam2world: Tensor, intrinsics: Tensor, resolution: tuple[int, int] | None = None, *,
+               pixels: Tensor | None = None, align_corners: bool = False) -> tuple[Tensor, Tensor]:
+    """Origins and unit directions ``[B, R, 3]`` of rays through image points.
+
+    The points are the ``R = h * w`` pixels of an ``(h, w)`` render in row-major order (see
+    :func:`pixel_grid`), or ``pixels [B, R, 2]``, normalized image coordinates ``(u, v)``. A point at
+    ``(u, v)`` has the camera-space direction ``((u - cx - skew y) / fx, y = (v - cy) / fy, 1)``.
+    """
     device, dtype = cam2world.device, cam2world.dtype
-    v, u = torch.meshgrid(
-        (torch.arange(h, device=device, dtype=dtype) + 0.5) / h,
-        (torch.arange(w, device=device, dtype=dtype) + 0.5) / w,
-        indexing="ij",
-    )
-    u = u.reshape(1, -1)
-    v = v.reshape(1, -1)
+    if pixels is None:
+        if resolution is None:
+            raise ValueError("pixel_rays needs a resolution (h, w) or pixels [B, R, 2]")
+        grid = pixel_grid(resolution, align_corners=align_corners, device=device, dtype=dtype)
+        u, v = grid[None, :, 0], grid[None, :, 1]
+    else:
+        if pixels.ndim != 3 or pixels.shape[-1] != 2 or pixels.shape[0] != cam2world.shape[0]:
+            raise ValueError(f"pixels must be [B, R, 2] with B = {cam2world.shape[0]}, got {tuple(pixels.shape)}")
+        u, v = pixels[..., 0].to(dtype), pixels[..., 1].to(dtype)
     fx, fy = intrinsics[:, 0, 0:1], intrinsics[:, 1, 1:2]
     cx, cy = intrinsics[:, 0, 2:3], intrinsics[:, 1, 2:3]
     skew = intrinsics[:, 0, 1:2]
@@ -138,3 +178,42 @@ def world_to_camera(points: Tensor, cam2world: Tensor) -> Tensor:
     """Points ``[B, N, 3]`` in world coordinates -> camera coordinates (``z`` is the depth)."""
     rot = cam2world[:, :3, :3]
     return (points - cam2world[:, None, :3, 3]) @ rot
+
+
+def rig_from_cameras(cameras, orbit_center: tuple[float, float, float] | None = None):
+    """The mean camera of a set of cameras (:class:`~gan3d.core.types.CameraRig`).
+
+    The pivot is the point nearest to every optical axis (least squares,
+    ``sum_i (I - d_i d_i^T) p = sum_i (I - d_i d_i^T) o_i``), the orbit centre ``orbit_center`` (default:
+    the origin), the radius the mean distance of the centres from it, the focal the mean ``fx``; yaw and
+    polar are the angles of the mean direction from the orbit centre, their ranges the 2.5 and 97.5
+    percentiles of the cameras' angles.
+    """
+    from .types import CameraRig
+
+    cam2world = cameras.cam2world.detach().double().cpu()
+    origins, forward = cam2world[:, :3, 3], cam2world[:, :3, 2]
+    forward = forward / forward.norm(dim=-1, keepdim=True)
+    center = torch.tensor(list(orbit_center or (0.0, 0.0, 0.0)), dtype=torch.float64)
+    projector = torch.eye(3, dtype=torch.float64) - forward[:, :, None] * forward[:, None, :]
+    distance = (origins - center).norm(dim=-1, keepdim=True)
+    system, target = projector.sum(0), (projector @ origins[:, :, None]).sum(0)
+    if torch.linalg.matrix_rank(system) < 3:  # all axes parallel: the point as far along as the centre
+        pivot = (origins + forward * distance).mean(0)
+    else:
+        pivot = torch.linalg.solve(system, target)[:, 0]
+    offsets = (origins - center) / distance
+    polar = torch.arccos(offsets[:, 1].clamp(-1, 1))
+    yaw = math.pi - torch.atan2(offsets[:, 2], offsets[:, 0])  # spherical_origin: x = cos(pi - yaw), z = sin(pi - yaw)
+    yaw = torch.remainder(yaw, 2 * math.pi)
+    mean_dir = offsets.mean(0)
+    mean_polar = float(torch.arccos((mean_dir[1] / mean_dir.norm().clamp_min(1e-12)).clamp(-1, 1)))
+    mean_yaw = float(torch.remainder(math.pi - torch.atan2(mean_dir[2], mean_dir[0]), 2 * math.pi))
+
+    def band(x: Tensor) -> tuple[float, float]:
+        return float(torch.quantile(x, 0.025)), float(torch.quantile(x, 0.975))
+
+    return CameraRig(pivot=tuple(float(x) for x in pivot), radius=float(distance.mean()),
+                     focal=float(cameras.intrinsics[:, 0, 0].double().mean()),
+                     orbit_center=tuple(float(x) for x in center), yaw=mean_yaw, polar=mean_polar,
+                     yaw_range=band(yaw), polar_range=band(polar))

@@ -1,31 +1,97 @@
-"""The names gan3d's own distributions provide, by family.
+"""The names gan3d's own distributions provide, by family (generated: do not edit).
 
-Used only for the error message when a name is missing ("it is provided by gan3d-embedders").
-``tests/test_catalogue.py`` checks that this table equals what the installed first-party plugins
-register, so it cannot go stale.
+Used only for the error message when a name is missing ("it is provided by gan3d-embedders"). Made by
+``python tools/catalogue.py --write`` from what the installed first-party plugins register;
+``tests/core/test_catalogue.py`` fails when it is stale.
 """
 
 from __future__ import annotations
 
-FIRST_PARTY: dict[str, dict[str, str]] = {}
-
-
-def _add(distribution: str, family: str, *names: str) -> None:
-    for name in names:
-        FIRST_PARTY.setdefault(family, {})[name] = distribution
-
-
-_add("gan3d-methods", "discriminator", "eg3d_dual", "giraffe_dc", "pigan_progressive", "stylenerf", "stylesdf_image", "stylesdf_volume")
-_add("gan3d-evaluators", "estimator", "face_reconstruction", "trained")
-_add("gan3d-evaluators", "evaluator", "depth", "fid", "identity", "kid", "pose", "reprojection")
-_add("gan3d-embedders", "feature_decoder", "eg3d_osg", "giraffe_composite", "siren_film", "stylenerf_mlp", "stylesdf_siren")
-_add("gan3d-core", "loss", "logistic")
-_add("gan3d-methods", "loss", "eg3d", "giraffe", "pigan", "stylesdf")
-_add("gan3d-methods", "method", "ablation3d", "eg3d", "giraffe", "pigan", "stylesdf")
-_add("gan3d-embedders", "point_embedder", "coordinate", "giraffe_composite", "inverted_sphere", "position_encoded", "triplane", "volume")
-_add("gan3d-samplers", "point_sampler", "inverted_sphere", "uniform")
-_add("gan3d-samplers", "pose_sampler", "dataset", "spherical")
-_add("gan3d-embedders", "stochasticity_mapper", "giraffe", "pigan", "stylegan2", "stylesdf")
-_add("gan3d-renderers", "upsampler", "eg3d_superres", "giraffe_neural_renderer", "identity", "stylenerf", "stylesdf")
-_add("gan3d-evaluators", "visualizer", "depth_map", "image_grid", "object_edit", "orbit_video", "shape")
-_add("gan3d-renderers", "volume_renderer", "occupancy", "sdf", "volume")
+FIRST_PARTY: dict[str, dict[str, str]] = {
+    "discriminator": {
+        "eg3d_dual": "gan3d-methods",
+        "giraffe_dc": "gan3d-methods",
+        "pigan_progressive": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
+        "stylesdf_image": "gan3d-methods",
+        "stylesdf_volume": "gan3d-methods",
+    },
+    "estimator": {
+        "face_reconstruction": "gan3d-evaluators",
+        "trained": "gan3d-evaluators",
+    },
+    "evaluator": {
+        "depth": "gan3d-evaluators",
+        "fid": "gan3d-evaluators",
+        "identity": "gan3d-evaluators",
+        "kid": "gan3d-evaluators",
+        "pose": "gan3d-evaluators",
+        "reprojection": "gan3d-evaluators",
+    },
+    "feature_decoder": {
+        "eg3d_osg": "gan3d-embedders",
+        "giraffe_field": "gan3d-embedders",
+        "siren_film": "gan3d-embedders",
+        "stylenerf_mlp": "gan3d-embedders",
+        "stylesdf_siren": "gan3d-embedders",
+    },
+    "importer": {
+        "eg3d": "gan3d-methods",
+        "pigan": "gan3d-methods",
+        "stylesdf": "gan3d-methods",
+    },
+    "loss": {
+        "eg3d": "gan3d-methods",
+        "giraffe": "gan3d-methods",
+        "logistic": "gan3d-core",
+        "pigan": "gan3d-methods",
+        "stylesdf": "gan3d-methods",
+    },
+    "method": {
+        "ablation3d": "gan3d-methods",
+        "eg3d": "gan3d-methods",
+        "giraffe": "gan3d-methods",
+        "pigan": "gan3d-methods",
+        "stylesdf": "gan3d-methods",
+    },
+    "point_embedder": {
+        "coordinate": "gan3d-embedders",
+        "inverted_sphere": "gan3d-embedders",
+        "position_encoded": "gan3d-embedders",
+        "triplane": "gan3d-embedders",
+        "volume": "gan3d-embedders",
+    },
+    "point_sampler": {
+        "inverted_sphere": "gan3d-samplers",
+        "uniform": "gan3d-samplers",
+    },
+    "pose_sampler": {
+        "dataset": "gan3d-samplers",
+        "spherical": "gan3d-samplers",
+    },
+    "stochasticity_mapper": {
+        "giraffe": "gan3d-embedders",
+        "pigan": "gan3d-embedders",
+        "stylegan2": "gan3d-embedders",
+        "stylesdf": "gan3d-embedders",
+    },
+    "upsampler": {
+        "eg3d_superres": "gan3d-renderers",
+        "giraffe_neural_renderer": "gan3d-renderers",
+        "identity": "gan3d-renderers",
+        "stylenerf": "gan3d-renderers",
+        "stylesdf": "gan3d-renderers",
+    },
+    "visualizer": {
+        "depth_map": "gan3d-evaluators",
+        "image_grid": "gan3d-evaluators",
+        "object_edit": "gan3d-evaluators",
+        "orbit_video": "gan3d-evaluators",
+        "shape": "gan3d-evaluators",
+    },
+    "volume_renderer": {
+        "occupancy": "gan3d-renderers",
+        "sdf": "gan3d-renderers",
+        "volume": "gan3d-renderers",
+    },
+}

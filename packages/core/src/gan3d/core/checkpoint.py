@@ -6,13 +6,18 @@ recipe inside is enough to rebuild the generator, given the plugins it names.
 
 Layout of the dict::
 
-    {"format": 1, "recipe": "<json>", "step": int, "kimg": float,
+    {"format": 2, "recipe": "<json>", "step": int, "kimg": float,
      "G": state_dict, "G_ema": state_dict, "D": state_dict, "loss": state_dict,
      "G_opt": state_dict, "D_opt": state_dict, "rng": {...}, "meta": {...}}
+
+Formats: 1, before the Generator v2 contracts; 2, since. An older checkpoint is migrated when it is
+loaded (:func:`migrate_checkpoint`): core moves its own entries and every plugin its modules' (the
+``gan3d_migrate_checkpoint`` hook).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -33,9 +38,11 @@ __all__ = [
     "load_generator",
     "atomic_write_bytes",
     "CHECKPOINT_FORMAT",
+    "migrate_checkpoint",
+    "generator_from_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 _NAME = re.compile(r"^checkpoint-(\d{9})\.pt$")
 
 
@@ -122,7 +129,65 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
     if state["format"] > CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {state['format']} is newer than this gan3d "
                               f"({CHECKPOINT_FORMAT}); upgrade gan3d")
+    return migrate_checkpoint(state, path)
+
+
+def _migrate_core_1(state: dict[str, Any]) -> None:
+    """Format 1 -> 2, core's entries: ``training.frozen_modules`` (generator attribute names) becomes
+    ``training.frozen_slots`` (slot names); the mapper's ``num_ws`` is dropped (the generator wires it
+    from the rows its consumers read)."""
+    recipe = json.loads(state["recipe"])
+    mapper = recipe.get("modules", {}).get("stochasticity_mapper", {})
+    mapper.get("kwargs", {}).pop("num_ws", None)
+    training = recipe.get("training", {})
+    names = {"mapper": "stochasticity_mapper", "pose_sampler": "pose_sampler", "point_sampler": "point_sampler",
+             "embedder": "point_embedder", "decoder": "feature_decoder", "renderer": "volume_renderer",
+             "upsampler": "upsampler"}
+    if "frozen_modules" in training:
+        training["frozen_slots"] = [names.get(n, n) for n in training.pop("frozen_modules")]
+    state["recipe"] = json.dumps(recipe)
+
+
+def migrate_checkpoint(state: dict[str, Any], path: Path | str = "checkpoint", registry=None) -> dict[str, Any]:
+    """Bring ``state`` (a loaded checkpoint dict) to :data:`CHECKPOINT_FORMAT`, in place; returns it.
+
+    Each step runs core's migration, then every plugin's ``gan3d_migrate_checkpoint`` hook.
+    """
+    from .registry import get_registry
+
+    fmt = state.get("format")
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise CheckpointError(f"{path}: checkpoint format must be a positive integer, got {fmt!r}")
+    core_steps = {1: _migrate_core_1}
+    try:
+        while state["format"] < CHECKPOINT_FORMAT:
+            step = state["format"]
+            core_steps[step](state)
+            (registry or get_registry()).call_hook("gan3d_migrate_checkpoint", state=state, from_format=step)
+            state["format"] = step + 1
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot migrate this format-{fmt} checkpoint: {exc!r}") from None
     return state
+
+
+def generator_from_checkpoint(state: dict[str, Any], path: Path | str = "checkpoint", *, ema: bool = True,
+                              registry=None):
+    """Rebuild the generator of a loaded (and migrated) checkpoint dict and load its weights;
+    returns ``(generator, recipe)`` in train mode on the CPU."""
+    from .generator import build_generator
+    from .registry import RegistryError
+
+    recipe = recipe_of(state, path)
+    try:
+        G = build_generator(recipe, registry)
+    except (RegistryError, RecipeError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild its generator: {exc}") from None
+    key = "G_ema" if ema and "G_ema" in state else "G"
+    try:
+        G.load_state_dict(state[key])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the recipe's generator: {exc}") from None
+    return G, recipe
 
 
 def recipe_of(state: dict[str, Any], path: Path | str = "checkpoint") -> Recipe:
@@ -138,18 +203,5 @@ def load_generator(path: Path | str, *, ema: bool = True, device: str | torch.de
     Returns ``(generator, recipe)``; the generator is in eval mode on ``device``. A recipe naming a
     plugin that is not installed raises the registry's error, which says what to install.
     """
-    from .generator import build_generator
-    from .registry import RegistryError
-
-    state = load_checkpoint(path)
-    recipe = recipe_of(state, path)
-    try:
-        G = build_generator(recipe, registry)
-    except RegistryError as exc:
-        raise CheckpointError(f"{path}: cannot rebuild its generator: {exc}") from None
-    key = "G_ema" if ema and "G_ema" in state else "G"
-    try:
-        G.load_state_dict(state[key])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit the recipe's generator: {exc}") from None
+    G, recipe = generator_from_checkpoint(load_checkpoint(path), path, ema=ema, registry=registry)
     return G.to(device).eval().requires_grad_(False), recipe

@@ -10,7 +10,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["to_uint8", "tile_images", "image_grid", "save_image_grid"]
+__all__ = ["to_uint8", "tile_images", "image_grid", "save_image_grid", "resize_images"]
+
+
+def resize_images(images: Tensor, resolution: int) -> Tensor:
+    """``images [B, C, H, W]`` resized to ``resolution x resolution`` (bilinear, antialiased when shrinking);
+    returned as they are when they already have that size."""
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images
+    return torch.nn.functional.interpolate(images, size=(resolution, resolution), mode="bilinear",
+                                           align_corners=False, antialias=images.shape[-1] > resolution)
 
 
 def to_uint8(images: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:

@@ -17,7 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ModuleSpec", "Recipe", "RecipeError", "GENERATOR_SLOTS", "SLOTS", "parse_value"]
+__all__ = ["ModuleSpec", "Recipe", "RecipeError", "GENERATOR_SLOTS", "SLOTS", "parse_value", "MAIN_GROUP",
+           "GROUP_FAMILIES", "group_slot", "split_slot", "is_slot"]
 
 #: Slots the assembled generator fills, in data-flow order.
 GENERATOR_SLOTS = (
@@ -29,9 +30,35 @@ GENERATOR_SLOTS = (
     "volume_renderer",
     "upsampler",
 )
-#: Every slot of a recipe.
+#: Every fixed slot of a recipe.
 SLOTS = GENERATOR_SLOTS + ("discriminator", "loss")
-SECTIONS = ("generator", "training")
+SECTIONS = ("generator", "training", "data")
+#: The field group the unprefixed ``point_sampler``, ``point_embedder`` and ``feature_decoder`` form.
+MAIN_GROUP = "main"
+#: The families a field group has a slot of; another group's slots are named ``<group>/<family>``
+#: (``background/point_embedder``). A group without its own ``point_sampler`` shares the main group's samples.
+GROUP_FAMILIES = ("point_sampler", "point_embedder", "feature_decoder")
+
+
+def group_slot(group: str, family: str) -> str:
+    """The slot name of ``family`` in field group ``group``: ``'point_embedder'`` for the main group,
+    ``'background/point_embedder'`` for another."""
+    return family if group == MAIN_GROUP else f"{group}/{family}"
+
+
+def split_slot(slot: str) -> tuple[str, str]:
+    """``'background/point_embedder'`` -> ``('background', 'point_embedder')``; ``'upsampler'`` ->
+    ``('main', 'upsampler')``."""
+    group, sep, family = slot.partition("/")
+    return (group, family) if sep else (MAIN_GROUP, slot)
+
+
+def is_slot(name: str) -> bool:
+    """Whether ``name`` is a slot: a fixed one or ``<group>/<family>`` of a field group."""
+    if name in SLOTS:
+        return True
+    group, family = split_slot(name)
+    return "/" in name and family in GROUP_FAMILIES and bool(group) and group.isidentifier() and group != MAIN_GROUP
 
 
 class RecipeError(ValueError):
@@ -57,6 +84,8 @@ class Recipe:
             ``chunk``, ...), see :class:`gan3d.core.generator.Generator`.
         training: the schedule and optimizer settings read by the trainer.
         variant: the named configuration the defaults come from (``'ffhq512'``), if any.
+        data: how the method reads its data set (``labels``, ``preprocessing``, ``label_format``),
+            see :func:`gan3d.core.data.open_training_dataset`.
     """
 
     method: str
@@ -64,12 +93,14 @@ class Recipe:
     generator: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     variant: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = set(self.modules) - set(SLOTS)
+        unknown = [s for s in self.modules if not is_slot(s)]
         if unknown:
             raise RecipeError(
-                f"recipe {self.method!r} has unknown slot(s) {sorted(unknown)}; slots: {', '.join(SLOTS)}"
+                f"recipe {self.method!r} has unknown slot(s) {sorted(unknown)}; slots: {', '.join(SLOTS)} and "
+                f"field-group slots <group>/{{{', '.join(GROUP_FAMILIES)}}}"
             )
         missing = [s for s in GENERATOR_SLOTS if s not in self.modules]
         if missing:
@@ -84,7 +115,7 @@ class Recipe:
     def from_dict(cls, data: dict[str, Any], source: str = "recipe") -> Recipe:
         if not isinstance(data, dict):
             raise RecipeError(f"{source}: a recipe must be a JSON object, got {type(data).__name__}")
-        known = {"method", "modules", "generator", "training", "variant"}
+        known = {"method", "modules", "generator", "training", "variant", "data"}
         unknown = set(data) - known
         if unknown:
             raise RecipeError(f"{source}: unknown recipe key(s) {sorted(unknown)}")
@@ -95,7 +126,7 @@ class Recipe:
         except TypeError as exc:
             raise RecipeError(f"{source}: malformed module entry: {exc}") from None
         return cls(data["method"], modules, dict(data.get("generator", {})), dict(data.get("training", {})),
-                   data.get("variant"))
+                   data.get("variant"), dict(data.get("data", {})))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
@@ -125,7 +156,7 @@ class Recipe:
         parts = key.split(".")
         out = copy.deepcopy(self)
         head = parts[0]
-        if head in SLOTS:
+        if is_slot(head):
             if len(parts) == 1:
                 if not isinstance(value, str):
                     raise RecipeError(f"override {key!r}: an implementation name must be a string")
@@ -139,8 +170,8 @@ class Recipe:
             _assign(getattr(out, head), parts[1:], value, key, strict=False)
             return out
         raise RecipeError(
-            f"override {key!r}: unknown key; it must start with a slot ({', '.join(SLOTS)}) "
-            f"or a section ({', '.join(SECTIONS)})"
+            f"override {key!r}: unknown key; it must start with a slot ({', '.join(SLOTS)}, or "
+            f"<group>/<{'|'.join(GROUP_FAMILIES)}> of a field group) or a section ({', '.join(SECTIONS)})"
         )
 
     def overrides(self, assignments: list[str] | None) -> Recipe:

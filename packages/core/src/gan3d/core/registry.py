@@ -41,7 +41,8 @@ ENTRY_POINT_GROUP = "gan3d"
 DISABLE_ENV = "GAN3D_DISABLE_PLUGIN_AUTOLOAD"
 STRICT_ENV = "GAN3D_STRICT_PLUGINS"
 
-#: Families the toolkit knows, with a one-line description for ``tools/run.py plugins``.
+#: The families gan3d-core defines, with a one-line description for ``tools/run.py plugins``. A plugin
+#: declares more with :meth:`Registry.add_family` from its ``gan3d_declare_families`` hook.
 FAMILIES: dict[str, str] = {
     "method": "method recipes (a full assembly of modules, losses and schedule)",
     "stochasticity_mapper": "noise to per-layer latents",
@@ -56,6 +57,7 @@ FAMILIES: dict[str, str] = {
     "evaluator": "metrics",
     "visualizer": "images, videos, shapes",
     "estimator": "depth and pose estimators for DE/PE",
+    "importer": "readers of a method's officially released checkpoints (tools/run.py import)",
 }
 
 
@@ -94,6 +96,9 @@ class Registry:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._entries: dict[tuple[str, str], Entry] = {}
+        self._families: dict[str, str] = dict(FAMILIES)
+        self._family_bases: dict[str, type] = {}
+        self._family_owners: dict[str, str] = {f: "gan3d-core" for f in FAMILIES}
         self._distributions: dict[str, str] = {}  # plugin name -> distribution
         self._failures: list[PluginFailure] = []
         self._autoload = (not _truthy(os.environ.get(DISABLE_ENV))) if autoload is None else autoload
@@ -113,6 +118,7 @@ class Registry:
 
     def _load_entry_points(self) -> None:
         strict = _truthy(os.environ.get(STRICT_ENV))
+        loaded: list[tuple[Any, str, str]] = []
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist is not None else "<unknown distribution>"
             if self._pm.has_plugin(ep.name):
@@ -126,7 +132,15 @@ class Registry:
             except Exception as exc:  # a broken plugin must not take the host down
                 self._fail(ep.name, dist, f"import failed: {exc!r}\n{traceback.format_exc()}", strict)
                 continue
-            self._add_plugin(plugin, ep.name, dist, strict)
+            self._pm.register(plugin, name=ep.name)
+            self._distributions[ep.name] = dist
+            loaded.append((plugin, ep.name, dist))
+        # Families first, from every plugin, so that any plugin may add to a family another one declares.
+        for _, name, dist in list(loaded):
+            if not self._declare_families(name, dist, strict):
+                loaded = [x for x in loaded if x[1] != name]
+        for plugin, name, dist in loaded:
+            self._add_plugin(plugin, name, dist, strict)
 
     def _fail(self, plugin: str, dist: str, error: str, strict: bool) -> None:
         self._failures.append(PluginFailure(plugin, dist, error))
@@ -134,9 +148,30 @@ class Registry:
             raise RegistryError(f"plugin {plugin!r} from {dist} failed ({STRICT_ENV}=1): {error}")
         logger.warning("gan3d plugin %r from %s failed: %s", plugin, dist, error.splitlines()[0])
 
+    def _declare_families(self, name: str, dist: str, strict: bool) -> bool:
+        """Run plugin ``name``'s ``gan3d_declare_families``; False (and the plugin unregistered) when it fails."""
+        impls = [i for i in self._pm.hook.gan3d_declare_families.get_hookimpls() if i.plugin_name == name]
+        before = (dict(self._families), dict(self._family_bases), dict(self._family_owners))
+        try:
+            for impl in impls:
+                self._current = (name, dist)
+                impl.function(registry=self)
+            return True
+        except Exception as exc:
+            self._families, self._family_bases, self._family_owners = before
+            self._pm.unregister(name=name)
+            self._distributions.pop(name, None)
+            if isinstance(exc, RegistryError):
+                raise
+            self._fail(name, dist, f"gan3d_declare_families failed: {exc!r}\n{traceback.format_exc()}", strict)
+            return False
+        finally:
+            self._current = None
+
     def _add_plugin(self, plugin: Any, name: str, dist: str, strict: bool) -> None:
-        self._pm.register(plugin, name=name)
-        self._distributions[name] = dist
+        if not self._pm.has_plugin(name):
+            self._pm.register(plugin, name=name)
+            self._distributions[name] = dist
         impls = [i for i in self._pm.hook.gan3d_register.get_hookimpls() if i.plugin_name == name]
         before = dict(self._entries)
         try:
@@ -165,6 +200,9 @@ class Registry:
         if self._pm.has_plugin(name):
             raise RegistryError(f"a plugin named {name!r} is already registered")
         dist = distribution or "<registered in code>"
+        self._pm.register(plugin, name=name)
+        self._distributions[name] = dist
+        self._declare_families(name, dist, strict=True)
         self._add_plugin(plugin, name, dist, strict=True)
         self._pm.check_pending()
         return name
@@ -178,10 +216,40 @@ class Registry:
         self._distributions.pop(name, None)
         self._entries = {k: e for k, e in self._entries.items() if e.plugin != name}
 
+    def add_family(self, name: str, description: str, base: type | None = None) -> None:
+        """Declare a new family ``name`` (called from a plugin's ``gan3d_declare_families`` hook), with a
+        one-line ``description`` and, for families of modules, the ``base`` class implementations subclass
+        (:meth:`add` then refuses other classes)."""
+        if not name.isidentifier():
+            raise RegistryError(f"a family name must be an identifier, got {name!r}")
+        plugin, dist = self._current or ("<direct>", "<registered in code>")
+        if name in self._families:
+            raise RegistryError(f"family {name!r} is declared twice: by {self._family_owners.get(name, '?')} and by "
+                                f"{dist} (plugin {plugin!r})")
+        self._families[name] = description
+        self._family_owners[name] = dist
+        if base is not None:
+            self._family_bases[name] = base
+
+    def families(self) -> dict[str, str]:
+        """Every known family and its description: gan3d-core's and those plugins declared."""
+        self._ensure_loaded()
+        return dict(self._families)
+
+    def family_base(self, family: str) -> type | None:
+        """The base class implementations of ``family`` subclass, where one is declared."""
+        from .interfaces import FAMILY_BASES
+
+        return FAMILY_BASES.get(family) or self._family_bases.get(family)
+
     def add(self, family: str, name: str, obj: Any) -> None:
         """Add implementation ``obj`` under ``family``/``name``; called from ``gan3d_register``."""
-        if family not in FAMILIES:
-            raise RegistryError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+        if family not in self._families:
+            raise RegistryError(f"unknown family {family!r}; families: {', '.join(self._families)} (a plugin "
+                                "declares a new one with registry.add_family in its gan3d_declare_families hook)")
+        base = self._family_bases.get(family)
+        if base is not None and isinstance(obj, type) and not issubclass(obj, base):
+            raise RegistryError(f"{family} {name!r}: {obj.__name__} must subclass the family's base {base.__name__}")
         plugin, dist = self._current or ("<direct>", "<registered in code>")
         key = (family, name)
         if key in self._entries:
@@ -212,10 +280,11 @@ class Registry:
     def entries(self, family: str | None = None) -> list[Entry]:
         """Every registered implementation (of ``family`` when given), sorted by family and name."""
         self._ensure_loaded()
-        if family is not None and family not in FAMILIES:
-            raise RegistryError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+        if family is not None and family not in self._families:
+            raise RegistryError(f"unknown family {family!r}; families: {', '.join(self._families)}")
         out = [e for e in self._entries.values() if family is None or e.family == family]
-        return sorted(out, key=lambda e: (list(FAMILIES).index(e.family), e.name))
+        order = list(self._families)
+        return sorted(out, key=lambda e: (order.index(e.family), e.name))
 
     def names(self, family: str) -> list[str]:
         """The names installed for ``family``."""
@@ -225,8 +294,8 @@ class Registry:
         """The :class:`Entry` for ``family``/``name``, or a :class:`RegistryError` that says what is
         installed and which distribution provides the name when it is one of gan3d's."""
         self._ensure_loaded()
-        if family not in FAMILIES:
-            raise RegistryError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+        if family not in self._families:
+            raise RegistryError(f"unknown family {family!r}; families: {', '.join(self._families)}")
         try:
             return self._entries[(family, name)]
         except KeyError:

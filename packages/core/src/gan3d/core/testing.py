@@ -23,8 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from .cameras import focal_to_intrinsics, look_at, spherical_origin
+from .interfaces import LatentConsumer
 from .registry import ENTRY_POINT_GROUP, Registry, RegistryError
-from .types import Cameras, DiscriminatorOutput, Field, RaySamples, Render
+from .types import Cameras, DiscriminatorInput, DiscriminatorOutput, Field, RaySamples, Render, SceneLatent
 
 __all__ = ["registry_with", "check_contract", "ContractError", "front_cameras"]
 
@@ -91,14 +92,19 @@ def check_contract(family: str, module: nn.Module, *, batch: int = 2, rays: int 
     Returns the module's output, for further checks.
     """
     module.train()
-    num_ws = getattr(module, "num_ws", None) or 1
-    w_dim = getattr(module, "w_dim", None) or 8
-    ws = torch.randn(batch, num_ws, w_dim)
+    consumer = isinstance(module, LatentConsumer)
+    ws = torch.randn(batch, module.num_ws if consumer else 1, (module.w_dim if consumer else 0) or 8)
     what = f"{family} {type(module).__name__}"
     if family == "stochasticity_mapper":
         z = torch.randn(batch, module.z_dim)
         c = torch.randn(batch, module.c_dim) if module.c_dim else None
         out = module(z, c)
+        if module.latent_kind == "scene":
+            _require(isinstance(out, SceneLatent), f"{what}: a scene mapper must return a SceneLatent")
+            for group, codes in out.codes.items():
+                _require(codes.ndim == 4 and codes.shape[0] == batch and codes.shape[-1] == module.code_dim(group),
+                         f"{what}: codes of {group!r} must be [B, N, K, code_dim({group!r})], got {tuple(codes.shape)}")
+            return out
         _shape(out, (batch, module.num_ws, module.w_dim), what)
         _grads_reach(module, out.square().mean(), what, exempt + ("w_avg",))
         return out
@@ -127,7 +133,7 @@ def check_contract(family: str, module: nn.Module, *, batch: int = 2, rays: int 
         _grads_reach(module, out.square().mean(), what, exempt)
         return out
     if family == "feature_decoder":
-        c = in_channels or module.in_channels
+        c = in_channels or module.in_channels or 3
         feats = torch.randn(batch, rays, samples, c)
         dirs = nn.functional.normalize(torch.randn(batch, rays, samples, 3), dim=-1)
         field = module(feats, dirs, ws)
@@ -150,16 +156,20 @@ def check_contract(family: str, module: nn.Module, *, batch: int = 2, rays: int 
         _require(bool((out.weights.sum(-2) <= 1 + 1e-4).all()), f"{what}: weights sum above 1")
         return out
     if family == "upsampler":
-        c = in_channels or getattr(module, "in_channels", 3)
+        c = in_channels or module.in_channels or 3
         feats = torch.randn(batch, c, resolution, resolution)
         out = module(feats, ws)
+        expected = module.out_resolution(resolution)
+        _require(out.shape[-1] == expected, f"{what}: out_resolution({resolution}) says {expected}, got "
+                                             f"{tuple(out.shape)}")
         _require(out.ndim == 4 and out.shape[:2] == (batch, 3),
                  f"{what}: expected [B, 3, H, W], got {tuple(out.shape)}")
         _grads_reach(module, out.square().mean(), what, exempt)
         return out
     if family == "discriminator":
         image = torch.randn(batch, 3, resolution, resolution)
-        out = module(image, image_raw=image, camera_label=front_cameras(batch).label)
+        cams = front_cameras(batch)
+        out = module(DiscriminatorInput(image, image_raw=image, camera_label=cams.label, camera_angles=cams.angles))
         _require(isinstance(out, DiscriminatorOutput), f"{what}: must return a DiscriminatorOutput")
         _shape(out.logits, (batch, 1), f"{what} logits")
         _grads_reach(module, out.logits.sum(), what, exempt)

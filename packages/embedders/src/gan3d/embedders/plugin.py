@@ -8,13 +8,12 @@ from gan3d.core import hookimpl
 @hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-embedders's implementations."""
-    from .feature_decoders.giraffe_composite import GiraffeCompositeDecoder
+    from .feature_decoders.giraffe_field import GiraffeFieldDecoder
     from .feature_decoders.osg import OSGDecoder
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
-    from .point_embedders.giraffe_composite import GiraffeCompositeEmbedder
     from .point_embedders.inverted_sphere import InvertedSphereEmbedder
     from .point_embedders.position_encoded import PositionEncodedEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
@@ -34,8 +33,22 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "stylenerf_mlp", StyleNeRFDecoder)
     registry.add("feature_decoder", "stylesdf_siren", StyleSDFSirenDecoder)
     registry.add("stochasticity_mapper", "giraffe", GiraffeMapper)
-    registry.add("point_embedder", "giraffe_composite", GiraffeCompositeEmbedder)
-    registry.add("feature_decoder", "giraffe_composite", GiraffeCompositeDecoder)
+    registry.add("feature_decoder", "giraffe_field", GiraffeFieldDecoder)
     registry.add("stochasticity_mapper", "stylesdf", StyleSDFMappingNetwork)
     registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)
     registry.add("point_embedder", "inverted_sphere", InvertedSphereEmbedder)
+
+
+@hookimpl
+def gan3d_migrate_checkpoint(state: dict, from_format: int) -> None:
+    """Format 1 -> 2: ``stylesdf_siren`` lost its ``sdf_gradients`` option (the objective requests the
+    gradients now)."""
+    if from_format != 1:
+        return
+    import json
+
+    recipe = json.loads(state["recipe"])
+    for spec in recipe.get("modules", {}).values():
+        if spec.get("name") == "stylesdf_siren":
+            spec.get("kwargs", {}).pop("sdf_gradients", None)
+    state["recipe"] = json.dumps(recipe)

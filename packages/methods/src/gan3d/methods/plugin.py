@@ -20,3 +20,12 @@ def gan3d_register(registry) -> None:
     stylesdf.register(registry)
     giraffe.register(registry)
     stylenerf.register(registry)
+
+
+@hookimpl
+def gan3d_migrate_checkpoint(state: dict, from_format: int) -> None:
+    """Bring gan3d-methods' recipes and weights in an older checkpoint up to date (:mod:`.migrations`)."""
+    if from_format == 1:
+        from .migrations import migrate_v1
+
+        migrate_v1(state)

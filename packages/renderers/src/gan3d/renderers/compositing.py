@@ -18,9 +18,10 @@ import torch
 from torch import Tensor
 
 from gan3d.core.interfaces import VolumeRenderer
-from gan3d.core.types import Field, RaySamples, Render
+from gan3d.core.types import Field, FieldSamples, RaySamples, Render
 
 __all__ = [
+    "quadrature_deltas",
     "DEPTH_MODES",
     "RENDERER_FOR_FIELD",
     "Intervals",
@@ -89,6 +90,15 @@ def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
         return torch.matmul(weights.transpose(-1, -2).to(dtype), values.to(dtype)).squeeze(-2)
 
 
+def quadrature_deltas(samples: RaySamples, last_delta: float) -> Tensor:
+    """``[B, R, S, 1]`` per-sample interval lengths: ``samples.deltas`` when the sampler set them, else
+    ``t_{i+1} - t_i`` with a last interval ``last_delta`` long."""
+    if samples.deltas is not None:
+        return samples.deltas
+    depths = samples.depths
+    return torch.cat([depths[..., 1:, :] - depths[..., :-1, :], torch.full_like(depths[..., :1, :], last_delta)], -2)
+
+
 def check_ray_inputs(field: Field, samples: RaySamples, what: str) -> None:
     """Raise ``ValueError`` naming the mismatch when ``field`` and ``samples`` do not fit together."""
     depths = samples.depths
@@ -135,6 +145,10 @@ class AlphaCompositingRenderer(VolumeRenderer):
 
     #: ``'density'``, ``'sdf'`` or ``'occupancy'``: the Field kind this renderer reads.
     field_kind: str = ""
+    #: The quadrature rule and the last interval's length (see :mod:`gan3d.renderers.quadrature`);
+    #: subclasses with options set them in their constructor.
+    quadrature: str = "last_delta"
+    last_delta: float = 1e10
 
     def __init__(
         self,
@@ -178,33 +192,121 @@ class AlphaCompositingRenderer(VolumeRenderer):
             )
         check_ray_inputs(field, samples, what)
 
+    def sigma(self, field: Field) -> Tensor:
+        """``[B, R, S, 1]`` the volume density of each sample (with training noise where the renderer adds
+        it), for composing several fields at shared samples. Renderers of densities implement it."""
+        raise NotImplementedError(f"volume_renderer {self.registered_name!r} cannot compose several fields at "
+                                  "shared samples (it has no per-sample density)")
+
     def forward(self, field: Field, samples: RaySamples) -> Render:
         """Composite ``field`` at ``samples`` (``[B, R, S, ...]``) into a :class:`Render`.
 
-        Returns features ``[B, R, F]``, depth ``[B, R, 1]``, weights ``[B, R, S, 1]`` and alpha
-        ``[B, R, 1]`` (the sum of the weights). With midpoint quadrature the ``S - 1`` interval
-        weights are followed by a zero for the last sample, so ``weights[..., i, :]`` is the weight of
-        the interval ``(t_i, t_{i+1})``; an importance sampler that follows EG3D uses
-        ``weights[..., :-1, :]``.
+        Returns features ``[B, R, F]``, depth ``[B, R, 1]``, weights ``[B, R, S, 1]``, alpha ``[B, R, 1]``
+        (the sum of the weights) and the final transmittance ``[B, R, 1]``. With midpoint quadrature the
+        ``S - 1`` interval weights are followed by a zero for the last sample, so ``weights[..., i, :]``
+        is the weight of the interval ``(t_i, t_{i+1})``; an importance sampler that follows EG3D uses
+        ``weights[..., :-1, :]``. Samples that ``samples.mask`` marks invalid get no opacity.
         """
         self.check_inputs(field, samples)
         parts = self.intervals(field, samples)
-        weights = compositing_weights(parts.alpha)
-        coverage = weights.sum(dim=-2)
-        if self.last_back if self.training else self.eval_last_back:
-            last = weights[..., -1:, :] + (1.0 - coverage).unsqueeze(-2)
-            weights = torch.cat([weights[..., :-1, :], last], dim=-2)
-        features = weighted_sum(weights, parts.features)
-        depth = self._depth(weights, parts.depths, samples.depths)
-        if self.white_back:
-            features = features + (1.0 - coverage)
-        if self.unit_to_signed:
-            features = features * 2.0 - 1.0
-        alpha = weights.sum(dim=-2)
+        alpha = self._masked(parts.alpha, samples.mask)
+        weights, render = self._composite(alpha, parts.features, parts.depths, samples.depths)
         missing = samples.depths.shape[-2] - weights.shape[-2]
         if missing:
             weights = torch.cat([weights, weights.new_zeros(*weights.shape[:-2], missing, 1)], dim=-2)
-        return Render(features=features, depth=depth, weights=weights, alpha=alpha)
+        render.weights = weights
+        return render
+
+    @staticmethod
+    def _masked(alpha: Tensor, mask: Tensor | None) -> Tensor:
+        """Zero the opacity of intervals with an invalid end (``mask [B, R, S, 1]``; ``S - 1`` intervals
+        need both ends valid)."""
+        if mask is None:
+            return alpha
+        if mask.shape[-2] != alpha.shape[-2]:
+            mask = mask[..., :-1, :] & mask[..., 1:, :]
+        return torch.where(mask, alpha, torch.zeros_like(alpha))
+
+    def _composite(self, alpha: Tensor, features: Tensor, depths: Tensor,
+                   sample_depths: Tensor) -> tuple[Tensor, Render]:
+        """Weights ``[B, R, N, 1]`` and the render of intervals sorted by depth."""
+        weights = compositing_weights(alpha)
+        coverage = weights.sum(dim=-2)
+        transmittance = torch.prod(1.0 - alpha + TRANSMITTANCE_EPS, dim=-2)
+        if self.last_back if self.training else self.eval_last_back:
+            last = weights[..., -1:, :] + (1.0 - coverage).unsqueeze(-2)
+            weights = torch.cat([weights[..., :-1, :], last], dim=-2)
+        composited = weighted_sum(weights, features)
+        depth = self._depth(weights, depths, sample_depths)
+        if self.white_back:
+            composited = composited + (1.0 - coverage)
+        if self.unit_to_signed:
+            composited = composited * 2.0 - 1.0
+        return weights, Render(features=composited, depth=depth, weights=weights, alpha=weights.sum(dim=-2),
+                               transmittance=transmittance)
+
+    def _shared_intervals(self, members: list[FieldSamples]) -> Intervals:
+        """Fields at one set of samples composed by GIRAFFE's operator (im2scene/giraffe/models/generator.py
+        ``composite_function``): ``sigma = sum_k sigma_k``, ``f = sum_k sigma_k f_k / sigma`` (``f = 0``
+        where ``sigma = 0``; GIRAFFE divides by 1e-4 there), each ``sigma_k`` zero where its samples are
+        masked; then per-sample intervals (``last_delta`` quadrature)."""
+        samples = members[0].samples
+        if self.quadrature != "last_delta":
+            raise ValueError(f"volume_renderer {self.registered_name!r}: composing several fields at shared samples "
+                             "needs quadrature='last_delta' (per-sample intervals)")
+        sigmas = []
+        for m in members:
+            sigma = self.sigma(m.field)
+            if m.samples.mask is not None:
+                sigma = torch.where(m.samples.mask, sigma, torch.zeros_like(sigma))
+            sigmas.append(sigma)
+        stacked = torch.stack(sigmas)
+        total = stacked.sum(0)
+        weights = stacked / torch.where(total == 0, torch.full_like(total, 1e-4), total).unsqueeze(0)
+        features = sum(w * m.field.features for w, m in zip(weights, members))
+        parts = quadrature_deltas(samples, self.last_delta)
+        alpha = 1.0 - torch.exp(-total * parts)
+        return Intervals(alpha=alpha, features=features, depths=samples.depths)
+
+    def render(self, parts: list[FieldSamples]) -> Render:
+        """Composite several fields (see :meth:`gan3d.core.interfaces.VolumeRenderer.render`): fields on the
+        same sample set are composed at its samples, then the intervals of all sample sets are sorted by
+        depth and alpha-composited together; ``weights`` are the first sample set's, in its sample order."""
+        if len(parts) == 1:
+            return self(parts[0].field, parts[0].samples)
+        sets: dict[str, list[FieldSamples]] = {}
+        for part in parts:
+            self.check_inputs(part.field, part.samples)
+            sets.setdefault(part.sample_set, []).append(part)
+        intervals = []
+        for members in sets.values():
+            if len(members) == 1:
+                found = self.intervals(members[0].field, members[0].samples)
+                found.alpha = self._masked(found.alpha, members[0].samples.mask)
+            else:
+                found = self._shared_intervals(members)
+            intervals.append(found)
+        first = next(iter(sets.values()))[0].samples
+        alpha = torch.cat([i.alpha for i in intervals], dim=-2)
+        features = torch.cat([i.features for i in intervals], dim=-2)
+        depths = torch.cat([i.depths for i in intervals], dim=-2)
+        if len(intervals) > 1:
+            order = torch.argsort(depths.squeeze(-1), dim=-1)
+
+            def take(t: Tensor) -> Tensor:
+                return torch.gather(t, -2, order.unsqueeze(-1).expand(*order.shape, t.shape[-1]))
+
+            alpha, features, depths = take(alpha), take(features), take(depths)
+        all_depths = torch.cat([m[0].samples.depths for m in sets.values()], dim=-2)
+        weights, render = self._composite(alpha, features, depths, all_depths)
+        if len(intervals) > 1:  # back to the concatenation order, then keep the first set's
+            weights = torch.gather(weights, -2, torch.argsort(order, dim=-1).unsqueeze(-1))
+        weights = weights[..., :intervals[0].alpha.shape[-2], :]
+        missing = first.depths.shape[-2] - weights.shape[-2]
+        if missing:
+            weights = torch.cat([weights, weights.new_zeros(*weights.shape[:-2], missing, 1)], dim=-2)
+        render.weights = weights
+        return render
 
     def _depth(self, weights: Tensor, depths: Tensor, sample_depths: Tensor) -> Tensor:
         """``[B, R, 1]`` depth from interval ``weights`` and ``depths`` (both ``[B, R, N, 1]``)."""

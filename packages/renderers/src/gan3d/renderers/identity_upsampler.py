@@ -25,7 +25,7 @@ class IdentityUpsampler(Upsampler):
     def __init__(self) -> None:
         super().__init__()
 
-    def forward(self, features: Tensor, ws: Tensor | None = None) -> Tensor:
+    def forward(self, features: Tensor, ws: Tensor | None = None, *, alpha: float = 1.0) -> Tensor:
         if features.ndim != 4 or features.shape[1] < 3:
             raise ValueError(
                 f"upsampler 'identity' needs a feature image [B, F, h, w] with F >= 3 (RGB first), got "

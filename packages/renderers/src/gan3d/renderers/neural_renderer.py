@@ -119,7 +119,7 @@ class GiraffeNeuralRenderer(Upsampler):
                              f"got n_feat={n_feat}, min_feat={min_feat}")
         n_blocks = int(math.log2(ratio))
         self.in_channels = in_channels
-        self.out_resolution = out_resolution
+        self.image_resolution = out_resolution
         self.in_resolution = in_resolution
         self.scale_factor = 2 ** n_blocks
         self.use_rgb_skip = use_rgb_skip
@@ -146,7 +146,11 @@ class GiraffeNeuralRenderer(Upsampler):
             self.conv_rgb = nn.Conv2d(width(n_blocks), 3, 1)
         self.norms = nn.ModuleList(nn.InstanceNorm2d(width(k + 1)) for k in range(n_blocks)) if use_norm else None
 
-    def forward(self, features: Tensor, ws: Tensor | None = None) -> Tensor:
+    def out_resolution(self, render_resolution: int) -> int:
+        """``render_resolution * scale_factor`` (GIRAFFE: 16 -> 64 or 256)."""
+        return render_resolution * self.scale_factor
+
+    def forward(self, features: Tensor, ws: Tensor | None = None, *, alpha: float = 1.0) -> Tensor:
         """``features [B, in_channels, h, w]`` -> ``image [B, 3, h * scale_factor, w * scale_factor]``."""
         if features.ndim != 4 or features.shape[1] != self.in_channels:
             raise ValueError(f"the neural renderer takes [B, {self.in_channels}, h, w] features, got "
@@ -171,4 +175,4 @@ class GiraffeNeuralRenderer(Upsampler):
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, in_resolution={self.in_resolution}, "
-                f"out_resolution={self.out_resolution}, use_rgb_skip={self.use_rgb_skip}")
+                f"out_resolution={self.image_resolution}, use_rgb_skip={self.use_rgb_skip}")

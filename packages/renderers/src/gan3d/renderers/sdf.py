@@ -83,6 +83,10 @@ class SdfVolumeRenderer(AlphaCompositingRenderer):
         """Volume density of signed distances ``sdf [..., 1]`` under the current ``sigmoid_beta``."""
         return sdf_to_density(sdf, self.sigmoid_beta)
 
+    def sigma(self, field: Field) -> Tensor:
+        """Per-sample density of the SDF, for composing fields at shared samples."""
+        return self.density(field.sdf)
+
     def intervals(self, field: Field, samples: RaySamples) -> Intervals:
         parts = quadrature_intervals(field.sdf, field.features, samples, self.quadrature, self.last_delta)
         alpha = 1.0 - torch.exp(-self.density(parts.geometry) * parts.deltas)

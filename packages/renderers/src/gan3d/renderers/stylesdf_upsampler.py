@@ -60,6 +60,10 @@ class StyleSDFUpsampler(Upsampler):
         torch.Size([2, 3, 16, 16])
     """
 
+    #: The full pipeline's decoder maps the same ``w`` that drives the SIREN (model.py ``Generator``), so
+    #: its first row is the volume renderer's.
+    ws_from_previous = 1
+
     def __init__(self, *, in_channels: int = 256, skip_channels: int = 3, in_resolution: int = 64,
                  out_resolution: int = 1024, style_dim: int = 256, mapping_layers: int = 5,
                  mapping_lr_multiplier: float = 0.01, channel_multiplier: int = 2, noise_mode: str = "random") -> None:
@@ -76,21 +80,22 @@ class StyleSDFUpsampler(Upsampler):
         self.in_channels = in_channels
         self.skip_channels = skip_channels
         self.in_resolution = in_resolution
-        self.out_resolution = out_resolution
+        self.image_resolution = out_resolution
         self.scale_factor = out_resolution // in_resolution
         self.style_dim = style_dim
-        self.w_dim = 2 * style_dim
+        self.w_dim = style_dim  # the rows it reads; its own mapping network makes them 2 * style_dim wide
+        styles = 2 * style_dim
         self.noise_mode = noise_mode
         self.num_ws = 2 * int(math.log2(out_resolution // in_resolution)) + 2
-        self.mapping = MappingNetwork(style_dim, 0, self.w_dim, None, num_layers=mapping_layers,
+        self.mapping = MappingNetwork(style_dim, 0, styles, None, num_layers=mapping_layers,
                                       lr_multiplier=mapping_lr_multiplier, w_avg_beta=None)
         channels = stylesdf_channels(in_resolution, channel_multiplier)
-        self.conv_in = SynthesisLayer(in_channels, channels, self.w_dim, in_resolution, conv_clamp=None)
-        self.torgb_in = ToRGBLayer(channels, 3, self.w_dim)
+        self.conv_in = SynthesisLayer(in_channels, channels, styles, in_resolution, conv_clamp=None)
+        self.torgb_in = ToRGBLayer(channels, 3, styles)
         self.block_resolutions = [in_resolution * 2 ** i for i in range(1, int(math.log2(self.scale_factor)) + 1)]
         for res in self.block_resolutions:
             out_channels = stylesdf_channels(res, channel_multiplier)
-            block = SynthesisBlock(channels, out_channels, self.w_dim, res, 3, res == out_resolution,
+            block = SynthesisBlock(channels, out_channels, styles, res, 3, res == out_resolution,
                                    architecture="skip", conv_clamp=None)
             setattr(self, f"b{res}", block)
             channels = out_channels
@@ -116,8 +121,24 @@ class StyleSDFUpsampler(Upsampler):
             x, img = getattr(self, f"b{res}")(x, img, styles[:, 1 + 2 * k:4 + 2 * k], noise_mode=self.noise_mode)
         return img
 
-    def forward(self, features: Tensor, ws: Tensor) -> Tensor:
+    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
         return self.synthesize(features, self.map_styles(ws))
 
+    def out_resolution(self, render_resolution: int) -> int:
+        """The configured output side (the input must be ``in_resolution``)."""
+        return self.image_resolution
+
+    @classmethod
+    def wire(cls, options: dict, upstream: dict) -> dict:
+        """``in_channels`` is the decoder's feature channels after the ``skip_channels`` RGB ones, ``style_dim``
+        the mapper's ``w_dim`` (StyleSDF maps the volume renderer's ``w`` once more, model.py ``Decoder``)."""
+        out = {}
+        if upstream.get("in_channels") is not None:
+            out["in_channels"] = upstream["in_channels"] - int(options.get("skip_channels", 3))
+        if upstream.get("w_dim") is not None:
+            out["style_dim"] = upstream["w_dim"]
+        return out
+
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, {self.in_resolution} -> {self.out_resolution}, num_ws={self.num_ws}"
+        return (f"in_channels={self.in_channels}, {self.in_resolution} -> {self.image_resolution}, "
+                f"num_ws={self.num_ws}")

@@ -47,8 +47,9 @@ class EG3DSuperResolution(Upsampler):
     """``features [B, F, h, w]`` (RGB in the first three channels), ``ws [B, N, w_dim]`` ->
     ``image [B, 3, image_resolution, image_resolution]``.
 
-    Only the last latent ``ws[:, -1]`` is used (repeated for the 3 latents each block takes), so
-    ``num_ws = 1``: any mapper with at least one latent fits.
+    It reads one latent row, the last row of the tri-plane backbone's (``num_ws = 1``,
+    ``ws_from_previous = 1``: EG3D's ``superresolution.py`` takes ``ws[:, -1:]`` of the whole ``ws``), repeated
+    for the 3 latents each block takes.
 
     Args:
         image_resolution: output side, 128, 256 or 512; picks the official block configuration.
@@ -69,6 +70,7 @@ class EG3DSuperResolution(Upsampler):
     """
 
     num_ws: int = 1
+    ws_from_previous: int = 1
 
     def __init__(
         self,
@@ -109,9 +111,8 @@ class EG3DSuperResolution(Upsampler):
                                      up=2 if block0_up else 1, conv_clamp=clamp)
         self.block1 = SynthesisBlock(channels0, channels1, w_dim, image_resolution, 3, True, up=2, conv_clamp=clamp)
 
-    @property
-    def out_resolution(self) -> int:
-        """The side of the output image, whatever the render resolution (read by the trainer)."""
+    def out_resolution(self, render_resolution: int) -> int:
+        """The side of the output image, whatever the render resolution."""
         return self.image_resolution
 
     def resize(self, x: Tensor) -> Tensor:
@@ -121,8 +122,8 @@ class EG3DSuperResolution(Upsampler):
         return F.interpolate(x, size=(self.input_resolution, self.input_resolution), mode="bilinear",
                              align_corners=False, antialias=self.antialias)
 
-    def forward(self, features: Tensor, ws: Tensor) -> Tensor:
-        """``features [B, F, h, w]``, ``ws [B, N, w_dim]`` -> ``image [B, 3, H, H]``."""
+    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
+        """``features [B, F, h, w]``, ``ws [B, 1, w_dim]`` (its row) -> ``image [B, 3, H, H]``."""
         if features.ndim != 4 or features.shape[1] != self.in_channels:
             raise ValueError(f"upsampler 'eg3d_superres' expects features [B, {self.in_channels}, h, w], got "
                              f"{tuple(features.shape)}; set its in_channels to the decoder's output channels")

@@ -114,7 +114,7 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         #: the standard deviation used now; :meth:`set_training_step` anneals it.
         self.current_noise_std = self.noise_std
 
-    def set_training_step(self, step: int) -> None:
+    def set_training_step(self, step: int, kimg: float = 0.0) -> None:
         """Anneal the density noise: ``noise_std * max(0, 1 - step / noise_anneal_steps)``.
 
         A no-op schedule (constant ``noise_std``) when ``noise_anneal_steps`` is 0.
@@ -130,6 +130,14 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         if self.density_activation == "softplus":
             return F.softplus(raw)
         return F.softplus(raw - 1.0)  # mipnerf
+
+    def sigma(self, field: Field) -> Tensor:
+        """Per-sample density with the training noise, for composing fields at shared samples (GIRAFFE adds
+        the noise to each field's raw density before its ReLU, generator.py ``volume_render_image``)."""
+        raw = field.density
+        if self.training and self.current_noise_std > 0:
+            raw = raw + torch.randn_like(raw) * self.current_noise_std
+        return self.density(raw)
 
     def intervals(self, field: Field, samples: RaySamples) -> Intervals:
         raw = field.density

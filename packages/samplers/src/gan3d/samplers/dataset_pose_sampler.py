@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from gan3d.core import random_draws
+from gan3d.core.cameras import rig_from_cameras
 from gan3d.core.interfaces import PoseSampler
-from gan3d.core.types import Cameras
+from gan3d.core.types import CameraRig, Cameras
 
 from .camera_angles import spherical_angles
 
 __all__ = ["DatasetPoseSampler"]
+
+logger = logging.getLogger(__name__)
 
 
 class DatasetPoseSampler(PoseSampler):
@@ -34,6 +39,7 @@ class DatasetPoseSampler(PoseSampler):
     """
 
     labels: Tensor | None
+    needs_dataset_poses = True
 
     def __init__(self, *, orbit_center: Sequence[float] = (0.0, 0.0, 0.0)) -> None:
         super().__init__()
@@ -50,6 +56,23 @@ class DatasetPoseSampler(PoseSampler):
         if not torch.isfinite(labels).all():
             raise ValueError("dataset pose labels contain NaN or infinite values")
         self.labels = labels.detach().to(torch.float32).clone()
+
+    def camera_rig(self) -> CameraRig:
+        """The mean camera of the bound labels (:func:`gan3d.core.cameras.rig_from_cameras` about
+        ``orbit_center``: the pivot nearest to every optical axis, the mean radius and focal, the angle
+        bands of the data).
+
+        A generator loaded from a checkpoint has no labels (they are not saved); its rig is then EG3D's
+        FFHQ mean camera (``gen_videos.py``: radius 2.7, pivot ``(0, 0, 0.2)``, focal 4.2647) about
+        ``orbit_center``, with a warning in the log.
+        """
+        if self.labels is None:
+            logger.warning("the 'dataset' pose sampler has no labels bound; using EG3D's FFHQ mean camera "
+                           "(radius 2.7, pivot (0, 0, 0.2), focal 4.2647) as its camera rig")
+            return CameraRig(pivot=(0.0, 0.0, 0.2), radius=2.7, focal=4.2647, orbit_center=self.orbit_center,
+                             yaw_range=(math.pi / 2 - 0.35, math.pi / 2 + 0.35),
+                             polar_range=(math.pi / 2 - 0.25, math.pi / 2 + 0.25))
+        return rig_from_cameras(Cameras.from_label(self.labels), self.orbit_center)
 
     def forward(
         self, batch_size: int, *, device: torch.device | str = "cpu", generator: torch.Generator | None = None

@@ -37,13 +37,15 @@ def smooth_weights(weights: Tensor) -> Tensor:
     return widened.reshape(shape).to(weights.dtype) + EG3D_WEIGHT_FLOOR
 
 
-def sample_piecewise_constant(bin_edges: Tensor, bin_weights: Tensor, u: Tensor) -> Tensor:
+def sample_piecewise_constant(bin_edges: Tensor, bin_weights: Tensor, u: Tensor, *, right: bool = True) -> Tensor:
     """Invert the CDF of the piecewise-constant PDF ``bin_weights`` over ``bin_edges`` at ``u``.
 
     Args:
         bin_edges: ``[..., K + 1]`` ascending edges of ``K`` bins.
         bin_weights: ``[..., K]`` non-negative weights (need not sum to one; ``PDF_EPS`` is added).
         u: ``[..., N]`` quantiles in ``[0, 1]``; ascending ``u`` gives ascending samples.
+        right: ``u`` equal to ``cdf[j]`` goes to bin ``j`` (``torch.searchsorted(..., right=True)``,
+            NeRF and EG3D); ``False`` sends it to bin ``j - 1`` (pi-GAN's default ``searchsorted``).
 
     Returns:
         ``[..., N]`` samples: inside the bin whose CDF interval holds ``u``, placed linearly.
@@ -60,7 +62,7 @@ def sample_piecewise_constant(bin_edges: Tensor, bin_weights: Tensor, u: Tensor)
     pdf = weights / weights.sum(dim=-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(pdf[..., :1]), torch.cumsum(pdf, dim=-1)], dim=-1)  # [..., K + 1]
     # Bin j holds cdf[j] <= u < cdf[j + 1]; right=True puts u = cdf[j] into bin j (EG3D's choice).
-    upper = torch.searchsorted(cdf.contiguous(), u.contiguous(), right=True)
+    upper = torch.searchsorted(cdf.contiguous(), u.contiguous(), right=right)
     below = (upper - 1).clamp(0, num_bins)
     above = upper.clamp(0, num_bins)
     cdf_below, cdf_above = cdf.gather(-1, below), cdf.gather(-1, above)

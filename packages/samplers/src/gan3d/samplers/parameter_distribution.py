@@ -97,6 +97,27 @@ class ParameterDistribution:
         elif len(self.value_range) not in (0, 2):
             raise ValueError(f"{self.name}_range must be empty or [low, high], got {given}")
 
+    def center(self) -> float:
+        """The middle of the distribution: ``mean`` for ``fix`` and the normal strategies, the middle of the
+        range for ``uniform``, and for ``spherical_uniform`` the middle in area (GIRAFFE's ``v = 0.5``
+        between ``v_min`` and ``v_max``, ``v = (1 - cos polar) / 2``)."""
+        if self.strategy == "uniform":
+            return 0.5 * (self.value_range[0] + self.value_range[1])
+        if self.strategy == "spherical_uniform":
+            low, high = self.value_range
+            v = 0.25 * ((1 - math.cos(low)) + (1 - math.cos(high)))
+            return math.acos(1 - 2 * v)
+        return float(self.mean)
+
+    def band(self) -> tuple[float, float]:
+        """The values the draws cover: the range where there is one, ``mean +- 2 stddev`` for ``normal``,
+        ``(mean, mean)`` for ``fix``."""
+        if self.strategy == "fix":
+            return (float(self.mean), float(self.mean))
+        if self.strategy == "normal":
+            return (self.mean - 2 * self.stddev, self.mean + 2 * self.stddev)
+        return (float(self.value_range[0]), float(self.value_range[1]))
+
     def draw(
         self, n: int, *, device: torch.device | str = "cpu", generator: torch.Generator | None = None
     ) -> Tensor:

@@ -13,7 +13,7 @@ import torch
 
 from gan3d.core.cameras import focal_to_intrinsics, fov_to_intrinsics, look_at, spherical_origin
 from gan3d.core.interfaces import PoseSampler
-from gan3d.core.types import Cameras
+from gan3d.core.types import CameraRig, Cameras
 
 from .parameter_distribution import STRATEGIES, ParameterDistribution
 
@@ -141,6 +141,21 @@ class SphericalPoseSampler(PoseSampler):
         self.orbit_center = tuple(float(x) for x in orbit_center)
         self.fov = float(fov)
         self.focal = float(focal)
+
+    def _polar_angle(self, value: float) -> float:
+        value = min(max(value, _POLE_MARGIN), math.pi - _POLE_MARGIN)
+        return math.acos(1 - 2 * value / math.pi) if self.polar_parametrization == "arccos" else value
+
+    def camera_rig(self) -> CameraRig:
+        """The exact rig: ``pivot``, ``orbit_center``, the radius distribution's centre, the focal length
+        (from ``focal`` or the pinhole of ``fov``), the centre and band of the yaw and polar draws
+        (polar values mapped through ``arccos(1 - 2 v / pi)`` under the ``'arccos'`` parametrization)."""
+        focal = self.focal if self.focal > 0 else 1.0 / (2.0 * math.tan(math.radians(self.fov) / 2.0))
+        polar_band = self.polar.band()
+        return CameraRig(pivot=self.pivot, radius=self.radius.center(), focal=focal, orbit_center=self.orbit_center,
+                         yaw=self.yaw.center(), polar=self._polar_angle(self.polar.center()),
+                         yaw_range=self.yaw.band(),
+                         polar_range=(self._polar_angle(polar_band[0]), self._polar_angle(polar_band[1])))
 
     def forward(
         self, batch_size: int, *, device: torch.device | str = "cpu", generator: torch.Generator | None = None

@@ -11,9 +11,9 @@ from gan3d.core.cameras import pixel_rays
 from gan3d.core.interfaces import PointSampler
 from gan3d.core.types import Cameras, RaySamples
 
-from .importance_sampling import sample_piecewise_constant, smooth_weights
+from .importance_sampling import PDF_EPS, sample_piecewise_constant, smooth_weights
 
-__all__ = ["UniformPointSampler", "PERTURBATIONS", "RANGE_MEASURES"]
+__all__ = ["UniformPointSampler", "PERTURBATIONS", "IMPORTANCE_PDFS"]
 
 #: Jitter modes. With ``t_i`` the ``num_samples`` evenly spaced positions from ``ray_start`` to
 #: ``ray_end`` and ``d`` their spacing, each sample is drawn uniformly from its cell:
@@ -29,11 +29,21 @@ PERTURBATIONS = {
     "forward": "[t_i, t_i + d]",
 }
 
-#: What ``ray_start`` and ``ray_end`` measure: the distance along the unit ray (pi-GAN, EG3D), or the
-#: depth along the camera's viewing axis, so that off-centre rays reach ``1 / cos`` further (StyleNeRF
-#: training/stylenerf.py ``CameraRay.get_evaluation_points``: points ``o + z (p - o)`` with ``p`` the pixel
-#: on the image plane at camera depth 1, ``z`` in ``depth_range``).
-RANGE_MEASURES = ("ray", "optical_axis")
+#: How the coarse weights become the PDF of the fine samples. With ``t_i`` the ``S`` coarse depths
+#: and ``m_i = (t_i + t_{i+1}) / 2`` their midpoints:
+IMPORTANCE_PDFS = {
+    # NeRF sample_pdf (nerf-pytorch, kwea123's nerf_pl): bins [m_{i-1}, m_i] around the interior
+    # samples i = 1..S-2, each with its sample's weight + 1e-5; u = cdf[j] falls in bin j.
+    "nerf": "bins [m_{i-1}, m_i], weight w_i + 1e-5, i = 1..S-2",
+    # pi-GAN generators.py: weights + 1e-5 before sample_pdf, which adds 1e-5 again, and
+    # torch.searchsorted's default right=False (u = cdf[j] falls in bin j - 1).
+    "pigan": "bins [m_{i-1}, m_i], weight w_i + 2e-5, i = 1..S-2, searchsorted left",
+    # EG3D renderer.py sample_importance: its ray marcher's S - 1 interval weights (midpoint
+    # quadrature; the renderer's trailing zero dropped) taken as if they were per-sample weights:
+    # smoothed, then [1:-1] over the bins [m_{i-1}, m_i] of sample_pdf, of which only the first
+    # S - 3 are reached, so interval i weighs the bin around sample i and the last bin is never drawn.
+    "eg3d": "bins [m_{i-1}, m_i], weight of interval (t_i, t_{i+1}) + 1e-5, i = 1..S-3",
+}
 
 
 class UniformPointSampler(PointSampler):
@@ -54,17 +64,26 @@ class UniformPointSampler(PointSampler):
             randomly at inference as well, so set it to reproduce their renders exactly.
         smooth_importance_weights: smooth the coarse weights before importance sampling
             (:func:`gan3d.samplers.importance_sampling.smooth_weights`, EG3D); off for NeRF/pi-GAN.
-        range_along: what the range measures, one of :data:`RANGE_MEASURES`: ``'ray'`` (distance along
-            the unit ray) or ``'optical_axis'`` (depth along the camera's viewing axis, StyleNeRF). The
-            returned ``depths`` are distances along the unit ray either way.
+        align_corners: put the rays of an ``h x w`` image on the corner-aligned grid (the outermost
+            rays on the image's edges, ``u = j / (w - 1)``: pi-GAN's ``linspace(-1, 1)`` NDC grid)
+            instead of through pixel centres (EG3D); see :func:`gan3d.core.cameras.pixel_rays`.
+        axis_depths: measure the sample depths along the camera's optical axis (planes of constant
+            camera depth between ``ray_start`` and ``ray_end``) instead of along each ray: a sample at
+            depth ``z`` lies ``z / cos(angle to the axis)`` along its ray. StyleSDF's ``render_rays``
+            (``pts = rays_o + rays_d * z_vals`` with ``rays_d`` of camera-space z-length 1).
+        static_view_directions_in_eval: in eval mode hand the decoder each ray's direction in the
+            camera frame, OpenGL axes (x right, y up, looking down -z), instead of the world
+            direction: StyleSDF's ``static_viewdirs``, which its generation scripts switch on (a
+            view-dependent colour that does not change with the camera). Not kept through
+            importance sampling.
+        importance_pdf: how the coarse weights make the fine samples' PDF, one of
+            :data:`IMPORTANCE_PDFS`: ``'nerf'``, ``'pigan'`` or ``'eg3d'`` (which expects the weights of
+            midpoint quadrature, ``S - 1`` intervals and a zero).
 
     Recipes: EG3D FFHQ ``num_samples=48, ray_start=2.25, ray_end=3.3, perturbation='forward'``
     (``train.py`` rendering options; 48 importance samples); pi-GAN CelebA ``num_samples=12..24,
     ray_start=0.88, ray_end=1.12, perturbation='stratified', smooth_importance_weights=False``
-    (``curriculums.py``); GIRAFFE ``ray_start=0.5, ray_end=6.0, perturbation='middle_uniform'``;
-    StyleNeRF FFHQ ``num_samples=14, ray_start=0.88, ray_end=1.12, perturbation='middle_uniform',
-    range_along='optical_axis', smooth_importance_weights=False`` (``conf/model/stylenerf_ffhq.yaml``
-    ``depth_range``, ``n_ray_samples``; 14 importance samples).
+    (``curriculums.py``); GIRAFFE ``ray_start=0.5, ray_end=6.0, perturbation='middle_uniform'``.
 
     Example:
         >>> sampler = UniformPointSampler(num_samples=8, ray_start=2.0, ray_end=3.0)
@@ -85,7 +104,10 @@ class UniformPointSampler(PointSampler):
         disparity_space_sampling: bool = False,
         perturb_in_eval: bool = False,
         smooth_importance_weights: bool = True,
-        range_along: str = "ray",
+        importance_pdf: str = "nerf",
+        align_corners: bool = False,
+        axis_depths: bool = False,
+        static_view_directions_in_eval: bool = False,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -98,8 +120,8 @@ class UniformPointSampler(PointSampler):
             raise ValueError("disparity_space_sampling needs ray_start > 0 (it spaces samples in 1 / depth)")
         if perturbation not in PERTURBATIONS:
             raise ValueError(f"perturbation {perturbation!r} is unknown; allowed: {', '.join(PERTURBATIONS)}")
-        if range_along not in RANGE_MEASURES:
-            raise ValueError(f"range_along {range_along!r} is unknown; allowed: {', '.join(RANGE_MEASURES)}")
+        if importance_pdf not in IMPORTANCE_PDFS:
+            raise ValueError(f"importance_pdf {importance_pdf!r} is unknown; allowed: {', '.join(IMPORTANCE_PDFS)}")
         self.num_samples = num_samples
         self.ray_start = float(ray_start)
         self.ray_end = float(ray_end)
@@ -107,7 +129,10 @@ class UniformPointSampler(PointSampler):
         self.disparity_space_sampling = disparity_space_sampling
         self.perturb_in_eval = perturb_in_eval
         self.smooth_importance_weights = smooth_importance_weights
-        self.range_along = range_along
+        self.importance_pdf = importance_pdf
+        self.align_corners = align_corners
+        self.axis_depths = axis_depths
+        self.static_view_directions_in_eval = static_view_directions_in_eval
 
     @property
     def randomized(self) -> bool:
@@ -115,38 +140,54 @@ class UniformPointSampler(PointSampler):
         return self.training or self.perturb_in_eval
 
     def forward(
-        self, cameras: Cameras, resolution: tuple[int, int], *, generator: torch.Generator | None = None
+        self,
+        cameras: Cameras,
+        resolution: tuple[int, int] | None,
+        *,
+        pixels: Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> RaySamples:
-        """Samples for every pixel of an ``(h, w)`` image.
+        """Samples for every pixel of an ``(h, w)`` image (through pixel centres, or on the corner-aligned
+        grid of ``cameras.align_corners``), or for the rays through ``pixels [B, R, 2]`` (normalized image
+        coordinates).
 
-        Returns :class:`RaySamples` with ``origins, directions [B, h*w, 3]`` and
-        ``depths [B, h*w, S, 1]``, ascending along ``S``.
+        Returns :class:`RaySamples` with ``origins, directions [B, R, 3]`` and ``depths [B, R, S, 1]``,
+        ascending along ``S`` (``R = h * w`` without ``pixels``).
         """
-        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
+        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
+                                         align_corners=cameras.align_corners or self.align_corners)
         b, r = origins.shape[:2]
-        t = self._positions((b, r), origins.device, origins.dtype, generator)
         if self.disparity_space_sampling:
             # EG3D sample_stratified: 1/depth linear in t.
-            t = t.clamp(0.0, 1.0)
+            t = self._positions((b, r), 0.0, 1.0, origins.device, origins.dtype, generator).clamp(0.0, 1.0)
             depths = 1.0 / ((1.0 - t) / self.ray_start + t / self.ray_end)
         else:
-            depths = self.ray_start + (self.ray_end - self.ray_start) * t
-        if self.range_along == "optical_axis":
-            # A depth z along the viewing axis is z / cos(angle to the axis) along the unit ray.
-            cos = (directions * cameras.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)
-            depths = depths / cos
-        return RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
+            depths = self._positions((b, r), self.ray_start, self.ray_end, origins.device, origins.dtype, generator)
+        if self.axis_depths:  # z along the optical axis (camera +z) -> distance along the unit ray
+            depths = depths / (directions * cameras.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)
+        samples = RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
+        if self.static_view_directions_in_eval and not self.training:
+            # Camera-frame directions (R^T d), OpenCV -> OpenGL axes: (x, -y, -z).
+            camera = directions @ cameras.cam2world[:, :3, :3]
+            view = camera * camera.new_tensor([1.0, -1.0, -1.0])
+            samples.sample_directions_override = view.unsqueeze(-2).expand_as(samples.points)
+        return samples
 
     def _positions(
-        self, rays: tuple[int, int], device: torch.device, dtype: torch.dtype, generator: torch.Generator | None
+        self, rays: tuple[int, int], start: float, end: float, device: torch.device, dtype: torch.dtype,
+        generator: torch.Generator | None,
     ) -> Tensor:
-        """``[B, R, S]`` positions in units of the range (0 at ``ray_start``, 1 at ``ray_end``)."""
+        """``[B, R, S]`` positions from ``start`` to ``end``, jittered as :attr:`perturbation` says.
+
+        The grid is ``torch.linspace(start, end, S)`` and the jitter is scaled by the spacing, as in
+        EG3D's and pi-GAN's samplers, so that the unjittered depths are theirs to the last bit.
+        """
         s = self.num_samples
-        grid = torch.linspace(0.0, 1.0, s, device=device, dtype=dtype).expand(*rays, s)
+        grid = torch.linspace(start, end, s, device=device, dtype=dtype).expand(*rays, s)
         if self.perturbation == "none" or not self.randomized:
             return grid
         jitter = random_draws.uniform((*rays, s), device=device, generator=generator, dtype=dtype)
-        spacing = 1.0 / (s - 1)
+        spacing = (end - start) / (s - 1)
         if self.perturbation == "stratified":
             return grid + (jitter - 0.5) * spacing
         if self.perturbation == "forward":
@@ -179,21 +220,33 @@ class UniformPointSampler(PointSampler):
             )
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if self.importance_pdf == "eg3d" and coarse.shape[-1] < 4:
+            raise ValueError(f"importance_pdf='eg3d' needs at least 4 coarse samples per ray, got {coarse.shape[-1]}")
         with torch.no_grad():
             w = weights.detach().squeeze(-1)
+            edges = 0.5 * (coarse[..., 1:] + coarse[..., :-1])  # [B, R, S - 1]
+            if self.importance_pdf == "eg3d":
+                # The S - 1 interval weights (the renderer pads a zero); sample_pdf reaches only the
+                # first S - 2 edges, as it gets S - 3 weights (renderer.py sample_importance).
+                w, edges = w[..., :-1], edges[..., :-1]
+            elif self.importance_pdf == "pigan":
+                w = w + PDF_EPS  # generators.py: weights + 1e-5, then sample_pdf adds its own
             if self.smooth_importance_weights:
                 w = smooth_weights(w)
-            edges = 0.5 * (coarse[..., 1:] + coarse[..., :-1])  # [B, R, S - 1]
             shape = (*coarse.shape[:-1], num_samples)
             if self.randomized:
                 u = random_draws.uniform(shape, device=coarse.device, generator=generator, dtype=coarse.dtype)
                 u = torch.sort(u, dim=-1).values
             else:
                 u = torch.linspace(0.0, 1.0, num_samples, device=coarse.device, dtype=coarse.dtype).expand(shape)
-            fine = sample_piecewise_constant(edges, w[..., 1:-1], u)
-        return RaySamples.along_rays(samples.origins, samples.directions, fine.unsqueeze(-1))
+            fine = sample_piecewise_constant(edges, w[..., 1:-1], u, right=self.importance_pdf != "pigan")
+        out = RaySamples.along_rays(samples.origins, samples.directions, fine.unsqueeze(-1))
+        if samples.sample_directions_override is not None:  # the coarse samples' per-ray view directions
+            out.sample_directions_override = samples.sample_directions_override[..., :1, :].expand_as(out.points)
+        return out
 
     def extra_repr(self) -> str:
         return (f"num_samples={self.num_samples}, ray_start={self.ray_start}, ray_end={self.ray_end}, "
                 f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}, "
-                f"range_along={self.range_along!r}")
+                f"importance_pdf={self.importance_pdf!r}, align_corners={self.align_corners}, "
+                f"axis_depths={self.axis_depths}")

@@ -43,19 +43,16 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..types import Cameras
+from .archives import DatasetError
 
 __all__ = ["EG3DDataset", "DatasetError", "ImageSample", "ImageDepthSample", "IMAGE_EXTENSIONS", "LABEL_DIM"]
 
 logger = logging.getLogger(__name__)
 
 #: file name endings read as images (case-insensitive).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 #: length of an EG3D camera label: 16 cam2world + 9 intrinsics floats.
 LABEL_DIM = 25
-
-
-class DatasetError(ValueError):
-    """A data set is missing, malformed or holds a file that cannot be read."""
 
 
 class ImageSample(NamedTuple):

@@ -32,9 +32,14 @@ class TrainingConfig:
         xflip: mirror the data set (images and camera labels).
         max_bad_steps: non-finite steps to skip before stopping (0: stop at the first).
         keep_checkpoints: complete checkpoints kept on disk.
-        frozen_modules: generator parts left untrained (names of :class:`Generator` submodules:
-            ``mapper``, ``embedder``, ``decoder``, ``renderer``, ``upsampler``...), e.g. StyleSDF's
+        frozen_slots: generator slots left untrained (``stochasticity_mapper``, ``point_embedder``,
+            ``feature_decoder``, ``volume_renderer``, ``background/feature_decoder``...), e.g. StyleSDF's
             volume renderer under its 2D decoder; not in the optimizer and no gradients computed.
+        init_from: ``{"checkpoint": PATH, "slots": [...], "weights": "G_ema"}``: before the first step
+            (never on resume), load those slots' weights from another job's checkpoint (StyleSDF's full
+            pipeline starts from its volume-renderer stage, ``train_full_pipeline.py`` loading ``g_ema``);
+            the method's own preparation (:meth:`~gan3d.core.objective.Objective.initialize_generator`)
+            is then skipped. ``None``: no such loading.
         lazy_reg_adam: adjust Adam for lazy R1 as StyleGAN2 does (lr and betas scaled by
             ``interval / (interval + 1)``) when the R1 interval is above 1.
         optimizer: ``'adam'`` (betas from ``g_betas``/``d_betas``) or ``'rmsprop'`` (GIRAFFE;
@@ -62,7 +67,8 @@ class TrainingConfig:
     keep_checkpoints: int = 2
     lazy_reg_adam: bool = True
     optimizer: str = "adam"
-    frozen_modules: list[str] = field(default_factory=list)
+    frozen_slots: list[str] = field(default_factory=list)
+    init_from: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -93,6 +99,19 @@ class TrainingConfig:
             betas = getattr(self, name)
             if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
                 raise RecipeError(f"training.{name} must be two numbers in [0, 1), got {betas!r}")
+        if not isinstance(self.frozen_slots, list) or not all(isinstance(x, str) for x in self.frozen_slots):
+            raise RecipeError(f"training.frozen_slots must be a list of slot names, got {self.frozen_slots!r}")
+        if self.init_from is not None:
+            init = self.init_from
+            known = {"checkpoint", "slots", "weights"}
+            if not isinstance(init, dict) or set(init) - known or not isinstance(init.get("checkpoint", ""), str):
+                raise RecipeError(f"training.init_from must be {{'checkpoint': PATH, 'slots': [...], 'weights': "
+                                  f"'G_ema' or 'G'}}, got {init!r}")
+            slots = init.get("slots", [])
+            if not isinstance(slots, list) or not slots or not all(isinstance(x, str) for x in slots):
+                raise RecipeError(f"training.init_from.slots must be a non-empty list of slot names, got {slots!r}")
+            if init.get("weights", "G_ema") not in ("G_ema", "G"):
+                raise RecipeError(f"training.init_from.weights must be 'G_ema' or 'G', got {init.get('weights')!r}")
         StageSchedule(self)  # validates the stages
 
 

@@ -14,6 +14,7 @@ logs and checkpoints.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 import time
@@ -25,14 +26,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..checkpoint import save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..generator import Generator, build_generator, build_module
 from ..images import save_image_grid
+from ..interfaces import Scheduled
 from ..objective import LossInputs, Objective
 from ..recipe import Recipe, RecipeError
 from . import distributed
 from .config import StageSchedule, TrainingConfig
-from .data import ItemFailure, make_loader, resize_reals
+from .data import ItemFailure, make_loader
 from .ema import ema_beta, update_ema
 from .workdir import prepare_work_dir, resume_point
 
@@ -97,32 +99,35 @@ class Trainer:
         self.G: Generator = build_generator(recipe, registry).to(self.device)
         self.D: nn.Module = build_module(recipe, "discriminator", registry).to(self.device)
         if "loss" in recipe.modules:
-            self.loss: Objective = build_module(recipe, "loss", registry).to(self.device)
+            self.loss = build_module(recipe, "loss", registry).to(self.device)
+            if not isinstance(self.loss, Objective):
+                raise RecipeError(f"loss {recipe.modules['loss'].name!r} must be a gan3d.core.objective.Objective, "
+                                  f"got {type(self.loss).__name__}")
         else:
             self.loss = Objective().to(self.device)
         labels = getattr(dataset, "labels", None)
         if labels is not None:
             self.G.pose_sampler.bind_dataset_poses(torch.as_tensor(labels, dtype=torch.float32).to(self.device))
-        children = dict(self.G.named_children())
-        unknown = [n for n in self.cfg.frozen_modules if n not in children]
+        slots = self.G.slot_modules()
+        unknown = [n for n in self.cfg.frozen_slots if n not in slots]
         if unknown:  # checked before the (possibly long) preparation below
-            raise RecipeError(f"training.frozen_modules: the generator has no module(s) {unknown}; "
-                              f"modules: {', '.join(children)}")
-        if checkpoint is None:  # a method's one-off preparation of fresh weights (StyleSDF's sphere fit)
-            self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
+            raise RecipeError(f"training.frozen_slots: the generator has no slot(s) {unknown}; "
+                              f"slots: {', '.join(slots)}")
+        if checkpoint is None:
+            self._initialize_generator(seed)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         if self.world > 1:
             for module in (self.G, self.D, self.G_ema, self.loss):
                 for t in list(module.parameters()) + list(module.buffers()):
                     dist.broadcast(t.data, src=0)
 
-        r1_interval = getattr(self.loss, "r1_interval", 1) or 1
+        r1_interval = self.loss.r1_interval or 1
         d_ratio = r1_interval / (r1_interval + 1) if self.cfg.lazy_reg_adam and r1_interval > 1 else 1.0
-        g_interval = getattr(self.loss, "g_reg_interval", 0) or 0
+        g_interval = self.loss.g_reg_interval or 0
         g_ratio = g_interval / (g_interval + 1) if self.cfg.lazy_reg_adam and g_interval > 1 else 1.0
         self.d_ratio, self.g_ratio = d_ratio, g_ratio
-        g_params = [p for name, p in self.G.named_parameters()
-                    if name.split(".")[0] not in self.cfg.frozen_modules] + list(self.loss.parameters())
+        frozen = {id(p) for name in self.cfg.frozen_slots for p in slots[name].parameters()}
+        g_params = [p for p in self.G.parameters() if id(p) not in frozen] + list(self.loss.parameters())
         if self.cfg.optimizer == "rmsprop":
             self.G_opt = torch.optim.RMSprop(g_params, lr=self.cfg.g_lr * g_ratio, alpha=0.99, eps=1e-8)
             self.D_opt = torch.optim.RMSprop(self.D.parameters(), lr=self.cfg.d_lr * d_ratio, alpha=0.99, eps=1e-8)
@@ -168,6 +173,16 @@ class Trainer:
     def _restore(self, state: dict[str, Any]) -> None:
         self.G.load_state_dict(state["G"])
         self.G_ema.load_state_dict(state["G_ema"])
+        if state.get("meta", {}).get("imported"):
+            # An official checkpoint brought in by tools/run.py import: weights only. Optimizers,
+            # loss state and random draws start afresh, from step 0; a discriminator the file did
+            # not have starts from its initialisation.
+            if "D" in state:
+                self.D.load_state_dict(state["D"])
+            else:
+                logger.warning("the imported checkpoint has no discriminator; fine-tuning starts with a fresh one")
+            logger.info("continuing from imported official weights (%s)", state["meta"].get("source", "?"))
+            return
         self.D.load_state_dict(state["D"])
         self.loss.load_state_dict(state["loss"])
         self.G_opt.load_state_dict(state["G_opt"])
@@ -214,19 +229,43 @@ class Trainer:
         return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
     # ------------------------------------------------------------------ one iteration
+    def _initialize_generator(self, seed: int) -> None:
+        """Fresh weights: load ``training.init_from``'s slots, or run the method's own preparation
+        (StyleSDF's sphere fit)."""
+        init = self.cfg.init_from
+        if init is not None and init.get("checkpoint"):
+            path = init["checkpoint"]
+            state = load_checkpoint(path)
+            key = init.get("weights", "G_ema")
+            if key not in state:
+                raise CheckpointError(f"{path}: training.init_from wants its {key!r} weights, which it does not hold")
+            try:
+                loaded = self.G.load_slots(state[key], init["slots"], source=str(path))
+            except ValueError as exc:
+                raise CheckpointError(str(exc)) from None
+            logger.info("training.init_from: loaded %d tensors of %s from %s", loaded, ", ".join(init["slots"]), path)
+            return
+        if init is not None:
+            logger.warning("training.init_from has no checkpoint: slots %s start from the method's own initialisation; "
+                           "give --set training.init_from.checkpoint=<checkpoint of the earlier stage>", init["slots"])
+        self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
+
     def _apply_stage(self, index: int, settings: dict[str, Any]) -> None:
         for group in self.G_opt.param_groups:
             group["lr"] = settings["g_lr"] * self.g_ratio
         for group in self.D_opt.param_groups:
             group["lr"] = settings["d_lr"] * self.d_ratio
         for key, value in settings["generator"].items():
+            if key not in Generator.STAGE_OPTIONS:
+                raise RecipeError(f"training.stages[{index}]: a stage cannot set generator option {key!r}; it can "
+                                  f"set {', '.join(Generator.STAGE_OPTIONS)}")
             for G in (self.G, self.G_ema):
-                if not hasattr(G, key):
-                    raise RecipeError(f"training.stages[{index}]: the generator has no option {key!r}")
                 setattr(G, key, value)
+        options = inspect.signature(type(self.loss)).parameters
         for key, value in settings["loss"].items():
-            if not hasattr(self.loss, key):
-                raise RecipeError(f"training.stages[{index}]: the loss has no option {key!r}")
+            if key not in options:
+                raise RecipeError(f"training.stages[{index}]: the loss has no option {key!r}; its options: "
+                                  f"{', '.join(options)}")
             setattr(self.loss, key, value)
         if settings["resolution"] is not None:
             for G in (self.G, self.G_ema):
@@ -235,12 +274,7 @@ class Trainer:
 
     def output_resolution(self) -> int:
         """The side of the generator's output image at the current render resolution."""
-        up = self.G.upsampler
-        fixed = getattr(up, "out_resolution", None)
-        if fixed:
-            return int(fixed)
-        scale = getattr(up, "scale_factor", 1)
-        return int(self.G.render_resolution * scale)
+        return self.G.output_resolution()
 
     def _sync_grads(self, parameters: list[nn.Parameter]) -> None:
         """Average the gradients over the ranks (one all-reduce of the flattened gradients)."""
@@ -263,10 +297,11 @@ class Trainer:
         return False
 
     def _make_generator_trainable(self) -> None:
-        """Gradients on for the generator, except its ``training.frozen_modules``."""
+        """Gradients on for the generator, except its ``training.frozen_slots``."""
         self.G.requires_grad_(True)
-        for name in self.cfg.frozen_modules:
-            getattr(self.G, name).requires_grad_(False)
+        slots = self.G.slot_modules()
+        for name in self.cfg.frozen_slots:
+            slots[name].requires_grad_(False)
 
     def _optimizer_step(self, opt: torch.optim.Optimizer, module: nn.Module, clip: float) -> None:
         # Every parameter the optimizer steps is averaged (the loss's own parameters ride with G's).
@@ -291,20 +326,19 @@ class Trainer:
             alpha = 1.0
 
         t0 = time.perf_counter()
-        real, labels = self._next_real(batch)
-        real = resize_reals(real, self.output_resolution())
+        real, labels = self._next_real(batch)  # full resolution: the objective resizes or cuts patches
         data_time = time.perf_counter() - t0
+        image_resolution = self.output_resolution()
 
         def draw_inputs() -> LossInputs:
             z = torch.randn(batch, self.G.z_dim, generator=self.rng)[lo:hi].to(self.device)
             cams = self.G.pose_sampler(batch, device="cpu", generator=self.rng)[lo:hi].to(self.device)
             return LossInputs(real, labels, z, gen_cameras=cams, resolution=self.G.render_resolution,
-                              alpha=alpha, step=self.step, kimg=self.nimg / 1000, generator=None)
+                              image_resolution=image_resolution, alpha=alpha, step=self.step,
+                              kimg=self.nimg / 1000, generator=None)
 
-        # Modules with step-dependent schedules (pi-GAN's annealed density noise) follow the step.
-        for module in self.G.modules():
-            if module is not self.G and hasattr(module, "set_training_step"):
-                module.set_training_step(self.step)
+        # Modules with schedules (pi-GAN's annealed density noise, patch scales, fade-ins) follow the progress.
+        self._set_training_step()
         logs: dict[str, float] = {}
         self._step_was_bad = False
         terms: dict[str, dict[str, Tensor]] = {}
@@ -318,7 +352,7 @@ class Trainer:
             if ok:
                 d_terms["loss"].backward()
                 if self.loss.regularize_discriminator_now(self.step):
-                    if getattr(self.loss, "d_reg_own_step", False):  # StyleGAN2-ADA's separate 'Dreg' phase
+                    if self.loss.d_reg_own_step:  # StyleGAN2-ADA's separate 'Dreg' phase
                         self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
                         self.D_opt.zero_grad(set_to_none=True)
                     reg = self.loss.discriminator_regularizer(self.D, draw_inputs())
@@ -339,7 +373,7 @@ class Trainer:
             if self._check_finite(g_terms, "generator"):
                 g_terms["loss"].backward()
                 g_reg_now = self._g_reg_now()
-                if g_reg_now and getattr(self.loss, "g_reg_own_step", False):  # a separate 'Greg' phase
+                if g_reg_now and self.loss.g_reg_own_step:  # a separate 'Greg' phase
                     self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
                     self.G_opt.zero_grad(set_to_none=True)
                 g_reg = self.loss.generator_regularizer(self.G, g_inputs) if g_reg_now else {}
@@ -349,7 +383,7 @@ class Trainer:
                 self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
 
         # The method's order: StyleGAN2-ADA (EG3D) and GIRAFFE update G first; pi-GAN and StyleSDF D first.
-        first_g = getattr(self.loss, "generator_step_first", False)
+        first_g = self.loss.generator_step_first
         for phase in (generator_phase, discriminator_phase) if first_g else (discriminator_phase, generator_phase):
             phase()
         d_terms, g_terms = terms["D"], terms["G"]
@@ -380,8 +414,15 @@ class Trainer:
         distributed.average_([b for m in (self.G, self.D) for b in m.buffers() if b.is_floating_point()], self.world)
 
     def _g_reg_now(self) -> bool:
-        interval = getattr(self.loss, "g_reg_interval", 0) or 0
+        interval = self.loss.g_reg_interval or 0
         return interval > 0 and self.step % interval == 0
+
+    def _set_training_step(self) -> None:
+        kimg = self.nimg / 1000
+        for module in (self.G, self.G_ema, self.D, self.loss):
+            for m in module.modules():
+                if isinstance(m, Scheduled):
+                    m.set_training_step(self.step, kimg)
 
     def _update_ema(self, batch: int) -> None:
         update_ema(self.G_ema, self.G, ema_beta(self.cfg, step=self.step, nimg=self.nimg, batch=batch))

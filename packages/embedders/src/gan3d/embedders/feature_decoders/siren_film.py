@@ -89,6 +89,24 @@ class SirenFiLMDecoder(FeatureDecoder):
 
     out_channels = 3
 
+    @classmethod
+    def wire(cls, options: dict, upstream: dict) -> dict:
+        """``in_channels`` from the embedder; ``hidden_dim`` from the latent width: the FiLM frequencies and
+        phase shifts of a layer are its latent row (pi-GAN's mapping network outputs them directly,
+        siren.py ``SPATIALSIRENBASELINE``), so ``w_dim = 2 * hidden_dim``."""
+        out = {}
+        if upstream.get("in_channels") is not None:
+            out["in_channels"] = upstream["in_channels"]
+        w_dim = upstream.get("w_dim")
+        if w_dim is not None:
+            if w_dim % 2:
+                from gan3d.core.recipe import RecipeError
+
+                raise RecipeError(f"siren_film decoder: the latent width w_dim={w_dim} must be even (FiLM "
+                                  "frequencies | phase shifts)")
+            out["hidden_dim"] = w_dim // 2
+        return out
+
     def __init__(self, *, in_channels: int = 3, hidden_dim: int = 256, num_layers: int = 8) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("hidden_dim", hidden_dim), ("num_layers", num_layers)):
@@ -114,9 +132,9 @@ class SirenFiLMDecoder(FeatureDecoder):
         b, r, s, c = features.shape
         if c != self.in_channels:
             raise ValueError(f"siren_film decoder: features have {c} channels, expected in_channels={self.in_channels}")
-        if ws.ndim != 3 or ws.shape[1] < self.num_ws or ws.shape[2] != self.w_dim:
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(
-                f"siren_film decoder needs ws [B, >={self.num_ws}, {self.w_dim}] (frequencies | phase shifts of "
+                f"siren_film decoder needs ws [B, {self.num_ws}, {self.w_dim}] (frequencies | phase shifts of "
                 f"each FiLM layer, as the 'pigan' mapper gives with num_ws={self.num_ws}, "
                 f"film_dim={self.hidden_dim}); got {tuple(ws.shape)}"
             )

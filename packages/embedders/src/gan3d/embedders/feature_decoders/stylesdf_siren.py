@@ -22,9 +22,9 @@ The network is made a sphere at the start of training by fitting it to ``|p| - r
 initialisation: SIREN has no geometric init.
 
 The input points come from the ``coordinate`` embedder with ``box_warp = far - near`` (StyleSDF's
-``z_normalize``: ``p * 2 / (far - near)``). With ``sdf_gradients=True`` the generator adds
-``extras['sdf_gradients']`` ``[B, R, S, 3]`` (d sdf / d world points) whenever autograd is on, for the
-eikonal loss (:meth:`gan3d.core.generator.Generator.field`).
+``z_normalize``: ``p * 2 / (far - near)``). When the objective requests ``'sdf_gradients'`` the
+generator adds ``extras['sdf_gradients']`` ``[B, R, S, 3]`` (d sdf / d world points) for the eikonal
+loss (:meth:`gan3d.core.generator.Generator.field`).
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ class StyleSDFSirenDecoder(FeatureDecoder):
         style_dim: size of the latent ``w`` (StyleSDF 256); ``ws[:, 0]`` drives every layer.
         output_features: put the ``width``-d view-dependent features after the RGB (the full
             pipeline); ``False`` gives RGB only (the volume-renderer stage, ``no_features_output``).
-        sdf_gradients: ask the generator for ``extras['sdf_gradients']`` when autograd is on (the
-            eikonal loss needs them; off when the SDF network is frozen).
+
+    The eikonal loss's SDF gradients are asked for by the objective (``requests={'sdf_gradients'}``).
 
     Shapes: ``features [B, R, S, in_channels]``, ``directions [B, R, S, 3]``,
     ``ws [B, >= 1, style_dim]`` -> ``Field(features [B, R, S, 3 (+ width)], sdf [B, R, S, 1])`` with
@@ -108,9 +108,11 @@ class StyleSDFSirenDecoder(FeatureDecoder):
     """
 
     num_ws = 1
+    field_kind = "sdf"
+    WIRED = {"in_channels": "in_channels", "style_dim": "w_dim"}
 
     def __init__(self, *, in_channels: int = 3, width: int = 256, depth: int = 8, style_dim: int = 256,
-                 output_features: bool = True, sdf_gradients: bool = True) -> None:
+                 output_features: bool = True) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("width", width), ("depth", depth),
                             ("style_dim", style_dim)):
@@ -122,7 +124,6 @@ class StyleSDFSirenDecoder(FeatureDecoder):
         self.style_dim = style_dim
         self.w_dim = style_dim
         self.output_features = output_features
-        self.sdf_gradients = sdf_gradients
         self.out_channels = 3 + (width if output_features else 0)
         self.layers = nn.ModuleList(
             StyleSDFFiLMLayer(in_channels if i == 0 else width, width, style_dim, first=i == 0) for i in range(depth)

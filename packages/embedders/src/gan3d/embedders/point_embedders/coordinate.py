@@ -51,6 +51,12 @@ class CoordinateEmbedder(PointEmbedder):
                                            include_input=include_input, multiply_by_pi=multiply_by_pi)
         self.out_channels = self.encoding.out_channels
 
+    @property
+    def bounds(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """The cube of side ``box_warp`` about the origin that the encoding maps onto ``[-1, 1]^3``."""
+        h = self.box_warp / 2
+        return ((-h, -h, -h), (h, h, h))
+
     def forward(self, points: Tensor, scene: Any = None) -> Tensor:
         if points.shape[-1] != 3:
             raise ValueError(f"points must be [B, R, S, 3], got {tuple(points.shape)}")

@@ -44,8 +44,24 @@ class PositionEncodedEmbedder(PointEmbedder):
         self.base = get_registry().build("point_embedder", base, **(base_options or {}))
         self.encoding = PositionalEncoding(in_channels=3, num_frequencies=num_frequencies,
                                            include_input=include_input, multiply_by_pi=multiply_by_pi)
-        self.num_ws = getattr(self.base, "num_ws", 0) or 0
+        self.num_ws = self.base.num_ws
+        self.w_dim = self.base.w_dim
         self.out_channels = self.encoding.out_channels + self.base.out_channels
+
+    @classmethod
+    def wire(cls, options: dict, upstream: dict) -> dict:
+        """The base embedder is wired as it would be in the slot (its ``w_dim`` is the mapper's)."""
+        from gan3d.core.registry import get_registry
+
+        base_cls = get_registry().get("point_embedder", options.get("base", "triplane"))
+        base_options = dict(options.get("base_options") or {})
+        wired = base_cls.wire(base_options, upstream)
+        return {"base_options": {**base_options, **wired}} if wired else {}
+
+    @property
+    def bounds(self):
+        """The base embedder's."""
+        return self.base.bounds
 
     def scene(self, ws: Tensor) -> Any:
         return self.base.scene(ws)

@@ -76,8 +76,14 @@ class TriplaneEmbedder(PointEmbedder):
         self.plane_axes = plane_axes
         self.noise_mode = noise_mode
 
+    @property
+    def bounds(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """The cube of side ``box_warp`` about the origin the planes span."""
+        h = self.box_warp / 2
+        return ((-h, -h, -h), (h, h, h))
+
     def scene(self, ws: Tensor) -> Tensor:
-        """``ws [B, >= num_ws, w_dim]`` (the first ``num_ws`` are used) -> planes ``[B, 3, C, res, res]``."""
+        """``ws [B, num_ws, w_dim]`` (its rows) -> planes ``[B, 3, C, res, res]``."""
         if ws.ndim != 3 or ws.shape[1] < self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(
                 f"triplane embedder needs ws [B, >={self.num_ws}, {self.w_dim}] for its synthesis backbone; "

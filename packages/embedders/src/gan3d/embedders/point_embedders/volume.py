@@ -145,12 +145,18 @@ class VolumeEmbedder(PointEmbedder):
         self.volume_channels = output_channels
         self.network = FeatureVolumeNetwork(feat_res=feat_res, init_res=init_res, base_channels=base_channels,
                                             output_channels=output_channels, w_dim=w_dim)
-        self.register_buffer("bounds", box, persistent=False)
+        self.register_buffer("box", box, persistent=False)
         self.encoding = None
         if num_frequencies or include_input:
             self.encoding = PositionalEncoding(in_channels=3, num_frequencies=num_frequencies,
                                                include_input=include_input)
         self.out_channels = output_channels + (self.encoding.out_channels if self.encoding is not None else 0)
+
+    @property
+    def bounds(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """The world box the feature volume covers."""
+        lo, hi = self.box.tolist()
+        return (tuple(lo), tuple(hi))
 
     def scene(self, ws: Tensor) -> Tensor:
         if ws.ndim != 3 or ws.shape[-1] != self.w_dim:
@@ -165,7 +171,7 @@ class VolumeEmbedder(PointEmbedder):
             )
         b, r, s, _ = points.shape
         flat = points.reshape(b, r * s, 3)
-        features = sample_from_volume(scene, flat, self.bounds)
+        features = sample_from_volume(scene, flat, self.box)
         if self.encoding is not None:
             features = torch.cat([features, self.encoding(flat)], dim=-1)
         return features.reshape(b, r, s, self.out_channels)

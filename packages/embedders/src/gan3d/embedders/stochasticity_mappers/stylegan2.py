@@ -35,18 +35,24 @@ class StyleGAN2Mapper(StochasticityMapper):
         w_avg_beta: decay of the running mean ``w_avg`` (0.998).
         c_scale: factor on ``c`` before the embedding (EG3D ``c_scale``, 1).
         zero_condition: feed zeros instead of ``c`` (EG3D with ``--gen_pose_cond False``).
+        embed_features, layer_features: width of the label embedding and of the hidden layers;
+            0 means ``w_dim``, StyleGAN2's default (``MappingNetwork`` ``embed_features``,
+            ``layer_features``; every released network uses the default).
     """
 
     def __init__(self, *, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, num_ws: int = 14, num_layers: int = 8,
                  lr_multiplier: float = 0.01, w_avg_beta: float = 0.998, c_scale: float = 1.0,
-                 zero_condition: bool = False) -> None:
+                 zero_condition: bool = False, embed_features: int = 0, layer_features: int = 0) -> None:
         super().__init__()
         for name, value in (("z_dim", z_dim), ("w_dim", w_dim), ("num_ws", num_ws), ("num_layers", num_layers)):
             if value <= 0:
                 raise ValueError(f"stylegan2 mapper: {name} must be positive, got {value}")
         if c_dim < 0:
             raise ValueError(f"stylegan2 mapper: c_dim must be >= 0 (0: unconditional), got {c_dim}")
+        if embed_features < 0 or layer_features < 0:
+            raise ValueError("stylegan2 mapper: embed_features and layer_features must be >= 0 (0: w_dim)")
         self.network = MappingNetwork(z_dim, c_dim, w_dim, num_ws, num_layers=num_layers,
+                                      embed_features=embed_features or None, layer_features=layer_features or None,
                                       lr_multiplier=lr_multiplier, w_avg_beta=w_avg_beta)
         self.z_dim = z_dim
         self.c_dim = c_dim

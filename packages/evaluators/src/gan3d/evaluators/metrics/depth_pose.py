@@ -55,7 +55,7 @@ class _EstimatorMetric(Evaluator):
 
     def _estimator(self) -> Estimator:
         est = build_estimator(self.estimator, self.estimator_options)
-        if not getattr(est, f"provides_{self.needs}"):
+        if not (est.provides_depth if self.needs == "depth" else est.provides_pose):
             raise ValueError(f"{self.name}: estimator {self.estimator!r} gives no {self.needs}; use one that does "
                              f"(e.g. 'trained')")
         return est

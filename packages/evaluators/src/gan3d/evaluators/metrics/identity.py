@@ -7,7 +7,9 @@ better.
 
 Face preprocessing: an optional fixed central crop (``crop_fraction`` of the side, shifted down by
 ``crop_offset_y`` of the side) and an antialiased bilinear resize to 112x112 (Carver resizes with
-nearest neighbour). No landmark alignment: gan3d carries no face detector.
+nearest neighbour); or, with ``align_face`` (Carver's ``--align_face true``), each face warped to
+ArcFace's five-point template by its landmarks (:mod:`.face_alignment`, MTCNN's points from
+``landmark_weights``), a batch with a face-less image falling back to the crop as in Carver.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from gan3d.core.interfaces import Evaluator
 from gan3d.core.types import Cameras
 
 from ..networks.iresnet import load_iresnet
+from ..networks.mtcnn import load_mtcnn
 from .dataset_items import item_fields
 from .distributed import BatchPlan
+from .face_alignment import align_faces
 from .sampling import batch_generator, evaluation_mode, render_latents, sample_latents
 
 __all__ = ["IdentityEvaluator", "crop_faces"]
@@ -54,13 +58,17 @@ class IdentityEvaluator(Evaluator):
         crop_fraction, crop_offset_y: the fixed face crop (1.0, 0.0: the whole image).
         face_size: input side of the network (112 for the published weights).
         truncation_psi: truncation of the latents.
+        align_face: align each face by five landmarks to ArcFace's template (Carver ``--align_face``).
+        landmark_weights: the folder of MTCNN's ``pnet.pt``, ``rnet.pt``, ``onet.pt`` (facenet-pytorch),
+            needed by ``align_face``.
     """
 
     name = "identity"
 
     def __init__(self, *, arcface_weights: str = "", arch: str = "r100", num_samples: int = 1024,
                  batch_size: int = 8, pose_source: str = "generator", crop_fraction: float = 1.0,
-                 crop_offset_y: float = 0.0, face_size: int = 112, truncation_psi: float = 1.0) -> None:
+                 crop_offset_y: float = 0.0, face_size: int = 112, truncation_psi: float = 1.0,
+                 align_face: bool = False, landmark_weights: str = "") -> None:
         if pose_source not in ("generator", "dataset"):
             raise ValueError(f"identity option 'pose_source' must be 'generator' or 'dataset', got {pose_source!r}")
         self.arcface_weights = arcface_weights
@@ -72,6 +80,8 @@ class IdentityEvaluator(Evaluator):
         self.crop_offset_y = crop_offset_y
         self.face_size = face_size
         self.truncation_psi = truncation_psi
+        self.align_face = align_face
+        self.landmark_weights = landmark_weights
 
     def _cameras(self, generator: nn.Module, n: int, gen: torch.Generator, device, labels: Tensor | None) -> Cameras:
         if labels is None:
@@ -81,6 +91,9 @@ class IdentityEvaluator(Evaluator):
 
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
+        # the landmark detector first: its missing weights are the cheaper thing to report
+        detector = load_mtcnn(self.landmark_weights, option="identity.landmark_weights").to(device) \
+            if self.align_face else None
         net = load_iresnet(self.arcface_weights, arch=self.arch, option="identity.arcface_weights",
                            input_size=self.face_size).to(device)
         labels = None
@@ -105,8 +118,10 @@ class IdentityEvaluator(Evaluator):
                 for cams in (cams_a, cams_b):
                     out = render_latents(generator, z, cams, truncation_psi=self.truncation_psi, gen=gen,
                                          condition=cams_a)
-                    faces = crop_faces(out.image, size=self.face_size, crop_fraction=self.crop_fraction,
-                                       crop_offset_y=self.crop_offset_y)
+                    faces = align_faces(out.image, detector, self.face_size) if detector is not None else None
+                    if faces is None:
+                        faces = crop_faces(out.image, size=self.face_size, crop_fraction=self.crop_fraction,
+                                           crop_offset_y=self.crop_offset_y)
                     embeddings.append(F.normalize(net(faces), dim=1))
                 scores.append((embeddings[0] * embeddings[1]).sum(1).cpu())
         return {"id": float(np.mean(plan.gather(scores).numpy()))}

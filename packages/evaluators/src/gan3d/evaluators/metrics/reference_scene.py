@@ -18,12 +18,13 @@ from torch import Tensor, nn
 from gan3d.core import random_draws
 from gan3d.core.cameras import focal_to_intrinsics, look_at, pixel_rays, spherical_origin
 from gan3d.core.generator import feature_image
-from gan3d.core.types import Cameras, GeneratorOutput
+from gan3d.core.interfaces import PoseSampler
+from gan3d.core.types import CameraRig, Cameras, GeneratorOutput
 
 __all__ = ["ReferenceSphereGenerator", "ReferencePoseSampler"]
 
 
-class ReferencePoseSampler(nn.Module):
+class ReferencePoseSampler(PoseSampler):
     """Cameras on a sphere of ``radius`` looking at the origin, yaw and polar uniform around the front."""
 
     def __init__(self, *, radius: float = 2.7, focal: float = 1.2, yaw_range: float = 0.5,
@@ -37,6 +38,11 @@ class ReferencePoseSampler(nn.Module):
         yaw = math.pi / 2 + u[:, 0] * self.yaw_range
         polar = math.pi / 2 + u[:, 1] * self.polar_range
         return self.cameras(yaw, polar)
+
+    def camera_rig(self) -> CameraRig:
+        return CameraRig(pivot=(0.0, 0.0, 0.0), radius=self.radius, focal=self.focal,
+                         yaw_range=(math.pi / 2 - self.yaw_range, math.pi / 2 + self.yaw_range),
+                         polar_range=(math.pi / 2 - self.polar_range, math.pi / 2 + self.polar_range))
 
     def cameras(self, yaw: Tensor, polar: Tensor) -> Cameras:
         """Cameras at ``yaw [B]``, ``polar [B]``."""

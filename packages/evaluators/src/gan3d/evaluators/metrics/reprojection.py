@@ -127,14 +127,10 @@ class ReprojectionErrorEvaluator(Evaluator):
         self.depth_tolerance = depth_tolerance
         self.truncation_psi = truncation_psi
 
-    def _pivot(self, generator: nn.Module, device) -> Tensor | None:
+    def _pivot(self, generator: nn.Module, device) -> Tensor:
         if self.pivot:
             return torch.tensor(self.pivot, device=device)
-        for attr in ("pivot", "orbit_center"):
-            value = getattr(generator.pose_sampler, attr, None)
-            if isinstance(value, (tuple, list)) and len(value) == 3:
-                return torch.tensor([float(v) for v in value], device=device)
-        return None
+        return torch.tensor(generator.pose_sampler.camera_rig().pivot, device=device)
 
     def evaluate(self, generator: nn.Module, *, dataset=None, device: torch.device | str = "cpu",
                  seed: int = 0) -> dict[str, float]:
@@ -146,8 +142,11 @@ class ReprojectionErrorEvaluator(Evaluator):
                 z = sample_latents(generator, n, gen, device)
                 base = generator.pose_sampler(n, device=device, generator=gen)
                 pivot = self._pivot(generator, device)
-                views = [orbit_cameras(base, offset, around=self.around, pivot=pivot) for offset in self.yaw_offsets]
-                front = orbit_cameras(base, 0.0, around=self.around, pivot=pivot)
+                rig = generator.pose_sampler.camera_rig()
+                centre = (rig.yaw, rig.polar)
+                views = [orbit_cameras(base, offset, around=self.around, pivot=pivot, front=centre)
+                         for offset in self.yaw_offsets]
+                front = orbit_cameras(base, 0.0, around=self.around, pivot=pivot, front=centre)
                 renders = []
                 for cams in views:
                     out = render_latents(generator, z, cams, truncation_psi=self.truncation_psi, gen=gen,

@@ -82,7 +82,7 @@ def render_latents(generator: nn.Module, z: Tensor, cameras: Cameras, *, truncat
     several views of one latent share one ``ws`` when the caller passes the same ``condition``.
     """
     cond = condition if condition is not None else cameras
-    c = cond.label if getattr(generator, "c_dim", 0) else None
+    c = cond.label if generator.c_dim else None
     ws = generator.mapping(z, c, truncation_psi=truncation_psi)
     return generator.synthesis(ws, cameras, generator=gen)
 
@@ -125,15 +125,15 @@ def view_angles(cam2world: Tensor) -> Tensor:
 
 
 def orbit_cameras(base: Cameras, yaw_offset: float, *, around: str = "front",
-                  pivot: Tensor | None = None) -> Cameras:
+                  pivot: Tensor | None = None, front: tuple[float, float] = (math.pi / 2, math.pi / 2)) -> Cameras:
     """Cameras turned by ``yaw_offset`` radians about the vertical axis through each base camera's
     pivot, keeping its radius and its intrinsics.
 
     Args:
         base: the sampled cameras.
         yaw_offset: added yaw in radians.
-        around: ``'front'`` starts from the front view (yaw = polar = pi/2, as Carver's RE),
-            ``'sampled'`` from the base camera's own yaw and polar.
+        around: ``'front'`` starts from the front view ``front`` (yaw = polar = pi/2, as Carver's RE; the
+            pose sampler's mean view where it differs), ``'sampled'`` from the base camera's own yaw and polar.
         pivot: ``[3]`` the point the cameras turn about (default :func:`look_at_pivot`'s estimate).
     """
     if around not in ("front", "sampled"):
@@ -145,8 +145,8 @@ def orbit_cameras(base: Cameras, yaw_offset: float, *, around: str = "front",
             base.batch_size, 3)
         radius = (base.origins - pivot).norm(dim=-1)
     if around == "front":
-        yaw = torch.full_like(radius, math.pi / 2)
-        polar = torch.full_like(radius, math.pi / 2)
+        yaw = torch.full_like(radius, front[0])
+        polar = torch.full_like(radius, front[1])
     else:
         yaw, polar = view_angles(base.cam2world).unbind(-1)
     yaw = yaw + yaw_offset

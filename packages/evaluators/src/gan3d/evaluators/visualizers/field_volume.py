@@ -3,8 +3,9 @@
 As EG3D's ``gen_samples.py`` extracts shapes: the per-batch scene is computed once from ``ws``, the
 field is queried on a ``res^3`` grid over a cube of side ``box_warp`` centred at the origin, in
 chunks of points, with every viewing direction ``(0, 0, -1)`` (looking from the front camera).
-Only :class:`~gan3d.core.generator.Generator`'s interface is used (``embedder.scene``, ``field``),
-so the same code serves density (NeRF-style), SDF (StyleSDF) and occupancy (GRAM) fields.
+Only :class:`~gan3d.core.generator.Generator`'s interface is used (``scenes``, ``query_field``, the main
+embedder's declared ``bounds``, the renderer's ``density``), so the same code serves density (NeRF-style),
+SDF (StyleSDF) and occupancy (GRAM) fields.
 """
 
 from __future__ import annotations
@@ -16,21 +17,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["FieldVolume", "DENSITY_ACTIVATIONS", "generator_cube", "activate_density", "sample_field_volume"]
+from gan3d.core import latents as latent_ops
+from gan3d.core.types import SceneLatent
+
+__all__ = ["FieldVolume", "DENSITY_ACTIVATIONS", "FALLBACK_CUBE_LENGTH", "generator_cube", "activate_density",
+           "sample_field_volume"]
 
 logger = logging.getLogger(__name__)
 
 #: How raw density becomes the value thresholded by marching cubes. ``renderer`` asks the
-#: generator's volume renderer (``renderer.density(raw)``, gan3d.renderers' density renderer: its
-#: configured relu/softplus/mipnerf without noise) and falls back to ``none``;
-#: ``none`` keeps the raw decoder output, which is what EG3D thresholds (its ``G.sample`` returns the
-#: pre-activation ``sigma``); ``mipnerf`` is ``softplus(raw - 1)`` (EG3D's ray marcher).
+#: generator's volume renderer (:meth:`gan3d.core.interfaces.VolumeRenderer.density`: its configured
+#: relu/softplus/mipnerf without noise); ``none`` keeps the raw decoder output, which is what EG3D
+#: thresholds (its ``G.sample`` returns the pre-activation ``sigma``); ``mipnerf`` is ``softplus(raw - 1)``
+#: (EG3D's ray marcher).
 DENSITY_ACTIVATIONS = ("renderer", "none", "relu", "softplus", "mipnerf")
-
-#: Attributes (of the point embedder, then the point sampler) that give the cube the scene lives in:
-#: ``box_warp`` (EG3D's tri-plane: the side of a cube centred at the origin) or ``bounds``
-#: (``[2, 3]`` min and max corners, VolumeGAN's feature volume; the cube that covers them).
-CUBE_ATTRIBUTES = ("box_warp", "bounds")
 
 #: Side of the cube used when neither an option nor the generator gives one: ``[-1, 1]^3``.
 FALLBACK_CUBE_LENGTH = 2.0
@@ -55,29 +55,23 @@ class FieldVolume:
 
 
 def generator_cube(generator: nn.Module) -> tuple[float, tuple[float, float, float]] | None:
-    """``(side, centre)`` of the generator's scene cube from its modules' attributes, or ``None``."""
-    for module_name in ("embedder", "point_sampler"):
-        module = getattr(generator, module_name, None)
-        box_warp = getattr(module, "box_warp", None)
-        if isinstance(box_warp, (int, float)) and not isinstance(box_warp, bool) and box_warp > 0:
-            return float(box_warp), (0.0, 0.0, 0.0)
-        bounds = getattr(module, "bounds", None)
-        if bounds is not None and not callable(bounds):
-            box = torch.as_tensor(bounds, dtype=torch.float64).detach().cpu()
-            if box.shape == (2, 3) and bool((box[1] > box[0]).all()):
-                center = tuple(float(c) for c in (box[0] + box[1]) / 2)
-                return float((box[1] - box[0]).max()), center  # type: ignore[return-value]
-    return None
+    """``(side, centre)`` of the cube that covers the main point embedder's declared ``bounds``, or
+    ``None`` when it declares none."""
+    bounds = generator.embedder.bounds
+    if bounds is None:
+        return None
+    box = torch.as_tensor(bounds, dtype=torch.float64)
+    if box.shape != (2, 3) or not bool((box[1] > box[0]).all()):
+        raise ValueError(f"point embedder {type(generator.embedder).__name__} declares malformed bounds {bounds}")
+    center = tuple(float(c) for c in (box[0] + box[1]) / 2)
+    return float((box[1] - box[0]).max()), center  # type: ignore[return-value]
 
 
-def activate_density(raw: Tensor, renderer: nn.Module | None, mode: str) -> Tensor:
+def activate_density(raw: Tensor, renderer: nn.Module, mode: str) -> Tensor:
     """Turn raw density ``[..., 1]`` into the thresholded value according to ``mode``
     (see :data:`DENSITY_ACTIVATIONS`)."""
     if mode == "renderer":
-        method = getattr(renderer, "density", None)
-        if callable(method):
-            return method(raw)
-        mode = "none"
+        return renderer.density(raw)
     if mode == "none":
         return raw
     if mode == "relu":
@@ -91,7 +85,7 @@ def activate_density(raw: Tensor, renderer: nn.Module | None, mode: str) -> Tens
 
 def sample_field_volume(
     generator: nn.Module,
-    ws: Tensor,
+    ws,
     *,
     resolution: int,
     cube_length: float,
@@ -99,14 +93,15 @@ def sample_field_volume(
     chunk: int = 262144,
     density_activation: str = "renderer",
 ) -> FieldVolume:
-    """Query ``generator.field`` for one latent ``ws [1, num_ws, w_dim]`` on a ``resolution^3`` grid.
+    """Query the generator's main field group for one latent on a ``resolution^3`` grid.
 
     Grid point ``[i, j, k]`` sits at ``center - cube_length/2 + (i, j, k) * cube_length / (res - 1)``
     (EG3D's ``create_samples``: the corners lie on the cube's faces). At most ``chunk`` points go
-    through the field at once, as ``points [1, chunk, 1, 3]``, so memory stays bounded.
+    through the field at once, as ``points [1, chunk, 1, 3]``, so memory stays bounded. Several instances
+    of the group (GIRAFFE's objects) are composed (:meth:`gan3d.core.generator.Generator.query_field`).
     """
-    if ws.shape[0] != 1:
-        raise ValueError(f"sample_field_volume takes one latent, ws [1, num_ws, w_dim]; got {tuple(ws.shape)}")
+    if latent_ops.batch_size(ws) != 1:
+        raise ValueError(f"sample_field_volume takes one latent, got a batch of {latent_ops.batch_size(ws)}")
     if resolution < 2:
         raise ValueError(f"the grid resolution must be at least 2, got {resolution}")
     if cube_length <= 0 or chunk <= 0:
@@ -114,13 +109,13 @@ def sample_field_volume(
     if density_activation not in DENSITY_ACTIVATIONS:
         raise ValueError(f"unknown density activation {density_activation!r}; "
                          f"choose one of {', '.join(DENSITY_ACTIVATIONS)}")
-    device = ws.device
     voxel_size = cube_length / (resolution - 1)
     origin = tuple(float(c) - cube_length / 2 for c in center)
+    scenes = generator.scenes(ws)
+    device = next((t.device for t in (ws.codes.values() if isinstance(ws, SceneLatent) else [ws])), "cpu")
     origin_t = torch.tensor(origin, device=device, dtype=torch.float32)
     total = resolution ** 3
     values = torch.empty(total, dtype=torch.float32)
-    scene = generator.embedder.scene(ws)
     kind = None
     for start in range(0, total, chunk):
         index = torch.arange(start, min(start + chunk, total), device=device)
@@ -129,14 +124,11 @@ def sample_field_volume(
         points = (origin_t + ijk.to(torch.float32) * voxel_size).view(1, -1, 1, 3)
         directions = torch.zeros_like(points)
         directions[..., 2] = -1.0
-        field = generator.field(points, directions, ws, scene)
+        field, activated = generator.query_field(points, directions, ws, scenes)
         if kind is None:
             kind = field.kind
         geometry = field.geometry
-        if kind == "density":
-            geometry = activate_density(geometry, getattr(generator, "renderer", None), density_activation)
+        if kind == "density" and not activated:
+            geometry = activate_density(geometry, generator.renderer, density_activation)
         values[start:start + index.shape[0]] = geometry.reshape(-1).float().cpu()
-    if kind == "density" and density_activation == "renderer" and not callable(
-            getattr(getattr(generator, "renderer", None), "density", None)):
-        logger.info("the volume renderer has no density(raw) method; thresholding raw density as EG3D does")
     return FieldVolume(values.view(resolution, resolution, resolution), kind, origin, voxel_size)

@@ -7,13 +7,13 @@ shape of seed 3 show the same object.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gan3d.core import latents as latent_ops
 from gan3d.core.types import Cameras, GeneratorOutput
 
 from .camera_rig import CameraRig, rig_cameras
@@ -37,21 +37,22 @@ def seeded_latents(num: int, z_dim: int, seed: int) -> Tensor:
 
 def front_cameras(rig: CameraRig, batch_size: int, device: torch.device | str = "cpu",
                   yaw_offset: float = 0.0, polar_offset: float = 0.0) -> Cameras:
-    """``batch_size`` copies of the rig's camera at ``yaw = pi/2 + yaw_offset`` (the front)."""
-    yaw = torch.full((batch_size,), math.pi / 2 + yaw_offset)
-    polar = torch.full((batch_size,), math.pi / 2 + polar_offset)
+    """``batch_size`` copies of the rig's mean view (the front, ``pi/2``, for EG3D's rig) turned by
+    ``yaw_offset`` and ``polar_offset``."""
+    yaw = torch.full((batch_size,), rig.yaw + yaw_offset)
+    polar = torch.full((batch_size,), rig.polar + polar_offset)
     return rig_cameras(rig, yaw, polar, device)
 
 
 def map_latents(generator: nn.Module, z: Tensor, rig: CameraRig, *, truncation_psi: float,
-                truncation_cutoff: int | None) -> Tensor:
-    """``z [B, z_dim]`` -> ``ws [B, num_ws, w_dim]``.
+                truncation_cutoff: int | None) -> latent_ops.Latent:
+    """``z [B, z_dim]`` -> the generator's latent (``ws [B, num_ws, w_dim]`` or a scene latent).
 
     A pose-conditioned mapper gets the front camera's label, as EG3D's ``gen_samples.py`` and
     ``gen_videos.py`` condition on ``LookAtPoseSampler.sample(pi/2, pi/2, pivot, radius)``.
     """
     condition = None
-    if getattr(generator, "c_dim", 0):
+    if generator.c_dim:
         condition = front_cameras(rig, z.shape[0], z.device).label
     return generator.mapping(z, condition, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
 
@@ -68,14 +69,15 @@ def evaluation_mode(generator: nn.Module) -> Iterator[None]:
         generator.train(was_training)
 
 
-def render_in_batches(generator: nn.Module, ws: Tensor, cameras: Cameras, *, batch_size: int,
-                      resolution: int | None) -> list[GeneratorOutput]:
-    """``generator.synthesis`` over ``ws [B, num_ws, w_dim]`` and ``cameras`` (``B`` of them) in batches."""
+def render_in_batches(generator: nn.Module, ws: latent_ops.Latent, cameras: Cameras, *, batch_size: int,
+                      resolution: int | None, requests: tuple[str, ...] = ()) -> list[GeneratorOutput]:
+    """``generator.synthesis`` over the latents ``ws`` and ``cameras`` (``B`` of each) in batches."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     return [
-        generator.synthesis(ws[i:i + batch_size], cameras[i:i + batch_size], resolution=resolution)
-        for i in range(0, ws.shape[0], batch_size)
+        generator.synthesis(latent_ops.take(ws, slice(i, i + batch_size)), cameras[i:i + batch_size],
+                            resolution=resolution, requests=requests)
+        for i in range(0, latent_ops.batch_size(ws), batch_size)
     ]
 
 
@@ -110,9 +112,9 @@ def render_latents(
     ws = map_latents(generator, z, rig, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
     if pose == "front":
         views = len(yaw_offsets)
-        ws = ws.repeat_interleave(views, dim=0)
-        yaw = torch.tensor([math.pi / 2 + float(o) for o in yaw_offsets]).repeat(num)
-        polar = torch.full_like(yaw, math.pi / 2 + polar_offset)
+        ws = latent_ops.repeat_interleave(ws, views)
+        yaw = torch.tensor([rig.yaw + float(o) for o in yaw_offsets]).repeat(num)
+        polar = torch.full_like(yaw, rig.polar + polar_offset)
         cameras = rig_cameras(rig, yaw, polar, device)
     else:
         rng = torch.Generator(device=device).manual_seed(seed)
@@ -127,6 +129,6 @@ def render_latents(
 def expected_depth(out) -> Tensor:
     """``surface depth * alpha`` (``sum_i w_i t_i`` on foreground, 0 on background): one definition
     for every renderer's ``depth_mode``, which the depth colouring divides by alpha again."""
-    if getattr(out, "surface_depth", None) is None:
+    if out.surface_depth is None:
         return out.depth
     return torch.nan_to_num(out.surface_depth, nan=0.0) * out.alpha

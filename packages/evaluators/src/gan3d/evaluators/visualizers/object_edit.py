@@ -6,11 +6,10 @@ Each edit writes a PNG strip of ``num_steps`` images and an MP4 of ``num_frames`
 ``render_object_rotation`` / ``render_object_translation_*`` / ``render_camera_elevation`` programs do
 (im2scene/giraffe/rendering.py: the value sweeps the configured prior range, 32 steps by default).
 
-Object edits need a mapper that keeps object transforms in ``ws`` and offers, by duck typing,
-``edit_objects(ws, object_index, scale=, translation=, rotation=)``, ``transform_ranges()`` and
-``layout.n_objects`` (gan3d-embedders' ``giraffe`` mapper); camera edits work with any generator.
-The fixed camera is the middle of the pose sampler's ranges (GIRAFFE ``get_camera(0.5, 0.5, 0.5)``),
-with the radius, pivot and focal length of :func:`.camera_rig.camera_rig`.
+Object edits need a scene latent with object frames (:class:`~gan3d.core.types.SceneLatent`; the
+``giraffe`` mapper's group ``main``) and the mapper's declared priors (``frame_priors()``); camera edits
+work with any generator. The fixed camera is the pose sampler's mean view (``camera_rig()``: the middle of
+its ranges, GIRAFFE ``get_camera(0.5, 0.5, 0.5)``).
 """
 
 from __future__ import annotations
@@ -24,7 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gan3d.core import latents as latent_ops
+from gan3d.core.cameras import rotation_about_y
 from gan3d.core.interfaces import Visualizer
+from gan3d.core.types import SceneLatent
 
 from .camera_rig import camera_rig, rig_cameras
 from .image_files import images_to_uint8, tile_images, write_png
@@ -32,49 +34,51 @@ from .latents import evaluation_mode, map_latents, render_in_batches, seeded_lat
 from .orbit_video import write_mp4
 from .output_paths import refuse_existing
 
-__all__ = ["EDITS", "ObjectEditVisualizer", "centre_angles", "edit_values", "render_object_edit", "write_object_edit"]
+__all__ = ["EDITS", "OBJECT_EDITS", "ObjectEditVisualizer", "apply_object_edit", "centre_angles", "edit_values",
+           "editable_objects", "object_edit_state", "render_object_edit", "write_object_edit"]
 
 logger = logging.getLogger(__name__)
 
 #: Edit names: object translation along a world axis (y is up), rotation about +y, uniform scale,
 #: camera yaw (azimuth) and polar angle.
 EDITS = ("translate_x", "translate_y", "translate_z", "rotate", "scale", "camera_yaw", "camera_polar")
+#: The edits that change one object's transform (the others turn the camera).
+OBJECT_EDITS = EDITS[:5]
 _AXES = {"translate_x": 0, "translate_y": 1, "translate_z": 2}
+#: The field group whose instances are the scene's objects.
+OBJECT_GROUP = "main"
 
 
-def _object_mapper(generator: nn.Module, edit: str):
-    mapper = generator.mapper
-    if not all(hasattr(mapper, a) for a in ("edit_objects", "transform_ranges", "layout")):
-        raise ValueError(f"object_edit {edit!r} needs a compositional mapper that keeps object transforms in ws "
-                         f"(e.g. stochasticity_mapper 'giraffe'); this generator's is {type(mapper).__name__}. "
-                         "Camera edits ('camera_yaw', 'camera_polar') work with any generator")
-    return mapper
+def _object_frames(generator: nn.Module, ws, edit: str):
+    """The object frames of the scene latent ``ws`` and the mapper's priors, or a clear error."""
+    priors = generator.mapper.frame_priors()
+    if not isinstance(ws, SceneLatent) or OBJECT_GROUP not in ws.frames or priors is None:
+        raise ValueError(f"object_edit {edit!r} needs a compositional generator whose latent holds object frames "
+                         f"(e.g. stochasticity_mapper 'giraffe'); this generator's mapper is "
+                         f"{type(generator.mapper).__name__}. Camera edits ('camera_yaw', 'camera_polar') work "
+                         "with any generator")
+    return ws.frames[OBJECT_GROUP], priors
 
 
-def _centre(distribution, fallback: float, polar: bool) -> float:
-    value_range = tuple(getattr(distribution, "value_range", ()) or ())
-    if len(value_range) == 2:
-        low, high = value_range
-        if polar and getattr(distribution, "strategy", "") == "spherical_uniform":
-            # The middle in area (GIRAFFE's v = 0.5 between v_min and v_max, v = (1 - cos polar) / 2).
-            v = 0.5 * ((1 - math.cos(low)) / 2 + (1 - math.cos(high)) / 2)
-            return math.acos(1 - 2 * v)
-        return 0.5 * (low + high)
-    mean = getattr(distribution, "mean", None)
-    return float(mean) if isinstance(mean, (int, float)) else fallback
+def editable_objects(generator: nn.Module) -> int:
+    """How many objects :func:`apply_object_edit` can move: the instances of the object group in the
+    generator's scene latent (0 when its mapper has no object frames)."""
+    if generator.mapper.frame_priors() is None:
+        return 0
+    with torch.no_grad():
+        latent = generator.mapping(torch.zeros(1, generator.z_dim))
+    return latent.instances(OBJECT_GROUP) if isinstance(latent, SceneLatent) and OBJECT_GROUP in latent.frames else 0
 
 
 def centre_angles(generator: nn.Module) -> tuple[float, float]:
-    """``(yaw, polar)`` in radians at the middle of the pose sampler's ranges (its means when it has no
-    range; the front ``(pi/2, pi/2)`` when it says nothing)."""
-    sampler = generator.pose_sampler
-    return (_centre(getattr(sampler, "yaw", None), math.pi / 2, polar=False),
-            _centre(getattr(sampler, "polar", None), math.pi / 2, polar=True))
+    """``(yaw, polar)`` in radians of the pose sampler's mean view (:meth:`camera_rig`)."""
+    rig = generator.pose_sampler.camera_rig()
+    return rig.yaw, rig.polar
 
 
-def edit_values(generator: nn.Module, edit: str, num_steps: int, ws: Tensor, *, object_index: int = 0,
+def edit_values(generator: nn.Module, edit: str, num_steps: int, ws, *, object_index: int = 0,
                 fallback_span: float = 0.2) -> list[float]:
-    """``num_steps`` evenly spaced values of ``edit`` for ``ws [1, num_ws, w_dim]``.
+    """``num_steps`` evenly spaced values of ``edit`` for one scene's latent ``ws``.
 
     Object edits sweep the mapper's configured prior (translation per axis, rotation in radians, scale
     as the first axis' factor); where that prior is a single value the sweep is ``value +- fallback_span``
@@ -91,14 +95,12 @@ def edit_values(generator: nn.Module, edit: str, num_steps: int, ws: Tensor, *, 
     elif edit == "camera_polar":
         low, high = max(polar - 0.25, 1e-3), min(polar + 0.25, math.pi - 1e-3)
     else:
-        mapper = _object_mapper(generator, edit)
-        ranges = mapper.transform_ranges()
-        lay = mapper.layout
+        frames, ranges = _object_frames(generator, ws, edit)
         if edit in _AXES:
             axis = _AXES[edit]
             low, high = ranges["translation"][0][axis], ranges["translation"][1][axis]
             if high - low <= 0:
-                current = float(ws[0, object_index, lay.translation][axis])
+                current = float(frames.translation[0, object_index, axis])
                 low, high = current - fallback_span, current + fallback_span
         elif edit == "rotate":
             low, high = ranges["rotation"]
@@ -111,10 +113,10 @@ def edit_values(generator: nn.Module, edit: str, num_steps: int, ws: Tensor, *, 
     return [low + (high - low) * i / (num_steps - 1) for i in range(num_steps)]
 
 
-def render_object_edit(generator: nn.Module, ws: Tensor, *, edit: str, values: Sequence[float], object_index: int = 0,
+def render_object_edit(generator: nn.Module, ws, *, edit: str, values: Sequence[float], object_index: int = 0,
                        resolution: int | None = None, batch_size: int = 8,
                        device: torch.device | str = "cpu") -> Tensor:
-    """Render one scene ``ws [1, num_ws, w_dim]`` once per value of ``edit``; returns ``[len(values), 3, H, W]``
+    """Render one scene's latent ``ws`` once per value of ``edit``; returns ``[len(values), 3, H, W]``
     in ``[-1, 1]`` on the CPU. Everything not edited stays fixed (the other objects, the codes, the
     camera at :func:`centre_angles`). Run it under :func:`.latents.evaluation_mode`.
 
@@ -123,38 +125,76 @@ def render_object_edit(generator: nn.Module, ws: Tensor, *, edit: str, values: S
     """
     if edit not in EDITS:
         raise ValueError(f"unknown object_edit {edit!r}; choose one of {', '.join(EDITS)}")
-    if ws.ndim != 3 or ws.shape[0] != 1:
-        raise ValueError(f"ws must hold one scene, [1, num_ws, w_dim]; got {tuple(ws.shape)}")
+    if latent_ops.batch_size(ws) != 1:
+        raise ValueError(f"ws must hold one scene, got a batch of {latent_ops.batch_size(ws)}")
     n = len(values)
     if n == 0:
         raise ValueError("values is empty")
     rig = camera_rig(generator)
-    yaw0, polar0 = centre_angles(generator)
-    yaw, polar = torch.full((n,), yaw0), torch.full((n,), polar0)
-    batch = ws.to(device).repeat(n, 1, 1)
+    yaw, polar = torch.full((n,), rig.yaw), torch.full((n,), rig.polar)
+    batch = latent_ops.repeat(latent_ops.to(ws, device), n)
     value = torch.tensor([float(v) for v in values])
     if edit == "camera_yaw":
         yaw = value
     elif edit == "camera_polar":
         polar = value
     else:
-        mapper = _object_mapper(generator, edit)
-        if not 0 <= object_index < mapper.layout.n_objects:
-            raise ValueError(f"object_index must be in [0, {mapper.layout.n_objects}), got {object_index}")
-        lay = mapper.layout
-        value = value.to(device=device, dtype=batch.dtype)
-        if edit in _AXES:
-            translation = batch[:, object_index, lay.translation].clone()
-            translation[:, _AXES[edit]] = value
-            batch = mapper.edit_objects(batch, object_index, translation=translation)
-        elif edit == "rotate":
-            batch = mapper.edit_objects(batch, object_index, rotation=value)
-        else:
-            scale = batch[:, object_index, lay.scale]
-            batch = mapper.edit_objects(batch, object_index, scale=scale / scale[:, :1] * value[:, None])
+        batch = apply_object_edit(generator, batch, edit, value.to(device=device), object_index=object_index)
     cameras = rig_cameras(rig, yaw, polar, device)
     outputs = render_in_batches(generator, batch, cameras, batch_size=batch_size, resolution=resolution)
     return torch.cat([o.image.detach().float().cpu() for o in outputs])
+
+
+def apply_object_edit(generator: nn.Module, ws: SceneLatent, edit: str, values: Tensor | float, *,
+                      object_index: int = 0) -> SceneLatent:
+    """A copy of the scene latent ``ws`` with one object edit set to ``values`` (``[B]`` or a float).
+
+    ``edit`` is one of :data:`OBJECT_EDITS`, in the units of :func:`render_object_edit` (world
+    coordinates, radians about +y, the first axis' scale keeping the axis ratios). Several edits are
+    applied one after another; each changes only what it names.
+    """
+    if edit not in OBJECT_EDITS:
+        raise ValueError(f"unknown object edit {edit!r}; choose one of {', '.join(OBJECT_EDITS)}")
+    frames, _ = _object_frames(generator, ws, edit)
+    count = frames.scale.shape[1]
+    if not 0 <= object_index < count:
+        raise ValueError(f"object_index must be in [0, {count}), got {object_index}")
+    value = torch.as_tensor(values, dtype=frames.scale.dtype, device=frames.scale.device).expand(ws.batch_size)
+    if edit in _AXES:
+        translation = frames.translation[:, object_index].clone()
+        translation[:, _AXES[edit]] = value
+        return ws.with_frame(OBJECT_GROUP, object_index, translation=translation)
+    if edit == "rotate":
+        return ws.with_frame(OBJECT_GROUP, object_index, rotation=rotation_about_y(value))
+    scale = frames.scale[:, object_index]
+    return ws.with_frame(OBJECT_GROUP, object_index, scale=scale / scale[:, :1] * value[:, None])
+
+
+def object_edit_state(generator: nn.Module, ws: SceneLatent, *,
+                      object_index: int = 0) -> dict[str, tuple[float, float, float]]:
+    """``{edit: (low, current, high)}`` for each of :data:`OBJECT_EDITS` of one scene's latent ``ws``: the
+    object's current value and the range :func:`edit_values` sweeps (widened to hold the value)."""
+    frames, _ = _object_frames(generator, ws, "object edits")
+    if ws.batch_size != 1:
+        raise ValueError(f"ws must hold one scene, got a batch of {ws.batch_size}")
+    count = frames.scale.shape[1]
+    if not 0 <= object_index < count:
+        raise ValueError(f"object_index must be in [0, {count}), got {object_index}")
+    translation = frames.translation[0, object_index].detach().float().cpu()
+    rotation = frames.rotation[0, object_index].detach().float().cpu()
+    current = {name: float(translation[axis]) for name, axis in _AXES.items()}
+    # rotation_about_y(a) has cos a and sin a in its first row's first and last entries.
+    current["rotate"] = float(torch.atan2(rotation[0, 2], rotation[0, 0]))
+    current["scale"] = float(frames.scale[0, object_index, 0])
+    state = {}
+    for edit in OBJECT_EDITS:
+        low, high = edit_values(generator, edit, 2, ws, object_index=object_index)
+        value = current[edit]
+        if edit == "rotate":  # the angle modulo a full turn nearest to the sweep
+            middle = 0.5 * (low + high)
+            value = middle + math.remainder(value - middle, 2 * math.pi)
+        state[edit] = (min(low, value), value, max(high, value))
+    return state
 
 
 class ObjectEditVisualizer(Visualizer):
@@ -194,7 +234,7 @@ class ObjectEditVisualizer(Visualizer):
         stem = Path(out_dir) / f"{self.file_prefix}_{edit}_seed{seed:04d}"
         return stem.with_suffix(".png"), stem.with_suffix(".mp4")
 
-    def _render(self, generator: nn.Module, ws: Tensor, edit: str, count: int, device) -> np.ndarray:
+    def _render(self, generator: nn.Module, ws, edit: str, count: int, device) -> np.ndarray:
         values = self.values or edit_values(generator, edit, count, ws, object_index=self.object_index)
         images = render_object_edit(generator, ws, edit=edit, values=values, object_index=self.object_index,
                                     resolution=self.resolution or None, batch_size=self.batch_size, device=device)

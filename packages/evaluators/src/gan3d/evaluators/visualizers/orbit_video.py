@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gan3d.core import latents as latent_ops
 from gan3d.core.interfaces import Visualizer
 
 from .camera_rig import CameraRig, camera_rig, orbit_angles, rig_cameras
@@ -133,17 +134,21 @@ class OrbitVideoVisualizer(Visualizer):
     def video_path(self, out_dir: Path | str, seed: int) -> Path:
         return Path(out_dir) / f"{self.file_prefix}_seed{seed:04d}.mp4"
 
-    def render_frames(self, generator: nn.Module, seed: int, *, device: torch.device | str = "cpu") -> np.ndarray:
-        """The ``uint8 [num_frames, H, W, 3]`` frames of the latent of ``seed``."""
+    def render_frames(self, generator: nn.Module, seed: int, *, device: torch.device | str = "cpu",
+                      ws: latent_ops.Latent | None = None) -> np.ndarray:
+        """The ``uint8 [num_frames, H, W, 3]`` frames of the latent of ``seed``, or of one scene's latent
+        ``ws`` when given (an edited one: the viewer's export)."""
         rig = self.rig(generator)
         yaw, polar = orbit_angles(self.num_frames, yaw_range=self.yaw_range, pitch_range=self.pitch_range,
-                                  polar_offset=self.polar_offset, full_turn=self.full_turn)
+                                  polar_offset=self.polar_offset, full_turn=self.full_turn,
+                                  center=(rig.yaw, rig.polar))
         cameras = rig_cameras(rig, yaw, polar, device)
         with evaluation_mode(generator):
-            z = seeded_latents(1, generator.z_dim, seed).to(device)
-            ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
-                             truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
-            ws = ws.repeat(self.num_frames, 1, 1)
+            if ws is None:
+                z = seeded_latents(1, generator.z_dim, seed).to(device)
+                ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
+                                 truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
+            ws = latent_ops.repeat(latent_ops.to(ws, device), self.num_frames)
             outputs = render_in_batches(generator, ws, cameras, batch_size=self.batch_size,
                                         resolution=self.resolution or None)
         if self.image_mode != "depth":

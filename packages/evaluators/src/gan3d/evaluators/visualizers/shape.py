@@ -41,7 +41,7 @@ class ShapeVisualizer(Visualizer):
         num: number of latents.
         shape_res: grid points per side (EG3D's ``--shape-res`` default 512; 256 here for CPUs).
         cube_length, cube_center: the sampled cube (``cube_length=0``: the generator's cube, from
-            ``box_warp`` or ``bounds`` of its embedder or point sampler, else side 2.0).
+            ``bounds`` its point embedder declares, else side 2.0).
         chunk: points per field query (bounds memory).
         density_activation: how raw density is turned into the thresholded value (``renderer``,
             ``none``, ``relu``, ``softplus``, ``mipnerf``; see :mod:`.field_volume`).
@@ -125,28 +125,31 @@ class ShapeVisualizer(Visualizer):
 
     def resolve_cube(self, generator: nn.Module) -> tuple[float, tuple[float, float, float]]:
         """``(side, centre)`` of the sampled cube: the options when ``cube_length > 0``, else the
-        generator's (``box_warp`` or ``bounds``), else side 2.0 about ``cube_center``."""
+        generator's (the bounds its point embedder declares), else side 2.0 about ``cube_center``."""
         if self.cube_length > 0:
             return float(self.cube_length), self.cube_center
         found = generator_cube(generator)
         if found is not None:
             return found
-        logger.warning("the generator exposes no scene box (box_warp or bounds); sampling the cube of side %.1f. "
+        logger.warning("the point embedder declares no scene bounds; sampling the cube of side %.1f. "
                        "Set the shape visualizer's cube_length to fit the object.", FALLBACK_CUBE_LENGTH)
         return FALLBACK_CUBE_LENGTH, self.cube_center
 
     def write_shape(self, generator: nn.Module, out_dir: Path | str, seed: int, *,
-                    device: torch.device | str = "cpu") -> list[Path]:
-        """Extract, write and preview the shape of the latent of ``seed``; returns the written paths
-        (none when the field has no surface at the chosen level, which is logged)."""
+                    device: torch.device | str = "cpu", ws: torch.Tensor | None = None) -> list[Path]:
+        """Extract, write and preview the shape of the latent of ``seed`` (or of the scene
+        ``ws [1, num_ws, w_dim]`` when given, named by ``seed``); returns the written paths (none when
+        the field has no surface at the chosen level, which is logged)."""
         paths = self.output_paths(out_dir, seed)
         for path in paths.values():
             refuse_existing(path)
         rig = self.rig(generator)
         with evaluation_mode(generator):
-            z = seeded_latents(1, generator.z_dim, seed).to(device)
-            ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
-                             truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
+            if ws is None:
+                z = seeded_latents(1, generator.z_dim, seed).to(device)
+                ws = map_latents(generator, z, rig, truncation_psi=self.truncation_psi,
+                                 truncation_cutoff=None if self.truncation_cutoff < 0 else self.truncation_cutoff)
+            ws = ws.to(device)
             cube_length, cube_center = self.resolve_cube(generator)
             volume = sample_field_volume(generator, ws, resolution=self.shape_res, cube_length=cube_length,
                                          center=cube_center, chunk=self.chunk,

@@ -28,7 +28,7 @@ from typing import Any
 
 from gan3d.core.recipe import ModuleSpec, Recipe
 
-from ..eg3d.recipe import BATCH, eg3d_recipe, triplane_num_ws
+from ..eg3d.recipe import BATCH, eg3d_recipe
 
 __all__ = ["ablation3d_recipe", "REF_MODES", "MLP_TYPES", "VARIANTS"]
 
@@ -53,25 +53,18 @@ def _embedder(ref_mode: str, use_pe: bool, fv_feat_res: int, sizes: dict[str, An
     if ref_mode == "volume":
         base = ModuleSpec("volume", {
             "feat_res": fv_feat_res, "init_res": sizes["fv_init_res"], "base_channels": sizes["fv_base_channels"],
-            "output_channels": sizes["fv_output_channels"], "w_dim": sizes["w_dim"],
+            "output_channels": sizes["fv_output_channels"],
             "bounds": [[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5]], "num_frequencies": 0, "include_input": False,
         })
     else:
         base = ModuleSpec("triplane", {
-            "resolution": sizes["triplane_resolution"], "channels": sizes["triplane_channels"], "w_dim": sizes["w_dim"],
+            "resolution": sizes["triplane_resolution"], "channels": sizes["triplane_channels"],
             "box_warp": 1.0, "plane_axes": "corrected", "channel_base": sizes["channel_base"],
             "channel_max": sizes["channel_max"], "conv_clamp": None, "use_noise": True, "noise_mode": "random",
         })
     if not use_pe:
         return base
     return ModuleSpec("position_encoded", {"base": base.name, "base_options": base.kwargs, **pe})
-
-
-def _embedder_channels(ref_mode: str, use_pe: bool, sizes: dict[str, Any]) -> int:
-    pe = 3 * 2 * PE_NUM_FREQS if use_pe else 0
-    if ref_mode == "coordinate":
-        return pe or 3
-    return pe + (sizes["fv_output_channels"] if ref_mode == "volume" else sizes["triplane_channels"])
 
 
 def ablation3d_recipe(
@@ -114,13 +107,13 @@ def ablation3d_recipe(
 
     if variant == "synthetic":
         recipe = eg3d_recipe("synthetic")
-        sizes = {"w_dim": recipe.modules["stochasticity_mapper"].kwargs["w_dim"], "triplane_resolution": 32,
+        sizes = {"triplane_resolution": 32,
                  "triplane_channels": 8, "channel_base": 1024, "channel_max": 32,
                  "fv_init_res": FV_INIT_RES, "fv_base_channels": 16, "fv_output_channels": 8}
         image_resolution = recipe.modules["upsampler"].kwargs["image_resolution"]
     else:
         recipe = eg3d_recipe("ffhq512")
-        sizes = {"w_dim": 512, "triplane_resolution": 256, "triplane_channels": 32, "channel_base": 32768,
+        sizes = {"triplane_resolution": 256, "triplane_channels": 32, "channel_base": 32768,
                  "channel_max": 512, "fv_init_res": FV_INIT_RES, "fv_base_channels": FV_BASE_CHANNELS,
                  "fv_output_channels": FV_OUTPUT_CHANNELS}
         image_resolution = IMAGE_RESOLUTION
@@ -130,24 +123,20 @@ def ablation3d_recipe(
         recipe.modules["discriminator"].kwargs["img_resolution"] = image_resolution
 
     m = recipe.modules
+    # The embedder's output channels, the latent width and the latent rows are wired by the generator: the
+    # decoder's rows follow the embedder's (Carver broadcasts one w to every layer, and so does the
+    # stylegan2 mapper here, so the split changes no image).
     m["point_embedder"] = _embedder(ref_mode, use_positional_encoding, fv_feat_res, sizes)
-    in_channels = _embedder_channels(ref_mode, use_positional_encoding, sizes)
     if mlp_type == "eg3d":
-        m["feature_decoder"] = ModuleSpec("eg3d_osg", {"in_channels": in_channels, "hidden_dim": mlp_hidden_dim,
-                                                       "output_dim": mlp_output_dim, "lr_multiplier": 1.0})
-        decoder_ws = 0
+        m["feature_decoder"] = ModuleSpec("eg3d_osg", {"hidden_dim": mlp_hidden_dim, "output_dim": mlp_output_dim,
+                                                       "lr_multiplier": 1.0})
     else:
         m["feature_decoder"] = ModuleSpec("stylenerf_mlp", {
-            "in_channels": in_channels, "hidden_dim": mlp_hidden_dim, "depth": mlp_depth,
-            "output_dim": mlp_output_dim, "w_dim": sizes["w_dim"], "predict_rgb": False,
+            "hidden_dim": mlp_hidden_dim, "depth": mlp_depth, "output_dim": mlp_output_dim, "predict_rgb": False,
         })
-        decoder_ws = mlp_depth + 2
-    m["upsampler"].kwargs["in_channels"] = mlp_output_dim
-    # One w broadcast to every latent: the mapper gives as many as the hungriest module reads.
-    embedder_ws = {"coordinate": 0, "volume": 1, "triplane": triplane_num_ws(sizes["triplane_resolution"])}[ref_mode]
-    m["stochasticity_mapper"].kwargs["num_ws"] = max(embedder_ws, decoder_ws, 1)
     m["loss"].kwargs["r1_gamma"] = float(r1_gamma)
-    return Recipe("ablation3d", m, recipe.generator, recipe.training, variant)
+    # The data are read as EG3D reads them (Carver's ablation3d uses its EG3D data set and pose sampler).
+    return Recipe("ablation3d", m, recipe.generator, recipe.training, variant, data=recipe.data)
 
 
 ablation3d_recipe.cli_options = [

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from .dual_discriminator import EG3DDualDiscriminator
 from .objective import EG3DObjective
+from .official import EG3DImporter
 from .recipe import eg3d_recipe
 
-__all__ = ["EG3DDualDiscriminator", "EG3DObjective", "eg3d_recipe", "register"]
+__all__ = ["EG3DDualDiscriminator", "EG3DImporter", "EG3DObjective", "eg3d_recipe", "register"]
 
 
 def register(registry) -> None:
-    """Add EG3D's method, discriminator and loss to ``registry``."""
+    """Add EG3D's method, discriminator, loss and checkpoint importer to ``registry``."""
     registry.add("method", "eg3d", eg3d_recipe)
     registry.add("discriminator", "eg3d_dual", EG3DDualDiscriminator)
     registry.add("loss", "eg3d", EG3DObjective)
+    registry.add("importer", "eg3d", EG3DImporter)

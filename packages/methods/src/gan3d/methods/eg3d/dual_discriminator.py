@@ -20,7 +20,7 @@ from torch import Tensor
 from gan3d.core.interfaces import Discriminator
 from gan3d.core.layers.discriminator import StyleGAN2Discriminator
 from gan3d.core.layers.filtered_resampling import setup_filter
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 from .image_filters import FILTER_MODES, filtered_resize
 
@@ -104,16 +104,10 @@ class EG3DDualDiscriminator(Discriminator, StyleGAN2Discriminator):
                              f"got {tuple(image_raw.shape)}")
         return torch.cat([image, filtered_resize(image_raw, self.img_resolution, self.filter_mode)], dim=1)
 
-    def forward(
-        self,
-        image: Tensor,
-        *,
-        image_raw: Tensor | None = None,
-        camera_label: Tensor | None = None,
-        alpha: float = 1.0,
-    ) -> DiscriminatorOutput:
-        """Score ``image [B, 3, R, R]`` with its raw rendering ``image_raw [B, 3, r, r]`` under the
-        camera ``camera_label [B, 25]``; ``alpha`` is unused (no fade-in)."""
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        """Score ``x.image [B, 3, R, R]`` with its raw rendering ``x.image_raw [B, 3, r, r]`` under the
+        camera ``x.camera_label [B, 25]``; ``x.alpha`` is unused (no fade-in)."""
+        image, image_raw, camera_label = x.image, x.image_raw, x.camera_label
         if image_raw is None:
             raise ValueError("eg3d_dual discriminator needs image_raw (the volume-rendered image) beside image")
         stacked = self.stack_inputs(image, image_raw)

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from gan3d.core import random_draws
 from gan3d.core.objective import LossInputs, Objective
-from gan3d.core.types import DiscriminatorOutput, GeneratorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput, GeneratorOutput
 
 from .image_filters import FILTER_MODES, blur_images, blur_sigma, filtered_resize
 
@@ -147,33 +147,32 @@ class EG3DObjective(Objective):
         return torch.where(swap, torch.roll(labels, 1, 0), labels)
 
     # ------------------------------------------------------------ running the networks
-    def run_generator(self, G: nn.Module, inputs: LossInputs, *, return_aux: bool = False) -> GeneratorOutput:
+    def run_generator(self, G: nn.Module, inputs: LossInputs, *, requests: frozenset[str] = frozenset()
+                      ) -> GeneratorOutput:
         cameras = inputs.gen_cameras
         if cameras is None:
             cameras = G.pose_sampler(inputs.z.shape[0], device=inputs.z.device, generator=inputs.generator)
         labels = inputs.gen_c if inputs.gen_c is not None else cameras.label
         c = self.generator_condition(labels, inputs.kimg, generator=inputs.generator)
         return G(inputs.z, cameras, c=c, resolution=inputs.resolution, generator=inputs.generator,
-                 update_w_avg=True, return_aux=return_aux)
+                 update_w_avg=True, requests=requests, alpha=inputs.alpha)
 
-    def discriminate_fake(self, D: nn.Module, out: GeneratorOutput, inputs: LossInputs) -> DiscriminatorOutput:
-        # D is conditioned on the rendering camera, never on the swapped one (loss.py run_D(gen_img, gen_c)).
-        image = blur_images(out.image, self.blur_sigma(inputs.kimg))
-        return D(image, image_raw=out.image_raw, camera_label=out.cameras.label, alpha=inputs.alpha)
+    # D is conditioned on the rendering camera, never on the swapped one (loss.py run_D(gen_img, gen_c)):
+    # the base class's fake_input gives out.cameras.label.
 
-    def real_inputs(self, inputs: LossInputs) -> dict[str, Tensor]:
-        """``image`` (the real images) and ``image_raw`` (resized to the render resolution, blurred
-        when ``blur_raw_target``); R1 applies to both."""
-        image = inputs.real_images
-        resolution = inputs.resolution or image.shape[-1]
-        image_raw = filtered_resize(image, resolution, self.filter_mode)
+    def real_input(self, inputs: LossInputs) -> DiscriminatorInput:
+        """``image`` (the reals at the output resolution) and ``image_raw`` (resized to the render
+        resolution, blurred when ``blur_raw_target``); R1 applies to both."""
+        x = super().real_input(inputs)
+        resolution = inputs.resolution or x.image.shape[-1]
+        image_raw = filtered_resize(x.image, resolution, self.filter_mode)
         if self.blur_raw_target:
             image_raw = blur_images(image_raw, self.blur_sigma(inputs.kimg))
-        return {"image": image, "image_raw": image_raw}
+        return x.with_images(image_raw=image_raw)
 
-    def discriminate_real(self, D: nn.Module, real: dict[str, Tensor], inputs: LossInputs) -> DiscriminatorOutput:
-        image = blur_images(real["image"], self.blur_sigma(inputs.kimg))
-        return D(image, image_raw=real["image_raw"], camera_label=inputs.real_labels, alpha=inputs.alpha)
+    def discriminate(self, D: nn.Module, x: DiscriminatorInput, inputs: LossInputs) -> DiscriminatorOutput:
+        """loss.py ``run_D``: the image (not the raw one) blurred by the fading blur, then ``D``."""
+        return D(x.with_images(image=blur_images(x.image, self.blur_sigma(inputs.kimg))))
 
     # ------------------------------------------------------------ density regularization
     def density_pairs(self, G: nn.Module, ws: Tensor,
@@ -187,7 +186,7 @@ class EG3DObjective(Objective):
         points = torch.cat([initial, perturbed], dim=1).unsqueeze(1)  # [B, 1, 2N, 3]: one "ray" of 2N points
         # The directions are unused by EG3D's decoder; EG3D passes random ones too.
         directions = F.normalize(random_draws.normal((b, 1, 2 * n, 3), device=ws.device, generator=generator), dim=-1)
-        scene = G.embedder.scene(ws)
+        scene = G.embedder.scene(G.rows(ws, "point_embedder"))
         field = G.field(points, directions.to(ws), ws, scene)
         sigma = field.geometry.reshape(b, 2 * n, 1)
         return sigma[:, :n], sigma[:, n:]

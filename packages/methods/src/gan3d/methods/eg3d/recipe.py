@@ -30,6 +30,7 @@ Not carried over: ADA (AFHQ's ``--aug=ada``) is not in gan3d.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -104,18 +105,26 @@ def resolution_fade_stages(start_kimg: float, initial: int, final: int, fade_kim
     return stages
 
 
+#: How EG3D reads its data (every variant): the images as ``dataset_tool.py`` stored them (its
+#: ``training/dataset.py`` ``ImageFolderDataset`` decodes them and resizes nothing; the FFHQ, AFHQ and
+#: ShapeNet crops are made by ``dataset_preprocessing/``), each with its camera label from
+#: ``dataset.json``: the generator renders from, and is conditioned on, the data set's cameras
+#: (``training/training_loop.py``: ``gen_c = training_set.get_label(...)``; ``--cond``).
+DATA: dict[str, Any] = {"labels": "required", "label_format": "eg3d", "preprocessing": []}
+
+
 def _synthetic_recipe() -> Recipe:
     """The CPU-sized EG3D for the embedded 64-px synthetic head set (see the module docstring)."""
     recipe = _official_recipe("ffhq512")
     w, res = 64, 32
     batch, total_kimg = 8, 1.0
     m = recipe.modules
-    m["stochasticity_mapper"].kwargs.update(z_dim=w, w_dim=w, num_ws=triplane_num_ws(res))
-    m["point_embedder"].kwargs.update(resolution=res, channels=8, w_dim=w, channel_base=1024, channel_max=32)
-    m["feature_decoder"].kwargs.update(in_channels=8, hidden_dim=16, output_dim=8)
+    m["stochasticity_mapper"].kwargs.update(z_dim=w, w_dim=w)
+    m["point_embedder"].kwargs.update(resolution=res, channels=8, channel_base=1024, channel_max=32)
+    m["feature_decoder"].kwargs.update(hidden_dim=16, output_dim=8)
     m["point_sampler"].kwargs.update(num_samples=12)
     # 128 is the smallest official super-resolution output (Hybrid2X); the 64-px data are resized up.
-    m["upsampler"].kwargs.update(image_resolution=128, in_channels=8, w_dim=w, block0_channels=16, block1_channels=8)
+    m["upsampler"].kwargs.update(image_resolution=128, block0_channels=16, block1_channels=8)
     m["discriminator"].kwargs.update(img_resolution=128, channel_base=512, channel_max=32, mapping_num_layers=2)
     m["loss"].kwargs.update(r1_gamma=1.0, blur_fade_kimg=total_kimg / 4, gpc_reg_fade_kimg=total_kimg / 4,
                             density_reg_num_points=256)
@@ -131,9 +140,11 @@ def _official_recipe(variant: str) -> Recipe:
     image_res = v["image_resolution"]
     batch = BATCH
     modules = {
+        # num_ws (14 at 256: triplane_num_ws) is wired from the tri-plane backbone; the super-resolution
+        # reads the backbone's last row.
         "stochasticity_mapper": ModuleSpec("stylegan2", {
-            "z_dim": Z_DIM, "c_dim": C_DIM, "w_dim": W_DIM, "num_ws": triplane_num_ws(TRIPLANE_RESOLUTION),
-            "num_layers": MAPPING_LAYERS, "lr_multiplier": 0.01, "w_avg_beta": 0.998, "c_scale": 1.0,
+            "z_dim": Z_DIM, "c_dim": C_DIM, "w_dim": W_DIM, "num_layers": MAPPING_LAYERS, "lr_multiplier": 0.01,
+            "w_avg_beta": 0.998, "c_scale": 1.0,
             # Without --gen_pose_cond the official mapping sees zeros (c_gen_conditioning_zero); the
             # objective feeds zeros then, so the mapper keeps its label input as the official one does.
             "zero_condition": False,
@@ -145,15 +156,15 @@ def _official_recipe(variant: str) -> Recipe:
             # renderer.py sample_stratified: depth + U[0, 1) * delta, at inference too; sample_pdf with
             # det=False and the max-pool/avg-pool weight smoothing (+0.01).
             "perturbation": "forward", "disparity_space_sampling": False, "perturb_in_eval": True,
-            "smooth_importance_weights": True,
+            "smooth_importance_weights": True, "importance_pdf": "eg3d",
         }),
         "point_embedder": ModuleSpec("triplane", {
-            "resolution": TRIPLANE_RESOLUTION, "channels": TRIPLANE_CHANNELS, "w_dim": W_DIM,
+            "resolution": TRIPLANE_RESOLUTION, "channels": TRIPLANE_CHANNELS,
             "box_warp": v["box_warp"], "plane_axes": "official", "channel_base": 32768, "channel_max": 512,
             "conv_clamp": None, "use_noise": True, "noise_mode": "random",
         }),
         "feature_decoder": ModuleSpec("eg3d_osg", {
-            "in_channels": TRIPLANE_CHANNELS, "hidden_dim": DECODER_HIDDEN, "output_dim": DECODER_OUTPUT,
+            "hidden_dim": DECODER_HIDDEN, "output_dim": DECODER_OUTPUT,
             "lr_multiplier": 1.0,  # --decoder_lr_mul
         }),
         "volume_renderer": ModuleSpec("volume", {
@@ -161,7 +172,7 @@ def _official_recipe(variant: str) -> Recipe:
             "white_back": v["white_back"], "depth_mode": "normalized_clamped", "unit_to_signed": True,
         }),
         "upsampler": ModuleSpec("eg3d_superres", {
-            "image_resolution": image_res, "in_channels": DECODER_OUTPUT, "w_dim": W_DIM,
+            "image_resolution": image_res,
             "antialias": True, "noise_mode": "none", "conv_clamp": 256.0,
         }),
         "discriminator": ModuleSpec("eg3d_dual", {
@@ -197,7 +208,7 @@ def _official_recipe(variant: str) -> Recipe:
         "lazy_reg_adam": True,
     }
     generator = {"render_resolution": RENDER_RESOLUTION, "num_importance": v["num_importance"], "image_range": "tanh"}
-    return Recipe("eg3d", modules, generator, training, variant)
+    return Recipe("eg3d", modules, generator, training, variant, data=copy.deepcopy(DATA))
 
 
 def eg3d_recipe(variant: str | None = None) -> Recipe:

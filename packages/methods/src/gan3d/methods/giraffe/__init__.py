@@ -1,7 +1,8 @@
 """GIRAFFE (Niemeyer & Geiger 2021, "GIRAFFE: Representing Scenes as Compositional Generative Neural
 Feature Fields"): its recipes, DC discriminator and objective. The generator's modules live in
-gan3d-embedders (``giraffe`` mapper, ``giraffe_composite`` embedder and decoder) and gan3d-renderers
-(``giraffe_neural_renderer``)."""
+gan3d-embedders (the ``giraffe`` mapper, whose scene latent holds the objects' codes and frames, and the
+``giraffe_field`` decoder of the object and background field groups) and gan3d-renderers (the volume
+renderer, which composes the fields, and ``giraffe_neural_renderer``)."""
 
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from gan3d.core.interfaces import Discriminator
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 __all__ = ["GiraffeDCDiscriminator"]
 
@@ -56,14 +56,14 @@ class GiraffeDCDiscriminator(Discriminator):
         )
         self.conv_out = nn.Conv2d(widths[-1], 1, 4, bias=False)
 
-    def forward(self, image: Tensor, *, image_raw: Tensor | None = None, camera_label: Tensor | None = None,
-                alpha: float = 1.0) -> DiscriminatorOutput:
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
         """Score ``image [B, 3, img_size, img_size]``; the other inputs are not used (GIRAFFE's D is
         unconditional and single-resolution)."""
+        image = x.image
         if image.ndim != 4 or image.shape[1] != 3 or tuple(image.shape[-2:]) != (self.img_size, self.img_size):
             raise ValueError(f"the GIRAFFE discriminator takes [B, 3, {self.img_size}, {self.img_size}] images, got "
                              f"{tuple(image.shape)}; set discriminator.img_size to the output resolution")
-        x = (image + 1) / 2 if self.input_range == "unit" else image
+        h = (image + 1) / 2 if self.input_range == "unit" else image
         for conv in self.blocks:
-            x = F.leaky_relu(conv(x), 0.2)
-        return DiscriminatorOutput(logits=self.conv_out(x).reshape(image.shape[0], 1))
+            h = F.leaky_relu(conv(h), 0.2)
+        return DiscriminatorOutput(logits=self.conv_out(h).reshape(image.shape[0], 1))

@@ -8,7 +8,13 @@ object codes ``z_dim = 256``, background codes ``z_dim_bg = 128``; a 16x16 featu
 ``arccos(1 - 2 v)``, ``v`` uniform in ``range_v``; the neural renderer to ``img_size``; the ``dc``
 discriminator; BCE GAN loss with R1 ``reg_param = 10`` every step; EMA 0.999 per step (no warm-up);
 batch 32, ``learning_rate`` 5e-4 (2.5e-4 in the 256 configs) for G and ``learning_rate_d`` 1e-4 for D;
-random horizontal flips (im2scene/data/datasets.py).
+random horizontal flips (im2scene/data/datasets.py); RMSprop (train.py ``optim.RMSprop``, PyTorch's
+alpha 0.99 and eps 1e-8) for both networks.
+
+The generator: field group ``main`` holds the objects (one instance per object of the scene latent, all
+sharing one ``giraffe_field`` MLP), group ``background`` the background MLP on the same samples; the volume
+renderer composes them (GIRAFFE eq. 4) after adding the density noise per field, and each object's own
+render is available with ``requests={'layers'}``.
 
 Variants (config file in brackets; box ranges given in GIRAFFE's z-up axes, converted by
 :func:`gan3d.embedders.giraffe_scene.giraffe_box_ranges`):
@@ -25,6 +31,7 @@ Variants (config file in brackets; box ranges given in GIRAFFE's z-up axes, conv
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -64,6 +71,29 @@ VARIANTS: dict[str, dict[str, Any]] = {
                "range_v": [0.33333, 0.33333], "img_size": 256},
 }
 
+#: How GIRAFFE reads each data set (im2scene/data/datasets.py, the configs' ``data`` keys; torchvision
+#: transforms on PIL images, whose default filter is bilinear). ``ImagesDataset``: ``random_crop``
+#: (Comprehensive Cars): ``Resize(size)`` (short side) then ``RandomCrop(size)``; ``celebA_center_crop``:
+#: ``CenterCrop(108)`` (``size <= 128``, CelebA) or ``CenterCrop(650)`` (CelebA-HQ), then
+#: ``Resize((size, size))``; otherwise ``Resize((size, size))``. ``LSUNClass`` (church, an LMDB):
+#: ``Resize((size, size))`` (its CelebA-HQ images are 1024-px ``.npy`` files; we read the same images
+#: as PNG or JPEG). Every one then ``RandomHorizontalFlip`` (``training.xflip``). No labels.
+_RESIZE = {"op": "resize", "size": "training", "filter": "bilinear"}
+_CARS = [{"op": "resize", "size": "training", "fit": "short_side", "filter": "bilinear"},
+         {"op": "random_crop", "size": "training"}]
+DATA_PREPROCESSING: dict[str, list[dict[str, Any]]] = {
+    "cars64": _CARS, "cars256": _CARS,
+    "celeba64": [{"op": "center_crop", "size": 108}, _RESIZE],
+    "celebahq256": [{"op": "center_crop", "size": 650}, _RESIZE],
+    "cats64": [_RESIZE], "chairs64": [_RESIZE], "church64": [_RESIZE], "ffhq256": [_RESIZE], "clevr2": [_RESIZE],
+    "synthetic": [],
+}
+
+
+def _data(variant: str) -> dict[str, Any]:
+    return {"labels": "unused", "preprocessing": copy.deepcopy(DATA_PREPROCESSING[variant])}
+
+
 #: generator.py ``Generator`` defaults and configs/default.yaml ``model``/``training``.
 Z_DIM, Z_DIM_BG = 256, 128
 N_RAY_SAMPLES, DEPTH_RANGE, RESOLUTION_VOL = 64, (0.5, 6.0), 16
@@ -91,6 +121,17 @@ def _pose_sampler(v: dict[str, Any]) -> dict[str, Any]:
             "fov": v.get("fov", DEFAULT_FOV), "focal": 0.0}
 
 
+#: decoder.py ``Decoder`` for the objects (generator.py defaults) and the background (``background_generator``
+#: in configs/default.yaml): width, density layers, skips, and the points' downscale.
+OBJECT_FIELD = {"hidden_dim": 128, "n_blocks": 8, "skips": [4], "downscale": 2.0}
+BACKGROUND_FIELD = {"hidden_dim": 64, "n_blocks": 4, "skips": [], "downscale": 12.0}
+
+
+def _field(options: dict[str, Any], feature_dim: int, **extra: Any) -> ModuleSpec:
+    return ModuleSpec("giraffe_field", {**options, "feature_dim": feature_dim, "num_frequencies": 10,
+                                        "num_view_frequencies": 4, **extra})
+
+
 def _recipe(variant: str, v: dict[str, Any]) -> Recipe:
     img_size = v.get("img_size", 64)
     features = 256 if img_size == 256 else 128  # rgb_out_dim / input_dim / n_feat of the 256 configs
@@ -101,21 +142,25 @@ def _recipe(variant: str, v: dict[str, Any]) -> Recipe:
         "stochasticity_mapper": ModuleSpec("giraffe", {
             **layout, **{k: val for k, val in box.items() if k != "n_objects"},
             "background_rotation_range": v.get("background_rotation_range", [0.0, 0.0]), "fix_scale_ratio": True,
+            "box_padding": 0.1,
         }),
         "pose_sampler": ModuleSpec("spherical", _pose_sampler(v)),
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": N_RAY_SAMPLES, "ray_start": DEPTH_RANGE[0], "ray_end": DEPTH_RANGE[1],
             "perturbation": "middle_uniform", "perturb_in_eval": False, "smooth_importance_weights": False,
         }),
-        "point_embedder": ModuleSpec("giraffe_composite", dict(layout)),
-        "feature_decoder": ModuleSpec("giraffe_composite", {**layout, "feature_dim": features}),
-        # The density noise is added per field by the decoder, so the renderer adds none.
+        # The fields encode the (unscaled) points themselves: the embedder hands them over.
+        "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
+        "feature_decoder": _field(OBJECT_FIELD, features),
+        "background/point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
+        "background/feature_decoder": _field(BACKGROUND_FIELD, features),
+        # Noise of std 1 on each field's raw density in training, then ReLU, then composition.
         "volume_renderer": ModuleSpec("volume", {
-            "density_activation": "relu", "quadrature": "last_delta", "last_delta": 1e10, "noise_std": 0.0,
+            "density_activation": "relu", "quadrature": "last_delta", "last_delta": 1e10, "noise_std": 1.0,
             "depth_mode": "expected",
         }),
         "upsampler": ModuleSpec("giraffe_neural_renderer", {
-            "in_channels": features, "n_feat": features, "min_feat": 32, "out_resolution": img_size,
+            "n_feat": features, "min_feat": 32, "out_resolution": img_size,
             "in_resolution": RESOLUTION_VOL, "use_rgb_skip": True, "upsample_feat": "nn",
             "upsample_rgb": "bilinear", "use_norm": False, "final_sigmoid": True,
         }),
@@ -124,7 +169,7 @@ def _recipe(variant: str, v: dict[str, Any]) -> Recipe:
     }
     training = _training(lr)
     return Recipe("giraffe", modules, {"render_resolution": RESOLUTION_VOL, "num_importance": 0,
-                                       "image_range": "tanh"}, training, variant)
+                                       "image_range": "tanh"}, training, variant, data=_data(variant))
 
 
 def _training(g_lr: float, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
@@ -132,10 +177,7 @@ def _training(g_lr: float, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
         "batch_size": batch_size,
         "g_lr": g_lr,
         "d_lr": D_LR,
-        # GIRAFFE uses RMSprop (alpha 0.99, train.py); the trainer's optimizer is Adam, and Adam with
-        # beta1 = 0, beta2 = 0.99 is RMSprop with a bias-corrected second moment.
-        "g_betas": [0.0, 0.99],
-        "d_betas": [0.0, 0.99],
+        "optimizer": "rmsprop",
         "ema_beta": EMA_BETA,
         "ema_warmup": False,
         # GIRAFFE trains until stopped (train.py `while True`); this is the trainer's default length.
@@ -157,6 +199,7 @@ def _synthetic_recipe() -> Recipe:
             **layout, "scale_min": [0.3, 0.3, 0.3], "scale_max": [0.3, 0.3, 0.3],
             "translation_min": [0.0, 0.0, 0.0], "translation_max": [0.0, 0.0, 0.0],
             "rotation_range": [-0.05, 0.05], "background_rotation_range": [0.0, 0.0], "fix_scale_ratio": True,
+            "box_padding": 0.1,
         }),
         "pose_sampler": ModuleSpec("spherical", {
             "yaw_strategy": "normal", "yaw_mean": math.pi / 2, "yaw_stddev": 0.3,
@@ -167,18 +210,22 @@ def _synthetic_recipe() -> Recipe:
             "num_samples": 12, "ray_start": 2.2, "ray_end": 3.4, "perturbation": "middle_uniform",
             "perturb_in_eval": False, "smooth_importance_weights": False,
         }),
-        "point_embedder": ModuleSpec("giraffe_composite", dict(layout)),
-        "feature_decoder": ModuleSpec("giraffe_composite", {
-            **layout, "feature_dim": features, "object_hidden_dim": 32, "object_blocks": 4, "object_skips": [2],
-            "background_hidden_dim": 16, "background_blocks": 2, "background_skips": [],
+        "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
+        "feature_decoder": ModuleSpec("giraffe_field", {
+            "feature_dim": features, "hidden_dim": 32, "n_blocks": 4, "skips": [2], "downscale": 2.0,
+            "num_frequencies": 6, "num_view_frequencies": 2,
+        }),
+        "background/point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
+        "background/feature_decoder": ModuleSpec("giraffe_field", {
+            "feature_dim": features, "hidden_dim": 16, "n_blocks": 2, "skips": [], "downscale": 12.0,
             "num_frequencies": 6, "num_view_frequencies": 2,
         }),
         "volume_renderer": ModuleSpec("volume", {
-            "density_activation": "relu", "quadrature": "last_delta", "last_delta": 1e10, "noise_std": 0.0,
+            "density_activation": "relu", "quadrature": "last_delta", "last_delta": 1e10, "noise_std": 1.0,
             "depth_mode": "expected",
         }),
         "upsampler": ModuleSpec("giraffe_neural_renderer", {
-            "in_channels": features, "n_feat": features, "min_feat": 8, "out_resolution": 64, "in_resolution": 8,
+            "n_feat": features, "min_feat": 8, "out_resolution": 64, "in_resolution": 8,
             "use_rgb_skip": True, "upsample_feat": "nn", "upsample_rgb": "bilinear", "use_norm": False,
             "final_sigmoid": True,
         }),
@@ -188,7 +235,7 @@ def _synthetic_recipe() -> Recipe:
     training = _training(5e-4, batch_size=4)
     training.update(total_kimg=10.0, snapshot_kimg=1.0, image_snapshot_kimg=0.5, log_every=5)
     return Recipe("giraffe", modules, {"render_resolution": 8, "num_importance": 0, "image_range": "tanh"},
-                  training, "synthetic")
+                  training, "synthetic", data=_data("synthetic"))
 
 
 def giraffe_recipe(variant: str | None = None) -> Recipe:

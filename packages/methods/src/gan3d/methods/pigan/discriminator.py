@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from gan3d.core.interfaces import Discriminator
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 from .residual_blocks import BLOCK_LAYOUTS, DownsamplingResidualBlock
 
@@ -91,20 +91,14 @@ class PiGANProgressiveDiscriminator(Discriminator):
             )
         return len(self.channels) - int(math.log2(resolution))
 
-    def forward(
-        self,
-        image: Tensor,
-        *,
-        image_raw: Tensor | None = None,
-        camera_label: Tensor | None = None,
-        alpha: float = 1.0,
-    ) -> DiscriminatorOutput:
-        """Score ``image [B, 3, H, H]``; ``alpha`` in ``[0, 1]`` fades in the highest-resolution block.
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        """Score ``x.image [B, 3, H, H]``; ``x.alpha`` in ``[0, 1]`` fades in the highest-resolution block.
 
         Returns logits ``[B, 1]``, latent ``[B, latent_dim]`` and pose ``[B, pose_dim]`` (``None``
-        when the size is 0). ``image_raw`` and ``camera_label`` are not used (pi-GAN is unconditional
-        and has no super-resolution).
+        when the size is 0). The other inputs are not used (pi-GAN is unconditional and has no
+        super-resolution).
         """
+        image, alpha = x.image, x.alpha
         if image.ndim != 4 or image.shape[1] != 3 or image.shape[-1] != image.shape[-2]:
             raise ValueError(f"expected a square RGB batch [B, 3, H, H], got {tuple(image.shape)}")
         start = self.start_index(image.shape[-1])

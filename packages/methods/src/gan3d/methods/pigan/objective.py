@@ -132,8 +132,8 @@ class PiGANObjective(Objective):
         sub-batch and the per-sub-batch means are summed, so the gradient is ``batch_split`` times
         that of one mean before ``grad_clip``. ``batch_split`` reproduces both on one pass.
         """
-        out = self.run_generator(G, inputs, return_aux=self.needs_aux)
-        d_out = self.discriminate_fake(D, out, inputs)
+        out = self.run_generator(G, inputs, requests=frozenset(self.generator_requests))
+        d_out = self.discriminate(D, self.fake_input(out, inputs), inputs)
         batch = d_out.logits.shape[0]
         if batch % self.batch_split:
             raise ValueError(f"the generator batch ({batch} per process) must be divisible by loss.batch_split "

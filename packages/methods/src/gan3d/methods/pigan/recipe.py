@@ -18,6 +18,7 @@ mapped to [-1, 1], R1 every step, top-k generator loss.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -83,6 +84,24 @@ VARIANTS: dict[str, dict[str, Any]] = {
 LATENT_DIM = 256
 HIDDEN_DIM = 256
 NUM_FILM_LAYERS = 8
+#: How pi-GAN reads each data set (datasets.py). pi-GAN never reads a label (items are ``(X, 0)``);
+#: its transforms are torchvision's. CelebA: ``Resize(320)`` (short side, PIL bilinear),
+#: ``CenterCrop(256)``, ``ToTensor``, ``Normalize``, ``RandomHorizontalFlip``, then
+#: ``Resize((img_size, img_size), interpolation=0)`` on the tensor: torch's nearest neighbour.
+#: Cats and Carla: ``Resize((img_size, img_size), interpolation=0)`` on the PIL image (PIL's nearest),
+#: Cats then flipped, Carla not (the flips are ``training.xflip``).
+DATA: dict[str, dict[str, Any]] = {
+    "celeba": {"labels": "unused", "preprocessing": [
+        {"op": "resize", "size": 320, "filter": "bilinear"},
+        {"op": "center_crop", "size": 256},
+        {"op": "resize", "size": "training", "filter": "torch_nearest"},
+    ]},
+    "cats": {"labels": "unused", "preprocessing": [{"op": "resize", "size": "training", "filter": "nearest"}]},
+    "carla": {"labels": "unused", "preprocessing": [{"op": "resize", "size": "training", "filter": "nearest"}]},
+}
+#: The embedded synthetic set is square and at the training size already.
+SYNTHETIC_DATA: dict[str, Any] = {"labels": "unused", "preprocessing": []}
+
 #: Discriminator fade-in length after each resolution change (``fade_steps``, every curriculum).
 FADE_STEPS = 10_000
 #: train.py ``nerf_noise = max(0, 1 - step / 5000)``.
@@ -123,9 +142,8 @@ def _pose_sampler_options(v: dict[str, Any]) -> dict[str, Any]:
 #: brackets the head, and a network a quarter of the width, so that
 #: ``tools/run.py train --method pigan`` finishes a short run in minutes on two cores.
 SYNTHETIC_OVERRIDES = [
-    "stochasticity_mapper.z_dim=64", "stochasticity_mapper.hidden_dim=64", "stochasticity_mapper.num_ws=4",
-    "stochasticity_mapper.film_dim=64",
-    "feature_decoder.hidden_dim=64", "feature_decoder.num_layers=3",
+    "stochasticity_mapper.z_dim=64", "stochasticity_mapper.hidden_dim=64", "stochasticity_mapper.film_dim=64",
+    "feature_decoder.num_layers=3",
     "pose_sampler.radius=2.7", "pose_sampler.pivot=[0.0, 0.0, 0.2]", "pose_sampler.orbit_center=[0.0, 0.0, 0.2]",
     "pose_sampler.fov=0.0", "pose_sampler.focal=4.2647",
     "point_sampler.ray_start=2.25", "point_sampler.ray_end=3.3", "point_sampler.num_samples=12",
@@ -156,6 +174,7 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
     if variant == "synthetic":
         recipe = pigan_recipe("celeba").overrides(SYNTHETIC_OVERRIDES)
         recipe.variant = "synthetic"
+        recipe.data = copy.deepcopy(SYNTHETIC_DATA)
         return recipe
     if variant not in VARIANTS:
         raise ValueError(f"pi-GAN has no variant {variant!r}; variants: {', '.join(VARIANTS)}, synthetic")
@@ -168,20 +187,21 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
         previous = stage["until_step"]
     first_batch = first["batch_size"]
     modules = {
-        "stochasticity_mapper": ModuleSpec("pigan", {
-            "z_dim": LATENT_DIM, "hidden_dim": 256, "num_ws": NUM_FILM_LAYERS + 1, "film_dim": HIDDEN_DIM,
-        }),
+        # 9 latent rows (8 FiLM layers + the colour layer), wired from the decoder.
+        "stochasticity_mapper": ModuleSpec("pigan", {"z_dim": LATENT_DIM, "hidden_dim": 256, "film_dim": HIDDEN_DIM}),
         "pose_sampler": ModuleSpec("spherical", _pose_sampler_options(v)),
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": v["num_steps"], "ray_start": v["ray_start"], "ray_end": v["ray_end"],
             # perturb_points: each depth jittered within +-half a spacing, at inference too
-            # (staged_forward perturbs as well); NeRF's sample_pdf without EG3D's weight smoothing.
+            # (staged_forward perturbs as well); NeRF's sample_pdf without EG3D's weight smoothing,
+            # with pi-GAN's extra 1e-5 (generators.py); rays on get_initial_rays_trig's corner-aligned
+            # linspace(-1, 1) grid, not through pixel centres.
             "perturbation": "stratified", "perturb_in_eval": True, "smooth_importance_weights": False,
+            "importance_pdf": "pigan", "align_corners": True,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": v["box_warp"]}),
-        "feature_decoder": ModuleSpec("siren_film", {
-            "in_channels": 3, "hidden_dim": HIDDEN_DIM, "num_layers": NUM_FILM_LAYERS,
-        }),
+        # Its width is the FiLM width (film_dim): w_dim = 2 * hidden_dim is wired from the mapper.
+        "feature_decoder": ModuleSpec("siren_film", {"num_layers": NUM_FILM_LAYERS}),
         "volume_renderer": ModuleSpec("volume", {
             "density_activation": "relu", "quadrature": "last_delta", "last_delta": 1e10,
             "noise_std": 1.0, "noise_anneal_steps": NERF_NOISE_ANNEAL_STEPS,
@@ -216,4 +236,4 @@ def pigan_recipe(variant: str | None = None) -> Recipe:
         # datasets.py: CelebA and Cats use RandomHorizontalFlip(p=0.5), Carla no flip.
         "xflip": v["xflip"],
     }
-    return Recipe("pigan", modules, generator, training, variant)
+    return Recipe("pigan", modules, generator, training, variant, data=copy.deepcopy(DATA[variant]))

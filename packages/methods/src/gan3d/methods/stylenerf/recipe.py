@@ -96,7 +96,7 @@ def _official(variant: str) -> dict[str, Any]:
             "radius": 1.0, "pivot": [0.0, 0.0, 0.0], "orbit_center": [0.0, 0.0, 0.0], "fov": 12.0, "focal": 0.0}},
         "point_sampler": {"name": "uniform", "kwargs": {
             "num_samples": NUM_SAMPLES, "ray_start": DEPTH_RANGE[0], "ray_end": DEPTH_RANGE[1],
-            "perturbation": "middle_uniform", "range_along": "optical_axis", "smooth_importance_weights": False}},
+            "perturbation": "middle_uniform", "axis_depths": True, "smooth_importance_weights": False}},
         "point_embedder": {"name": "coordinate", "kwargs": {
             "box_warp": 2.0, "num_frequencies": PE_OCTAVES, "include_input": False, "multiply_by_pi": True}},
         "feature_decoder": {"name": "stylenerf_mlp", "kwargs": {

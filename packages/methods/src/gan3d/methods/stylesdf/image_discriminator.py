@@ -11,11 +11,9 @@ a 4x4 -> 512 linear layer and a linear logit. This is core's
 
 from __future__ import annotations
 
-from torch import Tensor
-
 from gan3d.core.interfaces import Discriminator
 from gan3d.core.layers import StyleGAN2Discriminator
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 __all__ = ["StyleSDFImageDiscriminator"]
 
@@ -37,7 +35,6 @@ class StyleSDFImageDiscriminator(Discriminator):
                                               channel_max=channel_max, conv_clamp=None,
                                               mbstd_group_size=mbstd_group_size)
 
-    def forward(self, image: Tensor, *, image_raw: Tensor | None = None, camera_label: Tensor | None = None,
-                alpha: float = 1.0) -> DiscriminatorOutput:
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
         """Score ``image [B, 3, R, R]``; the other inputs are unused."""
-        return DiscriminatorOutput(logits=self.network(image))
+        return DiscriminatorOutput(logits=self.network(x.image))

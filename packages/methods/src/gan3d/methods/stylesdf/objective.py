@@ -1,6 +1,7 @@
 """StyleSDF's objective: the non-saturating logistic loss with R1, the viewpoint loss, the eikonal
 and minimal-surface regularizers of the SDF, style mixing, and the one-off preparation of a fresh
-generator (sphere initialisation, or loading the trained volume renderer for the full pipeline).
+generator (the sphere initialisation; the full pipeline instead loads the trained volume renderer through
+``training.init_from``).
 
 Source: royorel/StyleSDF ``losses.py``, ``train_volume_renderer.py``, ``train_full_pipeline.py``,
 ``options.py`` (defaults below):
@@ -32,9 +33,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan3d.core import random_draws
-from gan3d.core.checkpoint import load_checkpoint
 from gan3d.core.objective import LossInputs, Objective
+from gan3d.core.regularizers import path_length_penalty
 from gan3d.core.types import DiscriminatorOutput, Field, GeneratorOutput
+from gan3d.renderers.stylesdf_upsampler import StyleSDFUpsampler
 
 from .sphere_init import fit_sphere
 from .viewpoint import stylesdf_viewpoint
@@ -52,29 +54,6 @@ def eikonal_loss(sdf_gradients: Tensor) -> Tensor:
 def minimal_surface_loss(sdf: Tensor, beta: float = 100.0) -> Tensor:
     """``mean(exp(-beta |sdf|))`` over every sample (``losses.py``): penalises spurious surfaces."""
     return torch.exp(-beta * sdf.abs()).mean()
-
-
-def path_length_penalty(image: Tensor, styles: Tensor, noise: Tensor, mean_path_length: Tensor,
-                        decay: float = 0.01) -> tuple[Tensor, Tensor, Tensor]:
-    """StyleGAN2's path length penalty (Karras et al. 2020, eq. 4; StyleSDF losses.py
-    ``g_path_regularize``).
-
-    Args:
-        image: ``[B, 3, H, W]``, a differentiable function of ``styles``.
-        styles: the latents ``[B, L, D]`` the image depends on (any tensor of the graph).
-        noise: ``[B, 3, H, W]`` random image-space directions, ``N(0, 1) / sqrt(H W)``.
-        mean_path_length: the running mean ``a`` of the lengths (a scalar tensor).
-
-    Returns:
-        ``(penalty, new_mean, lengths)``: ``lengths [B] = sqrt(mean_L sum_D (J^T y)^2)``, ``new_mean =
-        a + decay * (mean(lengths) - a)`` and ``penalty = mean((lengths - new_mean) ** 2)``, with
-        ``new_mean`` not detached inside the penalty, as the official code.
-    """
-    (grad,) = torch.autograd.grad((image * noise).sum(), styles, create_graph=True)
-    grad = grad.reshape(image.shape[0], -1, grad.shape[-1])
-    lengths = grad.square().sum(2).mean(1).sqrt()
-    new_mean = mean_path_length + decay * (lengths.mean() - mean_path_length)
-    return (lengths - new_mean).square().mean(), new_mean, lengths
 
 
 def _fields(out: GeneratorOutput) -> list[Field]:
@@ -97,9 +76,6 @@ class StyleSDFObjective(Objective):
         sphere_init_steps: steps of the sphere fit before training (10000; 0: none),
             ``sphere_radius``/``sphere_center`` the sphere ((far - near) / 4 = 0.06 at the origin),
             ``sphere_init_batch`` renders per step (3), ``sphere_init_lr`` (2e-5).
-        renderer_checkpoint: a gan3d checkpoint of the trained volume renderer; its EMA generator's
-            weights initialise every generator parameter of the same name and shape (the full
-            pipeline; ``train_full_pipeline.py`` loads ``g_ema`` the same way). Replaces the sphere fit.
         path_regularize: weight of the path length regularizer on the upsampler's latents (full
             pipeline 2; 0 turns it off, as in the volume stage), every ``g_reg_every`` generator steps
             (4; the trainer then adjusts G's Adam as StyleGAN2 does) on ``batch // path_batch_shrink``
@@ -120,7 +96,6 @@ class StyleSDFObjective(Objective):
         sphere_center: list[float] | tuple[float, ...] = (0.0, 0.0, 0.0),
         sphere_init_batch: int = 3,
         sphere_init_lr: float = 2e-5,
-        renderer_checkpoint: str = "",
         path_regularize: float = 0.0,
         g_reg_every: int = 4,
         path_batch_shrink: int = 2,
@@ -145,7 +120,6 @@ class StyleSDFObjective(Objective):
         self.sphere_center = [float(c) for c in sphere_center]
         self.sphere_init_batch = sphere_init_batch
         self.sphere_init_lr = sphere_init_lr
-        self.renderer_checkpoint = renderer_checkpoint
         if path_regularize < 0 or g_reg_every < 1 or path_batch_shrink < 1 or not 0 < path_decay <= 1:
             raise ValueError(f"stylesdf loss: need path_regularize >= 0, g_reg_every >= 1, path_batch_shrink >= 1 "
                              f"and 0 < path_decay <= 1; got {path_regularize}, {g_reg_every}, {path_batch_shrink}, "
@@ -163,37 +137,34 @@ class StyleSDFObjective(Objective):
     g_reg_own_step = True
 
     @property
-    def needs_aux(self) -> bool:  # the fields' sdf and gradients, for the SDF regularizers
-        return self.eikonal_lambda > 0 or self.min_surf_lambda > 0
+    def generator_requests(self) -> frozenset[str]:  # the fields' sdf and gradients, for the SDF regularizers
+        requests = set()
+        if self.eikonal_lambda > 0:
+            requests |= {"samples", "sdf_gradients"}
+        if self.min_surf_lambda > 0:
+            requests.add("samples")
+        return frozenset(requests)
 
     # ------------------------------------------------------------ preparing a fresh generator
     def initialize_generator(self, G: nn.Module, *, generator: torch.Generator | None = None) -> dict[str, float]:
-        """Load the trained volume renderer (``renderer_checkpoint``) or fit the SDF to a sphere."""
-        if self.renderer_checkpoint:
-            state = load_checkpoint(self.renderer_checkpoint)["G_ema"]
-            own = G.state_dict()
-            matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-            if not matched:
-                raise ValueError(f"renderer_checkpoint {self.renderer_checkpoint} holds no generator weight of "
-                                 "this recipe's names and shapes; give the volume-renderer stage's checkpoint")
-            G.load_state_dict(matched, strict=False)
-            logger.info("loaded %d of %d generator tensors from %s", len(matched), len(own), self.renderer_checkpoint)
-            return {"renderer_tensors_loaded": float(len(matched))}
+        """Fit the SDF to a sphere (the full pipeline loads the volume renderer through
+        ``training.init_from`` instead, and the trainer then does not call this)."""
         if self.sphere_init_steps:
             loss = fit_sphere(G, steps=self.sphere_init_steps, radius=self.sphere_radius, center=self.sphere_center,
                               batch_size=self.sphere_init_batch, lr=self.sphere_init_lr, generator=generator)
             return {"sphere_init_l1": loss}
-        logger.warning("StyleSDF: no renderer_checkpoint and no sphere fit: the volume renderer starts from random "
-                       "weights. For the full pipeline give --set loss.renderer_checkpoint=<stage-1 checkpoint>.")
+        logger.warning("StyleSDF: no sphere fit: the volume renderer starts from random weights. For the full "
+                       "pipeline give --set training.init_from.checkpoint=<stage-1 checkpoint>.")
         return {}
 
     # ------------------------------------------------------------ running the networks
-    def run_generator(self, G: nn.Module, inputs: LossInputs, *, return_aux: bool = False) -> GeneratorOutput:
+    def run_generator(self, G: nn.Module, inputs: LossInputs, *, requests: frozenset[str] = frozenset()
+                      ) -> GeneratorOutput:
         """StyleSDF's ``mixing_noise``: with probability ``style_mixing_prob`` the latents from
         ``randint(1, num_ws - 1)`` on come from a second ``z``."""
-        num_ws = G.mapper.num_ws
+        num_ws = G.num_ws
         if num_ws < 2 or self.style_mixing_prob == 0 or float(torch.rand(())) >= self.style_mixing_prob:
-            return super().run_generator(G, inputs, return_aux=return_aux)
+            return super().run_generator(G, inputs, requests=requests)
         cameras = inputs.gen_cameras
         if cameras is None:
             cameras = G.pose_sampler(inputs.z.shape[0], device=inputs.z.device, generator=inputs.generator)
@@ -202,7 +173,7 @@ class StyleSDFObjective(Objective):
         cutoff = int(torch.randint(1, num_ws, ()))
         ws = torch.cat([ws[:, :cutoff], other[:, cutoff:]], dim=1)
         return G.synthesis(ws, cameras, resolution=inputs.resolution, generator=inputs.generator,
-                           return_aux=return_aux)
+                           requests=requests, alpha=inputs.alpha)
 
     def view_term(self, d_out: DiscriminatorOutput, out: GeneratorOutput) -> dict[str, Tensor]:
         if self.view_lambda == 0:
@@ -220,8 +191,8 @@ class StyleSDFObjective(Objective):
         if self.eikonal_lambda > 0:
             grads = [f.extras["sdf_gradients"] for f in fields if "sdf_gradients" in f.extras]
             if not grads:
-                raise ValueError("eikonal_lambda > 0 needs the decoder's SDF gradients: use the stylesdf_siren "
-                                 "decoder with sdf_gradients=true, or set loss.eikonal_lambda=0")
+                raise ValueError("eikonal_lambda > 0 needs an SDF field (the stylesdf_siren decoder with the sdf "
+                                 "volume renderer), or set loss.eikonal_lambda=0")
             terms["eikonal"] = self.eikonal_lambda * eikonal_loss(torch.cat([g.flatten(0, -2) for g in grads]))
         if self.min_surf_lambda > 0:
             sdf = [f.sdf for f in fields if f.sdf is not None]
@@ -243,9 +214,7 @@ class StyleSDFObjective(Objective):
         latents (the decoder's ``w+``, after its own mapping network)."""
         if self.path_regularize <= 0:
             return {}
-        upsampler = getattr(G, "upsampler", None)
-        mapping = getattr(upsampler, "mapping", None)
-        if not isinstance(mapping, nn.Module) or not hasattr(upsampler, "map_styles"):
+        if not isinstance(G.upsampler, StyleSDFUpsampler):
             raise ValueError("stylesdf loss: path_regularize > 0 needs the stylesdf upsampler (its latents are "
                              "what the path length is measured against); set loss.path_regularize=0 otherwise")
         n = max(1, inputs.z.shape[0] // self.path_batch_shrink)
@@ -254,7 +223,7 @@ class StyleSDFObjective(Objective):
         cameras = G.pose_sampler(n, device=device, generator=inputs.generator)
         path_inputs = dataclasses.replace(inputs, z=z, gen_cameras=cameras, gen_c=None)
         captured: list[Tensor] = []
-        hook = mapping.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        hook = G.upsampler.mapping.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
             out = self.run_generator(G, path_inputs)
         finally:

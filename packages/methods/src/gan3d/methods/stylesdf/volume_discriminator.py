@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 
-from torch import Tensor, nn
+from torch import nn
 
 from gan3d.core.interfaces import Discriminator
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 from ..pigan.residual_blocks import DownsamplingResidualBlock
 
@@ -58,9 +58,9 @@ class StyleSDFVolumeDiscriminator(Discriminator):
         ))
         self.head = nn.Conv2d(channels[-1], 1 + pose_dim, 2)
 
-    def forward(self, image: Tensor, *, image_raw: Tensor | None = None, camera_label: Tensor | None = None,
-                alpha: float = 1.0) -> DiscriminatorOutput:
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
         """Score ``image [B, 3, H, H]``; the other inputs are unused (unconditional, single image)."""
+        image = x.image
         if image.ndim != 4 or image.shape[1] != 3 or image.shape[-2:] != (self.resolution, self.resolution):
             raise ValueError(f"stylesdf_volume discriminator takes [B, 3, {self.resolution}, {self.resolution}] "
                              f"images (2 ** len(channels)); got {tuple(image.shape)}")
