@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gan3d.core.types import DiscriminatorInput
 from gan3d.methods.stylenerf.discriminator import StyleNeRFDiscriminator
 
 
@@ -40,21 +41,21 @@ def test_below_full_resolution_the_first_block_reads_fromrgb_twice():
     x = D.b16.fromrgb(image)  # the official forward sets x first, then the skip block adds fromrgb again
     x, img = D.b16(x, image)
     x, img = D.b8(x, img)
-    torch.testing.assert_close(D(image).logits, D.b4(x, img, None))
+    torch.testing.assert_close(D.score(image), D.b4(x, img, None))
     full = torch.randn(4, 3, 32, 32)
     x, img = D.b32(None, full)
     x, img = D.b16(x, img)
     x, img = D.b8(x, img)
-    torch.testing.assert_close(D(full).logits, D.b4(x, img, None))
+    torch.testing.assert_close(D.score(full), D.b4(x, img, None))
 
 
 def test_gradients_reach_every_parameter_at_full_resolution():
     D = small()
-    D(torch.randn(4, 3, 32, 32)).logits.sum().backward()
+    D(DiscriminatorInput(torch.randn(4, 3, 32, 32))).logits.sum().backward()
     for name, p in D.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     D.zero_grad()
-    D(torch.randn(4, 3, 8, 8)).logits.sum().backward()
+    D.score(torch.randn(4, 3, 8, 8)).sum().backward()
     assert D.b32.conv0.weight.grad is None or D.b32.conv0.weight.grad.abs().sum() == 0
     assert D.b8.fromrgb.weight.grad.abs().sum() > 0
 
@@ -63,7 +64,7 @@ def test_bad_inputs_and_options():
     D = small()
     for shape in [(4, 3, 4, 4), (4, 3, 64, 64), (4, 3, 12, 12), (4, 1, 16, 16), (4, 3, 16, 8)]:
         with pytest.raises(ValueError, match="power of two from 8 to 32"):
-            D(torch.randn(*shape))
+            D.score(torch.randn(*shape))
     with pytest.raises(ValueError, match="lowres_head"):
         StyleNeRFDiscriminator(img_resolution=32, lowres_head=64)
     with pytest.raises(ValueError, match="power of two"):

@@ -243,7 +243,8 @@ class AlphaCompositingRenderer(VolumeRenderer):
         if self.unit_to_signed:
             composited = composited * 2.0 - 1.0
         return weights, Render(features=composited, depth=depth, weights=weights, alpha=weights.sum(dim=-2),
-                               transmittance=transmittance)
+                               transmittance=transmittance, interval_features=features, interval_weights=weights,
+                               interval_depths=depths)
 
     def _shared_intervals(self, members: list[FieldSamples]) -> Intervals:
         """Fields at one set of samples composed by GIRAFFE's operator (im2scene/giraffe/models/generator.py

@@ -222,7 +222,7 @@ class StyleNeRFUpsampler(Upsampler):
 
     ``num_ws = 2 * blocks + 1``. The fade-in is the buffer ``alpha`` (1 when built; set by
     :meth:`set_training_step`), or the ``alpha`` forward keyword when given; the output side is
-    :meth:`resolution_at` ``(alpha)``, :meth:`out_resolution` once fully grown.
+    :meth:`resolution_at` ``(alpha)``, and :meth:`out_resolution` the side at the buffer's fade-in.
 
     Example:
         >>> up = StyleNeRFUpsampler(in_channels=11, in_resolution=8, image_resolution=32, w_dim=4,
@@ -285,8 +285,11 @@ class StyleNeRFUpsampler(Upsampler):
         return [getattr(self, f"b{res}") for res in self.block_resolutions]
 
     def out_resolution(self, render_resolution: int | None = None) -> int:
-        """Output side once fully grown (``alpha = 1``)."""
-        return self.image_resolution
+        """Output side at the current fade-in (:meth:`resolution_at`): what the trainer resizes the reals to
+        (``image_resolution`` once fully grown, and for a module built on the meta device)."""
+        if self.alpha.is_meta:
+            return self.image_resolution
+        return self.resolution_at()
 
     def resolution_at(self, alpha: float | None = None) -> int:
         """Output side at fade-in ``alpha`` (default: the current one): ``in_resolution`` at 0, doubling per

@@ -1,20 +1,23 @@
 """StyleNeRF (Gu et al. 2022, "StyleNeRF: A Style-based 3D-Aware Generator for High-resolution Image
-Synthesis"): its discriminator, NeRF path regularization, schedule and recipe data.
+Synthesis"): its recipes, discriminator, objective and checkpoint importer.
 
 The generator's parts live with their families: the modulated and background NeRF MLPs
 (``feature_decoder`` ``stylenerf_mlp``), the NeRF++ background (``point_sampler`` and ``point_embedder``
-``inverted_sphere``) and the upsampler (``upsampler`` ``stylenerf``). The method itself is registered once the
-generator takes field groups (see :mod:`.recipe`).
+``inverted_sphere``, a field group ``background`` with its own samples) and the progressively grown upsampler
+(``upsampler`` ``stylenerf``).
 """
 
 from __future__ import annotations
 
 from .discriminator import StyleNeRFDiscriminator
-from .recipe import VARIANTS, stylenerf_recipe_data
+from .objective import StyleNeRFObjective
+from .recipe import VARIANTS, stylenerf_recipe
 
-__all__ = ["StyleNeRFDiscriminator", "stylenerf_recipe_data", "VARIANTS", "register"]
+__all__ = ["StyleNeRFDiscriminator", "StyleNeRFObjective", "stylenerf_recipe", "VARIANTS", "register"]
 
 
 def register(registry) -> None:
-    """Add StyleNeRF's discriminator to ``registry``."""
+    """Add StyleNeRF's method, discriminator and loss to ``registry``."""
+    registry.add("method", "stylenerf", stylenerf_recipe)
     registry.add("discriminator", "stylenerf", StyleNeRFDiscriminator)
+    registry.add("loss", "stylenerf", StyleNeRFObjective)

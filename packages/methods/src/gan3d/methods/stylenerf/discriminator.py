@@ -33,7 +33,7 @@ from torch import Tensor
 
 from gan3d.core.interfaces import Discriminator
 from gan3d.core.layers import DiscriminatorBlock, DiscriminatorEpilogue
-from gan3d.core.types import DiscriminatorOutput
+from gan3d.core.types import DiscriminatorInput, DiscriminatorOutput
 
 __all__ = ["StyleNeRFDiscriminator"]
 
@@ -51,7 +51,7 @@ class StyleNeRFDiscriminator(Discriminator):
 
     Example:
         >>> D = StyleNeRFDiscriminator(img_resolution=32, lowres_head=8, channel_base=256, channel_max=16)
-        >>> D(torch.randn(4, 3, 16, 16)).logits.shape
+        >>> D(DiscriminatorInput(torch.randn(4, 3, 16, 16))).logits.shape
         torch.Size([4, 1])
     """
 
@@ -81,10 +81,13 @@ class StyleNeRFDiscriminator(Discriminator):
                                         mbstd_group_size=mbstd_group_size, mbstd_num_channels=mbstd_num_channels,
                                         conv_clamp=conv_clamp)
 
-    def forward(self, image: Tensor, *, image_raw: Tensor | None = None, camera_label: Tensor | None = None,
-                alpha: float = 1.0) -> DiscriminatorOutput:
-        """Score ``image [B, 3, r, r]``, starting at block ``b{r}``; the other inputs are unused (the
+    def forward(self, x: DiscriminatorInput) -> DiscriminatorOutput:
+        """Score ``x.image [B, 3, r, r]`` (:meth:`score`); the other inputs are unused (unconditional, and the
         official discriminator's fade-in never takes effect, see the module docstring)."""
+        return DiscriminatorOutput(logits=self.score(x.image))
+
+    def score(self, image: Tensor) -> Tensor:
+        """Logits ``[B, 1]`` of ``image [B, 3, r, r]``, starting at block ``b{r}``."""
         r = image.shape[-1]
         if (image.ndim != 4 or image.shape[1] != self.img_channels or image.shape[-2] != r
                 or r not in self.block_resolutions or r < self.lowres_head):
@@ -96,7 +99,7 @@ class StyleNeRFDiscriminator(Discriminator):
         for res in self.block_resolutions:
             if res <= r:
                 x, img = getattr(self, f"b{res}")(x, img)
-        return DiscriminatorOutput(logits=self.b4(x, img, None))
+        return self.b4(x, img, None)
 
     def extra_repr(self) -> str:
         return f"img_resolution={self.img_resolution}, lowres_head={self.lowres_head}"

@@ -94,9 +94,11 @@ def nerf_path_penalty(upsampled: Tensor, nerf: Tensor) -> Tensor:
     return (upsampled - nerf).square().sum(1).mean(-1) * PENALTY_SCALE
 
 
-def nerf_path_rgb(upsampler, point_features: Tensor, weights: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
+def nerf_path_rgb(upsampler, point_features: Tensor, weights: Tensor, ws: Tensor, *,
+                  alpha: float | None = None) -> Tensor:
     """``I_nerf``: every sample's ``[rgb, feature]`` ``point_features [B, R, S, 3 + C]`` through
-    ``upsampler.pixelwise`` with its rows ``ws``, composited with ``weights [B, R, S, 1]`` -> ``[B, 3, R]``."""
+    ``upsampler.pixelwise`` with its rows ``ws`` (at fade-in ``alpha``, default the upsampler's own), composited
+    with ``weights [B, R, S, 1]`` -> ``[B, 3, R]``."""
     if point_features.ndim != 4:
         raise ValueError(f"point_features must be [B, R, S, F], got {tuple(point_features.shape)}")
     rgb = upsampler.pixelwise(point_features.permute(0, 3, 1, 2), ws, alpha=alpha)  # [B, 3, R, S]
