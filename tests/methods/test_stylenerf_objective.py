@@ -36,13 +36,13 @@ def inputs(G, batch: int = 4, seed: int = 0) -> LossInputs:
 
 def test_one_training_step_reaches_every_parameter(parts):
     G, D, loss = parts
-    G.set_training_step(0, 0.6)  # fading in 64 px: alpha 0.5, the NeRF path regularization is on
+    G.set_training_step(0, 0.8)  # fading in 64 px: alpha 0.75, both levels, the NeRF path regularization on
     assert G.upsampler.resolution_at() == 64 and loss.nerf_path_active(G)
     x = inputs(G)
     G.zero_grad(set_to_none=True)
     g_terms = loss.generator_loss(G, D, x)
     assert set(g_terms) == {"g_adv", "nerf_path", "loss", "fade"} and g_terms["nerf_path"] > 0
-    assert float(g_terms["fade"]) == pytest.approx(0.5)
+    assert float(g_terms["fade"]) == pytest.approx(0.75)
     g_terms["loss"].backward()
     reg = loss.generator_regularizer(G, x)
     reg["loss"].backward()
@@ -109,13 +109,13 @@ def test_nerf_path_reuses_the_images_scenes_and_compares_at_its_pixels(parts):
     G.set_training_step(0, 10.0)
 
 
-def test_before_the_fade_in_the_images_and_reals_are_at_32_px_and_no_path_term(parts):
+def test_before_the_fade_in_the_images_and_reals_are_at_16_px_and_no_path_term(parts):
     G, D, loss = parts
     G.set_training_step(0, 0.0)
     x = inputs(G)
-    assert x.image_resolution == 32 and not loss.nerf_path_active(G)
+    assert x.image_resolution == 16 and not loss.nerf_path_active(G)
     real = loss.real_input(x)
-    assert real.image.shape == (4, 3, 32, 32) and real.image_raw is None
+    assert real.image.shape == (4, 3, 16, 16) and real.image_raw is None
     terms = loss.generator_loss(G, D, x)
     assert "nerf_path" not in terms and torch.isfinite(terms["loss"])
     G.set_training_step(0, 10.0)

@@ -64,7 +64,7 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
             ``density_noise``).
         noise_anneal_steps: when positive, the noise falls linearly from ``noise_std`` to 0 over this
             many training steps, as told by :meth:`set_training_step` (pi-GAN and GRAF: 5000).
-        white_back, last_back, eval_last_back, depth_mode, unit_to_signed: see
+        white_back, last_back, eval_last_back, depth_mode, unit_to_signed, depth_from: see
             :class:`~gan3d.renderers.compositing.AlphaCompositingRenderer`.
 
     Colour is not touched: a sigmoid on RGB (GRAF's ``raw2outputs``, pi-GAN's and EG3D's decoders)
@@ -91,9 +91,10 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         eval_last_back: bool = False,
         depth_mode: str = "expected",
         unit_to_signed: bool = False,
+        depth_from: str = "all",
     ) -> None:
         super().__init__(white_back=white_back, last_back=last_back, eval_last_back=eval_last_back,
-                         depth_mode=depth_mode, unit_to_signed=unit_to_signed)
+                         depth_mode=depth_mode, unit_to_signed=unit_to_signed, depth_from=depth_from)
         if density_activation not in DENSITY_ACTIVATIONS:
             raise ValueError(
                 f"density_activation must be one of {', '.join(DENSITY_ACTIVATIONS)}; got {density_activation!r}"

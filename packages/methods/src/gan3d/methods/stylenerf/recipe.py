@@ -29,8 +29,8 @@ magnitude EMA 0.999, clamp 256) growing from 32 px to the output between 500 and
 half batch, decay 0.01), NeRF path regularization on a 16 x 16 grid, R1 every 16; x-flips; no ADA.
 
 ``synthetic`` is not an official configuration: the same modules at CPU widths for the embedded 64-px
-synthetic head set (its cameras: radius 2.7 about the pivot (0, 0, 0.2), focal 4.2647), rendering 32 px
-and growing to 64 px early in a short run.
+synthetic head set (its cameras: radius 2.7 about the pivot (0, 0, 0.2), focal 4.2647), rendering 16 px
+and growing through 32 to 64 px (two levels, as the official 32 -> 256 has three) early in a short run.
 
 The background is a field group with its own sampler (``background/point_sampler`` ...), composited
 behind the foreground by the renderer (each sample set with its own intervals, merged by depth); the options
@@ -83,7 +83,7 @@ DATA: dict[str, Any] = {"labels": "unused", "preprocessing": [{"op": "resize", "
 
 #: The synthetic variant's sizes.
 SYNTHETIC: dict[str, Any] = {
-    "w": 64, "render": 32, "image": 64, "fg_hidden": 32, "fg_depth": 4, "features": 32, "bg_hidden": 16,
+    "w": 64, "render": 16, "image": 64, "fg_hidden": 32, "fg_depth": 4, "features": 32, "bg_hidden": 16,
     "bg_depth": 2, "bg_latent": 8, "samples": 8, "up_channel_base": 2048, "up_channel_max": 64,
     "d_channel_base": 1024, "d_channel_max": 64, "batch": 8, "fade_kimg": (0.2, 1.0), "kimg": 2.0,
     # gan3d.core.data preset 'head': cameras 2.7 from the pivot (0, 0, 0.2), focal 4.2647 (EG3D's FFHQ rig).
@@ -121,10 +121,11 @@ def _official(variant: str) -> Recipe:
         "background/feature_decoder": ModuleSpec("stylenerf_mlp", {
             "hidden_dim": 64, "depth": 4, "output_dim": FEATURES, "predict_rgb": True, "modulated": False}),
         # ReLU density, N(0, 1) noise in training; the foreground's last interval is 0 long in front of the
-        # background, whose last sample is opaque (calc_volume_weights): last_back on the merged ray.
+        # background, whose last sample is opaque (calc_volume_weights): last_back on the merged ray. Depth and
+        # opacity are the foreground's (gen_optional_output), the background being at infinity.
         "volume_renderer": ModuleSpec("volume", {
             "density_activation": "relu", "quadrature": "last_delta", "last_delta": 0.0, "noise_std": 1.0,
-            "last_back": True, "eval_last_back": True, "depth_mode": "expected"}),
+            "last_back": True, "eval_last_back": True, "depth_mode": "expected", "depth_from": "first"}),
         "upsampler": ModuleSpec("stylenerf", {
             "in_resolution": RENDER_RESOLUTION, "image_resolution": resolution,
             "channel_base": GENERATOR_CHANNEL_BASE, "channel_max": GENERATOR_CHANNEL_MAX, "upsample_mode": "nn_cat",
