@@ -38,6 +38,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "importer": {
         "eg3d": "gan3d-methods",
         "pigan": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
     "loss": {
@@ -45,6 +46,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "giraffe": "gan3d-methods",
         "logistic": "gan3d-core",
         "pigan": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
     "method": {
@@ -52,6 +54,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "eg3d": "gan3d-methods",
         "giraffe": "gan3d-methods",
         "pigan": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
     "point_embedder": {

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from .discriminator import StyleNeRFDiscriminator
 from .objective import StyleNeRFObjective
+from .official import StyleNeRFImporter
 from .recipe import VARIANTS, stylenerf_recipe
 
-__all__ = ["StyleNeRFDiscriminator", "StyleNeRFObjective", "stylenerf_recipe", "VARIANTS", "register"]
+__all__ = ["StyleNeRFDiscriminator", "StyleNeRFImporter", "StyleNeRFObjective", "stylenerf_recipe", "VARIANTS",
+           "register"]
 
 
 def register(registry) -> None:
-    """Add StyleNeRF's method, discriminator and loss to ``registry``."""
+    """Add StyleNeRF's method, discriminator, loss and checkpoint importer to ``registry``."""
     registry.add("method", "stylenerf", stylenerf_recipe)
     registry.add("discriminator", "stylenerf", StyleNeRFDiscriminator)
     registry.add("loss", "stylenerf", StyleNeRFObjective)
+    registry.add("importer", "stylenerf", StyleNeRFImporter)
