@@ -182,7 +182,8 @@ def recipe_from_official(G: OfficialObject, D: OfficialObject | None, variant: s
     _require(source, bg, {**plain, "inverse_sphere": True}, "background_kwargs")
     up = _options(syn.get("upsampler_kwargs"), _UPSAMPLER_DEFAULTS)
     _require(source, up, {"no_2d_renderer": False, "no_residual_img": False, "block_reses": None,
-                          "shared_rgb_style": False, "channel_dict": None, "out_channel_dict": None}, "upsampler_kwargs")
+                          "shared_rgb_style": False, "channel_dict": None, "out_channel_dict": None},
+             "upsampler_kwargs")
     resolution_vol = min(int(syn.get("resolution_vol", 32)), img_resolution)
     if int(syn.get("resolution_start") or resolution_vol) != resolution_vol:
         raise _refuse(source, "synthesis_kwargs.resolution_start", syn.get("resolution_start"),
@@ -224,13 +225,13 @@ def recipe_from_official(G: OfficialObject, D: OfficialObject | None, variant: s
                                           latent_dim=int(syn.get("z_dim_bg", 128)))
     m["background/feature_decoder"].update(hidden_dim=int(bg["hidden_size"]), depth=int(bg["n_blocks"]),
                                            output_dim=features)
+    # NeRFSynthesisNetwork hands the upsampler its own channel_base and channel_max (upsampler_kwargs.update).
     m["upsampler"].update(in_resolution=resolution_vol, image_resolution=img_resolution,
-                          channel_base=_channel_base({**syn, **up}), channel_max=int(up.get("channel_max",
-                                                                                            syn.get("channel_max", 512))),
-                          upsample_mode=upsample_mode, magnitude_ema_beta=float(syn.get("magnitude_ema_beta", -1)),
+                          channel_base=_channel_base({"channel_base": syn.get("channel_base", 1),
+                                                      "channel_base_sz": up.get("channel_base_sz")}),
+                          channel_max=int(syn.get("channel_max", 1024)), upsample_mode=upsample_mode,
+                          magnitude_ema_beta=max(0.0, float(syn.get("magnitude_ema_beta", -1))),
                           conv_clamp=None if syn.get("conv_clamp") is None else float(syn["conv_clamp"]))
-    if float(syn.get("magnitude_ema_beta", -1)) <= 0:
-        m["upsampler"]["magnitude_ema_beta"] = 0.0
     recipe.generator.update(render_resolution=resolution_vol,
                             num_importance=int(renderer["n_ray_samples"]) if renderer["hierarchical"] else 0)
     m["loss"].update(nerf_path_grid=int(syn.get("n_reg_samples", 0)) if syn.get("reg_full") else 0)
