@@ -55,6 +55,7 @@ from gan3d.evaluators.metrics.estimators import save_depth_pose_net, train_depth
 from gan3d.evaluators.visualizers import read_ply  # noqa: E402
 from gan3d.evaluators.visualizers.field_volume import generator_cube, sample_field_volume  # noqa: E402
 from gan3d.methods.giraffe.recipe import giraffe_recipe  # noqa: E402
+from gan3d.methods.stylenerf.recipe import stylenerf_recipe  # noqa: E402
 from gan3d.methods.stylesdf.recipe import stylesdf_recipe  # noqa: E402
 
 #: The CLI tests' module-scoped fixture: the synthetic head set, 8 views at 16 px (with depth).
@@ -151,8 +152,16 @@ def _giraffe() -> Recipe:
         "discriminator.img_size=32", "discriminator.n_feat=16"])
 
 
+def _stylenerf() -> Recipe:
+    # 16-px renders grown to 32 px; R1 and path length every 2 steps; few samples.
+    return stylenerf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "generator.num_importance=4", "background/point_sampler.num_samples=2",
+        "upsampler.image_resolution=32", "discriminator.img_resolution=32", "loss.r1_interval=2",
+        "loss.pl_interval=2"])
+
+
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
-                "giraffe": _giraffe}
+                "giraffe": _giraffe, "stylenerf": _stylenerf}
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
 SUPERRES_NOISE = tuple(f"upsampler.block{b}.conv{c}.noise_strength" for b in (0, 1) for c in (0, 1))
@@ -164,10 +173,11 @@ EVERY_STEP_TERMS = {
     "pigan": {"g_pos", "d_pos", "r1"},
     "stylesdf": {"view", "d_view", "eikonal", "min_surf", "r1"},
     "giraffe": {"r1"},
+    "stylenerf": {"fade"},
 }
 
 #: Scalars logged only on the steps a lazy regularizer fires (interval 2 in the recipes above).
-LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}}
+LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}, "stylenerf": {"r1", "pl_penalty"}}
 
 
 def tiny_recipe(method: str) -> Recipe:

@@ -91,6 +91,9 @@ DEMOS: dict[str, Demo] = {
                                    "(--sphere_init_path, a trained volume stage); gan3d cannot load them into a "
                                    "new job yet (training.init_from, issue 15), and the recipe keeps the volume "
                                    "renderer frozen, so run the volume demo first and resume from it."),
+    "stylenerf_ffhq256": Demo("stylenerf", "ffhq256", "stylenerf_256", "StyleNeRF on FFHQ-256", (),
+                              "Carver's settings are StyleNeRF's paper256 spec, the variant's; Carver shows its "
+                              "discriminator reals resized nearest, gan3d as StyleNeRF (Lanczos)."),
 }
 
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
@@ -98,7 +101,6 @@ NOT_YET: dict[str, str] = {
     "graf_ffhq128": "GRAF on FFHQ-128 (job graf_ffhq_128)",
     "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
     "epigraf_ffhq512": "EpiGRAF on FFHQ-512 (job epigraf)",
-    "stylenerf_ffhq256": "StyleNeRF on FFHQ-256 (job stylenerf_256)",
     "volumegan_ffhq256": "VolumeGAN on FFHQ-256 (job volumegan_ffhq_256)",
 }
 
