@@ -13,7 +13,6 @@ from gan3d.samplers.inverted_sphere_sampler import (
     INFINITY_INVERSE_RADIUS,
     InvertedSphereSampler,
     distance_to_sphere,
-    rays_through_pixels,
 )
 
 
@@ -68,10 +67,10 @@ def test_explicit_pixels_give_the_rays_of_those_pixel_centres():
     origins, directions = pixel_rays(cams.cam2world, cams.intrinsics, (4, 6))
     j, i = torch.tensor([0, 5, 2]), torch.tensor([0, 3, 1])
     pixels = torch.stack([(j + 0.5) / 6, (i + 0.5) / 4], dim=-1).expand(2, 3, 2)
-    o, d = rays_through_pixels(cams, pixels)
-    torch.testing.assert_close(d, directions[:, i * 6 + j])
-    torch.testing.assert_close(o, origins[:, :3])
     sampler = InvertedSphereSampler().eval()
+    explicit = sampler(cams, None, pixels=pixels)
+    torch.testing.assert_close(explicit.directions, directions[:, i * 6 + j])
+    torch.testing.assert_close(explicit.origins, origins[:, :3])
     torch.testing.assert_close(sampler(cams, (4, 6), pixels=pixels).points, sampler(cams, (4, 6)).points[:, i * 6 + j])
 
 

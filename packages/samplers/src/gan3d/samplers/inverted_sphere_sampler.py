@@ -35,8 +35,7 @@ from gan3d.core.cameras import pixel_rays
 from gan3d.core.interfaces import PointSampler
 from gan3d.core.types import Cameras, RaySamples
 
-__all__ = ["InvertedSphereSampler", "rays_through_pixels", "distance_to_sphere", "INFINITY_INVERSE_RADIUS",
-           "LAST_INTERVAL"]
+__all__ = ["InvertedSphereSampler", "distance_to_sphere", "INFINITY_INVERSE_RADIUS", "LAST_INTERVAL"]
 
 #: Inverse radius standing in for 0 (a point at infinity): dnnlib/camera.py ``TINY_NUMBER``.
 INFINITY_INVERSE_RADIUS = 1e-6
@@ -45,22 +44,6 @@ LAST_INTERVAL = 1e10
 #: Camera centres may lie on the unit sphere (StyleNeRF's radius-1 cameras) up to this rounding.
 _SPHERE_TOLERANCE = 1e-4
 _PERTURBATIONS = ("none", "middle_uniform")
-
-
-def rays_through_pixels(cameras: Cameras, pixels: Tensor) -> tuple[Tensor, Tensor]:
-    """Origins and unit directions ``[B, R, 3]`` of rays through normalized image points
-    ``pixels [B, R, 2]`` (``x`` right, ``y`` down, in ``[0, 1]``; pixel centre of column ``j`` of ``W`` at
-    ``(j + 0.5) / W``), with :func:`gan3d.core.cameras.pixel_rays`'s camera model."""
-    if pixels.ndim != 3 or pixels.shape[-1] != 2 or pixels.shape[0] != cameras.batch_size:
-        raise ValueError(f"pixels must be [B, R, 2] with B = {cameras.batch_size}, got {tuple(pixels.shape)}")
-    k = cameras.intrinsics
-    u, v = pixels[..., 0], pixels[..., 1]
-    fx, fy, cx, cy, skew = k[:, 0, 0:1], k[:, 1, 1:2], k[:, 0, 2:3], k[:, 1, 2:3], k[:, 0, 1:2]
-    y_cam = (v - cy) / fy
-    x_cam = (u - cx - skew * y_cam) / fx
-    dirs = torch.stack([x_cam, y_cam, torch.ones_like(x_cam)], dim=-1) @ cameras.cam2world[:, :3, :3].transpose(1, 2)
-    dirs = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return cameras.cam2world[:, None, :3, 3].expand_as(dirs), dirs
 
 
 def distance_to_sphere(origins: Tensor, directions: Tensor, radius: Tensor) -> Tensor:
@@ -119,12 +102,11 @@ class InvertedSphereSampler(PointSampler):
 
     def forward(self, cameras: Cameras, resolution: tuple[int, int], *, pixels: Tensor | None = None,
                 generator: torch.Generator | None = None) -> RaySamples:
-        """Samples on the rays through every pixel centre of an ``(h, w)`` image (row-major), or through
-        the normalized image points ``pixels [B, R, 2]`` when given."""
-        if pixels is None:
-            origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution)
-        else:
-            origins, directions = rays_through_pixels(cameras, pixels)
+        """Samples on the rays through every pixel of an ``(h, w)`` image (row-major; pixel centres, or the
+        corner-aligned grid of ``cameras.align_corners``), or through the normalized image points ``pixels
+        [B, R, 2]`` when given."""
+        origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
+                                         align_corners=cameras.align_corners)
         camera_radius = origins[:, 0].norm(dim=-1).max() if origins.shape[1] else origins.new_zeros(())
         if float(camera_radius) > self.sphere_radius * (1.0 + _SPHERE_TOLERANCE):
             raise ValueError(f"inverted_sphere sampler: cameras must lie inside the sphere of sphere_radius="
