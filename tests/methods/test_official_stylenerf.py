@@ -93,6 +93,8 @@ def test_import_reads_the_sizes_and_options_from_the_pickle(pickle_path):
     assert m["pose_sampler"]["yaw_stddev"] == pytest.approx(0.3) and m["pose_sampler"]["fov"] == 12.0
     assert not torch.equal(imported.G["decoder.fc_in.bias"], imported.G_ema["decoder.fc_in.bias"])
     assert float(imported.G_ema["upsampler.alpha"]) == 1.0 and "alpha" not in imported.D
+    # Fully grown: the fade-in is over, so training on from the import keeps the full resolution.
+    assert (m["upsampler"]["fade_start_kimg"], m["upsampler"]["fade_end_kimg"]) == (0.0, 0.0)
 
 
 def test_the_recipe_cameras_cast_the_official_rays(checkpoint):

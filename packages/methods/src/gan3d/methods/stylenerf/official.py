@@ -9,7 +9,8 @@ and option the constructors were given (``G._init_kwargs``: ``mapping_kwargs``, 
 ``camera_kwargs``, ``renderer_kwargs``, ``foreground_kwargs``, ``background_kwargs``, ``upsampler_kwargs``;
 ``D._init_kwargs``), so a reduced-width network imports as well as a released one; options gan3d does not
 reproduce (view directions, other density types, depth warps, the AFHQ/CompCars camera priors...) are refused
-by name.
+by name. A fully grown network (fade-in ``alpha`` 1, as every released one) imports with its fade-in over
+(``fade_start_kimg = fade_end_kimg = 0``), so training on from it keeps the full resolution.
 
 State-dict map (official ``Generator`` -> gan3d ``stylenerf``):
 
@@ -305,6 +306,11 @@ class StyleNeRFImporter(OfficialImporter):
             nets[key] = net
         reference = nets.get("G_ema") or nets["G"]
         recipe = recipe_from_official(reference, nets.get("D"), variant, source)
+        alpha = reference.submodule("synthesis").state_dict().get("alpha")
+        if alpha is None or float(alpha) < 0 or float(alpha) >= 1:
+            # Fully grown (or never progressive): no fade-in left, so training on from the import (a resume counts
+            # from kimg 0) stays at the full resolution, as the official run would after its curriculum.
+            recipe.modules["upsampler"].kwargs.update(fade_start_kimg=0.0, fade_end_kimg=0.0)
         states = {}
         for key, net in nets.items():
             if key == "D":
