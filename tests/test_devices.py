@@ -153,11 +153,13 @@ def _giraffe() -> Recipe:
 
 
 def _stylenerf() -> Recipe:
-    # 16-px renders grown to 32 px; R1 and path length every 2 steps; few samples.
+    # 16-px renders grown to 32 px; R1 and path length every 2 steps; few samples. The fade-in runs over the
+    # first 4 images, so the trainer's steps 0, 1 and (resumed) 2 train before it (16 px), halfway through it
+    # (a blend, the NeRF path term on) and grown, each on the device.
     return stylenerf_recipe("synthetic").overrides([
         "point_sampler.num_samples=4", "generator.num_importance=4", "background/point_sampler.num_samples=2",
         "upsampler.image_resolution=32", "discriminator.img_resolution=32", "loss.r1_interval=2",
-        "loss.pl_interval=2"])
+        "loss.pl_interval=2", "upsampler.fade_start_kimg=0", "upsampler.fade_end_kimg=0.004"])
 
 
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
