@@ -137,22 +137,37 @@ def build_recipe(method: str, variant: str | None, sets: list[str], resolution: 
     return recipe, overrides
 
 
-class InMemoryDataset:
+def _generator_default(option: str):
+    import inspect
+
+    from gan3d.core.generator import Generator
+
+    return inspect.signature(Generator).parameters[option].default
+
+
+def in_memory_dataset(size: int, resolution: int, labels):
     """``size`` random images ``[3, R, R]`` in ``[-1, 1]`` with camera labels ``[25]`` (any pose
-    sampler's draws): what the trainer reads, without touching the disk."""
+    sampler's draws): what the trainer reads, without touching the disk. A :class:`GanDataset`, so
+    that the labels are declared (EG3D's ``dataset`` pose sampler draws them)."""
+    from gan3d.core.data.base import GanDataset
 
-    def __init__(self, size: int, resolution: int, labels) -> None:
-        import torch
+    class InMemoryDataset(GanDataset):
+        source = "bench (random images in memory)"
 
-        g = torch.Generator().manual_seed(0)
-        self.images = torch.rand(size, 3, resolution, resolution, generator=g) * 2 - 1
-        self.labels = labels
+        def __init__(self) -> None:
+            import torch
 
-    def __len__(self) -> int:
-        return len(self.images)
+            g = torch.Generator().manual_seed(0)
+            self.images = torch.rand(size, 3, resolution, resolution, generator=g) * 2 - 1
+            self.labels = labels
 
-    def __getitem__(self, index: int):
-        return self.images[index], self.labels[index]
+        def __len__(self) -> int:
+            return len(self.images)
+
+        def __getitem__(self, index: int):
+            return self.images[index], self.labels[index]
+
+    return InMemoryDataset()
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -288,12 +303,14 @@ def bench_one(args, method: str) -> dict[str, Any]:
     labels = registry.build("pose_sampler", "spherical", yaw_strategy="normal", yaw_stddev=0.3,
                             polar_strategy="normal", polar_stddev=0.15)(DATASET_SIZE, device="cpu").label
     with tempfile.TemporaryDirectory(prefix="gan3d-bench-") as work:
-        # The output resolution needs a built generator; a one-image set is enough to build it.
-        probe = Trainer(recipe, InMemoryDataset(1, 4, labels[:1]), Path(work) / "probe", device=device,
+        # The output resolution needs a built generator; a one-image set at the render resolution (the
+        # trainer refuses real images smaller than the rendered ones) is enough to build it.
+        render = int(recipe.generator.get("render_resolution", _generator_default("render_resolution")))
+        probe = Trainer(recipe, in_memory_dataset(1, render, labels[:1]), Path(work) / "probe", device=device,
                         progress=False, tensorboard=False)
         resolution = probe.output_resolution()
         del probe
-        dataset = InMemoryDataset(DATASET_SIZE, resolution, labels)
+        dataset = in_memory_dataset(DATASET_SIZE, resolution, labels)
         trainer = Trainer(recipe, dataset, Path(work) / "job", device=device, progress=False, tensorboard=False)
         G = trainer.G_ema
         if args.compile:

@@ -14,6 +14,7 @@ from torch import nn
 
 from gan3d.core import hookimpl
 from gan3d.core.cameras import focal_to_intrinsics, look_at, pixel_rays, spherical_origin
+from gan3d.core.data.base import GanDataset
 from gan3d.core.interfaces import (
     Discriminator,
     FeatureDecoder,
@@ -172,7 +173,7 @@ def tiny_registry():
     return registry
 
 
-class TinyDataset(torch.utils.data.Dataset):
+class TinyDataset(GanDataset):
     """Random images with front-ish camera labels."""
 
     def __init__(self, n: int = 12, resolution: int = 8, seed: int = 0) -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan3d.core.data.base import GanDataset
+
 RES = 16
 NUM_FAKE = 8
 NUM_REAL = 8
@@ -29,13 +31,13 @@ BATCH = 3
 SEED = 7
 
 
-class PathedSet(torch.utils.data.Dataset):
+class PathedSet(GanDataset):
     """Posed views of the reference scene with a ``path`` (the real-feature cache's key)."""
 
     def __init__(self, path: str, n: int = NUM_REAL):
         from gan3d.evaluators.metrics.reference_scene import ReferenceSphereGenerator
 
-        self.path = path
+        self.path = self.source = path
         g = ReferenceSphereGenerator(resolution=RES)
         gen = torch.Generator().manual_seed(11)
         out = g(torch.randn(n, g.z_dim, generator=gen), generator=gen)

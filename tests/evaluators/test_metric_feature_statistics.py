@@ -9,6 +9,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from gan3d.core.data.base import GanDataset
 from gan3d.evaluators.metrics.feature_statistics import (
     feature_moments,
     frechet_distance,
@@ -90,9 +91,9 @@ def test_kid_matches_hand_computation_for_one_full_subset():
     assert kernel_inception_distance(x, y, num_subsets=1, max_subset_size=5) == pytest.approx(expected)
 
 
-class _PathDataset(torch.utils.data.Dataset):
+class _PathDataset(GanDataset):
     def __init__(self, path, n=6, res=8):
-        self.path = str(path)
+        self.path = self.source = str(path)
         self.images = torch.rand(n, 3, res, res) * 2 - 1
 
     def __len__(self):

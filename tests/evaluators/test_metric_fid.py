@@ -7,17 +7,18 @@ import math
 import pytest
 import torch
 
+from gan3d.core.data.base import GanDataset
 from gan3d.core.registry import get_registry
 from gan3d.evaluators.metrics.reference_scene import ReferenceSphereGenerator
 from gan3d.evaluators.networks.inception import FIDInceptionV3
 from gan3d.evaluators.networks.weights import WeightsError
 
 
-class _FolderSet(torch.utils.data.Dataset):
+class _FolderSet(GanDataset):
     """Tiny posed set with a ``path`` (the cache key) made from the reference scene."""
 
     def __init__(self, path, n=6):
-        self.path = str(path)
+        self.path = self.source = str(path)
         g = ReferenceSphereGenerator(resolution=16)
         gen = torch.Generator().manual_seed(123)
         out = g(torch.randn(n, g.z_dim, generator=gen), generator=gen)

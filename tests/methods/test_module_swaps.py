@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gan3d.core.data.base import GanDataset
 from gan3d.core.generator import build_generator
 from gan3d.core.registry import get_registry
 from gan3d.core.trainer import Trainer
@@ -34,7 +35,7 @@ SIZES = {
 }
 
 
-class _Faces(torch.utils.data.Dataset):
+class _Faces(GanDataset):
     """Random 64-px images with the synthetic set's front camera label."""
 
     labels = torch.tensor([[1.0, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 2.7, 0, 0, 0, 1, 4.2647, 0, 0.5, 0, 4.2647, 0.5,

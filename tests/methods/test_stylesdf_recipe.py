@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gan3d.core.checkpoint import CheckpointError
+from gan3d.core.data.base import GanDataset
 from gan3d.core.generator import build_generator, build_module
 from gan3d.core.objective import LossInputs
 from gan3d.core.recipe import Recipe
@@ -65,7 +66,7 @@ def test_volume_stage_step_reaches_every_module():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
 
 
-class _Images(torch.utils.data.Dataset):
+class _Images(GanDataset):
     def __init__(self, n: int, res: int) -> None:
         g = torch.Generator().manual_seed(1)
         self.images = torch.rand(n, 3, res, res, generator=g) * 2 - 1

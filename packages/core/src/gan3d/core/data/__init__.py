@@ -13,6 +13,7 @@ preprocessing, the EG3D-format reader and the embedded synthetic multi-view data
 """
 
 from .archives import Archive, DatasetError, open_archive
+from .base import GanDataset
 from .dataset_check import DatasetReport, check_dataset
 from .eg3d_dataset import EG3DDataset, ImageDepthSample, ImageSample
 from .image_dataset import DATA_KEYS, ImageDataset, decode_image, open_training_dataset
@@ -30,6 +31,7 @@ from .synthetic_dataset import (
 from .synthetic_scenes import PRESETS, CarScene, HeadScene, ScenePreset, get_preset
 
 __all__ = [
+    "GanDataset",
     "ImageDataset",
     "open_training_dataset",
     "DATA_KEYS",

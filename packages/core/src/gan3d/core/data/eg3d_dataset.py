@@ -40,10 +40,11 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..types import Cameras
 from .archives import DatasetError
+from .base import GanDataset
+from .labels import escapes
 
 __all__ = ["EG3DDataset", "DatasetError", "ImageSample", "ImageDepthSample", "IMAGE_EXTENSIONS", "LABEL_DIM"]
 
@@ -135,7 +136,7 @@ def _normalize_name(name: str) -> str:
     return name.replace("\\", "/")  # EG3D's reader does the same for labels written on Windows
 
 
-class EG3DDataset(Dataset):
+class EG3DDataset(GanDataset):
     """Images and camera labels of an EG3D-format data set (a folder or a ``.zip``).
 
     Args:
@@ -203,6 +204,8 @@ class EG3DDataset(Dataset):
             meta = json.loads(self._archive.read("dataset.json"))
         except (ValueError, UnicodeDecodeError) as error:
             raise DatasetError(f"{where} is not valid JSON ({error}); fix or re-create it") from error
+        except RecursionError:
+            raise DatasetError(f"{where} is nested too deeply to be a data set index; fix or re-create it") from None
         entries = meta.get("labels") if isinstance(meta, dict) else None
         if not isinstance(entries, list):
             raise DatasetError(f"{where} has no 'labels' list; camera labels are required for 3D-aware training")
@@ -215,6 +218,9 @@ class EG3DDataset(Dataset):
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
                 raise DatasetError(f"{where}: labels[{index}] must be [relative_path, [25 floats]], got {entry!r:.120}")
             name, label = _normalize_name(entry[0]), entry[1]
+            if escapes(name):
+                raise DatasetError(f"{where}: entry '{name}' points outside the data set; entries must be paths "
+                                   "relative to the data set's folder or zip, without '..'")
             if not name.lower().endswith(IMAGE_EXTENSIONS):
                 raise DatasetError(f"{where}: entry '{name}' is not an image ({', '.join(IMAGE_EXTENSIONS)})")
             if name in seen:
@@ -250,6 +256,9 @@ class EG3DDataset(Dataset):
         for entry in files:
             if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, str) for e in entry)):
                 raise DatasetError(f"{where}: each file entry must be [image_path, depth_path], got {entry!r:.120}")
+            if escapes(_normalize_name(entry[1])):
+                raise DatasetError(f"{where}: depth file '{entry[1]}' points outside the data set; entries must be "
+                                   "paths relative to the data set's folder or zip, without '..'")
             mapping[_normalize_name(entry[0])] = _normalize_name(entry[1])
         depth_names = []
         for name in names:
@@ -330,6 +339,11 @@ class EG3DDataset(Dataset):
     def labels(self) -> Tensor:
         """``[len(self), 25]`` float32 camera labels of every item (mirrored ones included)."""
         return self._labels
+
+    @property
+    def source(self) -> str:
+        """The folder or zip read."""
+        return str(Path(self.path).expanduser().resolve())
 
     def __len__(self) -> int:
         return self.num_raw_images * (2 if self.xflip else 1)

@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..types import Cameras
 from .archives import Archive, DatasetError, LmdbArchive, open_archive
+from .base import GanDataset
 from .eg3d_dataset import ImageSample
 from .labels import LabelTable, read_dataset_json, read_labels
 from .preprocessing import Preprocessing
@@ -125,7 +125,7 @@ def _stylesdf_stored_size(pipeline: Preprocessing) -> int | None:
     return side if isinstance(side, int) and steps[1]["size"] in (side, [side, side]) else None
 
 
-class ImageDataset(Dataset):
+class ImageDataset(GanDataset):
     """Images of a folder, zip, tar or LMDB data set through a preprocessing pipeline, with labels if any.
 
     Args:
@@ -237,6 +237,9 @@ class ImageDataset(Dataset):
     def _read_labels(self, policy: str, label_format: str, labels_file: str | Path | None,
                      needed_by: str) -> LabelTable | None:
         if policy == "unused":
+            if labels_file is not None:  # given for nothing: say so rather than ignore it
+                raise DatasetError(f"labels file {labels_file}: {needed_by} does not use per-image labels (its "
+                                   "recipe's data.labels is 'unused'); leave out --labels")
             return None
         table = read_labels(self._archive, label_format, labels_file)
         if table is None and policy == "required":
@@ -322,6 +325,11 @@ class ImageDataset(Dataset):
     def labels(self) -> Tensor | None:
         """``[len(self), D]`` float32 labels of every item (mirrored ones included), or ``None``."""
         return self._labels
+
+    @property
+    def source(self) -> str:
+        """The folder or archive read."""
+        return str(self.path.expanduser().resolve())
 
     @property
     def has_labels(self) -> bool:

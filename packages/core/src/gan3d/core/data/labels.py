@@ -27,7 +27,7 @@ import numpy as np
 from .archives import Archive, DatasetError
 
 __all__ = ["LabelTable", "LabelReader", "LABEL_READERS", "register_label_reader", "read_labels",
-           "read_dataset_json", "normalize_name", "CAMERA_LABEL_DIM"]
+           "read_dataset_json", "normalize_name", "escapes", "CAMERA_LABEL_DIM"]
 
 #: length of an EG3D camera label: 16 cam2world + 9 intrinsics floats.
 CAMERA_LABEL_DIM = 25
@@ -60,6 +60,12 @@ def normalize_name(name: str) -> str:
     return name.replace("\\", "/")
 
 
+def escapes(name: str) -> bool:
+    """Whether a (normalized) entry name points outside the data set: absolute, a drive, or ``..``
+    (such an entry would read files the data set does not hold)."""
+    return name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in name.split("/")
+
+
 def read_dataset_json(archive: Archive, labels_file: Path | None = None) -> tuple[dict | None, str]:
     """The parsed ``dataset.json`` (``labels_file`` when given, else the archive's own) and its name for
     messages; ``(None, name)`` when there is none."""
@@ -77,6 +83,8 @@ def read_dataset_json(archive: Archive, labels_file: Path | None = None) -> tupl
         meta = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise DatasetError(f"{where} is not valid JSON ({error}); fix or re-create it") from error
+    except RecursionError:
+        raise DatasetError(f"{where} is nested too deeply to be a data set index; fix or re-create it") from None
     if not isinstance(meta, dict):
         raise DatasetError(f"{where} must be a JSON object with a 'labels' key, got {type(meta).__name__}")
     return meta, where
@@ -101,6 +109,9 @@ def read_eg3d_labels(archive: Archive, labels_file: Path | None = None) -> Label
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
             raise DatasetError(f"{where}: labels[{index}] must be [relative_path, [25 floats]], got {entry!r:.120}")
         name, label = normalize_name(entry[0]), entry[1]
+        if escapes(name):
+            raise DatasetError(f"{where}: entry '{name}' points outside the data set; entries must be paths "
+                               "relative to the data set's folder or archive, without '..'")
         if name in seen:
             raise DatasetError(f"{where}: entry '{name}' is listed twice; keep one")
         seen.add(name)

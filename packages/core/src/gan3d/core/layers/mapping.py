@@ -74,7 +74,9 @@ class MappingNetwork(nn.Module):
         for idx in range(num_layers):
             layer = FullyConnectedLayer(sizes[idx], sizes[idx + 1], activation=activation, lr_multiplier=lr_multiplier)
             setattr(self, f"fc{idx}", layer)
-        if num_ws is not None and w_avg_beta is not None:
+        #: Whether a running mean is kept (the official network keeps one only with num_ws and w_avg_beta).
+        self.tracks_w_avg = num_ws is not None and w_avg_beta is not None
+        if self.tracks_w_avg:
             self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(
@@ -107,14 +109,14 @@ class MappingNetwork(nn.Module):
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
 
-        if update_w_avg and self.w_avg_beta is not None and hasattr(self, "w_avg"):
+        if update_w_avg and self.tracks_w_avg:
             self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
 
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
 
         if truncation_psi != 1:
-            if not hasattr(self, "w_avg"):
+            if not self.tracks_w_avg:
                 raise ValueError("truncation needs w_avg: build the MappingNetwork with num_ws and w_avg_beta set")
             if self.num_ws is None or truncation_cutoff is None:
                 x = self.w_avg.lerp(x, truncation_psi)

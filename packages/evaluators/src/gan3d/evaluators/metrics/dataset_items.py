@@ -1,8 +1,8 @@
 """Reading data set items of any of the shapes gan3d's readers produce.
 
-An item is a tuple ``(image, label, depth?, ...)`` (a NamedTuple counts) or an object with ``image``,
-``label`` and optionally ``depth`` attributes. Images are ``[3, H, W]`` in ``[-1, 1]`` (or uint8),
-labels ``[25]`` EG3D camera labels, depths ``[1, H, W]`` distances along rays.
+An item is a tuple ``(image, label, depth?, ...)`` (a NamedTuple counts) or a bare image. Images are
+``[3, H, W]`` in ``[-1, 1]`` (or uint8), labels ``[25]`` EG3D camera labels, depths ``[1, H, W]`` distances
+along rays.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ __all__ = ["item_fields"]
 
 def item_fields(item: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """``(image, label or None, depth or None)`` of one data set item."""
-    if hasattr(item, "image"):
-        image, label, depth = item.image, getattr(item, "label", None), getattr(item, "depth", None)
-    elif isinstance(item, (tuple, list)):
+    if isinstance(item, (tuple, list)):
         image = item[0]
         label = item[1] if len(item) > 1 else None
         depth = item[2] if len(item) > 2 else None

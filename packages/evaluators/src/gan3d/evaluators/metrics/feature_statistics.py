@@ -27,6 +27,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from gan3d.core.data.base import GanDataset
+
 from .dataset_items import item_fields
 from .distributed import BatchPlan, broadcast_array, is_main_process, on_main_process
 
@@ -150,11 +152,9 @@ def as_model_images(images: Tensor) -> Tensor:
 
 
 def dataset_identity(dataset: Dataset) -> str | None:
-    """The data set's location on disk (its ``path`` or ``root`` attribute), or ``None``."""
-    for attr in ("path", "root", "source"):
-        value = getattr(dataset, attr, None)
-        if isinstance(value, (str, os.PathLike)):
-            return str(Path(value).expanduser().resolve())
+    """The data set's location on disk (:attr:`gan3d.core.data.GanDataset.source`), or ``None``."""
+    if isinstance(dataset, GanDataset) and dataset.source is not None:
+        return str(Path(dataset.source).expanduser().resolve())
     return None
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan3d.core.data.base import GanDataset
 from gan3d.core.interfaces import Evaluator
 from gan3d.core.types import Cameras
 
@@ -100,7 +101,7 @@ class IdentityEvaluator(Evaluator):
         if self.pose_source == "dataset":
             if dataset is None:
                 raise ValueError("identity with pose_source='dataset' needs dataset=...")
-            labels = getattr(dataset, "labels", None)  # EG3DDataset keeps them; others are read item by item
+            labels = dataset.labels if isinstance(dataset, GanDataset) else None  # else read item by item
             if callable(labels):
                 labels = labels()
             if not isinstance(labels, Tensor):
