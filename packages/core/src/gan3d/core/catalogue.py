@@ -37,6 +37,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
     "importer": {
         "eg3d": "gan3d-methods",
+        "giraffe": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",

@@ -328,6 +328,13 @@ class Generator(nn.Module):
         self.load_state_dict({k: state[k] for k in wanted}, strict=False)
         return len(wanted)
 
+    def corner_aligned(self, cameras: Cameras) -> bool:
+        """Whether the pixels of this generator's renders of ``cameras`` lie on the corner-aligned grid
+        (``u = j / (w - 1)``) rather than at pixel centres: its main point sampler's
+        :meth:`~gan3d.core.interfaces.PointSampler.corner_aligned`. Its final images are taken to lie on
+        the same kind of grid at their own resolution (what the reprojection metric lifts and reads)."""
+        return self.point_sampler.corner_aligned(cameras)
+
     def output_resolution(self, render_resolution: int | None = None) -> int:
         """The side of the final image for a ``render_resolution`` render (default the current one)."""
         return self.upsampler.out_resolution(render_resolution or self.render_resolution)

@@ -204,9 +204,23 @@ class PoseSampler(Scheduled, nn.Module):
 
 
 class PointSampler(Scheduled, nn.Module):
-    """Casts rays through pixels and places samples along them."""
+    """Casts rays through pixels and places samples along them.
+
+    Declares ``align_corners``: whether the rays of a full-image render lie on the corner-aligned grid
+    (``u = j / (w - 1)``, the outermost rays on the image's edges: pi-GAN's and GIRAFFE's) rather than
+    through pixel centres (``u = (j + 0.5) / w``), whatever the cameras say. :meth:`corner_aligned` is
+    what the evaluators read to lift the generator's depth and to read its images at projected points.
+    """
 
     supports_importance: ClassVar[bool] = False
+    #: Rays on the corner-aligned grid for every camera (a sampler with the option sets it per instance).
+    align_corners: bool = False
+
+    def corner_aligned(self, cameras: Cameras) -> bool:
+        """Whether the rays of an ``(h, w)`` render of ``cameras`` lie on the corner-aligned grid: this
+        sampler's :attr:`align_corners`, or the cameras' own flag (a corner-aligned patch,
+        :meth:`~gan3d.core.types.Cameras.crop`)."""
+        return bool(self.align_corners or cameras.align_corners)
 
     def forward(
         self,
@@ -217,7 +231,7 @@ class PointSampler(Scheduled, nn.Module):
         generator: torch.Generator | None = None,
     ) -> RaySamples:
         """Samples for every pixel of an ``(h, w)`` image, ``R = h * w`` rays in row-major order (through
-        pixel centres, or on the corner-aligned grid when ``cameras.align_corners``); or, when ``pixels
+        pixel centres, or on the corner-aligned grid when :meth:`corner_aligned`); or, when ``pixels
         [B, R, 2]`` (normalized image coordinates ``(u, v)`` in ``[0, 1]``) are given, one ray each."""
         raise NotImplementedError
 
@@ -346,8 +360,8 @@ class Evaluator:
 
     Built by the registry with its options (weight-file paths, sample counts); ``evaluate`` returns
     named floats, e.g. ``{"fid": 12.3}``. Evaluators use only the :class:`Generator` interface
-    (``mapping``, ``synthesis``, ``forward``, its pose sampler's ``camera_rig()``), so they work for
-    every method.
+    (``mapping``, ``synthesis``, ``forward``, ``corner_aligned(cameras)``, its pose sampler's
+    ``camera_rig()``), so they work for every method.
     """
 
     name: str = ""

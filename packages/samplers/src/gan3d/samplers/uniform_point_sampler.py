@@ -148,14 +148,14 @@ class UniformPointSampler(PointSampler):
         generator: torch.Generator | None = None,
     ) -> RaySamples:
         """Samples for every pixel of an ``(h, w)`` image (through pixel centres, or on the corner-aligned
-        grid of ``cameras.align_corners``), or for the rays through ``pixels [B, R, 2]`` (normalized image
+        grid when :meth:`corner_aligned`), or for the rays through ``pixels [B, R, 2]`` (normalized image
         coordinates).
 
         Returns :class:`RaySamples` with ``origins, directions [B, R, 3]`` and ``depths [B, R, S, 1]``,
         ascending along ``S`` (``R = h * w`` without ``pixels``).
         """
         origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
-                                         align_corners=cameras.align_corners or self.align_corners)
+                                         align_corners=self.corner_aligned(cameras))
         b, r = origins.shape[:2]
         if self.disparity_space_sampling:
             # EG3D sample_stratified: 1/depth linear in t.
