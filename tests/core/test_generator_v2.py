@@ -15,7 +15,7 @@ from gan3d.core.recipe import ModuleSpec, RecipeError
 from gan3d.core.types import Cameras, PatchParams
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import TinyRenderer  # noqa: E402
+from conftest import TinyEmbedder, TinyRenderer  # noqa: E402
 
 
 class _Consumer:
@@ -157,8 +157,6 @@ def test_cameras_crop_intrinsics_by_hand():
 
 
 def _random_scene_registry(tiny_registry):
-    from conftest import TinyEmbedder
-
     class RandomSceneEmbedder(TinyEmbedder):
         """A scene with a random input of its own (as StyleNeRF's background latent)."""
 
