@@ -146,14 +146,27 @@ def test_official_parameter_counts_and_names():
     assert tuple(up.b64.conv0.weight.shape) == (512, 256, 1, 1)
 
 
+@torch.no_grad()
+def test_another_render_side_goes_through_the_same_convolutions():
+    up = small().eval()  # built for 8-px renders, two blocks: 8 -> 32
+    ws = torch.randn(1, up.num_ws, 4)
+    features = torch.randn(1, 9, 8, 8)
+    assert up(features, ws).shape[-1] == up.out_resolution() == up.out_resolution(8) == 32
+    # A 4-px render (the viewer's preview) comes out 4 x 4 = 16 px; its pixels run through the same 1x1
+    # layers: the per-pixel path of the 4-px render is that of the same pixels in the 8-px one.
+    small_render = features[..., ::2, ::2]
+    assert up(small_render, ws).shape[-2:] == (16, 16) and up.out_resolution(4) == 16
+    torch.testing.assert_close(up.pixelwise(small_render, ws), up.pixelwise(features, ws)[..., ::2, ::2])
+    up.alpha.fill_(0.25)  # halfway through the first level: 8 -> 16, a 4-px render -> 8
+    assert up(small_render, ws).shape[-1] == up.out_resolution(4) == 8 and up.out_resolution(8) == 16
+
+
 def test_bad_inputs_and_options():
     up = small()
     with pytest.raises(ValueError, match=r"ws rows \[B, 5, 4\]"):
         up(torch.randn(1, 9, 8, 8), torch.randn(1, 4, 4))
     with pytest.raises(ValueError, match=r"features \[B, 9, h, w\]"):
         up(torch.randn(1, 8, 8, 8), torch.randn(1, 5, 4))
-    with pytest.raises(ValueError, match="built for 8-px renders"):
-        up(torch.randn(1, 9, 16, 16), torch.randn(1, 5, 4))
     with pytest.raises(ValueError, match="power of two"):
         StyleNeRFUpsampler(in_resolution=24)
     with pytest.raises(ValueError, match="upsample_mode must be one of nn_cat, pixelshuffle"):

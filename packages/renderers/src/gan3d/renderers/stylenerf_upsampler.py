@@ -285,11 +285,14 @@ class StyleNeRFUpsampler(Upsampler):
         return [getattr(self, f"b{res}") for res in self.block_resolutions]
 
     def out_resolution(self, render_resolution: int | None = None) -> int:
-        """Output side at the current fade-in (:meth:`resolution_at`): what the trainer resizes the reals to
-        (``image_resolution`` once fully grown, and for a module built on the meta device)."""
-        if self.alpha.is_meta:
-            return self.image_resolution
-        return self.resolution_at()
+        """Output side at the current fade-in for a ``render_resolution`` feature image (default
+        ``in_resolution``): :meth:`resolution_at` scaled by ``render_resolution / in_resolution``, what the
+        trainer resizes the reals to (``image_resolution`` for the built size once fully grown, and for a
+        module built on the meta device)."""
+        side = self.image_resolution if self.alpha.is_meta else self.resolution_at()
+        if render_resolution is None or render_resolution == self.in_resolution:
+            return side
+        return render_resolution * (side // self.in_resolution)
 
     def resolution_at(self, alpha: float | None = None) -> int:
         """Output side at fade-in ``alpha`` (default: the current one): ``in_resolution`` at 0, doubling per
@@ -325,11 +328,10 @@ class StyleNeRFUpsampler(Upsampler):
         return img
 
     def forward(self, features: Tensor, ws: Tensor, *, alpha: float | None = None) -> Tensor:
-        """``features [B, 3 + C, h, h]`` at ``in_resolution`` -> ``[B, 3, R, R]``, ``R =
-        resolution_at(alpha)``; ``alpha`` defaults to the buffer."""
-        if features.ndim == 4 and features.shape[-2:] != (self.in_resolution, self.in_resolution):
-            raise ValueError(f"stylenerf upsampler was built for {self.in_resolution}-px renders, got "
-                             f"{tuple(features.shape[-2:])}")
+        """``features [B, 3 + C, h, w]`` -> ``[B, 3, h * k, w * k]``, ``k = resolution_at(alpha) / in_resolution``
+        (``R = resolution_at(alpha)`` for the ``in_resolution`` renders it is built and trained for); ``alpha``
+        defaults to the buffer. The layers are 1x1 convolutions and 2x upsamplings, so another render side
+        (the viewer's quick previews) goes through the same network."""
         return self._run(features, ws, alpha, skip_up=False)
 
     def pixelwise(self, features: Tensor, ws: Tensor, *, alpha: float | None = None) -> Tensor:
