@@ -54,7 +54,9 @@ from gan3d.core.types import SceneLatent  # noqa: E402
 from gan3d.evaluators.metrics.estimators import save_depth_pose_net, train_depth_pose_net  # noqa: E402
 from gan3d.evaluators.visualizers import read_ply  # noqa: E402
 from gan3d.evaluators.visualizers.field_volume import generator_cube, sample_field_volume  # noqa: E402
+from gan3d.methods.epigraf.recipe import epigraf_recipe  # noqa: E402
 from gan3d.methods.giraffe.recipe import giraffe_recipe  # noqa: E402
+from gan3d.methods.graf.recipe import graf_recipe  # noqa: E402
 from gan3d.methods.stylenerf.recipe import stylenerf_recipe  # noqa: E402
 from gan3d.methods.stylesdf.recipe import stylesdf_recipe  # noqa: E402
 
@@ -152,6 +154,22 @@ def _giraffe() -> Recipe:
         "discriminator.img_size=32", "discriminator.n_feat=16"])
 
 
+def _graf() -> Recipe:
+    # 32-px patches (the patch discriminator's smallest layout) of the 16-px images, 4 samples per ray.
+    return graf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "feature_decoder.hidden_dim=16", "discriminator.ndf=4"])
+
+
+def _epigraf() -> Recipe:
+    # 8-px patches of the 16-px reals (one size-keeping D block), groups of 2 sharing a patch (batch 2), lazy R1
+    # every 2 steps, a 7-tap blur.
+    return epigraf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "generator.num_importance=4", "point_embedder.resolution=16",
+        "discriminator.patch_resolution=8", "discriminator.image_resolution=16", "discriminator.mbstd_group_size=2",
+        "loss.patch_size=8", "loss.image_resolution=16", "loss.min_scale=0.5", "loss.group_size=2",
+        "loss.r1_interval=2", "loss.blur_init_sigma=1.0"])
+
+
 def _stylenerf() -> Recipe:
     # 16-px renders grown to 32 px; R1 and path length every 2 steps; few samples. The fade-in runs over the
     # first 4 images, so the trainer's steps 0, 1 and (resumed) 2 train before it (16 px), halfway through it
@@ -163,12 +181,15 @@ def _stylenerf() -> Recipe:
 
 
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
-                "giraffe": _giraffe, "stylenerf": _stylenerf}
+                "giraffe": _giraffe, "graf": _graf, "epigraf": _epigraf, "stylenerf": _stylenerf}
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
 SUPERRES_NOISE = tuple(f"upsampler.block{b}.conv{c}.noise_strength" for b in (0, 1) for c in (0, 1))
 #: Trainable parameters that get no gradient by design, by method (name prefixes).
 NO_GRADIENT = {"eg3d": SUPERRES_NOISE, "ablation3d": SUPERRES_NOISE}
+#: Discriminator parameters that get no gradient by design: EpiGRAF builds fromrgb in every block and reads only
+#: the first block's (networks_discriminator.py), here b16 of blocks b16, b8.
+D_NO_GRADIENT = {"epigraf": ("b8.fromrgb.",)}
 
 #: Scalars the method's objective logs every step, besides the adversarial ones.
 EVERY_STEP_TERMS = {
@@ -177,9 +198,11 @@ EVERY_STEP_TERMS = {
     "giraffe": {"r1"},
     "stylenerf": {"fade"},
 }
+EVERY_STEP_TERMS["graf"] = {"r1"}
 
 #: Scalars logged only on the steps a lazy regularizer fires (interval 2 in the recipes above).
-LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}, "stylenerf": {"r1", "pl_penalty"}}
+LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}, "epigraf": {"r1"},
+              "stylenerf": {"r1", "pl_penalty"}}
 
 
 def tiny_recipe(method: str) -> Recipe:
@@ -307,7 +330,7 @@ def test_generator_discriminator_and_gradients_on_device(device, method, tiny_da
     check_terms(r1, device, f"{method} R1")
     assert float(r1["r1"]) >= 0
     (d_terms["loss"] + r1["loss"]).backward()
-    exempt = ()
+    exempt = D_NO_GRADIENT.get(method, ())
     if hasattr(D, "start_index"):  # pi-GAN's progressive D reads only the from-RGB layer of its input size
         start = D.start_index(side)
         exempt = tuple(n for n, _ in D.named_parameters() if n.startswith("from_rgb.")

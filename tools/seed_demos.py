@@ -91,16 +91,33 @@ DEMOS: dict[str, Demo] = {
                                    "(--sphere_init_path, a trained volume stage); gan3d cannot load them into a "
                                    "new job yet (training.init_from, issue 15), and the recipe keeps the volume "
                                    "renderer frozen, so run the volume demo first and resume from it."),
+    "epigraf_ffhq512": Demo("epigraf", "ffhq512", "epigraf", "EpiGRAF on FFHQ-512", (),
+                            "The official configuration (64-px patches, gamma 0.1, batch 64 = Carver's 8 per GPU on "
+                            "8 GPUs). The set carries EpiGRAF's camera_angles in dataset.json (label format "
+                            "'epigraf'); Carver conditions its generator on the pose (pose_dim 3), the official "
+                            "EpiGRAF does not, and neither does this demo. No ADA in gan3d (Carver's demo turns it "
+                            "off too)."),
     "stylenerf_ffhq256": Demo("stylenerf", "ffhq256", "stylenerf_256", "StyleNeRF on FFHQ-256", (),
                               "Carver's settings are StyleNeRF's paper256 spec, the variant's; Carver shows its "
                               "discriminator reals resized nearest, gan3d as StyleNeRF (Lanczos)."),
 }
 
+#: Carver's graf_ffhq128.sh: --resize_size=320 --crop_size=256 (datasets/image_dataset.py: cv2 INTER_AREA resize
+#: to 320, centre crop 256, then INTER_AREA to the 128-px resolution).
+_CARVER_GRAF_FFHQ = json.dumps([{"op": "resize", "size": [320, 320], "filter": "area"},
+                                {"op": "center_crop", "size": 256},
+                                {"op": "resize", "size": "training", "filter": "area"}])
+DEMOS["graf_ffhq128"] = Demo(
+    "graf", "celeba128", "graf_ffhq_128", "GRAF on FFHQ at 128 (32-px patches)",
+    ("--set", f"data.preprocessing={_CARVER_GRAF_FFHQ}"),
+    "GRAF has no FFHQ configuration; this trains its celebA 128 configuration (cameras fov 10, radius 9.5-10.5, "
+    "azimuth 0-90 and polar 70-85 degrees) on FFHQ with Carver's preprocessing (resize 320, centre crop 256, "
+    "resize 128). Carver's GRAF trains with Adam and an R1 of gamma 20 on the patch (1024x GRAF's); gan3d keeps "
+    "GRAF's RMSprop, lr halvings and R1 (reg_param 10, which --r1_gamma sets).")
+
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
-    "graf_ffhq128": "GRAF on FFHQ-128 (job graf_ffhq_128)",
     "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
-    "epigraf_ffhq512": "EpiGRAF on FFHQ-512 (job epigraf)",
     "volumegan_ffhq256": "VolumeGAN on FFHQ-256 (job volumegan_ffhq_256)",
 }
 

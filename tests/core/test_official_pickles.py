@@ -230,3 +230,30 @@ def test_a_tensor_cannot_reach_outside_its_storage(tmp_path):
         _rebuild_tensor_v2(storage, 2, (3,), (1,))
     with pytest.raises(CheckpointError, match="malformed"):
         _rebuild_tensor_v2(storage, -1, (1,), (1,))
+
+
+def test_declared_type_names_read_as_inert_markers_and_defaultdicts_as_dicts(tmp_path):
+    """EpiGRAF's pickled OmegaConf metadata holds typing.Any and builtins.dict as values and a defaultdict(dict)
+    cache: the declared type names become markers, the defaultdict a plain dict whose factory never runs."""
+    import collections
+    import typing
+
+    from gan3d.core.official import TypeReference
+
+    path = tmp_path / "meta.pkl"
+    path.write_bytes(pickle.dumps({"ref_type": typing.Any, "object_type": dict,
+                                   "cache": collections.defaultdict(dict, {"a": {"b": 1}})}))
+    with pytest.raises(UnsafePickleError, match="typing.Any"):
+        load_pickled(path, KnownClasses())
+    data = load_pickled(path, KnownClasses(types={"typing.Any", "builtins.dict"}))
+    assert data["ref_type"] == TypeReference("typing.Any") and data["object_type"] == TypeReference("builtins.dict")
+    assert type(data["cache"]) is dict and data["cache"] == {"a": {"b": 1}}
+
+    # A declared type name is never called: a pickle that tries gets an error, and nothing is built.
+    class _CallsInt:
+        def __reduce__(self):
+            return (int, ("7",))
+
+    path.write_bytes(pickle.dumps([_CallsInt()]))
+    with pytest.raises(CheckpointError, match="builtins.int, which gan3d reads only as a type name"):
+        load_pickled(path, KnownClasses(types={"builtins.int"}))

@@ -10,7 +10,9 @@ from __future__ import annotations
 FIRST_PARTY: dict[str, dict[str, str]] = {
     "discriminator": {
         "eg3d_dual": "gan3d-methods",
+        "epigraf_patch": "gan3d-methods",
         "giraffe_dc": "gan3d-methods",
+        "graf_patch": "gan3d-methods",
         "pigan_progressive": "gan3d-methods",
         "stylenerf": "gan3d-methods",
         "stylesdf_image": "gan3d-methods",
@@ -31,20 +33,25 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "feature_decoder": {
         "eg3d_osg": "gan3d-embedders",
         "giraffe_field": "gan3d-embedders",
+        "graf_nerf": "gan3d-embedders",
         "siren_film": "gan3d-embedders",
         "stylenerf_mlp": "gan3d-embedders",
         "stylesdf_siren": "gan3d-embedders",
     },
     "importer": {
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
+        "graf": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
     "loss": {
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
+        "graf": "gan3d-methods",
         "logistic": "gan3d-core",
         "pigan": "gan3d-methods",
         "stylenerf": "gan3d-methods",
@@ -53,7 +60,9 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     "method": {
         "ablation3d": "gan3d-methods",
         "eg3d": "gan3d-methods",
+        "epigraf": "gan3d-methods",
         "giraffe": "gan3d-methods",
+        "graf": "gan3d-methods",
         "pigan": "gan3d-methods",
         "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
@@ -75,6 +84,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
     },
     "stochasticity_mapper": {
         "giraffe": "gan3d-embedders",
+        "identity": "gan3d-embedders",
         "pigan": "gan3d-embedders",
         "stylegan2": "gan3d-embedders",
         "stylesdf": "gan3d-embedders",

@@ -64,6 +64,10 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
             ``density_noise``).
         noise_anneal_steps: when positive, the noise falls linearly from ``noise_std`` to 0 over this
             many training steps, as told by :meth:`set_training_step` (pi-GAN and GRAF: 5000).
+        noise_anneal_kimg: when positive, the noise falls linearly from ``noise_std`` to 0 over this many
+            thousand real images instead (EpiGRAF: 5000, networks_epigraf.py ``progressive_update``:
+            ``linear_schedule(cur_kimg, nerf_noise_std_init, 0, nerf_noise_kimg_growth)``). At most one
+            of the two schedules may be set.
         white_back, last_back, eval_last_back, depth_mode, unit_to_signed, depth_from: see
             :class:`~gan3d.renderers.compositing.AlphaCompositingRenderer`.
 
@@ -86,6 +90,7 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         last_delta: float = 1e10,
         noise_std: float = 0.0,
         noise_anneal_steps: int = 0,
+        noise_anneal_kimg: float = 0.0,
         white_back: bool = False,
         last_back: bool = False,
         eval_last_back: bool = False,
@@ -107,21 +112,30 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         if noise_anneal_steps < 0:
             raise ValueError(f"noise_anneal_steps must be >= 0, got {noise_anneal_steps}")
+        if noise_anneal_kimg < 0:
+            raise ValueError(f"noise_anneal_kimg must be >= 0, got {noise_anneal_kimg}")
+        if noise_anneal_steps > 0 and noise_anneal_kimg > 0:
+            raise ValueError("give noise_anneal_steps or noise_anneal_kimg, not both: the density noise follows one "
+                             f"schedule (got {noise_anneal_steps} steps and {noise_anneal_kimg} kimg)")
         self.density_activation = density_activation
         self.quadrature = quadrature
         self.last_delta = float(last_delta)
         self.noise_std = float(noise_std)
         self.noise_anneal_steps = noise_anneal_steps
+        self.noise_anneal_kimg = float(noise_anneal_kimg)
         #: the standard deviation used now; :meth:`set_training_step` anneals it.
         self.current_noise_std = self.noise_std
 
     def set_training_step(self, step: int, kimg: float = 0.0) -> None:
-        """Anneal the density noise: ``noise_std * max(0, 1 - step / noise_anneal_steps)``.
+        """Anneal the density noise: ``noise_std * max(0, 1 - step / noise_anneal_steps)``, or
+        ``noise_std * max(0, 1 - kimg / noise_anneal_kimg)``.
 
-        A no-op schedule (constant ``noise_std``) when ``noise_anneal_steps`` is 0.
+        A no-op schedule (constant ``noise_std``) when neither is set.
         """
         if self.noise_anneal_steps > 0:
             self.current_noise_std = self.noise_std * max(0.0, 1.0 - step / self.noise_anneal_steps)
+        elif self.noise_anneal_kimg > 0:
+            self.current_noise_std = self.noise_std * max(0.0, 1.0 - kimg / self.noise_anneal_kimg)
 
     def density(self, raw: Tensor) -> Tensor:
         """Volume density ``sigma >= 0`` of raw decoder output ``raw [..., 1]`` (no noise); for

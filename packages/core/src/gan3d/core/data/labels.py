@@ -17,10 +17,12 @@ gan3d's ``datasets prepare`` adds a ``"gan3d"`` key recording the preprocessing 
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +53,8 @@ class LabelTable:
     source: str
 
 
-#: ``reader(archive, labels_file) -> LabelTable | None``; ``labels_file``: a path the user gave, or ``None``.
+#: ``reader(archive, labels_file, **options) -> LabelTable | None``; ``labels_file``: a path the user gave, or
+#: ``None``; ``options``: the recipe's ``data.label_options`` (a format's camera, say), keyword arguments.
 LabelReader = Callable[[Archive, "Path | None"], "LabelTable | None"]
 
 
@@ -142,9 +145,22 @@ def register_label_reader(name: str, reader: LabelReader) -> None:
     LABEL_READERS[name] = reader
 
 
-def read_labels(archive: Archive, label_format: str = "eg3d", labels_file: str | Path | None = None
-                ) -> LabelTable | None:
-    """The labels of format ``label_format`` in ``archive`` (or in ``labels_file``), or ``None``."""
+def read_labels(archive: Archive, label_format: str = "eg3d", labels_file: str | Path | None = None,
+                options: dict[str, Any] | None = None) -> LabelTable | None:
+    """The labels of format ``label_format`` in ``archive`` (or in ``labels_file``), or ``None``.
+
+    ``options`` are the reader's keyword options (recipe ``data.label_options``); one the reader does not
+    take is a :class:`DatasetError` naming the reader's options.
+    """
     if label_format not in LABEL_READERS:
         raise DatasetError(f"label format {label_format!r} is unknown; formats: {', '.join(LABEL_READERS)}")
-    return LABEL_READERS[label_format](archive, Path(labels_file) if labels_file is not None else None)
+    reader = LABEL_READERS[label_format]
+    options = dict(options or {})
+    if options:
+        parameters = inspect.signature(reader).parameters
+        takes = [n for n, p in list(parameters.items())[2:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        unknown = sorted(set(options) - set(takes))
+        if unknown and not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            raise DatasetError(f"data.label_options {unknown} are not options of the label format {label_format!r}; "
+                               f"its options: {', '.join(takes) or 'none'}")
+    return reader(archive, Path(labels_file) if labels_file is not None else None, **options)
