@@ -39,6 +39,7 @@ import test_cli  # noqa: E402
 from test_ablation3d_recipe import tiny as tiny_ablation3d  # noqa: E402
 from test_cli import TINY_PIGAN, run  # noqa: E402
 from test_eg3d_objective import tiny_eg3d_recipe  # noqa: E402
+from test_gram import tiny_recipe as tiny_gram_recipe  # noqa: E402
 from test_pigan_recipe import tiny_pigan_recipe  # noqa: E402
 from test_stylesdf_recipe import TINY_VOLUME  # noqa: E402
 
@@ -170,6 +171,11 @@ def _epigraf() -> Recipe:
         "loss.r1_interval=2", "loss.blur_init_sigma=1.0"])
 
 
+def _gram() -> Recipe:
+    # Four discriminator levels for 16-px images.
+    return tiny_gram_recipe().overrides(["discriminator.img_resolution=16", "discriminator.channels=[8, 8, 8, 8]"])
+
+
 def _stylenerf() -> Recipe:
     # 16-px renders grown to 32 px; R1 and path length every 2 steps; few samples. The fade-in runs over the
     # first 4 images, so the trainer's steps 0, 1 and (resumed) 2 train before it (16 px), halfway through it
@@ -180,8 +186,10 @@ def _stylenerf() -> Recipe:
         "loss.pl_interval=2", "upsampler.fade_start_kimg=0", "upsampler.fade_end_kimg=0.004"])
 
 
+
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
-                "giraffe": _giraffe, "graf": _graf, "epigraf": _epigraf, "stylenerf": _stylenerf}
+                "giraffe": _giraffe, "graf": _graf, "epigraf": _epigraf,
+                "gram": _gram, "stylenerf": _stylenerf}
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
 SUPERRES_NOISE = tuple(f"upsampler.block{b}.conv{c}.noise_strength" for b in (0, 1) for c in (0, 1))
@@ -196,6 +204,7 @@ EVERY_STEP_TERMS = {
     "pigan": {"g_pos", "d_pos", "r1"},
     "stylesdf": {"view", "d_view", "eikonal", "min_surf", "r1"},
     "giraffe": {"r1"},
+    "gram": {"g_pos", "d_pos", "d_real_pos", "r1"},
     "stylenerf": {"fade"},
 }
 EVERY_STEP_TERMS["graf"] = {"r1"}

@@ -97,6 +97,14 @@ DEMOS: dict[str, Demo] = {
                             "'epigraf'); Carver conditions its generator on the pose (pose_dim 3), the official "
                             "EpiGRAF does not, and neither does this demo. No ADA in gan3d (Carver's demo turns it "
                             "off too)."),
+    "gram_ffhq256": Demo("gram", "ffhq256", "gram_256_bs4", "GRAM on FFHQ-256",
+                         ("--set", "data.label_format=eg3d", "--set", f"data.preprocessing={_CARVER_RESIZE}"),
+                         "Carver trains on an EG3D-format FFHQ zip (camera labels in dataset.json, whose viewing "
+                         "angles GRAM's real-pose loss reads), as this does; GRAM's own set (aligned images with "
+                         "Deep3DFaceRecon .mat poses) trains with --set data.label_format=gram_ffhq. "
+                         "Carver's --total_img=25_000_000 is longer than GRAM's 150k iterations of 32 (4.8M, the "
+                         "recipe's; pass --total_img 25000000 for Carver's); its AMP and StyleGAN-style EMA "
+                         "(g_ema_img 10k) are not GRAM's (torch_ema 0.999) and not used."),
     "stylenerf_ffhq256": Demo("stylenerf", "ffhq256", "stylenerf_256", "StyleNeRF on FFHQ-256", (),
                               "Carver's settings are StyleNeRF's paper256 spec, the variant's; Carver shows its "
                               "discriminator reals resized nearest, gan3d as StyleNeRF (Lanczos)."),
@@ -117,7 +125,6 @@ DEMOS["graf_ffhq128"] = Demo(
 
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
-    "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
     "volumegan_ffhq256": "VolumeGAN on FFHQ-256 (job volumegan_ffhq_256)",
 }
 

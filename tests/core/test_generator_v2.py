@@ -15,7 +15,7 @@ from gan3d.core.recipe import ModuleSpec, RecipeError
 from gan3d.core.types import Cameras, PatchParams
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import TinyEmbedder, TinyRenderer  # noqa: E402
+from conftest import TinyEmbedder, TinyRays, TinyRenderer  # noqa: E402
 
 
 class _Consumer:
@@ -201,3 +201,28 @@ def test_alpha_is_left_to_the_upsampler_unless_given(tiny_registry, tiny_recipe)
         G(torch.randn(1, G.z_dim))
         G(torch.randn(1, G.z_dim), alpha=0.75)
     assert seen == [0.25, 0.75]
+
+
+def test_shape_queries_give_no_density_outside_the_samplers_support(tiny_registry, tiny_recipe):
+    """A point sampler that declares where it can place samples (GRAM's manifolds) bounds the field that shape
+    extraction sees: the renderer's density inside, zero outside; without one, the decoder's raw field."""
+    class HalfSpaceRays(TinyRays):
+        def support(self, points):
+            return points[..., :1] > 0  # only x > 0
+
+    tiny_registry.add("point_sampler", "tiny_half", HalfSpaceRays)
+    G = build_generator(tiny_recipe(), tiny_registry).eval()
+    with torch.no_grad():
+        G.decoder.fc.bias[0] = 5.0  # dense everywhere, so the zero below is the support's
+    points = torch.tensor([[-0.5, 0.1, 0.0], [0.5, 0.1, 0.0], [0.25, -0.3, 0.2]]).view(1, 3, 1, 3)
+    directions = torch.tensor([0.0, 0.0, -1.0]).expand(1, 3, 1, 3)
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(1, G.z_dim))
+        raw, activated = G.query_field(points, directions, ws, G.scenes(ws))
+        assert not activated
+        half = build_generator(tiny_recipe().override("point_sampler=tiny_half"), tiny_registry).eval()
+        half.load_state_dict(G.state_dict())
+        field, activated = half.query_field(points, directions, ws, half.scenes(ws))
+    assert activated
+    assert field.density[0, 0].item() == 0.0 and G.renderer.density(raw.density)[0, 0].item() > 0
+    torch.testing.assert_close(field.density[0, 1:], G.renderer.density(raw.density)[0, 1:])

@@ -19,6 +19,7 @@ SMALL = {
     ("feature_decoder", "giraffe_field"): {"w_dim": 4, "hidden_dim": 8, "n_blocks": 3, "skips": [1], "feature_dim": 5},
     ("point_embedder", "volume"): {"feat_res": 4, "init_res": 2, "base_channels": 4, "output_channels": 2, "w_dim": 8},
     ("feature_decoder", "siren_film"): {"hidden_dim": 8, "num_layers": 2},
+    ("feature_decoder", "gram_radiance"): {"hidden_dim": 8, "num_layers": 2},
     ("stochasticity_mapper", "stylegan2"): {"z_dim": 8, "c_dim": 25, "w_dim": 8, "num_ws": 3, "num_layers": 2},
     ("point_embedder", "triplane"): {"resolution": 8, "channels": 2, "w_dim": 8, "channel_base": 64,
                                      "channel_max": 8},

@@ -22,6 +22,7 @@ rows its consumers declare, allocated as consecutive ranges (:attr:`Generator.ws
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -425,15 +426,23 @@ class Generator(nn.Module):
                     scenes: dict[tuple[str, int], Any], *, groups: Iterable[str] = (MAIN_GROUP,)) -> tuple[Field, bool]:
         """The field of ``groups`` at world ``points [B, R, S, 3]`` seen along ``directions``, for shape
         extraction. Returns ``(field, activated)``: one group instance gives the decoder's raw field
-        (``activated`` False); several are composed as the renderer composes fields at shared samples (the
-        sum of the densities the renderer's :meth:`~gan3d.core.interfaces.VolumeRenderer.density` gives,
-        zero outside each instance's box), an already activated ``density`` (``activated`` True)."""
+        (``activated`` False); several, or a group whose point sampler declares a
+        :meth:`~gan3d.core.interfaces.PointSampler.support`, are composed as the renderer composes fields at
+        shared samples (the sum of the densities the renderer's
+        :meth:`~gan3d.core.interfaces.VolumeRenderer.density` gives, zero outside each instance's box and
+        outside the sampler's support), an already activated ``density`` (``activated`` True)."""
         base = RaySamples(points.new_zeros(*points.shape[:2], 3), directions[..., 0, :], points.new_zeros(
             *points.shape[:-1], 1), points, sample_directions_override=directions)
+        samplers = {g: s for g, s, *_ in self.field_groups()}
         parts = []
         for g in groups:
+            sampler = samplers.get(g)
+            sampler = self.point_sampler if sampler is None else sampler  # no sampler: main's samples
+            support = sampler.support(points)
             for i in range(self.instances(ws, g)):
                 local = self._instance_samples(base, ws, g, i)
+                if support is not None:
+                    local = dataclasses.replace(local, mask=support if local.mask is None else local.mask & support)
                 field = self.field(local.points, local.sample_directions, ws, scenes[(g, i)], group=g, instance=i)
                 parts.append((local, field))
         if len(parts) == 1 and parts[0][0].mask is None:

@@ -235,6 +235,14 @@ class PointSampler(Scheduled, nn.Module):
         [B, R, 2]`` (normalized image coordinates ``(u, v)`` in ``[0, 1]``) are given, one ray each."""
         raise NotImplementedError
 
+    def support(self, points: Tensor) -> Tensor | None:
+        """Where this sampler can place samples: ``[B, R, S, 1]`` bool for world ``points [B, R, S, 3]``, or
+        ``None`` (the default) when any point may be sampled. Shape extraction
+        (:meth:`~gan3d.core.generator.Generator.query_field`) gives the field no density outside it, since
+        rendering never sees it there (GRAM's radiance field is seen only between its outermost and
+        innermost manifolds)."""
+        return None
+
     def importance(
         self, samples: RaySamples, weights: Tensor, num_samples: int, *, generator: torch.Generator | None = None
     ) -> RaySamples:

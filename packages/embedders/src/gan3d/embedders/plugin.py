@@ -10,6 +10,7 @@ def gan3d_register(registry) -> None:
     """Register gan3d-embedders's implementations."""
     from .feature_decoders.giraffe_field import GiraffeFieldDecoder
     from .feature_decoders.graf_nerf import GRAFNeRFDecoder
+    from .feature_decoders.gram_radiance import GRAMRadianceDecoder
     from .feature_decoders.osg import OSGDecoder
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
@@ -40,6 +41,7 @@ def gan3d_register(registry) -> None:
     registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)
     registry.add("feature_decoder", "graf_nerf", GRAFNeRFDecoder)
     registry.add("stochasticity_mapper", "identity", IdentityMapper)
+    registry.add("feature_decoder", "gram_radiance", GRAMRadianceDecoder)
     registry.add("point_embedder", "inverted_sphere", InvertedSphereEmbedder)
 
 

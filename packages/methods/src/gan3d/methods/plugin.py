@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import ablation3d, eg3d, epigraf, giraffe, graf, pigan, stylenerf, stylesdf
+from . import ablation3d, eg3d, epigraf, giraffe, graf, gram, pigan, stylenerf, stylesdf
 
 
 @hookimpl
@@ -21,6 +21,7 @@ def gan3d_register(registry) -> None:
     giraffe.register(registry)
     graf.register(registry)
     epigraf.register(registry)
+    gram.register(registry)
     stylenerf.register(registry)
 
 

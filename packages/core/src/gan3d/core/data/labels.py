@@ -139,7 +139,8 @@ LABEL_READERS: dict[str, LabelReader] = {"eg3d": read_eg3d_labels}
 
 
 def register_label_reader(name: str, reader: LabelReader) -> None:
-    """Add a label format (e.g. ``"epigraf_angles"``); a name registered twice is an error."""
+    """Add a label format (e.g. ``"epigraf_angles"``); a name registered twice is an error. A plugin calls
+    it from its ``gan3d_register`` hook, so :func:`read_labels` finds the format once plugins load."""
     if name in LABEL_READERS and LABEL_READERS[name] is not reader:
         raise ValueError(f"label format {name!r} is registered already")
     LABEL_READERS[name] = reader
@@ -150,8 +151,14 @@ def read_labels(archive: Archive, label_format: str = "eg3d", labels_file: str |
     """The labels of format ``label_format`` in ``archive`` (or in ``labels_file``), or ``None``.
 
     ``options`` are the reader's keyword options (recipe ``data.label_options``); one the reader does not
-    take is a :class:`DatasetError` naming the reader's options.
+    take is a :class:`DatasetError` naming the reader's options. A format not registered yet may belong to
+    a plugin (GRAM's pose files): the installed plugins are loaded, as their registration adds their
+    formats, before the name is refused.
     """
+    if label_format not in LABEL_READERS:
+        from ..registry import get_registry
+
+        get_registry().families()  # loads the plugins, which register their label formats
     if label_format not in LABEL_READERS:
         raise DatasetError(f"label format {label_format!r} is unknown; formats: {', '.join(LABEL_READERS)}")
     reader = LABEL_READERS[label_format]

@@ -45,6 +45,10 @@ class TrainingConfig:
             ``interval / (interval + 1)``) when the R1 interval is above 1.
         optimizer: ``'adam'`` (betas from ``g_betas``/``d_betas``) or ``'rmsprop'`` (GIRAFFE;
             PyTorch's defaults, alpha 0.99, eps 1e-8).
+        lr_multipliers: ``{slot: factor}``: the parameters of these generator slots train at ``factor``
+            times the generator learning rate (in every stage), in optimizer groups of their own, e.g.
+            ``{"point_sampler": 0.1}`` for GRAM CARLA's manifold predictor (``sampling_network_lr`` 2e-6
+            beside ``gen_lr`` 2e-5). Empty: one learning rate for the whole generator.
     """
 
     batch_size: int = 32
@@ -70,6 +74,7 @@ class TrainingConfig:
     optimizer: str = "adam"
     frozen_slots: list[str] = field(default_factory=list)
     init_from: dict[str, Any] | None = None
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
@@ -116,6 +121,12 @@ class TrainingConfig:
                 raise RecipeError(f"training.{name} must be two numbers in [0, 1), got {betas!r}")
         if not isinstance(self.frozen_slots, list) or not all(isinstance(x, str) for x in self.frozen_slots):
             raise RecipeError(f"training.frozen_slots must be a list of slot names, got {self.frozen_slots!r}")
+        multipliers = self.lr_multipliers
+        if not isinstance(multipliers, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                for k, v in multipliers.items()):
+            raise RecipeError(f"training.lr_multipliers must map generator slot names to positive factors, e.g. "
+                              f"{{\"point_sampler\": 0.1}}; got {multipliers!r}")
         if self.init_from is not None:
             init = self.init_from
             known = {"checkpoint", "slots", "weights"}

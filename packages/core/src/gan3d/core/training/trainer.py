@@ -130,6 +130,10 @@ class Trainer:
         if unknown:  # checked before the (possibly long) preparation below
             raise RecipeError(f"training.frozen_slots: the generator has no slot(s) {unknown}; "
                               f"slots: {', '.join(slots)}")
+        unknown = [n for n in self.cfg.lr_multipliers if n not in slots]
+        if unknown:
+            raise RecipeError(f"training.lr_multipliers: the generator has no slot(s) {unknown}; "
+                              f"slots: {', '.join(slots)}")
         self._check_stage_options()
         self._check_data_resolution()
 
@@ -156,8 +160,7 @@ class Trainer:
         g_interval = self.loss.g_reg_interval or 0
         g_ratio = g_interval / (g_interval + 1) if self.cfg.lazy_reg_adam and g_interval > 1 else 1.0
         self.d_ratio, self.g_ratio = d_ratio, g_ratio
-        frozen = {id(p) for name in self.cfg.frozen_slots for p in slots[name].parameters()}
-        g_params = [p for p in self.G.parameters() if id(p) not in frozen] + list(self.loss.parameters())
+        g_params = self._generator_param_groups(slots)
         if self.cfg.optimizer == "rmsprop":
             self.G_opt = torch.optim.RMSprop(g_params, lr=self.cfg.g_lr * g_ratio, alpha=0.99, eps=1e-8)
             self.D_opt = torch.optim.RMSprop(self.D.parameters(), lr=self.cfg.d_lr * d_ratio, alpha=0.99, eps=1e-8)
@@ -345,9 +348,24 @@ class Trainer:
                            "give --set training.init_from.checkpoint=<checkpoint of the earlier stage>", init["slots"])
         self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
 
+    def _generator_param_groups(self, slots: dict[str, nn.Module]) -> list[dict[str, Any]]:
+        """The generator optimizer's parameter groups: every trained parameter of G (and of the loss) at the
+        generator learning rate, except the slots of ``training.lr_multipliers``, each in a group of its own
+        whose ``lr_multiplier`` scales that rate; ``training.frozen_slots`` are left out."""
+        frozen = {id(p) for name in self.cfg.frozen_slots for p in slots[name].parameters()}
+        scaled = {id(p): name for name in self.cfg.lr_multipliers for p in slots[name].parameters()}
+        base = [p for p in self.G.parameters() if id(p) not in frozen and id(p) not in scaled]
+        groups: list[dict[str, Any]] = [{"params": base + list(self.loss.parameters()), "lr_multiplier": 1.0}]
+        for name, factor in self.cfg.lr_multipliers.items():
+            params = [p for p in slots[name].parameters() if id(p) not in frozen and scaled[id(p)] == name]
+            if params:
+                groups.append({"params": params, "lr_multiplier": float(factor), "slot": name,
+                               "lr": self.cfg.g_lr * factor * self.g_ratio})
+        return groups
+
     def _apply_stage(self, index: int, settings: dict[str, Any]) -> None:
         for group in self.G_opt.param_groups:
-            group["lr"] = settings["g_lr"] * self.g_ratio
+            group["lr"] = settings["g_lr"] * self.g_ratio * group.get("lr_multiplier", 1.0)
         for group in self.D_opt.param_groups:
             group["lr"] = settings["d_lr"] * self.d_ratio
         for key, value in settings["generator"].items():
