@@ -15,6 +15,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "graf_patch": "gan3d-methods",
         "gram": "gan3d-methods",
         "pigan_progressive": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
         "stylesdf_image": "gan3d-methods",
         "stylesdf_volume": "gan3d-methods",
     },
@@ -46,6 +47,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "graf": "gan3d-methods",
         "gram": "gan3d-methods",
         "pigan": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
     "loss": {
@@ -56,6 +58,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "gram": "gan3d-methods",
         "logistic": "gan3d-core",
         "pigan": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
     "method": {
@@ -66,15 +69,18 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "graf": "gan3d-methods",
         "gram": "gan3d-methods",
         "pigan": "gan3d-methods",
+        "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
     },
     "point_embedder": {
         "coordinate": "gan3d-embedders",
+        "inverted_sphere": "gan3d-embedders",
         "position_encoded": "gan3d-embedders",
         "triplane": "gan3d-embedders",
         "volume": "gan3d-embedders",
     },
     "point_sampler": {
+        "inverted_sphere": "gan3d-samplers",
         "manifold": "gan3d-samplers",
         "uniform": "gan3d-samplers",
     },
@@ -93,6 +99,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "eg3d_superres": "gan3d-renderers",
         "giraffe_neural_renderer": "gan3d-renderers",
         "identity": "gan3d-renderers",
+        "stylenerf": "gan3d-renderers",
         "stylesdf": "gan3d-renderers",
     },
     "visualizer": {

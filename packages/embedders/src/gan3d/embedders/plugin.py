@@ -16,6 +16,7 @@ def gan3d_register(registry) -> None:
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
+    from .point_embedders.inverted_sphere import InvertedSphereEmbedder
     from .point_embedders.position_encoded import PositionEncodedEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
     from .point_embedders.volume import VolumeEmbedder
@@ -41,6 +42,7 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "graf_nerf", GRAFNeRFDecoder)
     registry.add("stochasticity_mapper", "identity", IdentityMapper)
     registry.add("feature_decoder", "gram_radiance", GRAMRadianceDecoder)
+    registry.add("point_embedder", "inverted_sphere", InvertedSphereEmbedder)
 
 
 @hookimpl
