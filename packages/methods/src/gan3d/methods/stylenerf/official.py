@@ -49,7 +49,13 @@ from torch import Tensor
 
 from gan3d.core.checkpoint import CheckpointError
 from gan3d.core.official import KnownClasses, OfficialObject, load_pickled, torch_nn
-from gan3d.core.official.importer import ImportedCheckpoint, OfficialImporter, file_sha256, rename_keys
+from gan3d.core.official.importer import (
+    ImportedCheckpoint,
+    OfficialImporter,
+    file_sha256,
+    network_pickle_nets,
+    rename_keys,
+)
 from gan3d.core.recipe import Recipe
 
 from .recipe import SPECS, stylenerf_recipe
@@ -293,17 +299,8 @@ class StyleNeRFImporter(OfficialImporter):
         path = Path(path)
         source = str(path)
         data = load_pickled(path, KNOWN_CLASSES, what="a StyleNeRF network pickle")
-        if not isinstance(data, dict) or not any(k in data for k in ("G_ema", "G")):
-            raise CheckpointError(f"{source}: not a StyleNeRF network pickle (no 'G_ema' or 'G' entry)")
-        nets = {}
-        for key in ("G", "G_ema", "D"):
-            net = data.get(key)
-            if net is None:
-                continue
-            expected = "Discriminator" if key == "D" else "Generator"
-            if not isinstance(net, OfficialObject) or net.class_name != expected:
-                raise CheckpointError(f"{source}: {key} is {net!r}, not a StyleNeRF {expected}")
-            nets[key] = net
+        nets = network_pickle_nets(data, source, {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"},
+                                   label="a StyleNeRF")
         reference = nets.get("G_ema") or nets["G"]
         recipe = recipe_from_official(reference, nets.get("D"), variant, source)
         alpha = reference.submodule("synthesis").state_dict().get("alpha")
