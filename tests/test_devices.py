@@ -58,6 +58,7 @@ from gan3d.evaluators.visualizers.field_volume import generator_cube, sample_fie
 from gan3d.methods.epigraf.recipe import epigraf_recipe  # noqa: E402
 from gan3d.methods.giraffe.recipe import giraffe_recipe  # noqa: E402
 from gan3d.methods.graf.recipe import graf_recipe  # noqa: E402
+from gan3d.methods.stylenerf.recipe import stylenerf_recipe  # noqa: E402
 from gan3d.methods.stylesdf.recipe import stylesdf_recipe  # noqa: E402
 from gan3d.methods.volumegan.recipe import volumegan_recipe  # noqa: E402
 
@@ -185,9 +186,20 @@ def _gram() -> Recipe:
     return tiny_gram_recipe().overrides(["discriminator.img_resolution=16", "discriminator.channels=[8, 8, 8, 8]"])
 
 
+def _stylenerf() -> Recipe:
+    # 16-px renders grown to 32 px; R1 and path length every 2 steps; few samples. The fade-in runs over the
+    # first 4 images, so the trainer's steps 0, 1 and (resumed) 2 train before it (16 px), halfway through it
+    # (a blend, the NeRF path term on) and grown, each on the device.
+    return stylenerf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "generator.num_importance=4", "background/point_sampler.num_samples=2",
+        "upsampler.image_resolution=32", "discriminator.img_resolution=32", "loss.r1_interval=2",
+        "loss.pl_interval=2", "upsampler.fade_start_kimg=0", "upsampler.fade_end_kimg=0.004"])
+
+
+
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
                 "giraffe": _giraffe, "graf": _graf, "epigraf": _epigraf,
-                "gram": _gram}
+                "gram": _gram, "stylenerf": _stylenerf}
 TINY_RECIPES["volumegan"] = _volumegan
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
@@ -204,12 +216,14 @@ EVERY_STEP_TERMS = {
     "stylesdf": {"view", "d_view", "eikonal", "min_surf", "r1"},
     "giraffe": {"r1"},
     "gram": {"g_pos", "d_pos", "d_real_pos", "r1"},
+    "stylenerf": {"fade"},
 }
 EVERY_STEP_TERMS["graf"] = {"r1"}
 EVERY_STEP_TERMS["volumegan"] = {"lod"}  # the level of detail, logged by the generator phase
 
 #: Scalars logged only on the steps a lazy regularizer fires (interval 2 in the recipes above).
 LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}, "epigraf": {"r1"},
+              "stylenerf": {"r1", "pl_penalty"},
               "volumegan": {"r1", "pl"}}
 #: Discriminator parameters that get no gradient by design: VolumeGAN's lower-resolution fromRGB
 #: entries, read only at a coarser level of detail (the 4-px one never).

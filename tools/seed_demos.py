@@ -108,6 +108,9 @@ DEMOS: dict[str, Demo] = {
                          "Carver's --total_img=25_000_000 is longer than GRAM's 150k iterations of 32 (4.8M, the "
                          "recipe's; pass --total_img 25000000 for Carver's); its AMP and StyleGAN-style EMA "
                          "(g_ema_img 10k) are not GRAM's (torch_ema 0.999) and not used."),
+    "stylenerf_ffhq256": Demo("stylenerf", "ffhq256", "stylenerf_256", "StyleNeRF on FFHQ-256", (),
+                              "Carver's settings are StyleNeRF's paper256 spec, the variant's; Carver shows its "
+                              "discriminator reals resized nearest, gan3d as StyleNeRF (Lanczos)."),
 }
 
 #: Carver's graf_ffhq128.sh: --resize_size=320 --crop_size=256 (datasets/image_dataset.py: cv2 INTER_AREA resize
@@ -125,7 +128,6 @@ DEMOS["graf_ffhq128"] = Demo(
 
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
-    "stylenerf_ffhq256": "StyleNeRF on FFHQ-256 (job stylenerf_256)",
 }
 
 

@@ -15,9 +15,7 @@ from gan3d.core.recipe import ModuleSpec, RecipeError
 from gan3d.core.types import Cameras, PatchParams
 
 sys.path.insert(0, str(Path(__file__).parent))
-# At import, while the module named 'conftest' is tests/core's: in a whole-suite run it is later replaced
-# by the last collected folder's (tests/methods/conftest.py), so no test imports from it at run time.
-from conftest import TinyRays, TinyRenderer  # noqa: E402
+from conftest import TinyEmbedder, TinyRays, TinyRenderer  # noqa: E402
 
 
 class _Consumer:
@@ -156,6 +154,53 @@ def test_cameras_crop_intrinsics_by_hand():
     assert crop.align_corners and math.isclose(float(crop.mirror_x().intrinsics[0, 0, 2]), 1.0)
     with pytest.raises(ValueError, match="crop needs scales"):
         cams.crop(torch.ones(2), torch.zeros(2, 2))
+
+
+def _random_scene_registry(tiny_registry):
+    class RandomSceneEmbedder(TinyEmbedder):
+        """A scene with a random input of its own (as StyleNeRF's background latent)."""
+
+        def scene(self, ws, *, generator=None):
+            return ws.mean(1) + torch.randn(ws.shape[0], ws.shape[2], generator=generator)
+
+    tiny_registry.add("point_embedder", "tiny_random", RandomSceneEmbedder)
+    return tiny_registry
+
+
+def test_the_pass_generator_reaches_the_scenes_and_render_pixels_can_reuse_them(tiny_registry, tiny_recipe):
+    registry = _random_scene_registry(tiny_registry)
+    G = build_generator(tiny_recipe().override("point_embedder=tiny_random"), registry).eval()
+    z = torch.randn(2, G.z_dim)
+    cams = G.pose_sampler(2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ws = G.mapping(z)
+        first = G.synthesis(ws, cams, generator=torch.Generator().manual_seed(3), requests={"scene"})
+        again = G.synthesis(ws, cams, generator=torch.Generator().manual_seed(3))
+        other = G.synthesis(ws, cams, generator=torch.Generator().manual_seed(4))
+        torch.testing.assert_close(first.image, again.image)  # a seed reproduces the random scene
+        assert not torch.allclose(first.image, other.image)
+        rows, cols = torch.tensor([2, 6]), torch.tensor([1, 4])
+        pixels = torch.stack([(cols + 0.5) / 8, (rows + 0.5) / 8], -1).expand(2, 2, 2)
+        same = G.render_pixels(ws, cams, pixels, scenes=first.aux["scenes"])
+        fresh = G.render_pixels(ws, cams, pixels, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(same.features.transpose(1, 2), first.features[:, :, rows, cols])
+    torch.testing.assert_close(fresh.features.transpose(1, 2), other.features[:, :, rows, cols])
+
+
+def test_alpha_is_left_to_the_upsampler_unless_given(tiny_registry, tiny_recipe):
+    seen = []
+
+    class FadingUpsampler(tiny_registry.get("upsampler", "tiny")):
+        def forward(self, features, ws, *, alpha=0.25):
+            seen.append(alpha)
+            return features[:, :3]
+
+    tiny_registry.add("upsampler", "tiny_fading", FadingUpsampler)
+    G = build_generator(tiny_recipe().override("upsampler=tiny_fading"), tiny_registry)
+    with torch.no_grad():
+        G(torch.randn(1, G.z_dim))
+        G(torch.randn(1, G.z_dim), alpha=0.75)
+    assert seen == [0.25, 0.75]
 
 
 def test_shape_queries_give_no_density_outside_the_samplers_support(tiny_registry, tiny_recipe):

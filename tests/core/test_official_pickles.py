@@ -257,3 +257,23 @@ def test_declared_type_names_read_as_inert_markers_and_defaultdicts_as_dicts(tmp
     path.write_bytes(pickle.dumps([_CallsInt()]))
     with pytest.raises(CheckpointError, match="builtins.int, which gan3d reads only as a type name"):
         load_pickled(path, KnownClasses(types={"builtins.int"}))
+
+
+def test_network_pickle_nets_keeps_the_declared_networks_and_names_what_is_wrong():
+    from gan3d.core.official.importer import network_pickle_nets
+
+    def stand_in(name):
+        return type(name, (OfficialObject,), {"official_name": f"persistent:{name}"})()
+
+    classes = {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"}
+    g, d = stand_in("Generator"), stand_in("Discriminator")
+    nets = network_pickle_nets({"G_ema": g, "D": d, "augment_pipe": None}, "snap.pkl", classes, label="an X")
+    assert nets == {"G_ema": g, "D": d}  # absent entries skipped, others ignored
+    with pytest.raises(CheckpointError, match=r"snap.pkl: not an X network pickle \(no 'G_ema' or 'G' entry\)"):
+        network_pickle_nets({"D": d}, "snap.pkl", classes, label="an X")
+    with pytest.raises(CheckpointError, match="snap.pkl: not an X network pickle"):
+        network_pickle_nets([g], "snap.pkl", classes, label="an X")
+    with pytest.raises(CheckpointError, match="snap.pkl: D is <official persistent:Generator>, not an X Discriminator"):
+        network_pickle_nets({"G": g, "D": g}, "snap.pkl", classes, label="an X")
+    with pytest.raises(CheckpointError, match="snap.pkl: G is 3, not an X Generator"):
+        network_pickle_nets({"G": 3}, "snap.pkl", classes, label="an X")

@@ -13,6 +13,7 @@ SMALL = {
     ("point_embedder", "coordinate"): {"num_frequencies": 2},
     ("stochasticity_mapper", "stylesdf"): {"z_dim": 8, "num_layers": 2, "num_ws": 2, "w_avg_samples": 16},
     ("point_embedder", "position_encoded"): {"base": "coordinate", "num_frequencies": 2},
+    ("point_embedder", "inverted_sphere"): {"num_frequencies": 2, "latent_dim": 3},
     ("feature_decoder", "stylesdf_siren"): {"in_channels": 3, "width": 8, "depth": 2, "style_dim": 8},
     ("stochasticity_mapper", "giraffe"): {"n_objects": 2, "object_z_dim": 4, "background_z_dim": 2},
     ("feature_decoder", "giraffe_field"): {"w_dim": 4, "hidden_dim": 8, "n_blocks": 3, "skips": [1], "feature_dim": 5},

@@ -260,7 +260,7 @@ def test_midpoint_quadrature_refuses_sampler_deltas_and_single_samples():
     ({"quadrature": "trapezoid"}, "quadrature must be one of last_delta, midpoint"),
     ({"depth_mode": "median"}, "depth_mode must be one of"),
     ({"noise_std": -1.0}, "noise_std must be >= 0"),
-    ({"last_delta": 0.0}, "last_delta must be positive"),
+    ({"last_delta": -1.0}, "last_delta must be >= 0"),
 ])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

@@ -19,7 +19,7 @@ def registry() -> Registry:
 
 def test_registered_names(registry):
     assert registry.names("pose_sampler") == ["dataset", "spherical"]
-    assert registry.names("point_sampler") == ["manifold", "uniform"]
+    assert registry.names("point_sampler") == ["inverted_sphere", "manifold", "uniform"]
     assert issubclass(registry.get("pose_sampler", "spherical"), PoseSampler)
     assert issubclass(registry.get("point_sampler", "uniform"), PointSampler)
 

@@ -17,7 +17,7 @@ family                        contract
 ``point_sampler``             ``Cameras``, ``(h, w)`` or ``pixels [B, R, 2]`` ->
                               :class:`~gan3d.core.types.RaySamples`;
                               ``importance(samples, weights, n)`` -> fine ``RaySamples``
-``point_embedder``            ``scene(ws_rows)`` once per batch; ``points [B, R, S, 3]`` -> ``[B, R, S, C]``
+``point_embedder``            ``scene(ws_rows, generator=)`` once per batch; ``points [B, R, S, 3]`` -> ``[B, R, S, C]``
 ``feature_decoder``           ``features [B, R, S, C]``, ``directions [B, R, S, 3]``, ``ws_rows`` ->
                               :class:`~gan3d.core.types.Field`
 ``volume_renderer``           ``Field``, ``RaySamples`` -> :class:`~gan3d.core.types.Render`;
@@ -257,8 +257,9 @@ class PointSampler(Scheduled, nn.Module):
 class PointEmbedder(Scheduled, Wired, LatentConsumer, nn.Module):
     """Turns sample points into features, possibly from a per-batch scene representation.
 
-    ``scene(ws_rows)`` runs once per batch (a tri-plane's synthesis network, a feature volume's 3D
-    convolutions); ``forward(points, scene)`` runs once per chunk of rays.
+    ``scene(ws_rows, generator=)`` runs once per batch (a tri-plane's synthesis network, a feature volume's 3D
+    convolutions, a random latent drawn with the pass's ``generator``); ``forward(points, scene)`` runs once
+    per chunk of rays.
 
     Declares ``out_channels`` (``C``), ``num_ws`` and ``bounds``: the box ``([x0, y0, z0], [x1, y1, z1])``
     where the scene representation is defined (shape extraction samples it), ``None`` when unbounded.
@@ -268,9 +269,11 @@ class PointEmbedder(Scheduled, Wired, LatentConsumer, nn.Module):
     out_channels: int
     bounds: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
-    def scene(self, ws: Tensor) -> Any:
+    def scene(self, ws: Tensor, *, generator: torch.Generator | None = None) -> Any:
         """Per-batch representation computed from this module's latent rows ``[B, num_ws, w_dim]``
-        (default ``None``)."""
+        (default ``None``). ``generator`` is the forward pass's random generator, for a scene with random
+        inputs of its own (StyleNeRF's background latent, drawn per batch), so that a seed reproduces it;
+        deterministic scenes ignore it."""
         return None
 
     def forward(self, points: Tensor, scene: Any) -> Tensor:
@@ -340,11 +343,15 @@ class Upsampler(Scheduled, Wired, LatentConsumer, nn.Module):
     in_channels: int = 0
 
     def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
-        """``features [B, F, h, w]``, this module's latent rows, fade-in ``alpha`` -> ``image [B, 3, H, W]``."""
+        """``features [B, F, h, w]``, this module's latent rows, fade-in ``alpha`` -> ``image [B, 3, H, W]``.
+
+        The generator leaves ``alpha`` out unless its caller gives one: a progressive upsampler then uses
+        its own fade-in (StyleNeRF's, a buffer that follows :meth:`set_training_step`)."""
         raise NotImplementedError
 
     def out_resolution(self, render_resolution: int) -> int:
-        """The side of the output image for a ``render_resolution`` feature image (default: the same)."""
+        """The side of the output image for a ``render_resolution`` feature image (default: the same); a
+        progressive upsampler gives the side at its current fade-in, which the trainer resizes the reals to."""
         return render_resolution
 
 

@@ -17,6 +17,7 @@ def gan3d_register(registry) -> None:
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
     from .feature_decoders.volumegan_mlp import VolumeGANDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
+    from .point_embedders.inverted_sphere import InvertedSphereEmbedder
     from .point_embedders.position_encoded import PositionEncodedEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
     from .point_embedders.volume import VolumeEmbedder
@@ -43,6 +44,7 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "graf_nerf", GRAFNeRFDecoder)
     registry.add("stochasticity_mapper", "identity", IdentityMapper)
     registry.add("feature_decoder", "gram_radiance", GRAMRadianceDecoder)
+    registry.add("point_embedder", "inverted_sphere", InvertedSphereEmbedder)
 
 
 @hookimpl

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import ablation3d, eg3d, epigraf, giraffe, graf, gram, pigan, stylesdf, volumegan
+from . import ablation3d, eg3d, epigraf, giraffe, graf, gram, pigan, stylenerf, stylesdf, volumegan
 
 
 @hookimpl
@@ -23,6 +23,7 @@ def gan3d_register(registry) -> None:
     graf.register(registry)
     epigraf.register(registry)
     gram.register(registry)
+    stylenerf.register(registry)
 
 
 @hookimpl

@@ -12,6 +12,7 @@ def gan3d_register(registry) -> None:
     from .neural_renderer import GiraffeNeuralRenderer
     from .occupancy import OccupancyVolumeRenderer
     from .sdf import SdfVolumeRenderer
+    from .stylenerf_upsampler import StyleNeRFUpsampler
     from .stylesdf_upsampler import StyleSDFUpsampler
     from .superresolution import EG3DSuperResolution
     from .volume import DensityVolumeRenderer
@@ -25,3 +26,4 @@ def gan3d_register(registry) -> None:
     registry.add("upsampler", "stylesdf", StyleSDFUpsampler)
     registry.add("upsampler", "giraffe_neural_renderer", GiraffeNeuralRenderer)
     registry.add("upsampler", "volumegan_neural_renderer", VolumeGANNeuralRenderer)
+    registry.add("upsampler", "stylenerf", StyleNeRFUpsampler)

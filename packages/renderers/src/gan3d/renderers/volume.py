@@ -56,7 +56,9 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         quadrature: ``'last_delta'`` (per-sample intervals, last one ``last_delta`` long) or
             ``'midpoint'`` (EG3D: ``S - 1`` intervals between samples, raw density, features and depth
             averaged at the midpoints). See :mod:`gan3d.renderers.quadrature`.
-        last_delta: length of the last interval under ``'last_delta'`` (1e10 in NeRF, pi-GAN, GRAM).
+        last_delta: length of the last interval under ``'last_delta'`` (1e10 in NeRF, pi-GAN, GRAM; 0 for
+            StyleNeRF's foreground, composited in front of its background: ``calc_volume_weights`` with
+            ``last_dist=0``, training/stylenerf.py ``VolumeRenderer.forward_rendering``).
         noise_std: standard deviation of Gaussian noise added to the raw density before the
             activation, in training mode only (NeRF ``raw_noise_std``, pi-GAN ``nerf_noise``, EG3D
             ``density_noise``).
@@ -66,7 +68,7 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
             thousand real images instead (EpiGRAF: 5000, networks_epigraf.py ``progressive_update``:
             ``linear_schedule(cur_kimg, nerf_noise_std_init, 0, nerf_noise_kimg_growth)``). At most one
             of the two schedules may be set.
-        white_back, last_back, eval_last_back, depth_mode, unit_to_signed: see
+        white_back, last_back, eval_last_back, depth_mode, unit_to_signed, depth_from: see
             :class:`~gan3d.renderers.compositing.AlphaCompositingRenderer`.
 
     Colour is not touched: a sigmoid on RGB (GRAF's ``raw2outputs``, pi-GAN's and EG3D's decoders)
@@ -94,17 +96,18 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         eval_last_back: bool = False,
         depth_mode: str = "expected",
         unit_to_signed: bool = False,
+        depth_from: str = "all",
     ) -> None:
         super().__init__(white_back=white_back, last_back=last_back, eval_last_back=eval_last_back,
-                         depth_mode=depth_mode, unit_to_signed=unit_to_signed)
+                         depth_mode=depth_mode, unit_to_signed=unit_to_signed, depth_from=depth_from)
         if density_activation not in DENSITY_ACTIVATIONS:
             raise ValueError(
                 f"density_activation must be one of {', '.join(DENSITY_ACTIVATIONS)}; got {density_activation!r}"
             )
         if quadrature not in QUADRATURES:
             raise ValueError(f"quadrature must be one of {', '.join(QUADRATURES)}; got {quadrature!r}")
-        if last_delta <= 0:
-            raise ValueError(f"last_delta must be positive, got {last_delta}")
+        if last_delta < 0:
+            raise ValueError(f"last_delta must be >= 0, got {last_delta}")
         if noise_std < 0:
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         if noise_anneal_steps < 0:

@@ -441,6 +441,15 @@ class Trainer:
         t0 = time.perf_counter()
         real, labels = self._next_real(batch)  # full resolution: the objective resizes or cuts patches
         data_time = time.perf_counter() - t0
+        # Modules with schedules (pi-GAN's annealed density noise, patch scales, fade-ins) follow the progress,
+        # before the output size is read: a progressive upsampler's side follows its fade-in (StyleNeRF).
+        self._set_training_step()
+        if self.loss.reset_optimizers_now(self.G, self.D, self.step, self.nimg / 1000):
+            # A progressive schedule's phase change (VolumeGAN): both optimizers start afresh.
+            for opt in (self.G_opt, self.D_opt):
+                opt.state.clear()
+            logger.info("optimizer states cleared at step %d (kimg %.3f), as the objective asks", self.step,
+                        self.nimg / 1000)
         image_resolution = self.output_resolution()
 
         def draw_inputs() -> LossInputs:
@@ -450,14 +459,6 @@ class Trainer:
                               image_resolution=image_resolution, alpha=alpha, step=self.step,
                               kimg=self.nimg / 1000, generator=None)
 
-        # Modules with schedules (pi-GAN's annealed density noise, patch scales, fade-ins) follow the progress.
-        self._set_training_step()
-        if self.loss.reset_optimizers_now(self.G, self.D, self.step, self.nimg / 1000):
-            # A progressive schedule's phase change (VolumeGAN): both optimizers start afresh.
-            for opt in (self.G_opt, self.D_opt):
-                opt.state.clear()
-            logger.info("optimizer states cleared at step %d (kimg %.3f), as the objective asks", self.step,
-                        self.nimg / 1000)
         logs: dict[str, float] = {}
         self._step_was_bad = False
         terms: dict[str, dict[str, Tensor]] = {}

@@ -18,6 +18,7 @@ Small ``resolution``/``channel_base``/``channel_max`` give a tiny tri-plane for 
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from gan3d.core.interfaces import PointEmbedder
@@ -86,7 +87,7 @@ class TriplaneEmbedder(PointEmbedder):
         h = self.box_warp / 2
         return ((-h, -h, -h), (h, h, h))
 
-    def scene(self, ws: Tensor) -> Tensor:
+    def scene(self, ws: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """``ws [B, num_ws, w_dim]`` (its rows) -> planes ``[B, 3, C, res, res]``."""
         if ws.ndim != 3 or ws.shape[1] < self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(

@@ -163,7 +163,7 @@ class VolumeEmbedder(PointEmbedder):
         lo, hi = self.box.tolist()
         return (tuple(lo), tuple(hi))
 
-    def scene(self, ws: Tensor) -> Tensor:
+    def scene(self, ws: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         if ws.ndim != 3 or ws.shape[-1] != self.w_dim:
             raise ValueError(f"volume embedder: ws must be [B, num_ws, {self.w_dim}], got {tuple(ws.shape)}")
         return self.network(ws[:, 0])

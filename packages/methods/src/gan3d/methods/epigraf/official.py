@@ -38,7 +38,13 @@ from typing import Any
 from gan3d.core.checkpoint import CheckpointError
 from gan3d.core.data.epigraf_labels import epigraf_focal
 from gan3d.core.official import KnownClasses, OfficialObject, load_pickled, torch_nn
-from gan3d.core.official.importer import ImportedCheckpoint, OfficialImporter, file_sha256, rename_keys
+from gan3d.core.official.importer import (
+    ImportedCheckpoint,
+    OfficialImporter,
+    file_sha256,
+    network_pickle_nets,
+    rename_keys,
+)
 from gan3d.core.recipe import Recipe
 
 from .recipe import PITCH_DIFF, VARIANTS, YAW_DIFF, epigraf_recipe
@@ -282,17 +288,8 @@ class EpiGRAFImporter(OfficialImporter):
         path = Path(path)
         source = str(path)
         data = load_pickled(path, KNOWN_CLASSES, what="an EpiGRAF network pickle")
-        if not isinstance(data, dict) or not any(k in data for k in ("G_ema", "G")):
-            raise CheckpointError(f"{source}: not an EpiGRAF network pickle (no 'G_ema' or 'G' entry)")
-        nets = {}
-        for key in ("G", "G_ema", "D"):
-            net = data.get(key)
-            if net is None:
-                continue
-            expected = "Discriminator" if key == "D" else "Generator"
-            if not isinstance(net, OfficialObject) or net.class_name != expected:
-                raise CheckpointError(f"{source}: {key} is {net!r}, not an EpiGRAF {expected}")
-            nets[key] = net
+        nets = network_pickle_nets(data, source, {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"},
+                                   label="an EpiGRAF")
         reference = nets.get("G_ema") or nets["G"]
         recipe = recipe_from_official(reference, nets.get("D"), variant, source)
         states = {k: rename_keys(v.state_dict(), GENERATOR_RENAMES) for k, v in nets.items() if k != "D"}
