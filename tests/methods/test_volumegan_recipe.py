@@ -176,7 +176,22 @@ def test_one_training_step_reaches_every_parameter():
     (d_terms["loss"] + loss.discriminator_regularizer(D, inputs)["loss"]).backward()
     missing = {n for n, p in D.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0}
     assert missing == {f"fromrgb{r}.{p}" for r in (32, 16, 8, 4) for p in ("weight", "bias")}
-    assert float(loss.pl_mean) > 0
+    assert float(loss.path_length.mean_path_length) > 0
+
+
+def test_the_path_length_penalty_alone_trains_the_mapping_network():
+    """The gradient is taken with respect to the mapped latents, not detached copies (official
+    compute_pl_penalty, StyleGAN2-ADA's Gpl): the penalty alone reaches the mapping network's weights."""
+    recipe, G, _ = synthetic(progressive=False)
+    loss = build_module(recipe, "loss")
+    G.train()
+    inputs = LossInputs(real_images=torch.zeros(4, 3, 64, 64), real_labels=torch.zeros(4, 25),
+                        z=torch.randn(4, G.z_dim), resolution=16, image_resolution=G.output_resolution(),
+                        generator=torch.Generator().manual_seed(0))
+    terms = loss.generator_regularizer(G, inputs)
+    terms["loss"].backward()
+    mapping = [p.grad for n, p in G.named_parameters() if n.startswith("mapper.")]
+    assert mapping and all(g is not None and g.abs().sum() > 0 for g in mapping)
 
 
 def test_the_level_of_detail_follows_the_schedule_in_g_d_and_the_ema_copy():

@@ -27,8 +27,9 @@ see the first latent. Only the first latent updates ``w_avg``.
 
 The path-length gradient is taken with respect to the mapped (and mixed) latents without detaching
 them, as the official ``compute_pl_penalty`` and StyleGAN2-ADA do, so the penalty also trains the mapping
-network through its second-order term; core's :class:`gan3d.core.regularizers.PathLengthRegularizer`
-detaches ``ws`` and is therefore not used (its :func:`~gan3d.core.regularizers.path_length_penalty` is).
+network through its second-order term: core's
+:meth:`gan3d.core.regularizers.PathLengthRegularizer.penalize` on the image made from those latents (its
+``forward`` would detach ``ws``).
 
 Optimizer states: both are cleared whenever the level of detail starts or stops changing
 (:meth:`VolumeGANObjective.reset_optimizers_now`, official ``ProgressScheduler.reset_optimizer``).
@@ -44,7 +45,7 @@ from torch import Tensor, nn
 
 from gan3d.core import random_draws
 from gan3d.core.objective import LossInputs, Objective
-from gan3d.core.regularizers import path_length_penalty
+from gan3d.core.regularizers import PathLengthRegularizer
 from gan3d.core.types import GeneratorOutput
 
 __all__ = ["VolumeGANObjective", "mix_latents", "draw_mixing_cutoff", "mixing_rows"]
@@ -119,11 +120,10 @@ class VolumeGANObjective(Objective):
         self.style_mixing_prob = style_mixing_prob
         self.pl_weight = pl_weight
         self.pl_batch_shrink = pl_batch_shrink
-        self.pl_decay = pl_decay
         #: Read by the trainer: run :meth:`generator_regularizer` every this many steps (0: never).
         self.g_reg_interval = pl_interval if pl_weight > 0 else 0
-        # The running mean of the path lengths travels with checkpoints (official ``pl_mean``).
-        self.register_buffer("pl_mean", torch.zeros(()))
+        # Its running mean of the path lengths (official ``pl_mean``) travels with checkpoints.
+        self.path_length = PathLengthRegularizer(decay=pl_decay)
         self.reset_optimizer = reset_optimizer
         #: The level of detail at the last step (the official runner's ``lod``, 0.0 before the first).
         self._last_lod = 0.0
@@ -205,11 +205,8 @@ class VolumeGANObjective(Objective):
         ws = self.mapped_latents(G, path_inputs.z, inputs.generator)
         out = G.synthesis(ws, cameras, resolution=path_inputs.resolution, generator=inputs.generator,
                           alpha=inputs.alpha)
-        image = out.image
-        noise = random_draws.normal(tuple(image.shape), device=device, generator=inputs.generator,
-                                    dtype=image.dtype) / math.sqrt(image.shape[2] * image.shape[3])
-        penalty, new_mean, lengths = path_length_penalty(image, ws, noise, self.pl_mean, self.pl_decay)
-        self.pl_mean.copy_(new_mean.detach())
-        # "image[:, 0, 0, 0] * 0": the official keeps the output in the graph (DDP).
-        loss = self.pl_weight * self.g_reg_interval * penalty + 0 * image[:, 0, 0, 0].sum()
+        # The noise N(0, I) / sqrt(H W) on the output image and the running mean, in core; the penalty keeps
+        # the image in the graph ("image[:, 0, 0, 0] * 0" in the official loss, for DDP).
+        penalty, lengths = self.path_length.penalize(out.image, ws, generator=inputs.generator)
+        loss = self.pl_weight * self.g_reg_interval * penalty
         return {"pl": penalty.detach(), "pl_length": lengths.mean().detach(), "loss": loss}
