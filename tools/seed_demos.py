@@ -57,8 +57,10 @@ class Demo:
 
 #: Carver FFHQ zips hold 256-px faces; its ImageDataset resizes them (cv2 INTER_AREA) to the training size.
 _CARVER_RESIZE = json.dumps([{"op": "resize", "size": "training", "filter": "area"}])
-_NO_WEIGHTS = ("Carver starts this demo from --weight_path=pretrained_model.pth; gan3d cannot load stage-1 "
-               "weights into a new job yet (training.init_from, issue 15), so this trains from scratch.")
+_NO_WEIGHTS = ("Carver starts this demo from --weight_path=pretrained_model.pth, restoring generator, EMA and "
+               "discriminator; gan3d's training.init_from loads generator slots only (--set "
+               "'training.init_from={\"checkpoint\": \"CKPT\", \"slots\": [...]}'), so by default this "
+               "trains from scratch.")
 
 #: Carver's scripts/training_demos/*.sh, script name -> demo. Job names are the scripts' --job_name.
 DEMOS: dict[str, Demo] = {
