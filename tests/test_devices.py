@@ -60,6 +60,7 @@ from gan3d.methods.giraffe.recipe import giraffe_recipe  # noqa: E402
 from gan3d.methods.graf.recipe import graf_recipe  # noqa: E402
 from gan3d.methods.stylenerf.recipe import stylenerf_recipe  # noqa: E402
 from gan3d.methods.stylesdf.recipe import stylesdf_recipe  # noqa: E402
+from gan3d.methods.volumegan.recipe import volumegan_recipe  # noqa: E402
 
 #: The CLI tests' module-scoped fixture: the synthetic head set, 8 views at 16 px (with depth).
 tiny_dataset = test_cli.tiny_dataset
@@ -155,6 +156,15 @@ def _giraffe() -> Recipe:
         "discriminator.img_size=32", "discriminator.n_feat=16"])
 
 
+def _volumegan() -> Recipe:
+    # One octave (16 -> 32 px) fully grown (no level-of-detail schedule: every layer is read), 6 + 6
+    # samples, both lazy regularizers every 2 steps.
+    return volumegan_recipe("synthetic").overrides([
+        "upsampler.out_resolution=32", "upsampler.progressive=false", "discriminator.img_resolution=32",
+        "discriminator.progressive=false", "discriminator.init_lod=1.0", "point_sampler.num_samples=6",
+        "generator.num_importance=6", "loss.r1_interval=2", "loss.pl_interval=2"])
+
+
 def _graf() -> Recipe:
     # 32-px patches (the patch discriminator's smallest layout) of the 16-px images, 4 samples per ray.
     return graf_recipe("synthetic").overrides([
@@ -190,6 +200,7 @@ def _stylenerf() -> Recipe:
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
                 "giraffe": _giraffe, "graf": _graf, "epigraf": _epigraf,
                 "gram": _gram, "stylenerf": _stylenerf}
+TINY_RECIPES["volumegan"] = _volumegan
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
 SUPERRES_NOISE = tuple(f"upsampler.block{b}.conv{c}.noise_strength" for b in (0, 1) for c in (0, 1))
@@ -208,10 +219,15 @@ EVERY_STEP_TERMS = {
     "stylenerf": {"fade"},
 }
 EVERY_STEP_TERMS["graf"] = {"r1"}
+EVERY_STEP_TERMS["volumegan"] = {"lod"}  # the level of detail, logged by the generator phase
 
 #: Scalars logged only on the steps a lazy regularizer fires (interval 2 in the recipes above).
 LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}, "epigraf": {"r1"},
-              "stylenerf": {"r1", "pl_penalty"}}
+              "stylenerf": {"r1", "pl_penalty"},
+              "volumegan": {"r1", "pl"}}
+#: Discriminator parameters that get no gradient by design: VolumeGAN's lower-resolution fromRGB
+#: entries, read only at a coarser level of detail (the 4-px one never).
+D_NO_GRADIENT["volumegan"] = ("fromrgb16.", "fromrgb8.", "fromrgb4.")
 
 
 def tiny_recipe(method: str) -> Recipe:

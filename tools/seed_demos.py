@@ -93,6 +93,9 @@ DEMOS: dict[str, Demo] = {
                                    "(--sphere_init_path, a trained volume stage); gan3d cannot load them into a "
                                    "new job yet (training.init_from, issue 15), and the recipe keeps the volume "
                                    "renderer frozen, so run the volume demo first and resume from it."),
+    "volumegan_ffhq256": Demo("volumegan", "ffhq256", "volumegan_ffhq_256", "VolumeGAN on FFHQ-256", (),
+                              "The demo's --num_fp16_res=128 (mixed precision) is not carried over: gan3d trains in "
+                              "float32 with the same conv_clamp 256."),
     "epigraf_ffhq512": Demo("epigraf", "ffhq512", "epigraf", "EpiGRAF on FFHQ-512", (),
                             "The official configuration (64-px patches, gamma 0.1, batch 64 = Carver's 8 per GPU on "
                             "8 GPUs). The set carries EpiGRAF's camera_angles in dataset.json (label format "
@@ -127,7 +130,6 @@ DEMOS["graf_ffhq128"] = Demo(
 
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
-    "volumegan_ffhq256": "VolumeGAN on FFHQ-256 (job volumegan_ffhq_256)",
 }
 
 

@@ -271,3 +271,34 @@ def test_the_objective_orders_the_generator_and_discriminator_steps(generator_fi
     assert {"G/loss", "D/loss"} <= set(logs)
     # Between steps both networks are trainable again, whatever the order.
     assert all(p.requires_grad for p in trainer.G.parameters()) and all(p.requires_grad for p in trainer.D.parameters())
+
+
+def test_the_objective_can_clear_the_optimizer_states_before_a_step(tiny_recipe, tiny_registry, tiny_dataset,
+                                                                    tmp_path):
+    """``Objective.reset_optimizers_now`` (VolumeGAN's level-of-detail phase changes): both optimizers'
+    moments and step counts start afresh before the step it names; by default never."""
+    from gan3d.core.objective import Objective
+
+    asked = []
+
+    class Resetting(Objective):
+        def reset_optimizers_now(self, G, D, step, kimg):
+            asked.append((step, kimg, type(G).__name__))
+            return step == 2
+
+    tiny_registry.add("loss", "resetting", Resetting)
+    recipe = tiny_recipe()
+    recipe.modules["loss"] = type(recipe.modules["loss"])("resetting", {"r1_gamma": 0.0, "r1_interval": 0})
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    steps = lambda opt: {int(state["step"]) for state in opt.state.values()}  # noqa: E731
+    for _ in range(2):
+        trainer.train_step()
+    assert steps(trainer.G_opt) == steps(trainer.D_opt) == {2}
+    trainer.train_step()  # cleared first, then one step: Adam starts over (bias correction included)
+    assert steps(trainer.G_opt) == steps(trainer.D_opt) == {1}
+    trainer.train_step()
+    assert steps(trainer.G_opt) == {2}
+    assert asked == [(0, 0.0, "Generator"), (1, 0.004, "Generator"), (2, 0.008, "Generator"), (3, 0.012, "Generator")]
+    # The base objective never asks for it.
+    assert not Objective().reset_optimizers_now(trainer.G, trainer.D, 0, 0.0)

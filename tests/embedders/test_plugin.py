@@ -26,6 +26,8 @@ SMALL = {
     ("feature_decoder", "eg3d_osg"): {"in_channels": 4, "hidden_dim": 4, "output_dim": 3},
     ("feature_decoder", "stylenerf_mlp"): {"in_channels": 6, "hidden_dim": 4, "depth": 2, "output_dim": 4,
                                            "w_dim": 8},
+    ("feature_decoder", "volumegan_mlp"): {"in_channels": 6, "hidden_dim": 4, "num_layers": 2, "output_dim": 4,
+                                           "w_dim": 8},
     ("feature_decoder", "graf_nerf"): {"in_channels": 9, "w_dim": 8, "appearance_dim": 4, "hidden_dim": 8,
                                        "num_layers": 3, "skips": [0], "num_view_frequencies": 1},
     ("stochasticity_mapper", "identity"): {"z_dim": 8, "num_ws": 2},

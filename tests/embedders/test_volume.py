@@ -97,10 +97,28 @@ def test_scene_shapes_and_gradients_reach_every_parameter():
 def test_bad_options_and_inputs():
     with pytest.raises(ValueError, match="power of two"):
         VolumeEmbedder(feat_res=24, init_res=4)
-    with pytest.raises(ValueError, match="bounds must be"):
-        VolumeEmbedder(bounds=[[0, 0, 0], [1, -1, 1]])
+    for bounds in ([[0, 0, 0], [1, -1, 1]], [[0, 0], [1, 1]], [[0, 0, 0], [1, 1, 1], [2, 2, 2]], "box"):
+        with pytest.raises(ValueError, match="bounds must be"):
+            VolumeEmbedder(bounds=bounds)
     emb = VolumeEmbedder(feat_res=4, init_res=4, base_channels=4, output_channels=2, w_dim=8)
     with pytest.raises(ValueError, match="scene must be the"):
         emb(torch.zeros(1, 2, 3, 3), None)
     with pytest.raises(ValueError, match="ws must be"):
         emb.scene(torch.zeros(1, 2, 7))
+
+
+def test_defaults_are_volumegan_ffhq256_with_the_official_parameter_count():
+    # genforce/volumegan FeatureVolume(feat_res=32, init_res=4, base_channels=256, output_channels=32), counted by
+    # building the official network (tools/reference/volumegan_official.py): 3,440,032 parameters.
+    embedder = VolumeEmbedder()
+    assert sum(p.numel() for p in embedder.parameters()) == 3_440_032
+    assert embedder.out_channels == 32 + 63  # the MLP's 95 input channels
+    assert embedder.network.stage_channels == [256, 128, 64, 32]
+
+
+def test_builds_on_the_meta_device():
+    """tools/run.py builds generators on the meta device to ask their output size: nothing may read a tensor."""
+    with torch.device("meta"):
+        emb = VolumeEmbedder(feat_res=8, init_res=4, base_channels=8, output_channels=4, w_dim=8,
+                             bounds=[[-1, -2, -3], [1, 2, 3]])
+    assert emb.box.is_meta and emb.out_channels == 4 + 63

@@ -18,6 +18,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "stylenerf": "gan3d-methods",
         "stylesdf_image": "gan3d-methods",
         "stylesdf_volume": "gan3d-methods",
+        "volumegan": "gan3d-methods",
     },
     "estimator": {
         "face_reconstruction": "gan3d-evaluators",
@@ -39,6 +40,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "siren_film": "gan3d-embedders",
         "stylenerf_mlp": "gan3d-embedders",
         "stylesdf_siren": "gan3d-embedders",
+        "volumegan_mlp": "gan3d-embedders",
     },
     "importer": {
         "eg3d": "gan3d-methods",
@@ -49,6 +51,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "pigan": "gan3d-methods",
         "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
+        "volumegan": "gan3d-methods",
     },
     "loss": {
         "eg3d": "gan3d-methods",
@@ -60,6 +63,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "pigan": "gan3d-methods",
         "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
+        "volumegan": "gan3d-methods",
     },
     "method": {
         "ablation3d": "gan3d-methods",
@@ -71,6 +75,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "pigan": "gan3d-methods",
         "stylenerf": "gan3d-methods",
         "stylesdf": "gan3d-methods",
+        "volumegan": "gan3d-methods",
     },
     "point_embedder": {
         "coordinate": "gan3d-embedders",
@@ -101,6 +106,7 @@ FIRST_PARTY: dict[str, dict[str, str]] = {
         "identity": "gan3d-renderers",
         "stylenerf": "gan3d-renderers",
         "stylesdf": "gan3d-renderers",
+        "volumegan_neural_renderer": "gan3d-renderers",
     },
     "visualizer": {
         "depth_map": "gan3d-evaluators",

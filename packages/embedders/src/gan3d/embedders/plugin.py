@@ -15,6 +15,7 @@ def gan3d_register(registry) -> None:
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
+    from .feature_decoders.volumegan_mlp import VolumeGANDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
     from .point_embedders.inverted_sphere import InvertedSphereEmbedder
     from .point_embedders.position_encoded import PositionEncodedEmbedder
@@ -39,6 +40,7 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "giraffe_field", GiraffeFieldDecoder)
     registry.add("stochasticity_mapper", "stylesdf", StyleSDFMappingNetwork)
     registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)
+    registry.add("feature_decoder", "volumegan_mlp", VolumeGANDecoder)
     registry.add("feature_decoder", "graf_nerf", GRAFNeRFDecoder)
     registry.add("stochasticity_mapper", "identity", IdentityMapper)
     registry.add("feature_decoder", "gram_radiance", GRAMRadianceDecoder)

@@ -444,6 +444,12 @@ class Trainer:
         # Modules with schedules (pi-GAN's annealed density noise, patch scales, fade-ins) follow the progress,
         # before the output size is read: a progressive upsampler's side follows its fade-in (StyleNeRF).
         self._set_training_step()
+        if self.loss.reset_optimizers_now(self.G, self.D, self.step, self.nimg / 1000):
+            # A progressive schedule's phase change (VolumeGAN): both optimizers start afresh.
+            for opt in (self.G_opt, self.D_opt):
+                opt.state.clear()
+            logger.info("optimizer states cleared at step %d (kimg %.3f), as the objective asks", self.step,
+                        self.nimg / 1000)
         image_resolution = self.output_resolution()
 
         def draw_inputs() -> LossInputs:

@@ -136,11 +136,16 @@ class VolumeEmbedder(PointEmbedder):
         for name, value in (("base_channels", base_channels), ("output_channels", output_channels), ("w_dim", w_dim)):
             if value <= 0:
                 raise ValueError(f"volume embedder: {name} must be positive, got {value}")
-        box = torch.as_tensor(bounds, dtype=torch.float32)
-        if box.shape != (2, 3) or not bool((box[1] > box[0]).all()):
+        # Checked on the Python values, so the module also builds on the meta device (no tensor reads).
+        try:
+            lo, hi = ([float(v) for v in corner] for corner in bounds)
+        except (TypeError, ValueError):
+            lo = hi = []
+        if len(lo) != 3 or len(hi) != 3 or not all(b > a for a, b in zip(lo, hi)):
             raise ValueError(
                 f"volume embedder: bounds must be [[xmin, ymin, zmin], [xmax, ymax, zmax]] with max > min, got {bounds}"
             )
+        box = torch.tensor([lo, hi], dtype=torch.float32)
         self.w_dim = w_dim
         self.volume_channels = output_channels
         self.network = FeatureVolumeNetwork(feat_res=feat_res, init_res=init_res, base_channels=base_channels,
