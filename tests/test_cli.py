@@ -111,3 +111,11 @@ def test_train_infer_eval_and_refusals(tiny_dataset, tmp_path):
     out = run("eval", "--model", str(sorted((job / "checkpoints").glob("*.pt"))[-1]), "--dataset", str(tiny_dataset),
               "--test_fid", "--fake_num", "2", check=False)
     assert out.returncode == 2 and "inception" in (out.stdout + out.stderr).lower()
+
+
+def test_describe_graf_counts_match_the_official_networks():
+    info = json.loads(run("describe", "--method", "graf", "--variant", "celeba64", "--json").stdout)
+    # autonomousvision/graf (tools/official/graf_parameter_counts.py): the NeRF MLP and the patch discriminator.
+    assert (info["generator_parameters"], info["discriminator_parameters"]) == (677_764, 2_635_776)
+    slots = {row["slot"]: row for row in info["slots"]}
+    assert slots["feature_decoder"]["name"] == "graf_nerf" and slots["stochasticity_mapper"]["parameters"] == 0

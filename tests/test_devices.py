@@ -39,6 +39,7 @@ import test_cli  # noqa: E402
 from test_ablation3d_recipe import tiny as tiny_ablation3d  # noqa: E402
 from test_cli import TINY_PIGAN, run  # noqa: E402
 from test_eg3d_objective import tiny_eg3d_recipe  # noqa: E402
+from test_gram import tiny_recipe as tiny_gram_recipe  # noqa: E402
 from test_pigan_recipe import tiny_pigan_recipe  # noqa: E402
 from test_stylesdf_recipe import TINY_VOLUME  # noqa: E402
 
@@ -54,8 +55,12 @@ from gan3d.core.types import SceneLatent  # noqa: E402
 from gan3d.evaluators.metrics.estimators import save_depth_pose_net, train_depth_pose_net  # noqa: E402
 from gan3d.evaluators.visualizers import read_ply  # noqa: E402
 from gan3d.evaluators.visualizers.field_volume import generator_cube, sample_field_volume  # noqa: E402
+from gan3d.methods.epigraf.recipe import epigraf_recipe  # noqa: E402
 from gan3d.methods.giraffe.recipe import giraffe_recipe  # noqa: E402
+from gan3d.methods.graf.recipe import graf_recipe  # noqa: E402
+from gan3d.methods.stylenerf.recipe import stylenerf_recipe  # noqa: E402
 from gan3d.methods.stylesdf.recipe import stylesdf_recipe  # noqa: E402
+from gan3d.methods.volumegan.recipe import volumegan_recipe  # noqa: E402
 
 #: The CLI tests' module-scoped fixture: the synthetic head set, 8 views at 16 px (with depth).
 tiny_dataset = test_cli.tiny_dataset
@@ -151,23 +156,78 @@ def _giraffe() -> Recipe:
         "discriminator.img_size=32", "discriminator.n_feat=16"])
 
 
+def _volumegan() -> Recipe:
+    # One octave (16 -> 32 px) fully grown (no level-of-detail schedule: every layer is read), 6 + 6
+    # samples, both lazy regularizers every 2 steps.
+    return volumegan_recipe("synthetic").overrides([
+        "upsampler.out_resolution=32", "upsampler.progressive=false", "discriminator.img_resolution=32",
+        "discriminator.progressive=false", "discriminator.init_lod=1.0", "point_sampler.num_samples=6",
+        "generator.num_importance=6", "loss.r1_interval=2", "loss.pl_interval=2"])
+
+
+def _graf() -> Recipe:
+    # 32-px patches (the patch discriminator's smallest layout) of the 16-px images, 4 samples per ray.
+    return graf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "feature_decoder.hidden_dim=16", "discriminator.ndf=4"])
+
+
+def _epigraf() -> Recipe:
+    # 8-px patches of the 16-px reals (one size-keeping D block), groups of 2 sharing a patch (batch 2), lazy R1
+    # every 2 steps, a 7-tap blur.
+    return epigraf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "generator.num_importance=4", "point_embedder.resolution=16",
+        "discriminator.patch_resolution=8", "discriminator.image_resolution=16", "discriminator.mbstd_group_size=2",
+        "loss.patch_size=8", "loss.image_resolution=16", "loss.min_scale=0.5", "loss.group_size=2",
+        "loss.r1_interval=2", "loss.blur_init_sigma=1.0"])
+
+
+def _gram() -> Recipe:
+    # Four discriminator levels for 16-px images.
+    return tiny_gram_recipe().overrides(["discriminator.img_resolution=16", "discriminator.channels=[8, 8, 8, 8]"])
+
+
+def _stylenerf() -> Recipe:
+    # 16-px renders grown to 32 px; R1 and path length every 2 steps; few samples. The fade-in runs over the
+    # first 4 images, so the trainer's steps 0, 1 and (resumed) 2 train before it (16 px), halfway through it
+    # (a blend, the NeRF path term on) and grown, each on the device.
+    return stylenerf_recipe("synthetic").overrides([
+        "point_sampler.num_samples=4", "generator.num_importance=4", "background/point_sampler.num_samples=2",
+        "upsampler.image_resolution=32", "discriminator.img_resolution=32", "loss.r1_interval=2",
+        "loss.pl_interval=2", "upsampler.fade_start_kimg=0", "upsampler.fade_end_kimg=0.004"])
+
+
+
 TINY_RECIPES = {"pigan": _pigan, "eg3d": _eg3d, "ablation3d": _ablation3d, "stylesdf": _stylesdf,
-                "giraffe": _giraffe}
+                "giraffe": _giraffe, "graf": _graf, "epigraf": _epigraf,
+                "gram": _gram, "stylenerf": _stylenerf}
+TINY_RECIPES["volumegan"] = _volumegan
 
 #: EG3D's super-resolution runs with noise_mode 'none' (its --sr_noise_mode): its noise strengths are unused.
 SUPERRES_NOISE = tuple(f"upsampler.block{b}.conv{c}.noise_strength" for b in (0, 1) for c in (0, 1))
 #: Trainable parameters that get no gradient by design, by method (name prefixes).
 NO_GRADIENT = {"eg3d": SUPERRES_NOISE, "ablation3d": SUPERRES_NOISE}
+#: Discriminator parameters that get no gradient by design: EpiGRAF builds fromrgb in every block and reads only
+#: the first block's (networks_discriminator.py), here b16 of blocks b16, b8.
+D_NO_GRADIENT = {"epigraf": ("b8.fromrgb.",)}
 
 #: Scalars the method's objective logs every step, besides the adversarial ones.
 EVERY_STEP_TERMS = {
     "pigan": {"g_pos", "d_pos", "r1"},
     "stylesdf": {"view", "d_view", "eikonal", "min_surf", "r1"},
     "giraffe": {"r1"},
+    "gram": {"g_pos", "d_pos", "d_real_pos", "r1"},
+    "stylenerf": {"fade"},
 }
+EVERY_STEP_TERMS["graf"] = {"r1"}
+EVERY_STEP_TERMS["volumegan"] = {"lod"}  # the level of detail, logged by the generator phase
 
 #: Scalars logged only on the steps a lazy regularizer fires (interval 2 in the recipes above).
-LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}}
+LAZY_TERMS = {"eg3d": {"r1", "density_reg"}, "ablation3d": {"r1", "density_reg"}, "epigraf": {"r1"},
+              "stylenerf": {"r1", "pl_penalty"},
+              "volumegan": {"r1", "pl"}}
+#: Discriminator parameters that get no gradient by design: VolumeGAN's lower-resolution fromRGB
+#: entries, read only at a coarser level of detail (the 4-px one never).
+D_NO_GRADIENT["volumegan"] = ("fromrgb16.", "fromrgb8.", "fromrgb4.")
 
 
 def tiny_recipe(method: str) -> Recipe:
@@ -295,7 +355,7 @@ def test_generator_discriminator_and_gradients_on_device(device, method, tiny_da
     check_terms(r1, device, f"{method} R1")
     assert float(r1["r1"]) >= 0
     (d_terms["loss"] + r1["loss"]).backward()
-    exempt = ()
+    exempt = D_NO_GRADIENT.get(method, ())
     if hasattr(D, "start_index"):  # pi-GAN's progressive D reads only the from-RGB layer of its input size
         start = D.start_index(side)
         exempt = tuple(n for n, _ in D.named_parameters() if n.startswith("from_rgb.")

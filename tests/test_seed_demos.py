@@ -118,7 +118,10 @@ def test_carver_readme_ablation_commands_work_as_written(options):
 
 
 def test_a_demo_of_a_method_not_in_gan3d_yet_says_so():
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "seed_demos.py"), "graf_ffhq128", "1", "x"],
+    name = next(iter(demos.NOT_YET), None)
+    if name is None:
+        pytest.skip("every seed demo's method is in gan3d")
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "seed_demos.py"), name, "1", "x"],
                          capture_output=True, text=True, env=ENV)
     assert out.returncode == 2 and "its method is not in gan3d yet" in out.stderr
 

@@ -177,6 +177,14 @@ def build_recipe(method: str, variant: str | None, sets: list[str], resolution: 
     return recipe, overrides
 
 
+def _generator_default(option: str):
+    import inspect
+
+    from gan3d.core.generator import Generator
+
+    return inspect.signature(Generator).parameters[option].default
+
+
 def in_memory_dataset(size: int, resolution: int, labels):
     """``size`` random images ``[3, R, R]`` in ``[-1, 1]`` with camera labels ``[25]`` (any pose
     sampler's draws): what the trainer reads, without touching the disk. A :class:`GanDataset`, so
@@ -363,8 +371,10 @@ def bench_one(args, method: str, batch: int | None = None) -> dict[str, Any]:
                             polar_strategy="normal", polar_stddev=0.15)(DATASET_SIZE, device="cpu").label
     official_src = load_tool("bench_official").parse_sources(args.official_src, args.method).get(method)
     with tempfile.TemporaryDirectory(prefix="gan3d-bench-") as work:
-        # The output resolution needs a built generator; a one-image set is enough to build it.
-        probe = Trainer(recipe, in_memory_dataset(1, 4, labels[:1]), Path(work) / "probe", device=device,
+        # The output resolution needs a built generator; a one-image set at the render resolution (the
+        # trainer refuses real images smaller than the rendered ones) is enough to build it.
+        render = int(recipe.generator.get("render_resolution", _generator_default("render_resolution")))
+        probe = Trainer(recipe, in_memory_dataset(1, render, labels[:1]), Path(work) / "probe", device=device,
                         progress=False, tensorboard=False)
         resolution = probe.output_resolution()
         del probe

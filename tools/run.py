@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -34,9 +35,23 @@ def _console():
     return Console()
 
 
-def _fail(message: str) -> int:
-    _console().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    return 2
+def _fail(message: str, status: int = 2) -> int:
+    """Print ``error: MESSAGE`` as one line (never wrapped) and return the exit status."""
+    from rich.markup import escape
+
+    from gan3d.core.errors import one_line
+
+    _console().print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, markup=True,
+                     soft_wrap=True)
+    return status
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: tools/run.py train: argument --seed: ...`` and
+    status 2, without the usage block (``--help`` shows it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def _add_alias_options(parser: argparse.ArgumentParser, *names: str, **kwargs) -> None:
@@ -120,7 +135,7 @@ def _parse_method_options(args, extra: list[str], parser: argparse.ArgumentParse
         return
     if not specs:
         parser.error(f"unrecognized arguments: {' '.join(extra)} (method {args.method!r} takes no options of its own)")
-    method_parser = argparse.ArgumentParser(prog=f"tools/run.py {args.command} --method {args.method}")
+    method_parser = _ArgumentParser(prog=f"tools/run.py {args.command} --method {args.method}")
     types = {"str": str, "int": int, "float": float}
     for spec in specs:
         kwargs = {"default": spec.get("default"), "help": spec.get("help")}
@@ -267,10 +282,14 @@ def cmd_describe(args) -> int:
 def cmd_datasets(args) -> int:
     if args.action == "make":
         from gan3d.core.data import make_synthetic_dataset
+        from gan3d.core.validation import check_folder
 
-        path = make_synthetic_dataset(args.out, preset=args.preset, num_images=args.num, resolution=args.resolution,
-                                      seed=args.seed) if args.out else make_synthetic_dataset(
-            preset=args.preset, num_images=args.num, resolution=args.resolution, seed=args.seed)
+        if args.out:
+            check_folder(args.out, "--out")
+        # Only the values given: the others keep make_synthetic_dataset's defaults (512 views of 64 px).
+        given = {k: v for k, v in (("num_images", args.num), ("resolution", args.resolution), ("seed", args.seed))
+                 if v is not None}
+        path = make_synthetic_dataset(args.out, preset=args.preset, **given)
         _console().print(f"synthetic data set ({args.preset}) at [bold]{path}[/]")
         return 0
     if args.action == "prepare":
@@ -292,9 +311,21 @@ def _progress_bar(description: str):
                     TimeRemainingColumn(), console=_console(), transient=False)
 
 
+def _method_given_for(args, *flags: str) -> None:
+    """``--variant``/``--set`` (and ``flags``) describe how a method reads the data: without
+    ``--method`` they would be ignored."""
+    from gan3d.core.validation import OptionError
+
+    loose = [flag for flag in ("--variant", "--set", *flags) if getattr(args, flag[2:])]
+    if loose and not args.method:
+        raise OptionError(f"{', '.join(loose)}: only used with --method (how that method reads the data); "
+                          "give --method too")
+
+
 def _datasets_prepare(args) -> int:
     from gan3d.core.data.prepare import prepare_dataset
 
+    _method_given_for(args)
     preprocessing = None
     if args.method:
         recipe = _recipe_from_args(args)
@@ -319,6 +350,7 @@ def _datasets_prepare(args) -> int:
 def _datasets_check(args) -> int:
     from gan3d.core.data import check_dataset
 
+    _method_given_for(args, "--labels")
     console = _console()
     if args.method:  # read every item as the method would train on it
         recipe = _recipe_from_args(args)
@@ -383,36 +415,72 @@ def open_dataset_for(recipe, path, *, labels_file=None):
 
 
 def cmd_train(args) -> int:
+    """``train``; an interrupt at any moment ends in one line that says what the job holds."""
+    try:
+        return _train(args)
+    except KeyboardInterrupt as exc:
+        from gan3d.core.trainer import TrainingInterrupted
+
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(_job_state("interrupted (Ctrl-C)", getattr(args, "job_dir", None))) from None
+
+
+def _job_state(what: str, job: Path | None) -> str:
+    """``what``, then what the job directory ``job`` holds now and how to go on."""
+    from gan3d.core.checkpoint import latest_checkpoint
+
+    if job is None or not (job / "recipe.json").is_file():
+        return f"{what}; nothing was written"
+    newest = latest_checkpoint(job / "checkpoints")
+    held = f"the newest checkpoint is {newest.name}" if newest else "no checkpoint yet (it starts again from step 0)"
+    return f"{what}; {held}; continue with --resume ({job})"
+
+
+def _train(args) -> int:
     import torch
 
     from gan3d.core.data import default_dataset_path
     from gan3d.core.trainer import Trainer
+    from gan3d.core.training.workdir import check_work_dir, job_recipe, read_job
 
-    # Checked before anything is built or written, so a typo costs no work directory.
-    if args.kimg is not None and not args.kimg > 0:
-        return _fail(f"--kimg must be a positive number of thousands of images, got {args.kimg}")
-    if args.workers < 0:
-        return _fail(f"--workers must be 0 (load in the main process) or a positive count, got {args.workers}")
+    # Every option was checked by _check_options; the job directory and the recipe are checked here,
+    # before anything is built or written, so a mistake costs no work directory.
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rank, world = _init_distributed(device)
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     synthetic = args.dataset is None
     default_name = f"{args.method}-{'synthetic' if synthetic else Path(args.dataset).stem}"
-    work_dir = Path(args.root_work_dir) / (args.job_name or default_name)
+    work_dir = args.job_dir = Path(args.root_work_dir) / (args.job_name or default_name)
     if args.resume:
-        from gan3d.core.checkpoint import latest_checkpoint, load_checkpoint, recipe_of
-
-        ckpt = latest_checkpoint(work_dir / "checkpoints")
-        if ckpt is None:
-            return _fail(f"--resume: no checkpoint in {work_dir / 'checkpoints'}")
-        recipe = recipe_of(load_checkpoint(ckpt), ckpt)
-        for assignment in args.set or []:
-            if not assignment.replace("-", "_").startswith("training."):
-                return _fail(f"--set {assignment}: a resumed run keeps its modules; only training.* can change")
-        recipe = recipe.overrides(args.set)
+        recipe, ckpt = job_recipe(work_dir)
+        job = read_job(work_dir)
+        if recipe is None:  # killed before it wrote its recipe: the job starts anew from the command line
+            recipe = _recipe_from_args(args, synthetic=synthetic)
+        else:
+            for flag, typed, kept in (("--method", args.method, recipe.method),
+                                      ("--variant", args.variant, recipe.variant),
+                                      ("--seed", args.seed, job.get("seed", args.seed))):
+                if _given(args, flag) and typed != kept:
+                    return _fail(f"--resume: {work_dir} is a job of {flag[2:]} {kept!r}, not {typed!r}; a resumed "
+                                 f"run keeps its {flag[2:]} (leave out {flag}, or start a new job under another "
+                                 "--job_name)")
+            if ckpt is not None:  # weights exist: only the training section may change
+                for assignment in args.set or []:
+                    if not assignment.replace("-", "_").startswith("training."):
+                        return _fail(f"--set {assignment}: a resumed run keeps its modules; only training.* can "
+                                     "change")
+                if args.method_options:
+                    return _fail(f"--resume: a resumed run keeps its modules; leave out "
+                                 f"{', '.join(args.method_options)}")
+            recipe = recipe.overrides(args.set)
     else:
+        check_work_dir(work_dir, resume=False)
         recipe = _recipe_from_args(args, synthetic=synthetic)
+    from gan3d.core.training import TrainingConfig
+
+    TrainingConfig.from_dict(recipe.training)  # the training section in full, before it is edited below
     if args.batch_size is not None:
         recipe = recipe.override(f"training.batch_size={args.batch_size}")
         stages = [{k: v for k, v in s.items() if k != "batch_size"} for s in recipe.training.get("stages", [])]
@@ -422,6 +490,17 @@ def cmd_train(args) -> int:
         recipe = recipe.override(f"generator.render_resolution={args.resolution}")
         recipe.training["stages"] = [{k: v for k, v in s.items() if k != "resolution"}
                                      for s in recipe.training.get("stages", [])]
+    seed = args.seed
+    if args.resume:  # the job's own data set and seed, unless given
+        data = job.get("data")
+        if synthetic and data:
+            if not Path(data).exists():
+                return _fail(f"--resume: the job's data set {data} (from {work_dir / 'job.json'}) is gone; give "
+                             "--dataset PATH")
+            args.dataset, synthetic = data, False
+        elif data and Path(args.dataset).resolve() != Path(data).resolve():
+            logger.warning("--resume: the job trained on %s; it continues on --dataset %s", data, args.dataset)
+        seed = job.get("seed", seed)
     dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
     if rank == 0 and synthetic:
         _console().print(f"training [bold]{recipe.method}[/] ({recipe.variant or 'default'}) on the embedded "
@@ -429,8 +508,12 @@ def cmd_train(args) -> int:
     dataset = open_dataset_for(recipe, dataset_path, labels_file=args.labels)
     if rank == 0:
         logger.info("data: %r", dataset)
-    trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=args.seed, device=device,
+    trainer = Trainer(recipe, dataset, work_dir, resume=args.resume, seed=seed, device=device,
                       workers=args.workers)
+    target = args.kimg if args.kimg is not None else trainer.cfg.total_kimg
+    if rank == 0 and trainer.nimg >= int(target * 1000):
+        _console().print(f"the job is already at {trainer.nimg / 1000:.3f} kimg (>= {target} kimg): nothing to "
+                         "train; give a larger --kimg to go on")
     trainer.train(kimg=args.kimg)
     if rank == 0:
         _console().print(f"done: {trainer.step} steps, {trainer.nimg / 1000:.3f} kimg; "
@@ -444,6 +527,13 @@ def cmd_train(args) -> int:
 
 
 # ---------------------------------------------------------------------------- eval
+def _job_dir_of(model: str) -> Path:
+    """Where outputs of a checkpoint go by default: its job directory when it lies in one
+    (``JOB/checkpoints/checkpoint-*.pt``), else the folder it lies in."""
+    path = Path(model).resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
 def _fresh_path(path: Path) -> Path:
     """``path``, or ``stem-1.json``, ``stem-2.json``... when it exists: a report is never overwritten."""
     candidate, i = path, 0
@@ -462,7 +552,7 @@ def cmd_eval(args) -> int:
     from rich.table import Table
 
     from gan3d.core import get_registry
-    from gan3d.core.checkpoint import load_checkpoint, load_generator
+    from gan3d.core.checkpoint import checkpoint_step, load_checkpoint, load_generator
     from gan3d.core.data import EG3DDataset, default_dataset_path
 
     wanted = [m for m, flag in (("fid", args.test_fid), ("kid", args.test_kid), ("identity", args.test_identity),
@@ -471,6 +561,26 @@ def cmd_eval(args) -> int:
     if not wanted:
         return _fail("nothing to evaluate: give one or more of --test_fid --test_kid --test_identity "
                      "--test_reprojection_error --test_depth --test_pose")
+    if args.out and not Path(args.out).is_dir():
+        from gan3d.core.validation import check_folder
+
+        check_folder(str(Path(args.out).parent), "--out")
+    # The weight files the metrics need, named by this command's own flags, before any work.
+    for metrics, flag, what in ((("fid", "kid"), "--inception_weights", "pytorch-fid's Inception weights "
+                                 "(pt_inception-2015-12-05-6726825d.pth)"),
+                                (("identity",), "--arcface_weights", "the arcface_torch IResNet-100 backbone.pth")):
+        needed = [m for m in metrics if m in wanted]
+        value = getattr(args, flag[2:])
+        if needed and not value:
+            return _fail(f"--test_{needed[0]} needs {what}: give {flag} FILE (nothing is downloaded)")
+        if needed:
+            from gan3d.core.validation import check_file
+
+            check_file(value, flag, "weight file")
+    if args.estimator_weights:
+        from gan3d.core.validation import check_file
+
+        check_file(args.estimator_weights, "--estimator_weights", "weight file")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rank, world = _init_distributed(device)
     if device == "cuda" and world > 1:
@@ -479,7 +589,7 @@ def cmd_eval(args) -> int:
         logging.disable(logging.INFO)  # rank 0 tells the story; the others speak only of warnings and errors
     registry = get_registry()
     G, recipe = load_generator(args.model, device=device)
-    step = int(load_checkpoint(args.model)["step"])
+    step = checkpoint_step(load_checkpoint(args.model))
     dataset_path = Path(args.dataset) if args.dataset else default_dataset_path()
     if bool({"depth", "pose"} & set(wanted)) and args.estimator_weights is None and args.train_estimator:
         dataset = EG3DDataset(dataset_path, load_depth=True)
@@ -487,7 +597,7 @@ def cmd_eval(args) -> int:
         dataset = open_dataset_for(recipe, dataset_path)
     if dataset.labels is not None:
         G.pose_sampler.bind_dataset_poses(torch.as_tensor(dataset.labels, dtype=torch.float32).to(device))
-    work_dir = Path(args.model).resolve().parent.parent
+    work_dir = _job_dir_of(args.model)
     console = _console()
     say = console.print if rank == 0 else (lambda *_, **__: None)
 
@@ -544,9 +654,16 @@ def cmd_eval(args) -> int:
     report = {"model": str(args.model), "method": recipe.method, "variant": recipe.variant, "step": step,
               "dataset": str(dataset_path), "fake_num": args.fake_num, "seed": args.seed, "results": results,
               "estimator_weights": estimator_weights}
-    out = _fresh_path(Path(args.out) if args.out else work_dir / f"eval-{step:09d}.json")
+    not_finite = [k for k, v in results.items() if not math.isfinite(v)]
+    if not_finite:  # JSON has no NaN: such a metric is written as null, and said so
+        logger.warning("metric(s) %s came out non-finite; the report writes them as null", ", ".join(not_finite))
+        report["results"] = {k: (v if math.isfinite(v) else None) for k, v in results.items()}
+    out = Path(args.out) if args.out else work_dir / f"eval-{step:09d}.json"
+    if out.is_dir():  # a folder: the report goes into it
+        out = out / f"eval-{step:09d}.json"
+    out = _fresh_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     table = Table(title=f"{recipe.method} at step {step}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -568,7 +685,7 @@ def cmd_infer(args) -> int:
     if not (args.save_image or args.save_video or args.save_shape or args.edit):
         args.save_image = True  # the cheap default when nothing is asked for
     G, recipe = load_generator(args.model, device=device)
-    work_dir = Path(args.work_dir) if args.work_dir else Path(args.model).resolve().parent.parent
+    work_dir = Path(args.work_dir) if args.work_dir else _job_dir_of(args.model)
     paths = []
     if args.save_image or args.save_video or args.save_shape:
         paths += run_inference(G, work_dir, save_image=args.save_image, save_video=args.save_video,
@@ -580,10 +697,16 @@ def cmd_infer(args) -> int:
         from gan3d.evaluators.visualizers.object_edit import write_object_edit
         from gan3d.evaluators.visualizers.output_paths import fresh_subdirectory
 
-        paths += write_object_edit(G, fresh_subdirectory(work_dir, "edit"), edits=args.edit, seed=args.seed,
-                                   num=args.num, object_index=args.object_index, num_steps=args.edit_steps,
-                                   truncation_psi=args.truncation_psi, video=args.save_video or args.edit_video,
-                                   device=device)
+        edit_dir = fresh_subdirectory(work_dir, "edit")
+        try:
+            paths += write_object_edit(G, edit_dir, edits=args.edit, seed=args.seed, num=args.num,
+                                       object_index=args.object_index, num_steps=args.edit_steps,
+                                       truncation_psi=args.truncation_psi, video=args.save_video or args.edit_video,
+                                       device=device)
+        except BaseException:
+            if not any(edit_dir.iterdir()):  # a refused edit leaves no empty folder behind
+                edit_dir.rmdir()
+            raise
     console = _console()
     console.print(f"{recipe.method}: wrote {len(paths)} files into [bold]{paths[0].parent}[/]")
     for p in paths:
@@ -652,12 +775,29 @@ def _bench_module():
 
 
 def cmd_bench(args) -> int:
-    return _bench_module().run(args)
+    from gan3d.core.validation import check_folder
+
+    check_folder(str(Path(args.json).parent), "--json")
+    bench = _bench_module()
+    if not args.child_out:  # each method is measured in a subprocess: a mistake fails here, in one line
+        from gan3d.core import get_registry
+        from gan3d.core.registry import check_kwargs
+
+        registry = get_registry()
+        methods = args.method or bench.installed_methods()
+        for method in methods:
+            variants = bench.per_method(args.variant, method, methods)
+            recipe, _ = bench.build_recipe(method, variants[-1] if variants else None,
+                                           bench.per_method(args.set, method, methods), args.resolution,
+                                           args.batch_size)
+            for slot, spec in recipe.modules.items():
+                check_kwargs(registry.get(slot, spec.name), spec.kwargs, f"{slot} {spec.name!r}")
+    return bench.run(args)
 
 
 # ---------------------------------------------------------------------------- parser
 def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="tools/run.py", description="gan3d: 3D-aware GANs from interchangeable modules",
         epilog="Installed plugins may add commands of their own: `tools/run.py COMMAND --help` for any of them.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -826,38 +966,96 @@ def _needs_plugin_commands(argv: list[str]) -> bool:
     return command is not None and command not in BUILTIN_COMMANDS
 
 
+def _given(args, flag: str) -> bool:
+    """Whether ``flag`` (either spelling) was typed on the command line, not left to its default."""
+    spellings = {flag, flag.replace("_", "-")}
+    return any(tok in spellings or tok.split("=", 1)[0] in spellings for tok in getattr(args, "argv", []))
+
+
+def _option_checks() -> dict:
+    """``dest -> check(value, flag)`` for every option whose value can be wrong whatever the command:
+    one table, so each option means the same in every command (and in plugins' commands)."""
+    from gan3d.core import validation as v
+
+    positive = v.check_positive_int
+    return {
+        "seed": v.check_seed,
+        "kimg": v.check_kimg,
+        "batch_size": positive,
+        "resolution": lambda x, f: positive(x, f, what=" (pixels)"),
+        "workers": lambda x, f: v.check_non_negative_int(x, f, what=" (0: load in the main process)"),
+        "device": v.check_device,
+        "fake_num": positive, "real_num": positive, "num": positive, "estimator_steps": positive,
+        "edit_steps": lambda x, f: positive(x, f, minimum=2),
+        "shape_res": lambda x, f: positive(x, f, minimum=2),
+        "object_index": v.check_non_negative_int,
+        "repeats": positive, "warmup": v.check_non_negative_int, "threads": positive,
+        "truncation_psi": v.check_finite, "density_level": v.check_finite,
+        "port": lambda x, f: v.check_int_in(x, f, 0, 65535, what=" (0: any free port)"),
+        "preview_resolution": lambda x, f: v.check_non_negative_int(x, f, what=" (0: the default)"),
+        "compression": lambda x, f: v.check_int_in(x, f, 0, 9, what=" (PNG compression level)"),
+        "method": lambda x, f: v.check_name(x, f, "a method name (tools/run.py plugins lists them)"),
+        "variant": lambda x, f: v.check_name(x, f, "a variant name"),
+        "labels": lambda x, f: v.check_file(x, f, "labels file"),
+        "landmark_weights": lambda x, f: v.check_file(x, f, "weight file"),
+        "job_name": v.check_job_name,
+        "root_work_dir": v.check_folder, "work_dir": v.check_folder,
+    }
+
+
+def _check_options(args) -> None:
+    """Run the option checks on every value the command line set (lists: each element)."""
+    checks = _option_checks()
+    for dest, value in vars(args).items():
+        check = checks.get(dest)
+        if check is None or value is None or isinstance(value, bool):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            check(item, f"--{dest}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status. Errors print one line (see :func:`_handle`);
+    ``GAN3D_DEBUG=1`` (or ``-v``) re-raises them so the traceback shows."""
+    from gan3d.core.errors import debug_enabled
+
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(with_plugin_commands=_needs_plugin_commands(argv))
-    args, extra = parser.parse_known_args(argv)
-    _parse_method_options(args, extra, parser)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
+    debug = debug_enabled() or "-v" in argv or "--verbose" in argv
     try:
+        parser = build_parser(with_plugin_commands=_needs_plugin_commands(argv))
+        args, extra = parser.parse_known_args(argv)
+        _parse_method_options(args, extra, parser)
+        args.argv = list(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 1
+        _check_options(args)
         return int(args.func(args) or 0)
-    except Exception:
-        if args.verbose:
+    except SystemExit:
+        raise
+    except BaseException as exc:  # KeyboardInterrupt included: one line, and what was saved
+        if debug or not isinstance(exc, Exception | KeyboardInterrupt):
             raise
-        return _handle(sys.exc_info()[1])
+        try:
+            return _handle(exc)
+        except KeyboardInterrupt:  # a further Ctrl-C while the line is printed
+            return 130
 
 
 def _handle(exc: BaseException) -> int:
-    """Bad input gets its message, not a traceback; anything else is a bug and is re-raised."""
-    from gan3d.core.checkpoint import CheckpointError
-    from gan3d.core.recipe import RecipeError
-    from gan3d.core.registry import RegistryError
+    """One line for any error and its exit status: 2 for bad input (its own message), 128 + N for
+    signal N (what was saved), 1 for a bug (with how to get the traceback); see gan3d.core.errors."""
+    from gan3d.core.errors import user_message
 
-    try:
-        raise exc
-    except (RegistryError, RecipeError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        return _fail(str(exc))
-    except Exception as exc:  # errors the library raises for bad input carry their own message
-        if type(exc).__name__ in ("DatasetError", "WorkDirError", "TrainingError", "WeightsError"):
-            return _fail(str(exc))
-        raise
+    message, status = user_message(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        from rich.markup import escape
+
+        _console().print(f"[bold yellow]{escape(message)}[/]", highlight=False, soft_wrap=True)
+        return status
+    return _fail(message, status)
 
 
 if __name__ == "__main__":

@@ -57,8 +57,10 @@ class Demo:
 
 #: Carver FFHQ zips hold 256-px faces; its ImageDataset resizes them (cv2 INTER_AREA) to the training size.
 _CARVER_RESIZE = json.dumps([{"op": "resize", "size": "training", "filter": "area"}])
-_NO_WEIGHTS = ("Carver starts this demo from --weight_path=pretrained_model.pth; gan3d cannot load stage-1 "
-               "weights into a new job yet (training.init_from, issue 15), so this trains from scratch.")
+_NO_WEIGHTS = ("Carver starts this demo from --weight_path=pretrained_model.pth, restoring generator, EMA and "
+               "discriminator; gan3d's training.init_from loads generator slots only (--set "
+               "'training.init_from={\"checkpoint\": \"CKPT\", \"slots\": [...]}'), so by default this "
+               "trains from scratch.")
 
 #: Carver's scripts/training_demos/*.sh, script name -> demo. Job names are the scripts' --job_name.
 DEMOS: dict[str, Demo] = {
@@ -91,15 +93,43 @@ DEMOS: dict[str, Demo] = {
                                    "(--sphere_init_path, a trained volume stage); gan3d cannot load them into a "
                                    "new job yet (training.init_from, issue 15), and the recipe keeps the volume "
                                    "renderer frozen, so run the volume demo first and resume from it."),
+    "volumegan_ffhq256": Demo("volumegan", "ffhq256", "volumegan_ffhq_256", "VolumeGAN on FFHQ-256", (),
+                              "The demo's --num_fp16_res=128 (mixed precision) is not carried over: gan3d trains in "
+                              "float32 with the same conv_clamp 256."),
+    "epigraf_ffhq512": Demo("epigraf", "ffhq512", "epigraf", "EpiGRAF on FFHQ-512", (),
+                            "The official configuration (64-px patches, gamma 0.1, batch 64 = Carver's 8 per GPU on "
+                            "8 GPUs). The set carries EpiGRAF's camera_angles in dataset.json (label format "
+                            "'epigraf'); Carver conditions its generator on the pose (pose_dim 3), the official "
+                            "EpiGRAF does not, and neither does this demo. No ADA in gan3d (Carver's demo turns it "
+                            "off too)."),
+    "gram_ffhq256": Demo("gram", "ffhq256", "gram_256_bs4", "GRAM on FFHQ-256",
+                         ("--set", "data.label_format=eg3d", "--set", f"data.preprocessing={_CARVER_RESIZE}"),
+                         "Carver trains on an EG3D-format FFHQ zip (camera labels in dataset.json, whose viewing "
+                         "angles GRAM's real-pose loss reads), as this does; GRAM's own set (aligned images with "
+                         "Deep3DFaceRecon .mat poses) trains with --set data.label_format=gram_ffhq. "
+                         "Carver's --total_img=25_000_000 is longer than GRAM's 150k iterations of 32 (4.8M, the "
+                         "recipe's; pass --total_img 25000000 for Carver's); its AMP and StyleGAN-style EMA "
+                         "(g_ema_img 10k) are not GRAM's (torch_ema 0.999) and not used."),
+    "stylenerf_ffhq256": Demo("stylenerf", "ffhq256", "stylenerf_256", "StyleNeRF on FFHQ-256", (),
+                              "Carver's settings are StyleNeRF's paper256 spec, the variant's; Carver shows its "
+                              "discriminator reals resized nearest, gan3d as StyleNeRF (Lanczos)."),
 }
+
+#: Carver's graf_ffhq128.sh: --resize_size=320 --crop_size=256 (datasets/image_dataset.py: cv2 INTER_AREA resize
+#: to 320, centre crop 256, then INTER_AREA to the 128-px resolution).
+_CARVER_GRAF_FFHQ = json.dumps([{"op": "resize", "size": [320, 320], "filter": "area"},
+                                {"op": "center_crop", "size": 256},
+                                {"op": "resize", "size": "training", "filter": "area"}])
+DEMOS["graf_ffhq128"] = Demo(
+    "graf", "celeba128", "graf_ffhq_128", "GRAF on FFHQ at 128 (32-px patches)",
+    ("--set", f"data.preprocessing={_CARVER_GRAF_FFHQ}"),
+    "GRAF has no FFHQ configuration; this trains its celebA 128 configuration (cameras fov 10, radius 9.5-10.5, "
+    "azimuth 0-90 and polar 70-85 degrees) on FFHQ with Carver's preprocessing (resize 320, centre crop 256, "
+    "resize 128). Carver's GRAF trains with Adam and an R1 of gamma 20 on the patch (1024x GRAF's); gan3d keeps "
+    "GRAF's RMSprop, lr halvings and R1 (reg_param 10, which --r1_gamma sets).")
 
 #: Seed demos whose methods other helpers are adding; each becomes one DEMOS line (see the README).
 NOT_YET: dict[str, str] = {
-    "graf_ffhq128": "GRAF on FFHQ-128 (job graf_ffhq_128)",
-    "gram_ffhq256": "GRAM on FFHQ-256 (job gram_256_bs4)",
-    "epigraf_ffhq512": "EpiGRAF on FFHQ-512 (job epigraf)",
-    "stylenerf_ffhq256": "StyleNeRF on FFHQ-256 (job stylenerf_256)",
-    "volumegan_ffhq256": "VolumeGAN on FFHQ-256 (job volumegan_ffhq_256)",
 }
 
 

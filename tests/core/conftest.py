@@ -86,7 +86,7 @@ class TinyEmbedder(PointEmbedder):
         self.out_channels = channels
         self.proj = nn.Linear(3, channels)
 
-    def scene(self, ws):
+    def scene(self, ws, *, generator=None):
         return ws.mean(1)
 
     def forward(self, points, scene):

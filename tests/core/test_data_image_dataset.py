@@ -403,3 +403,66 @@ def test_a_new_label_format_is_one_function(tmp_path):
         open_training_dataset(path, {"label_format": "nope"})
     with pytest.raises(DatasetError, match=r"recipe data: unknown key\(s\) \['flip'\]"):
         open_training_dataset(path, {"flip": True})
+
+
+def test_label_options_reach_the_reader_and_unknown_ones_are_named(tmp_path):
+    path = write_zip(tmp_path / "raw.zip", _files(_random_images(2)))
+
+    def scaled(archive, labels_file, *, scale=1.0):
+        from gan3d.core.data import LabelTable
+
+        names = [n for n in archive.names() if n.endswith(".png")]
+        return LabelTable(names, np.full((len(names), 1), scale, dtype=np.float32), "scaled", "test")
+
+    register_label_reader("test_scaled", scaled)
+    data = open_training_dataset(path, {"label_format": "test_scaled", "label_options": {"scale": 3.0}})
+    assert data.labels.flatten().tolist() == [3.0, 3.0]
+    with pytest.raises(DatasetError, match=r"label_options \['fov'\] are not options of the label format "
+                                           r"'test_scaled'; its options: scale"):
+        open_training_dataset(path, {"label_format": "test_scaled", "label_options": {"fov": 12}})
+
+
+def _epigraf_zip(tmp_path: Path, angles: dict, root: str = "cats_16_aligned") -> Path:
+    files = {f"{root}/{name}": data for name, data in _files(_random_images(2)).items()}
+    files[f"{root}/dataset.json"] = json.dumps({"camera_angles": angles}).encode()
+    return write_zip(tmp_path / f"{root}.zip", files)
+
+
+def test_epigraf_camera_angles_are_read_as_cameras(tmp_path):
+    """EpiGRAF's format: dataset.json anywhere in the archive, keys without the archive's own folder and with any
+    extension; rows are EpiGRAF's cameras (radius, fov from the options; the focal of the training resolution)."""
+    import math
+
+    from gan3d.core.data.epigraf_labels import epigraf_cameras, epigraf_focal
+
+    names = sorted(_files(_random_images(2)))
+    angles = {names[0].replace(".png", ".jpg"): [0.0, math.pi / 2, 0.0], names[1]: [0.4, 1.2, 0.0]}
+    path = _epigraf_zip(tmp_path, angles)
+    data = open_training_dataset(path, {"labels": "required", "label_format": "epigraf",
+                                        "label_options": {"fov": 12.0, "radius": 2.0, "resolution": 16}})
+    cams = Cameras.from_label(data.labels)
+    torch.testing.assert_close(cams.origins[0], torch.tensor([0.0, 0.0, 2.0]), atol=1e-6, rtol=0)  # front on +z
+    assert float(cams.intrinsics[0, 0, 0]) == pytest.approx(epigraf_focal(12.0, 16))
+    expected = epigraf_cameras(torch.tensor([angles[k] for k in sorted(angles, key=lambda k: k[:-4])]), radius=2.0,
+                               fov=12.0, image_resolution=16)
+    torch.testing.assert_close(data.labels, expected.label)
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([None, [0.0, 1.5, 0.0]], "no entry for image"),
+    ([[0.0, 90.0, 0.0], [0.0, 1.5, 0.0]], "are they in degrees"),
+    ([[0.0, 1.5], [0.0, 1.5, 0.0]], r"three finite numbers \[yaw, pitch, roll\]"),
+    (["twice", [0.0, 1.5, 0.0]], "another extension"),
+])
+def test_epigraf_camera_angles_errors_name_the_file_and_entry(tmp_path, entries, message):
+    names = sorted(_files(_random_images(2)))
+    angles = {}
+    for name, entry in zip(names, entries):
+        if entry == "twice":
+            angles[name] = angles[name.replace(".png", ".jpg")] = [0.0, 1.5, 0.0]
+        elif entry is not None:
+            angles[name] = entry
+    path = _epigraf_zip(tmp_path, angles)
+    with pytest.raises(DatasetError, match=message) as info:
+        open_training_dataset(path, {"labels": "required", "label_format": "epigraf"})
+    assert "dataset.json" in str(info.value)

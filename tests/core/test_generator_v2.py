@@ -15,7 +15,7 @@ from gan3d.core.recipe import ModuleSpec, RecipeError
 from gan3d.core.types import Cameras, PatchParams
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import TinyRenderer  # noqa: E402
+from conftest import TinyEmbedder, TinyRays, TinyRenderer  # noqa: E402
 
 
 class _Consumer:
@@ -154,3 +154,75 @@ def test_cameras_crop_intrinsics_by_hand():
     assert crop.align_corners and math.isclose(float(crop.mirror_x().intrinsics[0, 0, 2]), 1.0)
     with pytest.raises(ValueError, match="crop needs scales"):
         cams.crop(torch.ones(2), torch.zeros(2, 2))
+
+
+def _random_scene_registry(tiny_registry):
+    class RandomSceneEmbedder(TinyEmbedder):
+        """A scene with a random input of its own (as StyleNeRF's background latent)."""
+
+        def scene(self, ws, *, generator=None):
+            return ws.mean(1) + torch.randn(ws.shape[0], ws.shape[2], generator=generator)
+
+    tiny_registry.add("point_embedder", "tiny_random", RandomSceneEmbedder)
+    return tiny_registry
+
+
+def test_the_pass_generator_reaches_the_scenes_and_render_pixels_can_reuse_them(tiny_registry, tiny_recipe):
+    registry = _random_scene_registry(tiny_registry)
+    G = build_generator(tiny_recipe().override("point_embedder=tiny_random"), registry).eval()
+    z = torch.randn(2, G.z_dim)
+    cams = G.pose_sampler(2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ws = G.mapping(z)
+        first = G.synthesis(ws, cams, generator=torch.Generator().manual_seed(3), requests={"scene"})
+        again = G.synthesis(ws, cams, generator=torch.Generator().manual_seed(3))
+        other = G.synthesis(ws, cams, generator=torch.Generator().manual_seed(4))
+        torch.testing.assert_close(first.image, again.image)  # a seed reproduces the random scene
+        assert not torch.allclose(first.image, other.image)
+        rows, cols = torch.tensor([2, 6]), torch.tensor([1, 4])
+        pixels = torch.stack([(cols + 0.5) / 8, (rows + 0.5) / 8], -1).expand(2, 2, 2)
+        same = G.render_pixels(ws, cams, pixels, scenes=first.aux["scenes"])
+        fresh = G.render_pixels(ws, cams, pixels, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(same.features.transpose(1, 2), first.features[:, :, rows, cols])
+    torch.testing.assert_close(fresh.features.transpose(1, 2), other.features[:, :, rows, cols])
+
+
+def test_alpha_is_left_to_the_upsampler_unless_given(tiny_registry, tiny_recipe):
+    seen = []
+
+    class FadingUpsampler(tiny_registry.get("upsampler", "tiny")):
+        def forward(self, features, ws, *, alpha=0.25):
+            seen.append(alpha)
+            return features[:, :3]
+
+    tiny_registry.add("upsampler", "tiny_fading", FadingUpsampler)
+    G = build_generator(tiny_recipe().override("upsampler=tiny_fading"), tiny_registry)
+    with torch.no_grad():
+        G(torch.randn(1, G.z_dim))
+        G(torch.randn(1, G.z_dim), alpha=0.75)
+    assert seen == [0.25, 0.75]
+
+
+def test_shape_queries_give_no_density_outside_the_samplers_support(tiny_registry, tiny_recipe):
+    """A point sampler that declares where it can place samples (GRAM's manifolds) bounds the field that shape
+    extraction sees: the renderer's density inside, zero outside; without one, the decoder's raw field."""
+    class HalfSpaceRays(TinyRays):
+        def support(self, points):
+            return points[..., :1] > 0  # only x > 0
+
+    tiny_registry.add("point_sampler", "tiny_half", HalfSpaceRays)
+    G = build_generator(tiny_recipe(), tiny_registry).eval()
+    with torch.no_grad():
+        G.decoder.fc.bias[0] = 5.0  # dense everywhere, so the zero below is the support's
+    points = torch.tensor([[-0.5, 0.1, 0.0], [0.5, 0.1, 0.0], [0.25, -0.3, 0.2]]).view(1, 3, 1, 3)
+    directions = torch.tensor([0.0, 0.0, -1.0]).expand(1, 3, 1, 3)
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(1, G.z_dim))
+        raw, activated = G.query_field(points, directions, ws, G.scenes(ws))
+        assert not activated
+        half = build_generator(tiny_recipe().override("point_sampler=tiny_half"), tiny_registry).eval()
+        half.load_state_dict(G.state_dict())
+        field, activated = half.query_field(points, directions, ws, half.scenes(ws))
+    assert activated
+    assert field.density[0, 0].item() == 0.0 and G.renderer.density(raw.density)[0, 0].item() > 0
+    torch.testing.assert_close(field.density[0, 1:], G.renderer.density(raw.density)[0, 1:])

@@ -230,3 +230,50 @@ def test_a_tensor_cannot_reach_outside_its_storage(tmp_path):
         _rebuild_tensor_v2(storage, 2, (3,), (1,))
     with pytest.raises(CheckpointError, match="malformed"):
         _rebuild_tensor_v2(storage, -1, (1,), (1,))
+
+
+def test_declared_type_names_read_as_inert_markers_and_defaultdicts_as_dicts(tmp_path):
+    """EpiGRAF's pickled OmegaConf metadata holds typing.Any and builtins.dict as values and a defaultdict(dict)
+    cache: the declared type names become markers, the defaultdict a plain dict whose factory never runs."""
+    import collections
+    import typing
+
+    from gan3d.core.official import TypeReference
+
+    path = tmp_path / "meta.pkl"
+    path.write_bytes(pickle.dumps({"ref_type": typing.Any, "object_type": dict,
+                                   "cache": collections.defaultdict(dict, {"a": {"b": 1}})}))
+    with pytest.raises(UnsafePickleError, match="typing.Any"):
+        load_pickled(path, KnownClasses())
+    data = load_pickled(path, KnownClasses(types={"typing.Any", "builtins.dict"}))
+    assert data["ref_type"] == TypeReference("typing.Any") and data["object_type"] == TypeReference("builtins.dict")
+    assert type(data["cache"]) is dict and data["cache"] == {"a": {"b": 1}}
+
+    # A declared type name is never called: a pickle that tries gets an error, and nothing is built.
+    class _CallsInt:
+        def __reduce__(self):
+            return (int, ("7",))
+
+    path.write_bytes(pickle.dumps([_CallsInt()]))
+    with pytest.raises(CheckpointError, match="builtins.int, which gan3d reads only as a type name"):
+        load_pickled(path, KnownClasses(types={"builtins.int"}))
+
+
+def test_network_pickle_nets_keeps_the_declared_networks_and_names_what_is_wrong():
+    from gan3d.core.official.importer import network_pickle_nets
+
+    def stand_in(name):
+        return type(name, (OfficialObject,), {"official_name": f"persistent:{name}"})()
+
+    classes = {"G": "Generator", "G_ema": "Generator", "D": "Discriminator"}
+    g, d = stand_in("Generator"), stand_in("Discriminator")
+    nets = network_pickle_nets({"G_ema": g, "D": d, "augment_pipe": None}, "snap.pkl", classes, label="an X")
+    assert nets == {"G_ema": g, "D": d}  # absent entries skipped, others ignored
+    with pytest.raises(CheckpointError, match=r"snap.pkl: not an X network pickle \(no 'G_ema' or 'G' entry\)"):
+        network_pickle_nets({"D": d}, "snap.pkl", classes, label="an X")
+    with pytest.raises(CheckpointError, match="snap.pkl: not an X network pickle"):
+        network_pickle_nets([g], "snap.pkl", classes, label="an X")
+    with pytest.raises(CheckpointError, match="snap.pkl: D is <official persistent:Generator>, not an X Discriminator"):
+        network_pickle_nets({"G": g, "D": g}, "snap.pkl", classes, label="an X")
+    with pytest.raises(CheckpointError, match="snap.pkl: G is 3, not an X Generator"):
+        network_pickle_nets({"G": 3}, "snap.pkl", classes, label="an X")

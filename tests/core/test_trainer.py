@@ -123,6 +123,37 @@ def test_rmsprop_optimizer(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
     trainer.train_step()
 
 
+def test_lr_multipliers_give_slots_their_own_learning_rate(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    recipe = tiny_recipe().overrides([
+        'training.lr_multipliers={"feature_decoder": 0.25}',
+        'training.stages=[{"until_step": 1}, {"g_lr": 0.004}]',
+    ])
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    groups = trainer.G_opt.param_groups
+    assert [g["lr_multiplier"] for g in groups] == [1.0, 0.25]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in trainer.G.decoder.parameters()}
+    assert not {id(p) for p in groups[0]["params"]} & {id(p) for p in groups[1]["params"]}
+    before = {name: p.detach().clone() for name, p in trainer.G.named_parameters()}
+    trainer.train_step()
+    # Adam's first step with beta1 = 0 moves every parameter with a gradient by exactly lr.
+    moved = {name: float((p.detach() - before[name]).abs().max()) for name, p in trainer.G.named_parameters()}
+    assert moved["decoder.fc.weight"] == pytest.approx(0.002 * 0.25, rel=1e-3)
+    assert moved["embedder.proj.weight"] == pytest.approx(0.002, rel=1e-3)
+    trainer.train_step()  # the second stage raises g_lr; the factor stays
+    assert [g["lr"] for g in trainer.G_opt.param_groups] == pytest.approx([0.004, 0.001])
+
+
+def test_lr_multipliers_are_checked(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    with pytest.raises(RecipeError, match=r"lr_multipliers: the generator has no slot\(s\) \['decodr'\]"):
+        Trainer(tiny_recipe().override('training.lr_multipliers={"decodr": 0.1}'), tiny_dataset, tmp_path / "a",
+                registry=tiny_registry, progress=False)
+    with pytest.raises(RecipeError, match="positive factors"):
+        Trainer(tiny_recipe().override('training.lr_multipliers={"feature_decoder": 0}'), tiny_dataset,
+                tmp_path / "b", registry=tiny_registry, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_stage_schedule():
     cfg = TrainingConfig(batch_size=8, stages=[
         {"until_step": 2, "resolution": 8, "batch_size": 4, "fade_steps": 2},
@@ -240,3 +271,34 @@ def test_the_objective_orders_the_generator_and_discriminator_steps(generator_fi
     assert {"G/loss", "D/loss"} <= set(logs)
     # Between steps both networks are trainable again, whatever the order.
     assert all(p.requires_grad for p in trainer.G.parameters()) and all(p.requires_grad for p in trainer.D.parameters())
+
+
+def test_the_objective_can_clear_the_optimizer_states_before_a_step(tiny_recipe, tiny_registry, tiny_dataset,
+                                                                    tmp_path):
+    """``Objective.reset_optimizers_now`` (VolumeGAN's level-of-detail phase changes): both optimizers'
+    moments and step counts start afresh before the step it names; by default never."""
+    from gan3d.core.objective import Objective
+
+    asked = []
+
+    class Resetting(Objective):
+        def reset_optimizers_now(self, G, D, step, kimg):
+            asked.append((step, kimg, type(G).__name__))
+            return step == 2
+
+    tiny_registry.add("loss", "resetting", Resetting)
+    recipe = tiny_recipe()
+    recipe.modules["loss"] = type(recipe.modules["loss"])("resetting", {"r1_gamma": 0.0, "r1_interval": 0})
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    steps = lambda opt: {int(state["step"]) for state in opt.state.values()}  # noqa: E731
+    for _ in range(2):
+        trainer.train_step()
+    assert steps(trainer.G_opt) == steps(trainer.D_opt) == {2}
+    trainer.train_step()  # cleared first, then one step: Adam starts over (bias correction included)
+    assert steps(trainer.G_opt) == steps(trainer.D_opt) == {1}
+    trainer.train_step()
+    assert steps(trainer.G_opt) == {2}
+    assert asked == [(0, 0.0, "Generator"), (1, 0.004, "Generator"), (2, 0.008, "Generator"), (3, 0.012, "Generator")]
+    # The base objective never asks for it.
+    assert not Objective().reset_optimizers_now(trainer.G, trainer.D, 0, 0.0)

@@ -1,4 +1,5 @@
-"""StyleNeRF modulated MLP: modulated-layer math by hand, ws indexing, shapes, gradients."""
+"""StyleNeRF's NeRF MLPs: modulated-layer math by hand, ws indexing, shapes, gradients, the plain
+background variant, and the official parameter layout and counts."""
 
 import math
 
@@ -67,3 +68,44 @@ def test_bad_options_and_inputs():
         dec(torch.zeros(1, 2, 2, 6), None, torch.zeros(1, 3, 4))
     with pytest.raises(ValueError, match="expected in_channels=6"):
         dec(torch.zeros(1, 2, 2, 5), None, torch.zeros(1, 4, 4))
+
+
+def test_official_parameter_layout_and_counts():
+    """facebookresearch/StyleNeRF NeRFBlock at stylenerf_ffhq.yaml: fg 60 -> 128 x 8 -> (1, 256) + RGB,
+    779,072 parameters over 10 ws rows; bg 112 -> 64 x 4 -> (1, 256) + RGB, 37,188, no rows (counted by
+    building the official blocks: tools/reference/stylenerf_official.py)."""
+    fg = StyleNeRFDecoder(in_channels=60, hidden_dim=128, depth=8, output_dim=256, w_dim=512)
+    shapes = {name: tuple(p.shape) for name, p in fg.named_parameters()}
+    assert shapes["fc_in.weight"] == (128, 60, 1, 1) and shapes["fc_in.affine.weight"] == (60, 512)
+    assert shapes["blocks.6.weight"] == (128, 128, 1, 1) and "blocks.7.weight" not in shapes
+    assert shapes["sigma_out.weight"] == (1, 128, 1, 1) and shapes["feat_out.weight"] == (256, 128, 1, 1)
+    assert shapes["to_rgb.weight"] == (3, 256, 1, 1) and shapes["to_rgb.bias"] == (3,)
+    assert sum(p.numel() for p in fg.parameters()) == 779_072 and fg.num_ws == 10
+    bg = StyleNeRFDecoder(in_channels=80 + 32, hidden_dim=64, depth=4, output_dim=256, modulated=False)
+    shapes = {name: tuple(p.shape) for name, p in bg.named_parameters()}
+    assert shapes["fc_in.weight"] == (64, 112) and shapes["blocks.2.weight"] == (64, 64)
+    assert shapes["sigma_out.weight"] == (1, 64) and shapes["feat_out.weight"] == (256, 64)
+    assert sum(p.numel() for p in bg.parameters()) == 37_188 and bg.num_ws == 0
+
+
+def test_plain_background_mlp_is_relu_linear_with_torch_default_init():
+    torch.manual_seed(0)
+    dec = StyleNeRFDecoder(in_channels=5, hidden_dim=7, depth=2, output_dim=4, modulated=False)
+    assert dec.out_channels == 7 and isinstance(dec.fc_in, torch.nn.Linear)
+    # nn.Linear's initialisation (kaiming-uniform a=sqrt(5)): |w|, |b| <= 1 / sqrt(fan_in).
+    assert dec.fc_in.weight.abs().max() <= 1 / math.sqrt(5) and dec.fc_in.bias.abs().max() <= 1 / math.sqrt(5)
+    feats = torch.randn(2, 3, 4, 5)
+    field = dec(feats, None, None)
+    hidden = torch.relu(dec.blocks[0](torch.relu(dec.fc_in(feats))))
+    torch.testing.assert_close(field.density, dec.sigma_out(hidden))
+    feat = dec.feat_out(hidden)
+    rgb = feat @ (dec.to_rgb.weight[:, :, 0, 0] / 2).t() + dec.to_rgb.bias  # equalized: weight / sqrt(4)
+    torch.testing.assert_close(field.features, torch.cat([rgb, feat], -1), atol=1e-6, rtol=1e-5)
+    (field.features.sum() + field.density.sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in dec.parameters())
+
+
+def test_modulated_decoder_refuses_missing_ws():
+    dec = StyleNeRFDecoder(in_channels=6, hidden_dim=8, depth=2, output_dim=4, w_dim=4)
+    with pytest.raises(ValueError, match="needs ws"):
+        dec(torch.zeros(1, 2, 2, 6), None, None)

@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from gan3d.embedders.point_embedders.volume import FeatureVolumeNetwork, VolumeEmbedder, sample_from_volume
+from gan3d.embedders.point_embedders.volume import (
+    FeatureVolumeNetwork,
+    VolumeEmbedder,
+    sample_from_volume,
+    trilinear_border,
+)
 
 BOUNDS = torch.tensor([[-0.5, -1.0, 0.0], [1.5, 1.0, 0.5]])
 D, H, W = 3, 4, 5  # z, y, x voxel counts, all different so a swapped axis shows
@@ -38,6 +43,32 @@ def test_box_corners_read_corner_voxels_and_outside_reads_the_border():
     torch.testing.assert_close(out[1], volume[0, :, -1, -1, -1])
     torch.testing.assert_close(out[2], volume[0, :, -1, 0, -1])  # x max, y min, z max -> [z=-1, y=0, x=-1]
     torch.testing.assert_close(out[3], volume[0, :, -1, -1, -1])  # beyond the box: border value (VolumeGAN clamps)
+
+
+def test_written_out_lookup_equals_grid_sample_inside_and_outside_the_box():
+    """The autograd path (gathers) and inference's F.grid_sample read the same values, also on the border."""
+    torch.manual_seed(1)
+    volume = torch.randn(2, 3, D, H, W)
+    grid = torch.rand(2, 200, 3) * 3.0 - 1.5  # a third of the coordinates beyond [-1, 1]
+    grid[0, :3] = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], [1.0, -1.0, 0.0]])  # exact corners and edges
+    reference = torch.nn.functional.grid_sample(volume, grid.reshape(2, 1, 1, 200, 3), mode="bilinear",
+                                                padding_mode="border", align_corners=True).reshape(2, 3, 200)
+    torch.testing.assert_close(trilinear_border(volume, grid), reference.transpose(1, 2), atol=1e-6, rtol=0)
+    lo, hi = BOUNDS
+    points = lo + torch.rand(2, 50, 3) * (hi - lo)
+    with torch.no_grad():
+        fast = sample_from_volume(volume, points, BOUNDS)
+    written = sample_from_volume(volume.requires_grad_(), points, BOUNDS)
+    torch.testing.assert_close(written, fast, atol=1e-6, rtol=0)
+
+
+def test_the_lookup_has_second_derivatives_for_the_path_length_penalty():
+    """CUDA's grid_sampler_3d_backward has no derivative; the written-out lookup is differentiable twice
+    in the volume and in the points (checked against finite differences in float64)."""
+    torch.manual_seed(2)
+    volume = torch.randn(1, 2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    grid = (torch.rand(1, 6, 3, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
+    assert torch.autograd.gradgradcheck(trilinear_border, (volume, grid))
 
 
 def test_embedder_forward_concatenates_volume_features_and_encoding():
@@ -97,10 +128,28 @@ def test_scene_shapes_and_gradients_reach_every_parameter():
 def test_bad_options_and_inputs():
     with pytest.raises(ValueError, match="power of two"):
         VolumeEmbedder(feat_res=24, init_res=4)
-    with pytest.raises(ValueError, match="bounds must be"):
-        VolumeEmbedder(bounds=[[0, 0, 0], [1, -1, 1]])
+    for bounds in ([[0, 0, 0], [1, -1, 1]], [[0, 0], [1, 1]], [[0, 0, 0], [1, 1, 1], [2, 2, 2]], "box"):
+        with pytest.raises(ValueError, match="bounds must be"):
+            VolumeEmbedder(bounds=bounds)
     emb = VolumeEmbedder(feat_res=4, init_res=4, base_channels=4, output_channels=2, w_dim=8)
     with pytest.raises(ValueError, match="scene must be the"):
         emb(torch.zeros(1, 2, 3, 3), None)
     with pytest.raises(ValueError, match="ws must be"):
         emb.scene(torch.zeros(1, 2, 7))
+
+
+def test_defaults_are_volumegan_ffhq256_with_the_official_parameter_count():
+    # genforce/volumegan FeatureVolume(feat_res=32, init_res=4, base_channels=256, output_channels=32), counted by
+    # building the official network (tools/reference/volumegan_official.py): 3,440,032 parameters.
+    embedder = VolumeEmbedder()
+    assert sum(p.numel() for p in embedder.parameters()) == 3_440_032
+    assert embedder.out_channels == 32 + 63  # the MLP's 95 input channels
+    assert embedder.network.stage_channels == [256, 128, 64, 32]
+
+
+def test_builds_on_the_meta_device():
+    """tools/run.py builds generators on the meta device to ask their output size: nothing may read a tensor."""
+    with torch.device("meta"):
+        emb = VolumeEmbedder(feat_res=8, init_res=4, base_channels=8, output_channels=4, w_dim=8,
+                             bounds=[[-1, -2, -3], [1, 2, 3]])
+    assert emb.box.is_meta and emb.out_channels == 4 + 63

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -47,6 +49,33 @@ def test_re_uses_the_cameras_intrinsics_not_a_fixed_fov():
     # A long lens (focal 3.0, ~19 deg) and a wide one (0.8, ~64 deg): both consistent, both ~0.
     for focal in (3.0, 0.8):
         assert _re(ReferenceSphereGenerator(resolution=32, focal=focal))["re"] < 5e-4
+
+
+def test_re_lifts_and_reads_on_the_generators_pixel_grid():
+    """A scene rendered on the corner-aligned grid (pi-GAN's, GIRAFFE's) is consistent on that grid: RE
+    reads ``corner_aligned`` and stays at the resampling error; warping as if the pixels were at their
+    centres lifts each pixel along another ray and reads the other view elsewhere."""
+    aligned = ReferenceSphereGenerator(resolution=32, align_corners=True)
+    assert _re(aligned)["re"] < 1e-4
+    out = aligned(torch.randn(2, aligned.z_dim), generator=torch.Generator().manual_seed(0))
+    views = [aligned.pose_sampler.cameras(torch.full((2,), math.pi / 2 + yaw), torch.full((2,), math.pi / 2))
+             for yaw in (0.0, 0.4)]
+    args = [(r.image, r.depth, r.cameras) for r in (aligned.synthesis(out.ws, cams) for cams in views)]
+    right, _ = warp_error(*args[1], *args[0], align_corners=True)
+    wrong, _ = warp_error(*args[1], *args[0], align_corners=False)
+    assert right.max() < 1e-4 and wrong.min() > 4 * right.max(), (right, wrong)
+
+
+def test_the_generators_grid_is_its_point_samplers():
+    from gan3d.core.generator import build_generator
+    from gan3d.core.types import Cameras
+
+    registry = get_registry()
+    pigan, eg3d = (build_generator(registry.get("method", m)(), registry) for m in ("pigan", "eg3d"))
+    cams = pigan.pose_sampler(1)
+    assert pigan.corner_aligned(cams) and not eg3d.corner_aligned(cams)  # linspace(-1, 1) vs pixel centres
+    patch = Cameras(cams.cam2world, cams.intrinsics, align_corners=True)  # a corner-aligned patch
+    assert eg3d.corner_aligned(patch)
 
 
 def test_re_grows_with_injected_depth_error():

@@ -166,6 +166,24 @@ def test_density_noise_only_in_training_mode_and_annealed():
     torch.testing.assert_close(noisy.train()(field, samples).features, clean.features)
 
 
+def test_density_noise_annealed_over_kimg_ignores_the_step_count():
+    # EpiGRAF: std 1 falling linearly to 0 over 5000 kimg, whatever the step count.
+    renderer = DensityVolumeRenderer(noise_std=1.0, noise_anneal_kimg=5000.0)
+    renderer.set_training_step(10**6, 1250.0)
+    assert renderer.current_noise_std == pytest.approx(0.75)
+    renderer.set_training_step(0, 5000.0)
+    assert renderer.current_noise_std == 0.0
+    renderer.set_training_step(1, 9000.0)
+    assert renderer.current_noise_std == 0.0
+
+
+def test_density_noise_takes_one_schedule():
+    with pytest.raises(ValueError, match="not both"):
+        DensityVolumeRenderer(noise_std=1.0, noise_anneal_steps=5000, noise_anneal_kimg=5000.0)
+    with pytest.raises(ValueError, match="noise_anneal_kimg must be >= 0"):
+        DensityVolumeRenderer(noise_anneal_kimg=-1.0)
+
+
 def test_noise_is_added_before_the_activation():
     # relu(raw + noise) with raw = -100: noise of std 1 cannot make any density positive
     field = density_field([-100.0, -100.0, -100.0])
@@ -242,7 +260,7 @@ def test_midpoint_quadrature_refuses_sampler_deltas_and_single_samples():
     ({"quadrature": "trapezoid"}, "quadrature must be one of last_delta, midpoint"),
     ({"depth_mode": "median"}, "depth_mode must be one of"),
     ({"noise_std": -1.0}, "noise_std must be >= 0"),
-    ({"last_delta": 0.0}, "last_delta must be positive"),
+    ({"last_delta": -1.0}, "last_delta must be >= 0"),
 ])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

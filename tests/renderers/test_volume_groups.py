@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from gan3d.core.types import Field, FieldSamples, RaySamples
@@ -84,3 +85,28 @@ def test_masked_samples_of_one_field_get_no_opacity():
     assert render.weights.view(-1)[1].item() == 0.0
     # Unmasked, the middle sample takes weight.
     assert renderer(field, _samples([1.0, 2.0, 3.0])).weights.view(-1)[1].item() > 0.1
+
+
+def test_depth_from_first_counts_only_the_first_sets_geometry_and_keeps_the_intervals():
+    """StyleNeRF: the background behind the foreground adds to the colour but not to depth and opacity (its last
+    sample is at infinity); the merged ray's intervals are kept in depth order."""
+    renderer = DensityVolumeRenderer(density_activation="relu", quadrature="last_delta", last_delta=0.25,
+                                     depth_from="first").eval()
+    fg_s, bg_s = _samples([1.0, 1.25]), _samples([3.0, 1e6])
+    fg, bg = _field([1.0, 2.0], [[1.0], [2.0]]), _field([0.0, 4.0], [[5.0], [7.0]])
+    render = renderer.render([FieldSamples(fg_s, fg, "main", "main/0"),
+                              FieldSamples(bg_s, bg, "background", "background/0")])
+    fg_alpha = [1 - math.exp(-1.0 * 0.25), 1 - math.exp(-2.0 * 0.25)]
+    bg_alpha = [0.0, 1 - math.exp(-4.0 * 0.25)]
+    fg_out, fg_depth, t_fg = _composite(fg_alpha, [[1.0], [2.0]], [1.0, 1.25])
+    bg_out, _, _ = _composite(bg_alpha, [[5.0], [7.0]], [3.0, 1e6])
+    assert math.isclose(render.features.item(), fg_out[0] + t_fg * bg_out[0], rel_tol=1e-5)
+    assert math.isclose(render.depth.item(), fg_depth, rel_tol=1e-5)  # not pulled towards 1e6
+    assert math.isclose(render.alpha.item(), 1 - t_fg, rel_tol=1e-5)
+    assert render.interval_depths.view(-1).tolist() == [1.0, 1.25, 3.0, 1e6]
+    torch.testing.assert_close((render.interval_weights * render.interval_features).sum(-2), render.features)
+    plain = DensityVolumeRenderer(density_activation="relu", quadrature="last_delta", last_delta=0.25).eval()
+    assert plain.render([FieldSamples(fg_s, fg, "main", "main/0"),
+                         FieldSamples(bg_s, bg, "background", "background/0")]).depth.item() > 1e5
+    with pytest.raises(ValueError, match="depth_from must be one of all, first"):
+        DensityVolumeRenderer(depth_from="background")

@@ -78,3 +78,19 @@ def test_non_finite_labels_are_refused():
     labels[0, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         DatasetPoseSampler().bind_dataset_poses(labels)
+
+
+def test_declared_rig_stands_in_until_labels_are_bound():
+    # EpiGRAF's FFHQ camera: radius 1 about the origin, fov 12 at 512 px.
+    sampler = DatasetPoseSampler(rig={"pivot": [0.0, 0.0, 0.0], "radius": 1.0, "focal": 4.7477,
+                                      "yaw_range": [1.2, 1.9]})
+    rig = sampler.camera_rig()
+    assert (rig.pivot, rig.radius, rig.focal, rig.yaw_range) == ((0.0, 0.0, 0.0), 1.0, 4.7477, (1.2, 1.9))
+    sampler.bind_dataset_poses(DatasetPoseSampler(rig=None).camera_rig().mean_cameras(3).label)
+    assert sampler.camera_rig().radius == pytest.approx(2.7, abs=1e-4)  # the data's own cameras win
+    with pytest.raises(ValueError, match="missing \\['focal'\\]"):
+        DatasetPoseSampler(rig={"pivot": [0, 0, 0], "radius": 1.0})
+    with pytest.raises(ValueError, match="unknown \\['fov'\\]"):
+        DatasetPoseSampler(rig={"pivot": [0, 0, 0], "radius": 1.0, "focal": 2.0, "fov": 12})
+    with pytest.raises(ValueError, match="positive radius"):
+        DatasetPoseSampler(rig={"pivot": [0, 0, 0], "radius": -1.0, "focal": 2.0})

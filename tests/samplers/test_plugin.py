@@ -19,7 +19,7 @@ def registry() -> Registry:
 
 def test_registered_names(registry):
     assert registry.names("pose_sampler") == ["dataset", "spherical"]
-    assert registry.names("point_sampler") == ["uniform"]
+    assert registry.names("point_sampler") == ["inverted_sphere", "manifold", "uniform"]
     assert issubclass(registry.get("pose_sampler", "spherical"), PoseSampler)
     assert issubclass(registry.get("point_sampler", "uniform"), PointSampler)
 
@@ -49,5 +49,28 @@ def test_every_sampler_honours_the_core_contract(registry):
     dataset = registry.build("pose_sampler", "dataset")
     dataset.bind_dataset_poses(registry.build("pose_sampler", "spherical")(3).label)
     check_contract("pose_sampler", dataset)
-    check_contract("point_sampler", registry.build("point_sampler", "uniform", num_samples=5, ray_start=1.0,
-                                                   ray_end=3.0, perturbation="stratified"))
+    for align_corners in (False, True):  # its rays follow the pixel grid it declares (corner_aligned)
+        check_contract("point_sampler", registry.build("point_sampler", "uniform", num_samples=5, ray_start=1.0,
+                                                       ray_end=3.0, perturbation="stratified",
+                                                       align_corners=align_corners))
+    manifold = registry.build("point_sampler", "manifold", num_samples=8, ray_start=1.5, ray_end=2.5,
+                              num_manifolds=4, hidden_dim=8, field_box_warp=1.0, background_z=-0.5)
+    samples = check_contract("point_sampler", manifold)
+    assert samples.mask.shape == samples.depths.shape == (2, 6, 4, 1)
+
+
+def test_a_sampler_whose_rays_leave_its_declared_grid_fails_the_contract(registry):
+    from gan3d.core.cameras import pixel_rays
+    from gan3d.core.testing import ContractError, check_contract
+    from gan3d.core.types import RaySamples
+
+    class Misdeclared(registry.get("point_sampler", "uniform")):
+        """Declares pixel centres (the default) but casts its rays on the corner-aligned grid."""
+
+        def forward(self, cameras, resolution, **kwargs):
+            depths = super().forward(cameras, resolution, **kwargs).depths
+            origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, align_corners=True)
+            return RaySamples.along_rays(origins, directions, depths)
+
+    with pytest.raises(ContractError, match="pixel grid"):
+        check_contract("point_sampler", Misdeclared(num_samples=5, ray_start=1.0, ray_end=3.0))

@@ -22,6 +22,7 @@ rows its consumers declare, allocated as consecutive ranges (:attr:`Generator.ws
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,8 +60,11 @@ __all__ = [
 #: ``fine_samples``, ``fine_field``, ``samples``); ``weights``: the main sample set's compositing weights;
 #: ``scene``: the per-batch scene representations; ``sdf_gradients``: d sdf / d points in every SDF
 #: field's ``extras`` (with ``create_graph``, for eikonal terms; needs autograd on); ``layers``: every
-#: field-group instance rendered alone (:attr:`GeneratorOutput.layers`).
-REQUESTS = frozenset({"samples", "weights", "scene", "sdf_gradients", "layers"})
+#: field-group instance rendered alone (:attr:`GeneratorOutput.layers`); ``intervals``: every quadrature
+#: interval of the composited rays (all groups merged by depth) with its features, weight and depth
+#: (:class:`~gan3d.core.types.Render`'s ``interval_*`` fields; ``aux['interval_features']``,
+#: ``aux['interval_weights']``, ``aux['interval_depths']`` of a forward pass).
+REQUESTS = frozenset({"samples", "weights", "scene", "sdf_gradients", "layers", "intervals"})
 
 
 def feature_image(per_ray: Tensor, side: int) -> Tensor:
@@ -325,6 +329,13 @@ class Generator(nn.Module):
         self.load_state_dict({k: state[k] for k in wanted}, strict=False)
         return len(wanted)
 
+    def corner_aligned(self, cameras: Cameras) -> bool:
+        """Whether the pixels of this generator's renders of ``cameras`` lie on the corner-aligned grid
+        (``u = j / (w - 1)``) rather than at pixel centres: its main point sampler's
+        :meth:`~gan3d.core.interfaces.PointSampler.corner_aligned`. Its final images are taken to lie on
+        the same kind of grid at their own resolution (what the reprojection metric lifts and reads)."""
+        return self.point_sampler.corner_aligned(cameras)
+
     def output_resolution(self, render_resolution: int | None = None) -> int:
         """The side of the final image for a ``render_resolution`` render (default the current one)."""
         return self.upsampler.out_resolution(render_resolution or self.render_resolution)
@@ -369,12 +380,14 @@ class Generator(nn.Module):
             return ws.instances(group)
         return 1
 
-    def scenes(self, ws: Tensor | SceneLatent) -> dict[tuple[str, int], Any]:
-        """The per-batch scene representation of every group instance, ``(group, instance) -> scene``."""
+    def scenes(self, ws: Tensor | SceneLatent, *, generator: torch.Generator | None = None
+               ) -> dict[tuple[str, int], Any]:
+        """The per-batch scene representation of every group instance, ``(group, instance) -> scene``;
+        ``generator`` reaches the embedders whose scenes have random inputs (a seed reproduces them)."""
         out = {}
         for g, _, emb, _, _ in self.field_groups():
             for i in range(self.instances(ws, g)):
-                out[(g, i)] = emb.scene(self.rows(ws, group_slot(g, "point_embedder"), i))
+                out[(g, i)] = emb.scene(self.rows(ws, group_slot(g, "point_embedder"), i), generator=generator)
         return out
 
     # ------------------------------------------------------------ fields
@@ -413,15 +426,23 @@ class Generator(nn.Module):
                     scenes: dict[tuple[str, int], Any], *, groups: Iterable[str] = (MAIN_GROUP,)) -> tuple[Field, bool]:
         """The field of ``groups`` at world ``points [B, R, S, 3]`` seen along ``directions``, for shape
         extraction. Returns ``(field, activated)``: one group instance gives the decoder's raw field
-        (``activated`` False); several are composed as the renderer composes fields at shared samples (the
-        sum of the densities the renderer's :meth:`~gan3d.core.interfaces.VolumeRenderer.density` gives,
-        zero outside each instance's box), an already activated ``density`` (``activated`` True)."""
+        (``activated`` False); several, or a group whose point sampler declares a
+        :meth:`~gan3d.core.interfaces.PointSampler.support`, are composed as the renderer composes fields at
+        shared samples (the sum of the densities the renderer's
+        :meth:`~gan3d.core.interfaces.VolumeRenderer.density` gives, zero outside each instance's box and
+        outside the sampler's support), an already activated ``density`` (``activated`` True)."""
         base = RaySamples(points.new_zeros(*points.shape[:2], 3), directions[..., 0, :], points.new_zeros(
             *points.shape[:-1], 1), points, sample_directions_override=directions)
+        samplers = {g: s for g, s, *_ in self.field_groups()}
         parts = []
         for g in groups:
+            sampler = samplers.get(g)
+            sampler = self.point_sampler if sampler is None else sampler  # no sampler: main's samples
+            support = sampler.support(points)
             for i in range(self.instances(ws, g)):
                 local = self._instance_samples(base, ws, g, i)
+                if support is not None:
+                    local = dataclasses.replace(local, mask=support if local.mask is None else local.mask & support)
                 field = self.field(local.points, local.sample_directions, ws, scenes[(g, i)], group=g, instance=i)
                 parts.append((local, field))
         if len(parts) == 1 and parts[0][0].mask is None:
@@ -483,6 +504,9 @@ class Generator(nn.Module):
         parts = self._group_parts(samples, ws, scenes, requests, keep, generator)
         render = self.renderer.render(parts)
         layers = {p.name: self.renderer.render([p]) for p in parts} if "layers" in requests else {}
+        if "intervals" not in requests:  # not kept beyond this chunk unless asked for
+            for r in (render, *layers.values()):
+                r.interval_features = r.interval_weights = r.interval_depths = None
         return render, layers
 
     def _render_all(self, samples: dict[str, RaySamples], ws, scenes, requests, generator, keep):
@@ -498,12 +522,21 @@ class Generator(nn.Module):
         return _cat_renders(renders), {k: _cat_renders([lc[k] for lc in layer_chunks]) for k in layer_chunks[0]}
 
     def render_pixels(self, ws: Tensor | SceneLatent, cameras: Cameras, pixels: Tensor, *,
-                      generator: torch.Generator | None = None, requests: Iterable[str] = ()) -> Render:
+                      generator: torch.Generator | None = None, requests: Iterable[str] = (),
+                      scenes: dict[tuple[str, int], Any] | None = None) -> Render:
         """The volume render of the rays through ``pixels [B, R, 2]`` (normalized image coordinates
-        ``(u, v)``), e.g. StyleNeRF's NeRF path regularization at random pixels of the output grid."""
+        ``(u, v)``), e.g. StyleNeRF's NeRF path regularization at random pixels of the output grid.
+
+        ``scenes``: the per-batch scenes of an image rendered before (its ``aux['scenes']``, with the
+        ``'scene'`` request), so that these rays see the same scene, random inputs included (StyleNeRF's
+        background latent); by default they are made anew from ``ws``. With the ``'intervals'`` request
+        the render keeps every interval's features, weight and depth (``Render.interval_*``).
+        """
         requests = _check_requests(requests)
         samples = self._sample(cameras, None, pixels, generator)
-        render, _ = self._render_all(samples, ws, self.scenes(ws), requests, generator, None)
+        if scenes is None:
+            scenes = self.scenes(ws, generator=generator)
+        render, _ = self._render_all(samples, ws, scenes, requests, generator, None)
         return render
 
     def synthesis(
@@ -514,17 +547,19 @@ class Generator(nn.Module):
         resolution: int | None = None,
         generator: torch.Generator | None = None,
         requests: Iterable[str] = (),
-        alpha: float = 1.0,
+        alpha: float | None = None,
     ) -> GeneratorOutput:
         """Render ``ws`` from ``cameras`` at ``resolution`` (default ``render_resolution``).
 
-        ``alpha`` is the upsampler's fade-in (progressive growing); ``requests`` (see :data:`REQUESTS`)
-        what to keep for the caller in ``aux`` and ``layers``.
+        ``alpha`` is the upsampler's fade-in (progressive growing); ``None`` leaves it to the upsampler
+        (its own schedule, e.g. a fade-in buffer set by ``set_training_step`` and kept in checkpoints; 1 for
+        upsamplers without one). ``requests`` (see :data:`REQUESTS`) what to keep for the caller in ``aux``
+        and ``layers``.
         """
         requests = _check_requests(requests)
         res = resolution or self.render_resolution
         samples = self._sample(cameras, (res, res), None, generator)
-        scenes = self.scenes(ws)
+        scenes = self.scenes(ws, generator=generator)
         keep: dict[str, list] | None = {} if "samples" in requests else None
         render, layers = self._render_all(samples, ws, scenes, requests, generator, keep)
 
@@ -533,7 +568,8 @@ class Generator(nn.Module):
         if self.image_range == "unit":
             rgb = rgb * 2 - 1
             features = torch.cat([rgb, features[:, 3:]], dim=1)
-        out_image = self.upsampler(features, self.rows(ws, "upsampler"), alpha=alpha)
+        fade = {} if alpha is None else {"alpha": alpha}
+        out_image = self.upsampler(features, self.rows(ws, "upsampler"), **fade)
         aux: dict[str, Any] = {}
         if keep is not None:
             aux = {k: v if len(v) > 1 else v[0] for k, v in keep.items()}
@@ -543,6 +579,10 @@ class Generator(nn.Module):
         if "scene" in requests:
             aux["scene"] = scenes[(MAIN_GROUP, 0)]
             aux["scenes"] = scenes
+        if "intervals" in requests:
+            aux["interval_features"] = render.interval_features
+            aux["interval_weights"] = render.interval_weights
+            aux["interval_depths"] = render.interval_depths
         depth, alpha_img = feature_image(render.depth, res), feature_image(render.alpha, res)
         layer_images = {
             name: Render(features=feature_image(r.features, res), depth=feature_image(r.depth, res),
@@ -574,7 +614,7 @@ class Generator(nn.Module):
         resolution: int | None = None,
         generator: torch.Generator | None = None,
         requests: Iterable[str] = (),
-        alpha: float = 1.0,
+        alpha: float | None = None,
     ) -> GeneratorOutput:
         """Generate images for ``z [B, z_dim]``.
 
@@ -603,11 +643,12 @@ def _check_requests(requests: Iterable[str]) -> frozenset[str]:
 def _cat_renders(renders: list[Render]) -> Render:
     if len(renders) == 1:
         return renders[0]
-    transmittance = None
-    if all(r.transmittance is not None for r in renders):
-        transmittance = torch.cat([r.transmittance for r in renders], dim=1)
+    optional = {}
+    for name in ("transmittance", "interval_features", "interval_weights", "interval_depths"):
+        if all(getattr(r, name) is not None for r in renders):
+            optional[name] = torch.cat([getattr(r, name) for r in renders], dim=1)
     names = ("features", "depth", "weights", "alpha")
-    return Render(*(torch.cat([getattr(r, n) for r in renders], dim=1) for n in names), transmittance=transmittance)
+    return Render(*(torch.cat([getattr(r, n) for r in renders], dim=1) for n in names), **optional)
 
 
 # ---------------------------------------------------------------- building

@@ -17,7 +17,7 @@ family                        contract
 ``point_sampler``             ``Cameras``, ``(h, w)`` or ``pixels [B, R, 2]`` ->
                               :class:`~gan3d.core.types.RaySamples`;
                               ``importance(samples, weights, n)`` -> fine ``RaySamples``
-``point_embedder``            ``scene(ws_rows)`` once per batch; ``points [B, R, S, 3]`` -> ``[B, R, S, C]``
+``point_embedder``            ``scene(ws_rows, generator=)`` once per batch; ``points [B, R, S, 3]`` -> ``[B, R, S, C]``
 ``feature_decoder``           ``features [B, R, S, C]``, ``directions [B, R, S, 3]``, ``ws_rows`` ->
                               :class:`~gan3d.core.types.Field`
 ``volume_renderer``           ``Field``, ``RaySamples`` -> :class:`~gan3d.core.types.Render`;
@@ -204,9 +204,23 @@ class PoseSampler(Scheduled, nn.Module):
 
 
 class PointSampler(Scheduled, nn.Module):
-    """Casts rays through pixels and places samples along them."""
+    """Casts rays through pixels and places samples along them.
+
+    Declares ``align_corners``: whether the rays of a full-image render lie on the corner-aligned grid
+    (``u = j / (w - 1)``, the outermost rays on the image's edges: pi-GAN's and GIRAFFE's) rather than
+    through pixel centres (``u = (j + 0.5) / w``), whatever the cameras say. :meth:`corner_aligned` is
+    what the evaluators read to lift the generator's depth and to read its images at projected points.
+    """
 
     supports_importance: ClassVar[bool] = False
+    #: Rays on the corner-aligned grid for every camera (a sampler with the option sets it per instance).
+    align_corners: bool = False
+
+    def corner_aligned(self, cameras: Cameras) -> bool:
+        """Whether the rays of an ``(h, w)`` render of ``cameras`` lie on the corner-aligned grid: this
+        sampler's :attr:`align_corners`, or the cameras' own flag (a corner-aligned patch,
+        :meth:`~gan3d.core.types.Cameras.crop`)."""
+        return bool(self.align_corners or cameras.align_corners)
 
     def forward(
         self,
@@ -217,9 +231,17 @@ class PointSampler(Scheduled, nn.Module):
         generator: torch.Generator | None = None,
     ) -> RaySamples:
         """Samples for every pixel of an ``(h, w)`` image, ``R = h * w`` rays in row-major order (through
-        pixel centres, or on the corner-aligned grid when ``cameras.align_corners``); or, when ``pixels
+        pixel centres, or on the corner-aligned grid when :meth:`corner_aligned`); or, when ``pixels
         [B, R, 2]`` (normalized image coordinates ``(u, v)`` in ``[0, 1]``) are given, one ray each."""
         raise NotImplementedError
+
+    def support(self, points: Tensor) -> Tensor | None:
+        """Where this sampler can place samples: ``[B, R, S, 1]`` bool for world ``points [B, R, S, 3]``, or
+        ``None`` (the default) when any point may be sampled. Shape extraction
+        (:meth:`~gan3d.core.generator.Generator.query_field`) gives the field no density outside it, since
+        rendering never sees it there (GRAM's radiance field is seen only between its outermost and
+        innermost manifolds)."""
+        return None
 
     def importance(
         self, samples: RaySamples, weights: Tensor, num_samples: int, *, generator: torch.Generator | None = None
@@ -235,8 +257,9 @@ class PointSampler(Scheduled, nn.Module):
 class PointEmbedder(Scheduled, Wired, LatentConsumer, nn.Module):
     """Turns sample points into features, possibly from a per-batch scene representation.
 
-    ``scene(ws_rows)`` runs once per batch (a tri-plane's synthesis network, a feature volume's 3D
-    convolutions); ``forward(points, scene)`` runs once per chunk of rays.
+    ``scene(ws_rows, generator=)`` runs once per batch (a tri-plane's synthesis network, a feature volume's 3D
+    convolutions, a random latent drawn with the pass's ``generator``); ``forward(points, scene)`` runs once
+    per chunk of rays.
 
     Declares ``out_channels`` (``C``), ``num_ws`` and ``bounds``: the box ``([x0, y0, z0], [x1, y1, z1])``
     where the scene representation is defined (shape extraction samples it), ``None`` when unbounded.
@@ -246,9 +269,11 @@ class PointEmbedder(Scheduled, Wired, LatentConsumer, nn.Module):
     out_channels: int
     bounds: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
-    def scene(self, ws: Tensor) -> Any:
+    def scene(self, ws: Tensor, *, generator: torch.Generator | None = None) -> Any:
         """Per-batch representation computed from this module's latent rows ``[B, num_ws, w_dim]``
-        (default ``None``)."""
+        (default ``None``). ``generator`` is the forward pass's random generator, for a scene with random
+        inputs of its own (StyleNeRF's background latent, drawn per batch), so that a seed reproduces it;
+        deterministic scenes ignore it."""
         return None
 
     def forward(self, points: Tensor, scene: Any) -> Tensor:
@@ -318,11 +343,15 @@ class Upsampler(Scheduled, Wired, LatentConsumer, nn.Module):
     in_channels: int = 0
 
     def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
-        """``features [B, F, h, w]``, this module's latent rows, fade-in ``alpha`` -> ``image [B, 3, H, W]``."""
+        """``features [B, F, h, w]``, this module's latent rows, fade-in ``alpha`` -> ``image [B, 3, H, W]``.
+
+        The generator leaves ``alpha`` out unless its caller gives one: a progressive upsampler then uses
+        its own fade-in (StyleNeRF's, a buffer that follows :meth:`set_training_step`)."""
         raise NotImplementedError
 
     def out_resolution(self, render_resolution: int) -> int:
-        """The side of the output image for a ``render_resolution`` feature image (default: the same)."""
+        """The side of the output image for a ``render_resolution`` feature image (default: the same); a
+        progressive upsampler gives the side at its current fade-in, which the trainer resizes the reals to."""
         return render_resolution
 
 
@@ -339,8 +368,8 @@ class Evaluator:
 
     Built by the registry with its options (weight-file paths, sample counts); ``evaluate`` returns
     named floats, e.g. ``{"fid": 12.3}``. Evaluators use only the :class:`Generator` interface
-    (``mapping``, ``synthesis``, ``forward``, its pose sampler's ``camera_rig()``), so they work for
-    every method.
+    (``mapping``, ``synthesis``, ``forward``, ``corner_aligned(cameras)``, its pose sampler's
+    ``camera_rig()``), so they work for every method.
     """
 
     name: str = ""

@@ -14,7 +14,9 @@ trainer calls, each iteration:
 (``generator_step_first`` swaps the two.) A regularizer's gradients join the main loss's in that one
 step, unless the objective sets
 ``d_reg_own_step`` / ``g_reg_own_step``: then the regularizer gets an optimizer step of its own after
-the main one (StyleGAN2-ADA's 'Dreg' and 'Greg' phases).
+the main one (StyleGAN2-ADA's 'Dreg' and 'Greg' phases). Before both, the trainer asks
+:meth:`Objective.reset_optimizers_now` whether to clear the optimizers' states (a progressive schedule's
+phase change).
 
 The trainer hands the real images at the data set's full resolution; :meth:`Objective.real_input`
 resizes them to the generator's output (or cuts patches, for patch-trained methods). What the
@@ -202,3 +204,11 @@ class Objective(Scheduled, nn.Module):
 
     def regularize_discriminator_now(self, step: int) -> bool:
         return bool(self.r1_gamma) and bool(self.r1_interval) and step % self.r1_interval == 0
+
+    def reset_optimizers_now(self, G: nn.Module, D: nn.Module, step: int, kimg: float) -> bool:
+        """Whether the trainer clears both optimizers' states (Adam's moments and step counts) before
+        iteration ``step``, ``kimg`` thousand real images in. The trainer asks every iteration, after
+        :meth:`set_training_step` has reached every module, so the answer may read the modules'
+        schedules (PGGAN's and VolumeGAN's progressive scheduler clears the states whenever the level of
+        detail starts or stops changing). The default never does."""
+        return False

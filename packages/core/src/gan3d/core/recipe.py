@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -153,6 +154,12 @@ class Recipe:
         key, raw = assignment.split("=", 1)
         key = key.strip().replace("-", "_")
         value = parse_value(raw)
+        try:
+            problem = _unusable_number(value)
+        except RecursionError:
+            problem = "the value is nested too deeply"
+        if problem:
+            raise RecipeError(f"override {key!r}: {problem}")
         parts = key.split(".")
         out = copy.deepcopy(self)
         head = parts[0]
@@ -186,12 +193,32 @@ def parse_value(raw: str) -> Any:
     raw = raw.strip()
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise RecipeError(f"value {raw[:40]!r}... is nested too deeply") from None
     except json.JSONDecodeError:
         if raw.lower() in ("true", "false"):
             return raw.lower() == "true"
         if raw.lower() in ("none", "null"):
             return None
         return raw
+
+
+#: The largest magnitude of an integer option: what a 64-bit integer (a torch size, a seed) holds.
+_INT_LIMIT = 2**63 - 1
+
+
+def _unusable_number(value: Any) -> str | None:
+    """Why ``value`` (or a number inside it) cannot be an option value, or ``None``: NaN and
+    infinities (JSON's ``NaN``, ``Infinity``, ``1e999``) and integers beyond 64 bits."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number; give a finite value"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT_LIMIT:
+        return f"{value} is beyond the 64-bit integer range"
+    if isinstance(value, (list, tuple)):
+        return next((p for p in map(_unusable_number, value) if p), None)
+    if isinstance(value, dict):
+        return next((p for p in map(_unusable_number, value.values()) if p), None)
+    return None
 
 
 def _same_type(old: Any, new: Any) -> bool:

@@ -19,11 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import logging
 import os
 import threading
 import traceback
+import types
+import typing
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -350,11 +353,83 @@ def _accepted_types(default: Any) -> tuple[type, ...] | None:
     return None
 
 
+def _annotated_types(obj: Any, name: str) -> tuple[tuple[type, ...], bool] | None:
+    """The plain types an option's annotation allows (``int | None`` -> ``((int,), True)``), or
+    ``None`` when the annotation is absent or not made of plain types."""
+    try:
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        hint = typing.get_type_hints(target).get(name)
+    except Exception:  # unresolvable annotations (names only known under TYPE_CHECKING): no check
+        return None
+    if hint is None:
+        return None
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    plain: list[type] = []
+    optional = False
+    for arg in args:
+        if arg is type(None):
+            optional = True
+            continue
+        origin = typing.get_origin(arg) or arg
+        if origin in (int, float, str, bool, list, tuple, dict):
+            plain.append(origin)
+        else:
+            return None  # a tensor, a callable, a literal...: not checked here
+    if float in plain and int not in plain:
+        plain.append(int)
+    if list in plain or tuple in plain:
+        plain += [list, tuple]
+    return tuple(dict.fromkeys(plain)), optional
+
+
+def _type_fits(value: Any, types_: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in types_
+    return isinstance(value, types_)
+
+
+def _annotated_element_type(obj: Any, name: str) -> type | None:
+    """The element type of an option annotated as a sequence of one plain type (``Sequence[float]``,
+    ``list[int] | None``, ``tuple[float, float]``), or ``None``."""
+    try:
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        hint = typing.get_type_hints(target).get(name)
+    except Exception:
+        return None
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for option in options:
+        origin = typing.get_origin(option)
+        if origin in (list, tuple, collections.abc.Sequence):
+            kinds = {a for a in typing.get_args(option) if a is not Ellipsis}
+            if len(kinds) == 1 and next(iter(kinds)) in (int, float, str):
+                return next(iter(kinds))
+    return None
+
+
+def _element_problem(default: Any, value: Any, annotated: type | None = None) -> str | None:
+    """Why the elements of a list ``value`` do not fit those of a list ``default`` of numbers or
+    strings (``[4, 8]`` takes ints), or the ``annotated`` element type, or ``None``."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    kinds = {type(d) for d in default} if isinstance(default, (list, tuple)) and default else (
+        {annotated} if annotated else set())
+    if len(kinds) != 1 or next(iter(kinds)) not in (int, float, str):
+        return None
+    kind = next(iter(kinds))
+    accepted = (int, float) if kind is float else (kind,)
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, accepted)]
+    if bad:
+        return f"must hold {kind.__name__}s, got {bad[0]!r} in {value!r:.120}"
+    return None
+
+
 def check_kwargs(obj: Any, kwargs: dict[str, Any], what: str) -> None:
     """Raise :class:`RegistryError` when ``kwargs`` do not fit the signature of ``obj``.
 
-    Unknown names are refused (unless ``obj`` takes ``**kwargs``); a value whose type differs from
-    the default's (an int is accepted for a float) is refused.
+    Unknown names are refused (unless ``obj`` takes ``**kwargs``). A value whose type differs from
+    the default's (an int is accepted for a float) is refused, as is ``None`` for an option whose
+    default is not ``None``, a list whose elements differ in type from the default list's, and, for
+    options that default to ``None``, a value outside the option's annotated types (``int | None``).
     """
     try:
         sig = inspect.signature(obj)
@@ -367,19 +442,27 @@ def check_kwargs(obj: Any, kwargs: dict[str, Any], what: str) -> None:
     for key, value in kwargs.items():
         if key not in params:
             raise RegistryError(f"{what} has no option {key!r}; its options: {', '.join(accepted) or 'none'}")
-        types = _accepted_types(params[key].default)
-        if types is not None and value is not None:
-            if bool in types and not isinstance(value, bool):
-                ok = False
-            elif bool not in types and isinstance(value, bool):
-                ok = False
-            else:
-                ok = isinstance(value, types)
-            if not ok:
-                raise RegistryError(
-                    f"{what} option {key!r} must be {' or '.join(t.__name__ for t in types)}, "
-                    f"got {type(value).__name__} {value!r}"
-                )
+        default = params[key].default
+        types_ = _accepted_types(default)
+        optional = default is None
+        if types_ is None and default is None:
+            annotated = _annotated_types(obj, key)
+            if annotated is not None:
+                types_, optional = annotated[0], True
+        if value is None:
+            if types_ is not None and not optional:
+                raise RegistryError(f"{what} option {key!r} must be {' or '.join(t.__name__ for t in types_)}, "
+                                    "got null (None)")
+            continue
+        if types_ is not None and types_ and not _type_fits(value, types_):
+            raise RegistryError(
+                f"{what} option {key!r} must be {' or '.join(t.__name__ for t in types_)}, "
+                f"got {type(value).__name__} {value!r:.120}"
+            )
+        empty = not (isinstance(default, (list, tuple)) and default)
+        problem = _element_problem(default, value, _annotated_element_type(obj, key) if empty else None)
+        if problem:
+            raise RegistryError(f"{what} option {key!r} {problem}")
     missing = [n for n, p in params.items()
                if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
                and n not in kwargs]

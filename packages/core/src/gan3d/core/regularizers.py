@@ -81,7 +81,7 @@ class PathLengthRegularizer(nn.Module):
         return sorted({r for s in self.slots for r in range(*G.ws_layout[s].indices(G.num_ws))})
 
     def forward(self, G: nn.Module, ws: Tensor, cameras: Cameras, *, resolution: int | None = None,
-                alpha: float = 1.0, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                alpha: float | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``(penalty, lengths [B])`` for images of ``ws [B, num_ws, w_dim]`` from ``cameras``; updates the
         running mean. The penalty is unweighted (multiply by the weight and the lazy interval)."""
         rows = self.rows(G)
@@ -90,6 +90,15 @@ class PathLengthRegularizer(nn.Module):
         full = ws.clone()
         full[:, rows] = latents
         image = G.synthesis(full, cameras, resolution=resolution, alpha=alpha, generator=generator).image
+        return self.penalize(image, latents, generator=generator)
+
+    def penalize(self, image: Tensor, latents: Tensor, *, generator: torch.Generator | None = None
+                 ) -> tuple[Tensor, Tensor]:
+        """``(penalty, lengths [B])`` for an ``image [B, 3, H, W]`` already made from ``latents`` (any tensor of
+        its graph): draws the noise ``N(0, I) / sqrt(H W)`` and updates the running mean. The caller keeps
+        the graph to the latents' own parameters: StyleGAN2-ADA's ``Gpl`` takes the gradient with respect
+        to the mapped ``ws``, so the penalty also trains the mapping network (:meth:`forward` detaches
+        ``ws`` and trains only the synthesis)."""
         noise = random_draws.normal(tuple(image.shape), device=image.device, generator=generator,
                                     dtype=image.dtype) / math.sqrt(image.shape[2] * image.shape[3])
         penalty, new_mean, lengths = path_length_penalty(image, latents, noise, self.mean_path_length, self.decay)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .cameras import focal_to_intrinsics, look_at, spherical_origin
+from .cameras import focal_to_intrinsics, look_at, pixel_rays, spherical_origin
 from .interfaces import LatentConsumer
 from .registry import ENTRY_POINT_GROUP, Registry, RegistryError
 from .types import Cameras, DiscriminatorInput, DiscriminatorOutput, Field, RaySamples, Render, SceneLatent
@@ -125,6 +125,11 @@ def check_contract(family: str, module: nn.Module, *, batch: int = 2, rays: int 
         _require(bool((out.depths[:, :, 1:] >= out.depths[:, :, :-1]).all()), f"{what}: depths not sorted")
         _require(torch.allclose(out.directions.norm(dim=-1), torch.ones(batch, 6), atol=1e-4),
                  f"{what}: directions not unit length")
+        cams = front_cameras(batch)
+        _, grid = pixel_rays(cams.cam2world, cams.intrinsics, (2, 3), align_corners=module.corner_aligned(cams))
+        _require(torch.allclose(out.directions, grid, atol=1e-5),
+                 f"{what}: its rays are not on the pixel grid corner_aligned() declares (the evaluators lift "
+                 "depth along that grid)")
         return out
     if family == "point_embedder":
         points = (torch.rand(batch, rays, samples, 3) * 2 - 1).mul(0.4).requires_grad_(True)

@@ -1,5 +1,5 @@
 """The trainer (kept for imports): the code lives in :mod:`gan3d.core.training`."""
 
-from .training import StageSchedule, Trainer, TrainingConfig, TrainingError, WorkDirError
+from .training import StageSchedule, Trainer, TrainingConfig, TrainingError, TrainingInterrupted, WorkDirError
 
-__all__ = ["TrainingConfig", "Trainer", "TrainingError", "WorkDirError", "StageSchedule"]
+__all__ = ["TrainingConfig", "Trainer", "TrainingError", "TrainingInterrupted", "WorkDirError", "StageSchedule"]

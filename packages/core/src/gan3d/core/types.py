@@ -409,6 +409,12 @@ class Render:
         alpha: ``[B, R, 1]`` accumulated opacity, the sum of all weights.
         transmittance: ``[B, R, 1]`` light left after the last interval, ``prod_i (1 - alpha_i)``, for
             compositing something behind the rendered samples (``None`` where a renderer does not say).
+        interval_features, interval_weights, interval_depths: ``[B, R, N, F]``, ``[B, R, N, 1]``,
+            ``[B, R, N, 1]``: every quadrature interval of the composited ray (all sample sets merged, in
+            depth order) with its features, compositing weight and depth, so that ``features = sum_n
+            interval_weights_n * interval_features_n`` (before a white background). Kept only when the
+            ``'intervals'`` request asks for them (StyleNeRF's NeRF path regularization pushes each
+            interval's features through its upsampler before compositing); ``None`` otherwise.
     """
 
     features: Tensor
@@ -416,6 +422,9 @@ class Render:
     weights: Tensor
     alpha: Tensor
     transmittance: Tensor | None = None
+    interval_features: Tensor | None = None
+    interval_weights: Tensor | None = None
+    interval_depths: Tensor | None = None
 
 
 @dataclass

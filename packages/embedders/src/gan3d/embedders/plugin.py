@@ -9,15 +9,20 @@ from gan3d.core import hookimpl
 def gan3d_register(registry) -> None:
     """Register gan3d-embedders's implementations."""
     from .feature_decoders.giraffe_field import GiraffeFieldDecoder
+    from .feature_decoders.graf_nerf import GRAFNeRFDecoder
+    from .feature_decoders.gram_radiance import GRAMRadianceDecoder
     from .feature_decoders.osg import OSGDecoder
     from .feature_decoders.siren_film import SirenFiLMDecoder
     from .feature_decoders.stylenerf_mlp import StyleNeRFDecoder
     from .feature_decoders.stylesdf_siren import StyleSDFSirenDecoder
+    from .feature_decoders.volumegan_mlp import VolumeGANDecoder
     from .point_embedders.coordinate import CoordinateEmbedder
+    from .point_embedders.inverted_sphere import InvertedSphereEmbedder
     from .point_embedders.position_encoded import PositionEncodedEmbedder
     from .point_embedders.triplane import TriplaneEmbedder
     from .point_embedders.volume import VolumeEmbedder
     from .stochasticity_mappers.giraffe import GiraffeMapper
+    from .stochasticity_mappers.identity import IdentityMapper
     from .stochasticity_mappers.pigan import PiGANMappingNetwork
     from .stochasticity_mappers.stylegan2 import StyleGAN2Mapper
     from .stochasticity_mappers.stylesdf import StyleSDFMappingNetwork
@@ -35,6 +40,11 @@ def gan3d_register(registry) -> None:
     registry.add("feature_decoder", "giraffe_field", GiraffeFieldDecoder)
     registry.add("stochasticity_mapper", "stylesdf", StyleSDFMappingNetwork)
     registry.add("point_embedder", "position_encoded", PositionEncodedEmbedder)
+    registry.add("feature_decoder", "volumegan_mlp", VolumeGANDecoder)
+    registry.add("feature_decoder", "graf_nerf", GRAFNeRFDecoder)
+    registry.add("stochasticity_mapper", "identity", IdentityMapper)
+    registry.add("feature_decoder", "gram_radiance", GRAMRadianceDecoder)
+    registry.add("point_embedder", "inverted_sphere", InvertedSphereEmbedder)
 
 
 @hookimpl

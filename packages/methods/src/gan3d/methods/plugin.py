@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gan3d.core import hookimpl
 
-from . import ablation3d, eg3d, giraffe, pigan, stylesdf
+from . import ablation3d, eg3d, epigraf, giraffe, graf, gram, pigan, stylenerf, stylesdf, volumegan
 
 
 @hookimpl
@@ -19,6 +19,11 @@ def gan3d_register(registry) -> None:
     ablation3d.register(registry)
     stylesdf.register(registry)
     giraffe.register(registry)
+    volumegan.register(registry)
+    graf.register(registry)
+    epigraf.register(registry)
+    gram.register(registry)
+    stylenerf.register(registry)
 
 
 @hookimpl

@@ -23,6 +23,7 @@ from gan3d.core.types import Field, FieldSamples, RaySamples, Render
 __all__ = [
     "quadrature_deltas",
     "DEPTH_MODES",
+    "DEPTH_FROM",
     "RENDERER_FOR_FIELD",
     "Intervals",
     "compositing_weights",
@@ -42,6 +43,14 @@ TRANSMITTANCE_EPS = 1e-10
 #: ``normalized_clamped``: normalized, then clamped to the [min, max] of all sample depths of the call,
 #: rays with no weight at all going to the far end (EG3D ray_marcher.py: nan_to_num(inf), clamp).
 DEPTH_MODES = ("expected", "normalized", "normalized_clamped")
+
+#: Which intervals the per-ray ``depth`` and ``alpha`` of a render of several sample sets sum:
+#: ``all``: every sample set's (the whole composited ray); ``first``: only the first set's, the main field
+#: group's, so that a background group composited behind it (StyleNeRF's NeRF++ background, whose last sample
+#: is at infinity and opaque) adds to the features but not to the geometry: depth and opacity are the
+#: foreground's, as StyleNeRF's own depth maps (training/stylenerf.py ``gen_optional_output``:
+#: ``sum(fg_weights * fg_depths)``).
+DEPTH_FROM = ("all", "first")
 
 #: Which registered volume renderer reads each kind of :class:`~gan3d.core.types.Field`.
 RENDERER_FOR_FIELD = {"density": "volume", "sdf": "sdf", "occupancy": "occupancy"}
@@ -141,6 +150,8 @@ class AlphaCompositingRenderer(VolumeRenderer):
         unit_to_signed: map every composited channel (after the background) from ``[0, 1]`` to
             ``[-1, 1]`` by ``2x - 1``, as EG3D's ray marcher does to its whole feature image. Leave it
             off when the generator's ``image_range='unit'`` already maps the RGB channels.
+        depth_from: one of :data:`DEPTH_FROM`: whether ``depth`` and ``alpha`` of a render of several sample
+            sets count every set's intervals (``'all'``) or the first (main) set's only (``'first'``).
     """
 
     #: ``'density'``, ``'sdf'`` or ``'occupancy'``: the Field kind this renderer reads.
@@ -158,10 +169,14 @@ class AlphaCompositingRenderer(VolumeRenderer):
         eval_last_back: bool = False,
         depth_mode: str = "expected",
         unit_to_signed: bool = False,
+        depth_from: str = "all",
     ) -> None:
         super().__init__()
         if depth_mode not in DEPTH_MODES:
             raise ValueError(f"depth_mode must be one of {', '.join(DEPTH_MODES)}; got {depth_mode!r}")
+        if depth_from not in DEPTH_FROM:
+            raise ValueError(f"depth_from must be one of {', '.join(DEPTH_FROM)}; got {depth_from!r}")
+        self.depth_from = depth_from
         self.white_back = white_back
         self.last_back = last_back
         self.eval_last_back = eval_last_back
@@ -243,7 +258,8 @@ class AlphaCompositingRenderer(VolumeRenderer):
         if self.unit_to_signed:
             composited = composited * 2.0 - 1.0
         return weights, Render(features=composited, depth=depth, weights=weights, alpha=weights.sum(dim=-2),
-                               transmittance=transmittance)
+                               transmittance=transmittance, interval_features=features, interval_weights=weights,
+                               interval_depths=depths)
 
     def _shared_intervals(self, members: list[FieldSamples]) -> Intervals:
         """Fields at one set of samples composed by GIRAFFE's operator (im2scene/giraffe/models/generator.py
@@ -302,6 +318,9 @@ class AlphaCompositingRenderer(VolumeRenderer):
         if len(intervals) > 1:  # back to the concatenation order, then keep the first set's
             weights = torch.gather(weights, -2, torch.argsort(order, dim=-1).unsqueeze(-1))
         weights = weights[..., :intervals[0].alpha.shape[-2], :]
+        if self.depth_from == "first" and len(intervals) > 1:  # the main group's geometry only
+            render.depth = self._depth(weights, intervals[0].depths, first.depths)
+            render.alpha = weights.sum(dim=-2)
         missing = first.depths.shape[-2] - weights.shape[-2]
         if missing:
             weights = torch.cat([weights, weights.new_zeros(*weights.shape[:-2], missing, 1)], dim=-2)

@@ -56,13 +56,19 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         quadrature: ``'last_delta'`` (per-sample intervals, last one ``last_delta`` long) or
             ``'midpoint'`` (EG3D: ``S - 1`` intervals between samples, raw density, features and depth
             averaged at the midpoints). See :mod:`gan3d.renderers.quadrature`.
-        last_delta: length of the last interval under ``'last_delta'`` (1e10 in NeRF, pi-GAN, GRAM).
+        last_delta: length of the last interval under ``'last_delta'`` (1e10 in NeRF, pi-GAN, GRAM; 0 for
+            StyleNeRF's foreground, composited in front of its background: ``calc_volume_weights`` with
+            ``last_dist=0``, training/stylenerf.py ``VolumeRenderer.forward_rendering``).
         noise_std: standard deviation of Gaussian noise added to the raw density before the
             activation, in training mode only (NeRF ``raw_noise_std``, pi-GAN ``nerf_noise``, EG3D
             ``density_noise``).
         noise_anneal_steps: when positive, the noise falls linearly from ``noise_std`` to 0 over this
             many training steps, as told by :meth:`set_training_step` (pi-GAN and GRAF: 5000).
-        white_back, last_back, eval_last_back, depth_mode, unit_to_signed: see
+        noise_anneal_kimg: when positive, the noise falls linearly from ``noise_std`` to 0 over this many
+            thousand real images instead (EpiGRAF: 5000, networks_epigraf.py ``progressive_update``:
+            ``linear_schedule(cur_kimg, nerf_noise_std_init, 0, nerf_noise_kimg_growth)``). At most one
+            of the two schedules may be set.
+        white_back, last_back, eval_last_back, depth_mode, unit_to_signed, depth_from: see
             :class:`~gan3d.renderers.compositing.AlphaCompositingRenderer`.
 
     Colour is not touched: a sigmoid on RGB (GRAF's ``raw2outputs``, pi-GAN's and EG3D's decoders)
@@ -84,41 +90,52 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         last_delta: float = 1e10,
         noise_std: float = 0.0,
         noise_anneal_steps: int = 0,
+        noise_anneal_kimg: float = 0.0,
         white_back: bool = False,
         last_back: bool = False,
         eval_last_back: bool = False,
         depth_mode: str = "expected",
         unit_to_signed: bool = False,
+        depth_from: str = "all",
     ) -> None:
         super().__init__(white_back=white_back, last_back=last_back, eval_last_back=eval_last_back,
-                         depth_mode=depth_mode, unit_to_signed=unit_to_signed)
+                         depth_mode=depth_mode, unit_to_signed=unit_to_signed, depth_from=depth_from)
         if density_activation not in DENSITY_ACTIVATIONS:
             raise ValueError(
                 f"density_activation must be one of {', '.join(DENSITY_ACTIVATIONS)}; got {density_activation!r}"
             )
         if quadrature not in QUADRATURES:
             raise ValueError(f"quadrature must be one of {', '.join(QUADRATURES)}; got {quadrature!r}")
-        if last_delta <= 0:
-            raise ValueError(f"last_delta must be positive, got {last_delta}")
+        if last_delta < 0:
+            raise ValueError(f"last_delta must be >= 0, got {last_delta}")
         if noise_std < 0:
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         if noise_anneal_steps < 0:
             raise ValueError(f"noise_anneal_steps must be >= 0, got {noise_anneal_steps}")
+        if noise_anneal_kimg < 0:
+            raise ValueError(f"noise_anneal_kimg must be >= 0, got {noise_anneal_kimg}")
+        if noise_anneal_steps > 0 and noise_anneal_kimg > 0:
+            raise ValueError("give noise_anneal_steps or noise_anneal_kimg, not both: the density noise follows one "
+                             f"schedule (got {noise_anneal_steps} steps and {noise_anneal_kimg} kimg)")
         self.density_activation = density_activation
         self.quadrature = quadrature
         self.last_delta = float(last_delta)
         self.noise_std = float(noise_std)
         self.noise_anneal_steps = noise_anneal_steps
+        self.noise_anneal_kimg = float(noise_anneal_kimg)
         #: the standard deviation used now; :meth:`set_training_step` anneals it.
         self.current_noise_std = self.noise_std
 
     def set_training_step(self, step: int, kimg: float = 0.0) -> None:
-        """Anneal the density noise: ``noise_std * max(0, 1 - step / noise_anneal_steps)``.
+        """Anneal the density noise: ``noise_std * max(0, 1 - step / noise_anneal_steps)``, or
+        ``noise_std * max(0, 1 - kimg / noise_anneal_kimg)``.
 
-        A no-op schedule (constant ``noise_std``) when ``noise_anneal_steps`` is 0.
+        A no-op schedule (constant ``noise_std``) when neither is set.
         """
         if self.noise_anneal_steps > 0:
             self.current_noise_std = self.noise_std * max(0.0, 1.0 - step / self.noise_anneal_steps)
+        elif self.noise_anneal_kimg > 0:
+            self.current_noise_std = self.noise_std * max(0.0, 1.0 - kimg / self.noise_anneal_kimg)
 
     def density(self, raw: Tensor) -> Tensor:
         """Volume density ``sigma >= 0`` of raw decoder output ``raw [..., 1]`` (no noise); for

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,6 +33,12 @@ class DatasetPoseSampler(PoseSampler):
     ``Cameras.angles`` are the (yaw, polar) of each camera centre about ``orbit_center``
     (:func:`gan3d.samplers.camera_angles.spherical_angles`), for pose metrics and pose losses.
 
+    Args:
+        orbit_center: the point the cameras orbit (angles are measured about it).
+        rig: the camera rig to declare when no labels are bound (a generator loaded for inference), as
+            :class:`~gan3d.core.types.CameraRig` fields: ``pivot``, ``radius``, ``focal`` and optionally
+            ``yaw``, ``polar``, ``yaw_range``, ``polar_range``; ``None``: EG3D's FFHQ mean camera.
+
     Example:
         >>> sampler = DatasetPoseSampler()
         >>> sampler.bind_dataset_poses(labels)                      # doctest: +SKIP
@@ -41,11 +48,22 @@ class DatasetPoseSampler(PoseSampler):
     labels: Tensor | None
     needs_dataset_poses = True
 
-    def __init__(self, *, orbit_center: Sequence[float] = (0.0, 0.0, 0.0)) -> None:
+    def __init__(self, *, orbit_center: Sequence[float] = (0.0, 0.0, 0.0), rig: dict[str, Any] | None = None) -> None:
         super().__init__()
         if len(orbit_center) != 3:
             raise ValueError(f"orbit_center is 3 floats, got {list(orbit_center)}")
         self.orbit_center = tuple(float(x) for x in orbit_center)
+        self.rig = None
+        if rig is not None:
+            allowed = ("pivot", "radius", "focal", "yaw", "polar", "yaw_range", "polar_range")
+            unknown = sorted(set(rig) - set(allowed))
+            missing = [k for k in ("pivot", "radius", "focal") if k not in rig]
+            if unknown or missing:
+                raise ValueError("dataset pose sampler: rig needs pivot, radius and focal and may give "
+                                 f"{allowed[3:]}; unknown {unknown}, missing {missing}")
+            fields = {k: tuple(float(x) for x in v) if isinstance(v, list | tuple) else float(v)
+                      for k, v in rig.items()}
+            self.rig = CameraRig(orbit_center=self.orbit_center, **fields)  # checks the values
         self.register_buffer("labels", None, persistent=False)
 
     def bind_dataset_poses(self, labels: Tensor) -> None:
@@ -62,10 +80,12 @@ class DatasetPoseSampler(PoseSampler):
         ``orbit_center``: the pivot nearest to every optical axis, the mean radius and focal, the angle
         bands of the data).
 
-        A generator loaded from a checkpoint has no labels (they are not saved); its rig is then EG3D's
-        FFHQ mean camera (``gen_videos.py``: radius 2.7, pivot ``(0, 0, 0.2)``, focal 4.2647) about
-        ``orbit_center``, with a warning in the log.
+        A generator loaded from a checkpoint has no labels (they are not saved); its rig is then the
+        ``rig`` option, or without one EG3D's FFHQ mean camera (``gen_videos.py``: radius 2.7, pivot
+        ``(0, 0, 0.2)``, focal 4.2647) about ``orbit_center``, with a warning in the log.
         """
+        if self.labels is None and self.rig is not None:
+            return self.rig
         if self.labels is None:
             logger.warning("the 'dataset' pose sampler has no labels bound; using EG3D's FFHQ mean camera "
                            "(radius 2.7, pivot (0, 0, 0.2), focal 4.2647) as its camera rig")

@@ -48,7 +48,10 @@ class SphericalPoseSampler(PoseSampler):
 
     Intrinsics come from exactly one of ``fov`` (horizontal field of view in degrees, exact pinhole:
     pi-GAN's, GRAF's, GIRAFFE's ``fov``) and ``focal`` (normalized focal length, EG3D's labels);
-    set the other to 0.
+    set the other to 0. ``principal_point`` is ``(cx, cy)`` in normalized image coordinates, the image
+    centre ``(0.5, 0.5)`` by default; GRAF casts its rays through pixel *indices*, ``((i - W/2) / f,
+    (j - H/2) / f)`` (nerf-pytorch ``get_rays``), which puts the principal point half a pixel right of
+    and below the centre of its ``W``-pixel images: ``(0.5 + 0.5 / W, 0.5 + 0.5 / H)``.
 
     Recipes of the official configurations (angles in radians):
 
@@ -111,6 +114,7 @@ class SphericalPoseSampler(PoseSampler):
         orbit_center: Sequence[float] = (0.0, 0.0, 0.0),
         fov: float = 0.0,
         focal: float = 4.2647,
+        principal_point: Sequence[float] = (0.5, 0.5),
     ) -> None:
         super().__init__()
         not_polar = tuple(s for s in STRATEGIES if s != "spherical_uniform")
@@ -136,7 +140,11 @@ class SphericalPoseSampler(PoseSampler):
             raise ValueError(
                 f"give exactly one of fov (degrees) and focal (normalized), the other 0.0; got fov={fov}, focal={focal}"
             )
+        if len(principal_point) != 2 or not all(math.isfinite(float(x)) for x in principal_point):
+            raise ValueError(f"principal_point is (cx, cy), two finite numbers in normalized image coordinates, "
+                             f"got {list(principal_point)}")
         self.polar_parametrization = polar_parametrization
+        self.principal_point = (float(principal_point[0]), float(principal_point[1]))
         self.pivot = tuple(float(x) for x in pivot)
         self.orbit_center = tuple(float(x) for x in orbit_center)
         self.fov = float(fov)
@@ -175,8 +183,11 @@ class SphericalPoseSampler(PoseSampler):
             intrinsics = focal_to_intrinsics(self.focal, batch_size, device)
         else:
             intrinsics = fov_to_intrinsics(self.fov, batch_size, device)
+        if self.principal_point != (0.5, 0.5):
+            intrinsics[:, 0, 2], intrinsics[:, 1, 2] = self.principal_point
         return Cameras(cam2world, intrinsics, torch.stack([yaw, polar], dim=-1))
 
     def extra_repr(self) -> str:
         return (f"yaw={self.yaw.strategy}, polar={self.polar.strategy} ({self.polar_parametrization}), "
-                f"radius={self.radius.strategy}, pivot={list(self.pivot)}, fov={self.fov}, focal={self.focal}")
+                f"radius={self.radius.strategy}, pivot={list(self.pivot)}, fov={self.fov}, focal={self.focal}"
+                + (f", principal_point={list(self.principal_point)}" if self.principal_point != (0.5, 0.5) else ""))

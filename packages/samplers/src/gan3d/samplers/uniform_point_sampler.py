@@ -79,6 +79,11 @@ class UniformPointSampler(PointSampler):
         importance_pdf: how the coarse weights make the fine samples' PDF, one of
             :data:`IMPORTANCE_PDFS`: ``'nerf'``, ``'pigan'`` or ``'eg3d'`` (which expects the weights of
             midpoint quadrature, ``S - 1`` intervals and a zero).
+        range_reference_radius: when positive, each camera's range is shifted by ``|origin| -
+            range_reference_radius`` (the camera's distance from the world origin), so cameras at
+            different radii sample the same region: GRAF with a radius range (graf/models/generator.py
+            ``__call__``: ``near - (r_max - |o|)``, ``far - (r_max - |o|)``, reference ``r_max``). The
+            shift applies to the depths as ``axis_depths`` measures them (GRAF: along the axis).
 
     Recipes: EG3D FFHQ ``num_samples=48, ray_start=2.25, ray_end=3.3, perturbation='forward'``
     (``train.py`` rendering options; 48 importance samples); pi-GAN CelebA ``num_samples=12..24,
@@ -108,6 +113,7 @@ class UniformPointSampler(PointSampler):
         align_corners: bool = False,
         axis_depths: bool = False,
         static_view_directions_in_eval: bool = False,
+        range_reference_radius: float = 0.0,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -122,6 +128,11 @@ class UniformPointSampler(PointSampler):
             raise ValueError(f"perturbation {perturbation!r} is unknown; allowed: {', '.join(PERTURBATIONS)}")
         if importance_pdf not in IMPORTANCE_PDFS:
             raise ValueError(f"importance_pdf {importance_pdf!r} is unknown; allowed: {', '.join(IMPORTANCE_PDFS)}")
+        if range_reference_radius < 0:
+            raise ValueError(f"range_reference_radius must be >= 0 (0: off), got {range_reference_radius}")
+        if range_reference_radius > 0 and disparity_space_sampling:
+            raise ValueError("range_reference_radius shifts depths linearly; it cannot be combined with "
+                             "disparity_space_sampling")
         self.num_samples = num_samples
         self.ray_start = float(ray_start)
         self.ray_end = float(ray_end)
@@ -133,6 +144,9 @@ class UniformPointSampler(PointSampler):
         self.align_corners = align_corners
         self.axis_depths = axis_depths
         self.static_view_directions_in_eval = static_view_directions_in_eval
+        if range_reference_radius < 0:
+            raise ValueError(f"range_reference_radius must be >= 0 (0: off), got {range_reference_radius}")
+        self.range_reference_radius = float(range_reference_radius)
 
     @property
     def randomized(self) -> bool:
@@ -148,14 +162,14 @@ class UniformPointSampler(PointSampler):
         generator: torch.Generator | None = None,
     ) -> RaySamples:
         """Samples for every pixel of an ``(h, w)`` image (through pixel centres, or on the corner-aligned
-        grid of ``cameras.align_corners``), or for the rays through ``pixels [B, R, 2]`` (normalized image
+        grid when :meth:`corner_aligned`), or for the rays through ``pixels [B, R, 2]`` (normalized image
         coordinates).
 
         Returns :class:`RaySamples` with ``origins, directions [B, R, 3]`` and ``depths [B, R, S, 1]``,
         ascending along ``S`` (``R = h * w`` without ``pixels``).
         """
         origins, directions = pixel_rays(cameras.cam2world, cameras.intrinsics, resolution, pixels=pixels,
-                                         align_corners=cameras.align_corners or self.align_corners)
+                                         align_corners=self.corner_aligned(cameras))
         b, r = origins.shape[:2]
         if self.disparity_space_sampling:
             # EG3D sample_stratified: 1/depth linear in t.
@@ -163,6 +177,13 @@ class UniformPointSampler(PointSampler):
             depths = 1.0 / ((1.0 - t) / self.ray_start + t / self.ray_end)
         else:
             depths = self._positions((b, r), self.ray_start, self.ray_end, origins.device, origins.dtype, generator)
+        if self.range_reference_radius > 0:
+            distance = cameras.origins.norm(dim=-1).view(b, 1, 1).to(depths)
+            if bool((distance - self.range_reference_radius + self.ray_start < 0).any()):
+                raise ValueError(f"a camera at distance {float(distance.min()):.4g} from the origin puts ray_start "
+                                 f"behind it (range_reference_radius={self.range_reference_radius}); GRAF asserts "
+                                 "the same")
+            depths = depths + (distance - self.range_reference_radius)
         if self.axis_depths:  # z along the optical axis (camera +z) -> distance along the unit ray
             depths = depths / (directions * cameras.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)
         samples = RaySamples.along_rays(origins, directions, depths.unsqueeze(-1))
@@ -249,4 +270,4 @@ class UniformPointSampler(PointSampler):
         return (f"num_samples={self.num_samples}, ray_start={self.ray_start}, ray_end={self.ray_end}, "
                 f"perturbation={self.perturbation!r}, disparity_space_sampling={self.disparity_space_sampling}, "
                 f"importance_pdf={self.importance_pdf!r}, align_corners={self.align_corners}, "
-                f"axis_depths={self.axis_depths}")
+                f"axis_depths={self.axis_depths}, range_reference_radius={self.range_reference_radius}")

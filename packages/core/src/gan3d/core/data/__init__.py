@@ -4,7 +4,8 @@ preprocessing, the EG3D-format reader and the embedded synthetic multi-view data
 * :class:`ImageDataset` reads any folder, zip, tar or LMDB of images through a
   :class:`Preprocessing` pipeline, with labels when the set has them; :func:`open_training_dataset`
   opens one as a recipe's ``data`` section says. :func:`open_archive` is the storage layer and
-  :func:`register_label_reader` adds a label format.
+  :func:`register_label_reader` adds a label format (EpiGRAF's ``camera_angles``:
+  :mod:`.epigraf_labels`).
 
 * :class:`EG3DDataset` reads a folder or zip of images plus ``dataset.json`` (EG3D's format);
   :func:`check_dataset` validates every file of one.
@@ -16,6 +17,7 @@ from .archives import Archive, DatasetError, open_archive
 from .base import GanDataset
 from .dataset_check import DatasetReport, check_dataset
 from .eg3d_dataset import EG3DDataset, ImageDepthSample, ImageSample
+from .epigraf_labels import read_epigraf_labels
 from .image_dataset import DATA_KEYS, ImageDataset, decode_image, open_training_dataset
 from .labels import LABEL_READERS, LabelTable, read_labels, register_label_reader
 from .preprocessing import Preprocessing, PreprocessingError
@@ -44,6 +46,7 @@ __all__ = [
     "LABEL_READERS",
     "read_labels",
     "register_label_reader",
+    "read_epigraf_labels",
     "EG3DDataset",
     "ImageSample",
     "ImageDepthSample",

@@ -44,6 +44,7 @@ from torch import Tensor
 from ..types import Cameras
 from .archives import DatasetError
 from .base import GanDataset
+from .labels import escapes
 
 __all__ = ["EG3DDataset", "DatasetError", "ImageSample", "ImageDepthSample", "IMAGE_EXTENSIONS", "LABEL_DIM"]
 
@@ -203,6 +204,8 @@ class EG3DDataset(GanDataset):
             meta = json.loads(self._archive.read("dataset.json"))
         except (ValueError, UnicodeDecodeError) as error:
             raise DatasetError(f"{where} is not valid JSON ({error}); fix or re-create it") from error
+        except RecursionError:
+            raise DatasetError(f"{where} is nested too deeply to be a data set index; fix or re-create it") from None
         entries = meta.get("labels") if isinstance(meta, dict) else None
         if not isinstance(entries, list):
             raise DatasetError(f"{where} has no 'labels' list; camera labels are required for 3D-aware training")
@@ -215,6 +218,9 @@ class EG3DDataset(GanDataset):
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
                 raise DatasetError(f"{where}: labels[{index}] must be [relative_path, [25 floats]], got {entry!r:.120}")
             name, label = _normalize_name(entry[0]), entry[1]
+            if escapes(name):
+                raise DatasetError(f"{where}: entry '{name}' points outside the data set; entries must be paths "
+                                   "relative to the data set's folder or zip, without '..'")
             if not name.lower().endswith(IMAGE_EXTENSIONS):
                 raise DatasetError(f"{where}: entry '{name}' is not an image ({', '.join(IMAGE_EXTENSIONS)})")
             if name in seen:
@@ -250,6 +256,9 @@ class EG3DDataset(GanDataset):
         for entry in files:
             if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, str) for e in entry)):
                 raise DatasetError(f"{where}: each file entry must be [image_path, depth_path], got {entry!r:.120}")
+            if escapes(_normalize_name(entry[1])):
+                raise DatasetError(f"{where}: depth file '{entry[1]}' points outside the data set; entries must be "
+                                   "paths relative to the data set's folder or zip, without '..'")
             mapping[_normalize_name(entry[0])] = _normalize_name(entry[1])
         depth_names = []
         for name in names:

@@ -138,6 +138,8 @@ class ImageDataset(GanDataset):
             are mirrored too (:meth:`Cameras.mirror_x`).
         labels: ``'required'``, ``'optional'`` or ``'unused'`` (:data:`LABEL_POLICIES`).
         label_format: the label reader (:data:`gan3d.core.data.labels.LABEL_READERS`).
+        label_options: the reader's keyword options (a format's camera: EpiGRAF's ``fov``, ``radius``,
+            ``resolution``).
         labels_file: a labels file outside the data set (replaces the set's own ``dataset.json``).
         needed_by: who requires the labels, for the error message (``"method 'eg3d'"``).
 
@@ -166,6 +168,7 @@ class ImageDataset(GanDataset):
         label_format: str = "eg3d",
         labels_file: str | Path | None = None,
         needed_by: str = "this method",
+        label_options: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
         if labels not in LABEL_POLICIES:
@@ -180,7 +183,7 @@ class ImageDataset(GanDataset):
             preprocessing, "data.preprocessing")
         self.preprocessing = pipeline.resolved(resolution)
         self.applied = self._already_applied()
-        self.label_table = self._read_labels(labels, label_format, labels_file, needed_by)
+        self.label_table = self._read_labels(labels, label_format, labels_file, needed_by, label_options)
         self.image_names = self._index()
         self._lmdb_layout()
         self._rng_state: tuple[int, np.random.Generator] | None = None
@@ -235,10 +238,13 @@ class ImageDataset(GanDataset):
                            self.preprocessing.describe())
 
     def _read_labels(self, policy: str, label_format: str, labels_file: str | Path | None,
-                     needed_by: str) -> LabelTable | None:
+                     needed_by: str, options: dict[str, Any] | None = None) -> LabelTable | None:
         if policy == "unused":
+            if labels_file is not None:  # given for nothing: say so rather than ignore it
+                raise DatasetError(f"labels file {labels_file}: {needed_by} does not use per-image labels (its "
+                                   "recipe's data.labels is 'unused'); leave out --labels")
             return None
-        table = read_labels(self._archive, label_format, labels_file)
+        table = read_labels(self._archive, label_format, labels_file, options)
         if table is None and policy == "required":
             if not image_names(self._archive):
                 raise self._empty()  # the first thing to say
@@ -368,6 +374,7 @@ class ImageDataset(GanDataset):
 DATA_KEYS = {
     "labels": "required | optional | unused: what the method does with per-image labels",
     "label_format": "the label reader (gan3d.core.data.labels.LABEL_READERS), default 'eg3d'",
+    "label_options": "keyword options of the label reader (EpiGRAF's camera: fov, radius, resolution)",
     "preprocessing": "the official pipeline, a list of steps (gan3d.core.data.preprocessing)",
 }
 
@@ -404,4 +411,5 @@ def open_training_dataset(
                            + "; ".join(f"{k} ({v})" for k, v in DATA_KEYS.items()))
     return ImageDataset(path, preprocessing=data.get("preprocessing"), resolution=resolution, xflip=xflip,
                         labels=data.get("labels", "optional"), label_format=data.get("label_format", "eg3d"),
-                        labels_file=labels_file, needed_by=f"method {method!r}")
+                        labels_file=labels_file, needed_by=f"method {method!r}",
+                        label_options=data.get("label_options"))

@@ -38,6 +38,7 @@ __all__ = [
     "rename_keys",
     "fit_state_dict",
     "file_sha256",
+    "network_pickle_nets",
     "imported_checkpoint",
     "write_imported_checkpoint",
 ]
@@ -98,6 +99,29 @@ def file_sha256(path: Path | str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def network_pickle_nets(data: Any, source: str, classes: Mapping[str, str], *, label: str) -> dict[str, Any]:
+    """The networks of a StyleGAN2-ADA-style training snapshot (EG3D, EpiGRAF, StyleNeRF ``*.pkl``).
+
+    ``data`` is what :func:`~gan3d.core.official.load_pickled` read; ``classes`` maps each entry that may be
+    present (``"G"``, ``"G_ema"``, ``"D"``) to the official class name it must hold. Returns the
+    entries present as ``{key: OfficialObject}``; a snapshot with neither ``G_ema`` nor ``G``, or an entry of
+    another class, is a :class:`CheckpointError` naming ``source`` (``label``: "an EG3D", "a StyleNeRF" ...).
+    """
+    from .pickles import OfficialObject
+
+    if not isinstance(data, dict) or not any(k in data for k in ("G_ema", "G")):
+        raise CheckpointError(f"{source}: not {label} network pickle (no 'G_ema' or 'G' entry)")
+    nets = {}
+    for key, expected in classes.items():
+        net = data.get(key)
+        if net is None:
+            continue
+        if not isinstance(net, OfficialObject) or net.class_name != expected:
+            raise CheckpointError(f"{source}: {key} is {net!r}, not {label} {expected}")
+        nets[key] = net
+    return nets
 
 
 def rename_keys(state: Mapping[str, Tensor], rules: Iterable[tuple[str, str | None]]) -> dict[str, Tensor]:

@@ -23,6 +23,8 @@ only way a pickle can reach a Python global: it returns
   checked here so that no argument can make them do anything else;
 * for the class names a format declares (:class:`KnownClasses`), a stand-in class
   (:class:`OfficialObject`) that only records the arguments and state it is given;
+* for the type names a format declares as mere values (``typing.Any``, ``builtins.dict`` in the metadata
+  of EpiGRAF's pickled OmegaConf configurations), an inert :class:`TypeReference` that cannot be called;
 * for ``_reconstruct_persistent_obj``, a function that records ``class_name`` and ``state`` (the
   class name must be declared too) and the SHA-256 of ``module_src``, which it never executes;
 
@@ -56,6 +58,7 @@ from ..checkpoint import CheckpointError
 __all__ = [
     "KnownClasses",
     "OfficialObject",
+    "TypeReference",
     "OfficialDict",
     "RestrictedUnpickler",
     "UnsafePickleError",
@@ -109,18 +112,23 @@ class KnownClasses:
             (``dnnlib.util.EasyDict``).
         persistent: bare class names allowed in ``torch_utils.persistence`` objects (``TriPlaneGenerator``).
         persistence_modules: modules whose ``_reconstruct_persistent_obj`` the pickle may name.
+        types: qualified names of types the pickle holds only as values (a type annotation kept in an
+            object's state: ``typing.Any``, ``builtins.dict``), read into :class:`TypeReference` markers,
+            which refuse to be called.
     """
 
     objects: frozenset[str] | set[str] = frozenset()
     dicts: frozenset[str] | set[str] = frozenset()
     persistent: frozenset[str] | set[str] = frozenset()
     persistence_modules: frozenset[str] | set[str] = frozenset({"torch_utils.persistence"})
+    types: frozenset[str] | set[str] = frozenset()
 
     def __or__(self, other: KnownClasses) -> KnownClasses:
         return KnownClasses(frozenset(self.objects) | frozenset(other.objects),
                             frozenset(self.dicts) | frozenset(other.dicts),
                             frozenset(self.persistent) | frozenset(other.persistent),
-                            frozenset(self.persistence_modules) | frozenset(other.persistence_modules))
+                            frozenset(self.persistence_modules) | frozenset(other.persistence_modules),
+                            frozenset(self.types) | frozenset(other.types))
 
 
 class OfficialObject:
@@ -245,6 +253,16 @@ class OfficialDict(dict):
 
 
 @dataclass(frozen=True)
+class TypeReference:
+    """What a declared type name (:attr:`KnownClasses.types`) reads as: its name, nothing callable."""
+
+    name: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise CheckpointError(f"the file asks to call {self.name}, which gan3d reads only as a type name")
+
+
+@dataclass(frozen=True)
 class _StorageType:
     """What a pickle's ``torch.FloatStorage`` (and friends) resolves to: only its dtype."""
 
@@ -290,10 +308,19 @@ def _codecs_encode(text: Any, encoding: str = "utf-8") -> bytes:
     return text.encode("latin1")
 
 
+def _defaultdict(default_factory: Any = None, *args: Any) -> dict:
+    # collections.defaultdict(factory) as pickled (REDUCE with the factory, then SETITEMS): read as a plain
+    # dict, so the factory (whatever the file names) is never called.
+    if args:
+        raise CheckpointError("the file builds a defaultdict with more than a factory")
+    return {}
+
+
 def _plain_data_globals() -> dict[str, Any]:
     """Inert globals every format may name: containers, tensor/parameter rebuilding, dtypes."""
     table: dict[str, Any] = {
         "collections.OrderedDict": collections.OrderedDict,
+        "collections.defaultdict": _defaultdict,
         "builtins.set": set, "builtins.frozenset": frozenset, "builtins.slice": slice,
         "__builtin__.set": set, "__builtin__.frozenset": frozenset, "__builtin__.slice": slice,
         "_codecs.encode": _codecs_encode,
@@ -369,6 +396,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             return self.stand_in(qualified)
         if qualified in self.known.dicts:
             return self.stand_in(qualified, OfficialDict)
+        if qualified in self.known.types:
+            return TypeReference(qualified)
         if name == "_load_from_bytes" and module == "torch.storage":
             return self._load_from_bytes
         if module in ("copyreg", "copy_reg") and name == "_reconstructor":

@@ -1,7 +1,7 @@
 """Training: one loop for every method (:class:`Trainer`), split by concern.
 
 - :mod:`.config`: the recipe's ``training`` section (:class:`TrainingConfig`) and its stages;
-- :mod:`.workdir`: the job directory (start, resume, set-up);
+- :mod:`.workdir`: the job directory (start, resume, its lock and identity, set-up);
 - :mod:`.data`: the resumable stream of real batches;
 - :mod:`.ema`: the generator's moving average;
 - :mod:`.distributed`: what the ranks share under ``torchrun``;
@@ -9,7 +9,8 @@
 """
 
 from .config import StageSchedule, TrainingConfig
-from .trainer import Trainer, TrainingError
-from .workdir import WorkDirError
+from .trainer import MAX_SEED, Trainer, TrainingError, TrainingInterrupted
+from .workdir import JobLock, WorkDirError
 
-__all__ = ["TrainingConfig", "Trainer", "TrainingError", "WorkDirError", "StageSchedule"]
+__all__ = ["TrainingConfig", "Trainer", "TrainingError", "TrainingInterrupted", "WorkDirError", "StageSchedule",
+           "JobLock", "MAX_SEED"]

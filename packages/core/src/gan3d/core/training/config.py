@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..recipe import RecipeError
 
-__all__ = ["TrainingConfig", "StageSchedule"]
+__all__ = ["TrainingConfig", "StageSchedule", "is_number"]
 
 
 @dataclass
@@ -31,7 +32,7 @@ class TrainingConfig:
         log_every: steps between ``log.json`` lines.
         xflip: mirror the data set (images and camera labels).
         max_bad_steps: non-finite steps to skip before stopping (0: stop at the first).
-        keep_checkpoints: complete checkpoints kept on disk.
+        keep_checkpoints: complete checkpoints kept on disk (0: all).
         frozen_slots: generator slots left untrained (``stochasticity_mapper``, ``point_embedder``,
             ``feature_decoder``, ``volume_renderer``, ``background/feature_decoder``...), e.g. StyleSDF's
             volume renderer under its 2D decoder; not in the optimizer and no gradients computed.
@@ -44,6 +45,10 @@ class TrainingConfig:
             ``interval / (interval + 1)``) when the R1 interval is above 1.
         optimizer: ``'adam'`` (betas from ``g_betas``/``d_betas``) or ``'rmsprop'`` (GIRAFFE;
             PyTorch's defaults, alpha 0.99, eps 1e-8).
+        lr_multipliers: ``{slot: factor}``: the parameters of these generator slots train at ``factor``
+            times the generator learning rate (in every stage), in optimizer groups of their own, e.g.
+            ``{"point_sampler": 0.1}`` for GRAM CARLA's manifold predictor (``sampling_network_lr`` 2e-6
+            beside ``gen_lr`` 2e-5). Empty: one learning rate for the whole generator.
     """
 
     batch_size: int = 32
@@ -69,9 +74,12 @@ class TrainingConfig:
     optimizer: str = "adam"
     frozen_slots: list[str] = field(default_factory=list)
     init_from: dict[str, Any] | None = None
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        if not isinstance(data, dict):
+            raise RecipeError(f"the training section must be a mapping of options, got {type(data).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
@@ -81,26 +89,44 @@ class TrainingConfig:
         return cfg
 
     def validate(self) -> None:
-        def positive(name: str) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise RecipeError(f"training.{name} must be a positive number, got {value!r}")
-
+        """Raise :class:`RecipeError` naming the first option whose value cannot be trained with."""
         for name in ("batch_size", "g_lr", "d_lr", "total_kimg", "snapshot_kimg", "image_snapshot_kimg",
                      "log_every", "ema_kimg"):
-            positive(name)
-        if not isinstance(self.batch_size, int):
-            raise RecipeError(f"training.batch_size must be an integer, got {self.batch_size!r}")
+            if not is_number(getattr(self, name), positive=True):
+                raise RecipeError(f"training.{name} must be a positive number, got {getattr(self, name)!r}")
+        for name in ("batch_size", "log_every"):
+            if not isinstance(getattr(self, name), int):
+                raise RecipeError(f"training.{name} must be an integer, got {getattr(self, name)!r}")
+        for name in ("g_grad_clip", "d_grad_clip"):
+            value = getattr(self, name)
+            if not is_number(value) or value < 0:
+                raise RecipeError(f"training.{name} must be a number >= 0 (0: no clipping), got {value!r}")
+        for name in ("max_bad_steps", "keep_checkpoints"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise RecipeError(f"training.{name} must be an integer >= 0, got {value!r}")
+        for name in ("xflip", "ema_warmup", "lazy_reg_adam"):
+            if not isinstance(getattr(self, name), bool):
+                raise RecipeError(f"training.{name} must be true or false, got {getattr(self, name)!r}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise RecipeError(f"training.optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
-        if self.ema_beta is not None and not 0 <= self.ema_beta < 1:
-            raise RecipeError(f"training.ema_beta must be in [0, 1), got {self.ema_beta}")
+        if self.ema_beta is not None and not (is_number(self.ema_beta) and 0 <= self.ema_beta < 1):
+            raise RecipeError(f"training.ema_beta must be in [0, 1), got {self.ema_beta!r}")
+        if self.ema_rampup is not None and not is_number(self.ema_rampup, positive=True):
+            raise RecipeError(f"training.ema_rampup must be a positive number or null, got {self.ema_rampup!r}")
         for name in ("g_betas", "d_betas"):
             betas = getattr(self, name)
-            if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            if not isinstance(betas, (list, tuple)) or len(betas) != 2 or not all(
+                    is_number(b) and 0 <= b < 1 for b in betas):
                 raise RecipeError(f"training.{name} must be two numbers in [0, 1), got {betas!r}")
         if not isinstance(self.frozen_slots, list) or not all(isinstance(x, str) for x in self.frozen_slots):
             raise RecipeError(f"training.frozen_slots must be a list of slot names, got {self.frozen_slots!r}")
+        multipliers = self.lr_multipliers
+        if not isinstance(multipliers, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                for k, v in multipliers.items()):
+            raise RecipeError(f"training.lr_multipliers must map generator slot names to positive factors, e.g. "
+                              f"{{\"point_sampler\": 0.1}}; got {multipliers!r}")
         if self.init_from is not None:
             init = self.init_from
             known = {"checkpoint", "slots", "weights"}
@@ -112,7 +138,16 @@ class TrainingConfig:
                 raise RecipeError(f"training.init_from.slots must be a non-empty list of slot names, got {slots!r}")
             if init.get("weights", "G_ema") not in ("G_ema", "G"):
                 raise RecipeError(f"training.init_from.weights must be 'G_ema' or 'G', got {init.get('weights')!r}")
+        if not isinstance(self.stages, list) or not all(isinstance(st, dict) for st in self.stages):
+            raise RecipeError(f"training.stages must be a list of mappings, got {self.stages!r:.200}")
         StageSchedule(self)  # validates the stages
+
+
+def is_number(value: Any, *, positive: bool = False) -> bool:
+    """A finite int or float (not a bool), above 0 when ``positive``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return value > 0 if positive else True
 
 
 class StageSchedule:
@@ -133,6 +168,10 @@ class StageSchedule:
                         not isinstance(value, int) or isinstance(value, bool) or value < 0
                         or (value == 0 and key in ("resolution", "batch_size"))):
                     raise RecipeError(f"training.stages[{i}].{key} must be a positive integer, got {value!r}")
+                if key == "until_kimg" and not (is_number(value) and value >= 0):
+                    raise RecipeError(f"training.stages[{i}].until_kimg must be a number >= 0, got {value!r}")
+                if key in ("g_lr", "d_lr") and not is_number(value, positive=True):
+                    raise RecipeError(f"training.stages[{i}].{key} must be a positive number, got {value!r}")
             if i < len(self.stages) - 1 and not ({"until_step", "until_kimg"} & set(stage)):
                 raise RecipeError(f"training.stages[{i}] needs until_step or until_kimg (only the last may omit it)")
 

@@ -17,7 +17,11 @@ import copy
 import inspect
 import json
 import logging
+import math
+import signal
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,20 +30,21 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint, state_dict_mismatch
 from ..data.base import GanDataset
 from ..generator import Generator, build_generator, build_module
 from ..images import save_image_grid
 from ..interfaces import Scheduled
 from ..objective import LossInputs, Objective
 from ..recipe import Recipe, RecipeError
+from ..validation import MAX_SEED
 from . import distributed
 from .config import StageSchedule, TrainingConfig
 from .data import ItemFailure, make_loader
 from .ema import ema_beta, update_ema
-from .workdir import prepare_work_dir, resume_point
+from .workdir import JobLock, check_work_dir, new_job_id, prepare_work_dir, resume_point
 
-__all__ = ["Trainer", "TrainingError"]
+__all__ = ["Trainer", "TrainingError", "TrainingInterrupted", "MAX_SEED"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +88,20 @@ class Trainer:
         self.is_main = self.rank == 0
         self.device = torch.device(device)
         self.workers = workers
+        # Recorded in job.json, so that a resumed run reads the same data.
+        source = dataset.source if isinstance(dataset, GanDataset) else None
+        self.data_source = str(Path(source).resolve()) if source else None
         self.progress = progress and self.is_main
         self.dataset = dataset
         if len(dataset) == 0:
             raise ValueError("the data set is empty")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
 
-        checkpoint, self.checkpoint_path = resume_point(self.work_dir, recipe, resume)
+        # Everything that can be checked without writing is checked first: a mistake costs no job directory.
+        # (A new job is checked by rank 0 alone: it may have made the directory before another rank looks.)
+        if self.is_main or resume:
+            check_work_dir(self.work_dir, resume)
         self.recipe = recipe
         self.cfg = TrainingConfig.from_dict(recipe.training)
         self.schedule = StageSchedule(self.cfg)
@@ -117,6 +130,23 @@ class Trainer:
         if unknown:  # checked before the (possibly long) preparation below
             raise RecipeError(f"training.frozen_slots: the generator has no slot(s) {unknown}; "
                               f"slots: {', '.join(slots)}")
+        unknown = [n for n in self.cfg.lr_multipliers if n not in slots]
+        if unknown:
+            raise RecipeError(f"training.lr_multipliers: the generator has no slot(s) {unknown}; "
+                              f"slots: {', '.join(slots)}")
+        self._check_stage_options()
+        self._check_data_resolution()
+
+        # The job directory: locked by rank 0 (which writes it; released by close(), when the trainer
+        # is collected, a failed construction included, or when the process ends), then what it
+        # continues from.
+        self._lock = JobLock(self.work_dir) if self.is_main else None
+        if self._lock is not None:
+            self._lock.acquire()
+            self._release_lock = weakref.finalize(self, self._lock.release, remove_new_dir=True)
+        checkpoint, self.checkpoint_path, job_id = resume_point(self.work_dir, recipe, resume,
+                                                                check=self.is_main or resume)
+        self.job_id = job_id or new_job_id()
         if checkpoint is None:
             self._initialize_generator(seed)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -130,8 +160,7 @@ class Trainer:
         g_interval = self.loss.g_reg_interval or 0
         g_ratio = g_interval / (g_interval + 1) if self.cfg.lazy_reg_adam and g_interval > 1 else 1.0
         self.d_ratio, self.g_ratio = d_ratio, g_ratio
-        frozen = {id(p) for name in self.cfg.frozen_slots for p in slots[name].parameters()}
-        g_params = [p for p in self.G.parameters() if id(p) not in frozen] + list(self.loss.parameters())
+        g_params = self._generator_param_groups(slots)
         if self.cfg.optimizer == "rmsprop":
             self.G_opt = torch.optim.RMSprop(g_params, lr=self.cfg.g_lr * g_ratio, alpha=0.99, eps=1e-8)
             self.D_opt = torch.optim.RMSprop(self.D.parameters(), lr=self.cfg.d_lr * d_ratio, alpha=0.99, eps=1e-8)
@@ -154,6 +183,7 @@ class Trainer:
         self._loader_batch = None
         self._writer = None
         self._tensorboard = tensorboard
+        self._saved_step = self.step if checkpoint is not None else None
         if self.is_main:
             self._prepare_work_dir(resume)
 
@@ -171,26 +201,30 @@ class Trainer:
             "G_opt": self.G_opt.state_dict(),
             "D_opt": self.D_opt.state_dict(),
             "rng": {"trainer": self.rng.get_state(), "torch": torch.get_rng_state()},
-            "meta": {"torch": str(torch.__version__), "world_size": self.world, "seed": self.seed},
+            "meta": {"torch": str(torch.__version__), "world_size": self.world, "seed": self.seed, "job": self.job_id},
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.G_ema.load_state_dict(state["G_ema"])
+        self._load_weights("G", self.G, state)
+        self._load_weights("G_ema", self.G_ema, state)
         if state.get("meta", {}).get("imported"):
             # An official checkpoint brought in by tools/run.py import: weights only. Optimizers,
             # loss state and random draws start afresh, from step 0; a discriminator the file did
             # not have starts from its initialisation.
             if "D" in state:
-                self.D.load_state_dict(state["D"])
+                self._load_weights("D", self.D, state)
             else:
                 logger.warning("the imported checkpoint has no discriminator; fine-tuning starts with a fresh one")
             logger.info("continuing from imported official weights (%s)", state["meta"].get("source", "?"))
             return
-        self.D.load_state_dict(state["D"])
-        self.loss.load_state_dict(state["loss"])
-        self.G_opt.load_state_dict(state["G_opt"])
-        self.D_opt.load_state_dict(state["D_opt"])
+        self._load_weights("D", self.D, state)
+        self._load_weights("loss", self.loss, state)
+        for key, opt in (("G_opt", self.G_opt), ("D_opt", self.D_opt)):
+            try:
+                opt.load_state_dict(state[key])
+            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+                raise CheckpointError(f"{self.checkpoint_path}: its {key} optimizer state does not fit: "
+                                      f"{' '.join(str(exc).split())[:300]}") from None
         self.rng.set_state(state["rng"]["trainer"])
         ranks = state["rng"].get("ranks")
         if ranks is not None and len(ranks) == self.world:
@@ -202,12 +236,72 @@ class Trainer:
         else:  # saved with another number of ranks: each rank's noise starts afresh from its seed
             logger.warning("resuming %d ranks from a checkpoint of %s; module noise is re-seeded",
                            self.world, len(ranks) if ranks else "unknown")
+        saved_seed = state.get("meta", {}).get("seed") if isinstance(state.get("meta"), dict) else None
+        if isinstance(saved_seed, int) and saved_seed != self.seed:  # the data order and sample grids follow it
+            logger.warning("resuming with the job's seed %d (not %d)", saved_seed, self.seed)
+            self.seed = saved_seed
         self.step = int(state["step"])
         self.nimg = int(state["nimg"])
         self.bad_steps = int(state.get("bad_steps", 0))
 
+    def _load_weights(self, key: str, module: nn.Module, state: dict[str, Any]) -> None:
+        mismatch = state_dict_mismatch(module, state[key])
+        if mismatch:
+            raise CheckpointError(f"{self.checkpoint_path}: its {key} weights do not fit the recipe's: {mismatch}")
+        module.load_state_dict(state[key])
+
     def _prepare_work_dir(self, resume: bool) -> None:
-        prepare_work_dir(self.work_dir, self.recipe, resume=resume, step=self.step)
+        prepare_work_dir(self.work_dir, self.recipe, resume=resume, step=self.step, job_id=self.job_id,
+                         seed=self.seed, data=self.data_source)
+
+    def close(self) -> None:
+        """Flush the TensorBoard writer and give the job directory's lock back (also done when the
+        trainer is garbage collected or the process ends)."""
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+        if self._lock is not None:
+            self._release_lock()
+
+    def _check_stage_options(self) -> None:
+        """Every ``generator.<option>`` and ``loss.<option>`` a stage sets is one :meth:`_apply_stage`
+        accepts, with a value of the option's kind, so a mistake fails before the job directory is made."""
+        options = inspect.signature(type(self.loss)).parameters
+        for index in range(len(self.schedule.stages)):
+            settings = self.schedule.settings(index)
+            for key, value in settings["generator"].items():
+                if key not in Generator.STAGE_OPTIONS:
+                    raise RecipeError(f"training.stages[{index}]: a stage cannot set generator option {key!r}; it "
+                                      f"can set {', '.join(Generator.STAGE_OPTIONS)}")
+                _check_stage_value(index, f"generator.{key}", getattr(self.G, key), value)
+            for key, value in settings["loss"].items():
+                if key not in options:
+                    raise RecipeError(f"training.stages[{index}]: the loss has no option {key!r}; its options: "
+                                      f"{', '.join(options)}")
+                default = options[key].default
+                _check_stage_value(index, f"loss.{key}", None if default is inspect.Parameter.empty else default,
+                                   value)
+
+    def _check_data_resolution(self) -> None:
+        """Real images smaller than the rendered image are refused (they would be upsampled, so the
+        discriminator would compare blurred reals with sharp fakes); smaller than the final output
+        image (after an upsampler) is allowed with a warning."""
+        image = self.dataset[0][0]
+        side = int(min(image.shape[-2:]))
+        renders = [r for r in (self.schedule.settings(i)["resolution"] for i in range(len(self.schedule.stages)))
+                   if r is not None] + [self.G.render_resolution]
+        render = max(renders)
+        if side < render:
+            raise RecipeError(
+                f"the data set's images are {side}x{side} but the generator renders {render}x{render}; real images "
+                f"would be upsampled. Give a data set of at least {render} px, or render smaller (--resolution)"
+            )
+        out = max(self.output_resolution(r) for r in renders)
+        if side < out:
+            logger.warning("the data set's images are %dx%d but the generator's output is %dx%d: real images are "
+                           "upsampled for the discriminator; a data set of %d px matches the method", side, side,
+                           out, out, out)
 
     @property
     def writer(self):
@@ -254,9 +348,24 @@ class Trainer:
                            "give --set training.init_from.checkpoint=<checkpoint of the earlier stage>", init["slots"])
         self.loss.initialize_generator(self.G, generator=torch.Generator().manual_seed(seed))
 
+    def _generator_param_groups(self, slots: dict[str, nn.Module]) -> list[dict[str, Any]]:
+        """The generator optimizer's parameter groups: every trained parameter of G (and of the loss) at the
+        generator learning rate, except the slots of ``training.lr_multipliers``, each in a group of its own
+        whose ``lr_multiplier`` scales that rate; ``training.frozen_slots`` are left out."""
+        frozen = {id(p) for name in self.cfg.frozen_slots for p in slots[name].parameters()}
+        scaled = {id(p): name for name in self.cfg.lr_multipliers for p in slots[name].parameters()}
+        base = [p for p in self.G.parameters() if id(p) not in frozen and id(p) not in scaled]
+        groups: list[dict[str, Any]] = [{"params": base + list(self.loss.parameters()), "lr_multiplier": 1.0}]
+        for name, factor in self.cfg.lr_multipliers.items():
+            params = [p for p in slots[name].parameters() if id(p) not in frozen and scaled[id(p)] == name]
+            if params:
+                groups.append({"params": params, "lr_multiplier": float(factor), "slot": name,
+                               "lr": self.cfg.g_lr * factor * self.g_ratio})
+        return groups
+
     def _apply_stage(self, index: int, settings: dict[str, Any]) -> None:
         for group in self.G_opt.param_groups:
-            group["lr"] = settings["g_lr"] * self.g_ratio
+            group["lr"] = settings["g_lr"] * self.g_ratio * group.get("lr_multiplier", 1.0)
         for group in self.D_opt.param_groups:
             group["lr"] = settings["d_lr"] * self.d_ratio
         for key, value in settings["generator"].items():
@@ -276,9 +385,9 @@ class Trainer:
                 G.render_resolution = settings["resolution"]
         self._stage_index = index
 
-    def output_resolution(self) -> int:
-        """The side of the generator's output image at the current render resolution."""
-        return self.G.output_resolution()
+    def output_resolution(self, render_resolution: int | None = None) -> int:
+        """The side of the generator's output image at ``render_resolution`` (default: the current one)."""
+        return self.G.output_resolution(render_resolution)
 
     def _sync_grads(self, parameters: list[nn.Parameter]) -> None:
         """Average the gradients over the ranks (one all-reduce of the flattened gradients)."""
@@ -332,6 +441,15 @@ class Trainer:
         t0 = time.perf_counter()
         real, labels = self._next_real(batch)  # full resolution: the objective resizes or cuts patches
         data_time = time.perf_counter() - t0
+        # Modules with schedules (pi-GAN's annealed density noise, patch scales, fade-ins) follow the progress,
+        # before the output size is read: a progressive upsampler's side follows its fade-in (StyleNeRF).
+        self._set_training_step()
+        if self.loss.reset_optimizers_now(self.G, self.D, self.step, self.nimg / 1000):
+            # A progressive schedule's phase change (VolumeGAN): both optimizers start afresh.
+            for opt in (self.G_opt, self.D_opt):
+                opt.state.clear()
+            logger.info("optimizer states cleared at step %d (kimg %.3f), as the objective asks", self.step,
+                        self.nimg / 1000)
         image_resolution = self.output_resolution()
 
         def draw_inputs() -> LossInputs:
@@ -341,8 +459,6 @@ class Trainer:
                               image_resolution=image_resolution, alpha=alpha, step=self.step,
                               kimg=self.nimg / 1000, generator=None)
 
-        # Modules with schedules (pi-GAN's annealed density noise, patch scales, fade-ins) follow the progress.
-        self._set_training_step()
         logs: dict[str, float] = {}
         self._step_was_bad = False
         terms: dict[str, dict[str, Tensor]] = {}
@@ -455,6 +571,7 @@ class Trainer:
     def save(self) -> Path | None:
         """Write a checkpoint (rank 0; the other ranks only hand over their RNG states)."""
         rank_rng = distributed.gather_rng_states(self.device, self.world)  # every rank joins
+        self._saved_step = self.step  # on every rank: train() decides on the final save with it
         if not self.is_main:
             return None
         state = self.state_dict()
@@ -463,50 +580,72 @@ class Trainer:
 
     def train(self, kimg: float | None = None) -> dict[str, float]:
         """Train until ``kimg`` thousand real images have been shown (default the recipe's
-        ``total_kimg``); returns the last step's scalars."""
+        ``total_kimg``); returns the last step's scalars. The last step is always checkpointed.
+
+        In the main thread of a single process, Ctrl-C (SIGINT) or SIGTERM (a cluster's preemption)
+        finishes the current step, checkpoints it and raises :class:`TrainingInterrupted`; a second
+        one stops at once (the newest complete checkpoint stays intact: checkpoints are written to a
+        temporary file and renamed). Under ``torchrun`` an interrupt stops at once.
+        """
+        if kimg is not None and (isinstance(kimg, bool) or not isinstance(kimg, (int, float))
+                                 or not math.isfinite(kimg) or kimg <= 0):
+            raise ValueError(f"kimg must be a positive finite number, got {kimg!r}")
         total_nimg = int((kimg if kimg is not None else self.cfg.total_kimg) * 1000)
         if total_nimg <= 0:
-            raise ValueError(f"kimg must be positive, got {kimg}")
-        snap_nimg = int(self.cfg.snapshot_kimg * 1000)
-        img_nimg = int(self.cfg.image_snapshot_kimg * 1000)
+            raise ValueError(f"kimg must be at least 0.001 (one image), got {kimg}")
+        snap_nimg = max(1, int(self.cfg.snapshot_kimg * 1000))
+        img_nimg = max(1, int(self.cfg.image_snapshot_kimg * 1000))
         start_time = time.perf_counter()
         logs: dict[str, float] = {}
         acc: dict[str, list[float]] = {}
         progress = None
-        if self.progress:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed:.2f}/{task.total:.2f} kimg"),
-                TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[losses]}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
-            )
-            task = progress.add_task("train", total=total_nimg / 1000, completed=self.nimg / 1000, speed="", losses="")
-            progress.start()
-        if self.is_main and self.step == 0:
-            self.save_samples(f"fakes-{self.step:09d}")
+        stop = _StopRequest(self)
         try:
-            while self.nimg < total_nimg:
-                t0 = time.perf_counter()
-                logs = self.train_step()
-                iter_time = time.perf_counter() - t0
-                for k, v in logs.items():
-                    acc.setdefault(k, []).append(v)
-                prev = self.nimg - logs["batch_size"]
-                if self.is_main and (self.step % self.cfg.log_every == 0 or self.nimg >= total_nimg):
-                    entry = {k: sum(v) / len(v) for k, v in acc.items()}
-                    entry.update(step=self.step, kimg=self.nimg / 1000, iter_time=iter_time,
-                                 run_time=time.perf_counter() - start_time)
-                    self._log(entry)
-                    acc.clear()
-                if self.is_main and img_nimg and (self.nimg // img_nimg > prev // img_nimg or self.nimg >= total_nimg):
+            with stop:  # first: an interrupt from here on finishes the step and saves it
+                if self.progress:
+                    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+                    progress = Progress(
+                        TextColumn("[bold]train"), BarColumn(),
+                        TextColumn("{task.completed:.2f}/{task.total:.2f} kimg"),
+                        TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[losses]}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+                    )
+                    task = progress.add_task("train", total=total_nimg / 1000, completed=self.nimg / 1000,
+                                             speed="", losses="")
+                    progress.start()
+                if self.is_main and self.step == 0:
                     self.save_samples(f"fakes-{self.step:09d}")
-                if snap_nimg and (self.nimg // snap_nimg > prev // snap_nimg or self.nimg >= total_nimg):
+                while self.nimg < total_nimg and not stop.requested:
+                    t0 = time.perf_counter()
+                    logs = self.train_step()
+                    iter_time = time.perf_counter() - t0
+                    for k, v in logs.items():
+                        acc.setdefault(k, []).append(v)
+                    prev = self.nimg - logs["batch_size"]
+                    if self.is_main and (self.step % self.cfg.log_every == 0 or self.nimg >= total_nimg):
+                        entry = {k: sum(v) / len(v) for k, v in acc.items()}
+                        entry.update(step=self.step, kimg=self.nimg / 1000, iter_time=iter_time,
+                                     run_time=time.perf_counter() - start_time)
+                        self._log(entry)
+                        acc.clear()
+                    if self.is_main and (self.nimg // img_nimg > prev // img_nimg or self.nimg >= total_nimg):
+                        self.save_samples(f"fakes-{self.step:09d}")
+                    if self.nimg // snap_nimg > prev // snap_nimg or self.nimg >= total_nimg:
+                        self.save()
+                    if progress is not None:
+                        losses = " ".join(f"{k}={logs[k]:.3f}" for k in ("G/loss", "D/loss") if k in logs)
+                        progress.update(task, completed=self.nimg / 1000,
+                                        speed=f"{1 / max(iter_time, 1e-9):.2f} it/s", losses=losses)
+                if self._saved_step != self.step:  # the last step is always saved (an interrupt's too)
                     self.save()
-                if progress is not None:
-                    losses = " ".join(f"{k}={logs[k]:.3f}" for k in ("G/loss", "D/loss") if k in logs)
-                    progress.update(task, completed=self.nimg / 1000, speed=f"{1 / max(iter_time, 1e-9):.2f} it/s",
-                                    losses=losses)
+                if stop.requested:
+                    raise TrainingInterrupted(self._interrupt_message(stop.name, during=False), signum=stop.signum)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, TrainingInterrupted):
+                raise
+            raise TrainingInterrupted(self._interrupt_message(stop.name or "interrupted (Ctrl-C)", during=True),
+                                      signum=stop.signum) from None
         finally:
             if progress is not None:
                 progress.stop()
@@ -515,3 +654,88 @@ class Trainer:
                 self._writer.close()
                 self._writer = None
         return logs
+
+    def _interrupt_message(self, what: str, *, during: bool) -> str:
+        newest = latest_checkpoint(self.work_dir / "checkpoints")
+        if during:
+            head = f"{what}: stopped during step {self.step}"
+            kept = (f"the newest complete checkpoint is {newest.name}" if newest is not None
+                    else "no checkpoint was written yet (--resume starts the job again from step 0)")
+        else:
+            head = f"{what}: stopped after step {self.step}"
+            kept = f"checkpoint {newest.name} holds it" if newest is not None else "nothing was saved"
+        return f"{head}; {kept}; continue with --resume ({self.work_dir})"
+
+
+def _check_stage_value(index: int, key: str, current: Any, value: Any) -> None:
+    if not _same_kind(current, value):
+        raise RecipeError(f"training.stages[{index}].{key} must be a {type(current).__name__} like "
+                          f"{current!r}, got {value!r}")
+
+
+def _same_kind(current: Any, value: Any) -> bool:
+    """Whether a stage may set an attribute holding ``current`` to ``value``: numbers stay finite
+    numbers (an int may replace a float), bools stay bools, other values keep their type."""
+    if current is None:
+        return True
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, (int, float)):
+        return isinstance(value, int if isinstance(current, int) else (int, float)) and math.isfinite(value)
+    return isinstance(value, type(current))
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C or SIGTERM; the message says what was saved and how to go on."""
+
+    def __init__(self, message: str, *, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = signum if signum is not None else signal.SIGINT
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class _StopRequest:
+    """While active (``with``), the first SIGINT or SIGTERM asks the training loop to stop after
+    the current step; a second one interrupts at once. Only in the main thread of a single process:
+    under torchrun every rank must stop at the same step, so an interrupt stops at once there."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer  # its world size decides whether signals are handled
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str | None:
+        return {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}.get(self.signum)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is not None:  # the second one: stop now
+            self._restore()
+            if signum == signal.SIGTERM:
+                signal.raise_signal(signal.SIGTERM)
+            raise KeyboardInterrupt
+        self.signum = signum
+        logger.warning("%s: finishing the current step, then saving a checkpoint (press Ctrl-C again to stop at "
+                       "once)", "Ctrl-C" if signum == signal.SIGINT else "SIGTERM")
+
+    def __enter__(self) -> _StopRequest:
+        if self.trainer.world == 1 and threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
+
+    def __exit__(self, *exc) -> None:
+        self._restore()

@@ -29,6 +29,10 @@ class CoordinateEmbedder(PointEmbedder):
         num_frequencies: octaves of the positional encoding (0: no encoding; NeRF uses 10).
         include_input: keep the (scaled) point in front of the encoding.
         multiply_by_pi: encode ``sin(2^k pi p)`` (StyleNeRF) instead of ``sin(2^k p)`` (NeRF).
+        scene_extent: half the side of the cube about the origin that holds the scene (``bounds``: what shape
+            extraction and viewers sample); 0 (default): ``box_warp / 2``, the cube the encoding maps onto
+            ``[-1, 1]^3``. For unscaled coordinates whose scene reaches beyond 1 (GRAF's CARLA cars, rendered
+            from radius 10 between depths 7.5 and 12.5, reach 2.5 from the origin). It changes no output.
 
     ``out_channels = 3 * (include_input + 2 * num_frequencies)``; no per-batch scene
     (``scene(ws)`` returns ``None``) and no parameters.
@@ -42,19 +46,23 @@ class CoordinateEmbedder(PointEmbedder):
     num_ws = 0
 
     def __init__(self, *, box_warp: float = 2.0, num_frequencies: int = 0, include_input: bool = True,
-                 multiply_by_pi: bool = False) -> None:
+                 multiply_by_pi: bool = False, scene_extent: float = 0.0) -> None:
         super().__init__()
         if not box_warp > 0:
             raise ValueError(f"box_warp must be positive (the side of the cube mapped to [-1, 1]), got {box_warp}")
+        if scene_extent < 0:
+            raise ValueError(f"scene_extent must be >= 0 (0: box_warp / 2), got {scene_extent}")
         self.box_warp = float(box_warp)
+        self.scene_extent = float(scene_extent)
         self.encoding = PositionalEncoding(in_channels=3, num_frequencies=num_frequencies,
                                            include_input=include_input, multiply_by_pi=multiply_by_pi)
         self.out_channels = self.encoding.out_channels
 
     @property
     def bounds(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-        """The cube of side ``box_warp`` about the origin that the encoding maps onto ``[-1, 1]^3``."""
-        h = self.box_warp / 2
+        """The cube of half-side ``scene_extent`` about the origin, by default the one of side ``box_warp`` that
+        the encoding maps onto ``[-1, 1]^3``."""
+        h = self.scene_extent or self.box_warp / 2
         return ((-h, -h, -h), (h, h, h))
 
     def forward(self, points: Tensor, scene: Any = None) -> Tensor:

@@ -63,8 +63,8 @@ class PositionEncodedEmbedder(PointEmbedder):
         """The base embedder's."""
         return self.base.bounds
 
-    def scene(self, ws: Tensor) -> Any:
-        return self.base.scene(ws)
+    def scene(self, ws: Tensor, *, generator: torch.Generator | None = None) -> Any:
+        return self.base.scene(ws, generator=generator)
 
     def forward(self, points: Tensor, scene: Any) -> Tensor:
         if points.ndim != 4 or points.shape[-1] != 3:

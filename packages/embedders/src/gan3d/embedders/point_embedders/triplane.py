@@ -18,6 +18,7 @@ Small ``resolution``/``channel_base``/``channel_max`` give a tiny tri-plane for 
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from gan3d.core.interfaces import PointEmbedder
@@ -37,7 +38,10 @@ class TriplaneEmbedder(PointEmbedder):
         channels: features per plane (EG3D 32).
         w_dim: latent width (512).
         box_warp: side of the world cube the planes span (EG3D FFHQ 1.0).
-        plane_axes: ``'official'`` (EG3D's projection, loads its checkpoints) or ``'corrected'``.
+        plane_axes: ``'official'`` (EG3D's projection, loads its checkpoints), ``'corrected'`` or
+            ``'epigraf'`` (EpiGRAF's planes in gan3d's world; see :mod:`.triplane_sampling`).
+        align_corners: ``grid_sample``'s convention when reading the planes (EG3D ``False``; EpiGRAF
+            ``True``, networks_epigraf.py ``tri_plane_renderer``).
         channel_base, channel_max: the backbone's channel schedule (EG3D 32768, 512).
         conv_clamp: clamp of the backbone's convolution outputs (EG3D: none).
         use_noise: per-pixel noise inputs in the backbone (StyleGAN2: yes).
@@ -51,7 +55,7 @@ class TriplaneEmbedder(PointEmbedder):
     def __init__(self, *, resolution: int = 256, channels: int = 32, w_dim: int = 512, box_warp: float = 1.0,
                  plane_axes: str = "official", channel_base: int = 32768, channel_max: int = 512,
                  conv_clamp: float | None = None, use_noise: bool = True, noise_mode: str = "random",
-                 memory_format: str = "auto") -> None:
+                 memory_format: str = "auto", align_corners: bool = False) -> None:
         super().__init__()
         if plane_axes not in PLANE_AXES:
             raise ValueError(
@@ -75,6 +79,7 @@ class TriplaneEmbedder(PointEmbedder):
         self.box_warp = float(box_warp)
         self.plane_axes = plane_axes
         self.noise_mode = noise_mode
+        self.align_corners = align_corners
 
     @property
     def bounds(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
@@ -82,7 +87,7 @@ class TriplaneEmbedder(PointEmbedder):
         h = self.box_warp / 2
         return ((-h, -h, -h), (h, h, h))
 
-    def scene(self, ws: Tensor) -> Tensor:
+    def scene(self, ws: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """``ws [B, num_ws, w_dim]`` (its rows) -> planes ``[B, 3, C, res, res]``."""
         if ws.ndim != 3 or ws.shape[1] < self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(
@@ -106,9 +111,10 @@ class TriplaneEmbedder(PointEmbedder):
                              f"got {got}")
         b, r, s, _ = points.shape
         features = sample_from_planes(scene, points.reshape(b, r * s, 3), box_warp=self.box_warp,
-                                      plane_axes=self.plane_axes, reduce="mean")  # [B, R*S, C]
+                                      plane_axes=self.plane_axes, align_corners=self.align_corners,
+                                      reduce="mean")  # [B, R*S, C]
         return features.reshape(b, r, s, self.channels)
 
     def extra_repr(self) -> str:
         return (f"resolution={self.resolution}, channels={self.channels}, box_warp={self.box_warp}, "
-                f"plane_axes={self.plane_axes!r}, num_ws={self.num_ws}")
+                f"plane_axes={self.plane_axes!r}, align_corners={self.align_corners}, num_ws={self.num_ws}")

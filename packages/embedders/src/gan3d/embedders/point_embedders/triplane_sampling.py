@@ -15,9 +15,16 @@ valid. We offer both:
 * ``'official'``: ``(x, y), (x, z), (z, x)`` -- loads EG3D checkpoints; our default.
 * ``'corrected'``: ``(x, y), (y, z), (z, x)`` -- the three distinct planes the paper describes (the
   fix proposed in issue #53 changes the second plane only).
+* ``'epigraf'``: EpiGRAF's planes (universome/epigraf src/training/networks_epigraf.py
+  ``tri_plane_renderer``: ``(x_e, y_e), (x_e, z_e), (y_e, z_e)`` of its own world, whose faces look along
+  +x) written in gan3d's world, which EpiGRAF's camera angles enter by a quarter turn about y
+  (``x_e = z, y_e = y, z_e = -x``; see gan3d.methods.epigraf.camera_angles): ``(z, y), (z, -x), (y, -x)``,
+  so EpiGRAF checkpoints sample the same features at the same scene points.
 
 The first coordinate of a pair indexes the plane's width (``grid_sample``'s x), the second its height.
-We select coordinates by index rather than multiplying by an inverse matrix: the same numbers, exact.
+We select coordinates by index (and sign) rather than multiplying by an inverse matrix: the same numbers,
+exact. EG3D samples with ``align_corners=False`` (a plane's texels tile the cube), EpiGRAF with
+``align_corners=True`` (its corner texels sit on the cube's faces).
 """
 
 from __future__ import annotations
@@ -26,12 +33,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["PLANE_AXES", "project_onto_planes", "sample_from_planes"]
+__all__ = ["PLANE_AXES", "PLANE_SIGNS", "project_onto_planes", "sample_from_planes"]
 
 #: For each axis mode, the (width, height) world-axis indices of the three planes (0=x, 1=y, 2=z).
 PLANE_AXES: dict[str, tuple[tuple[int, int], ...]] = {
     "official": ((0, 1), (0, 2), (2, 0)),
     "corrected": ((0, 1), (1, 2), (2, 0)),
+    "epigraf": ((2, 1), (2, 0), (1, 0)),
+}
+#: Signs of those coordinates, for the modes that need any (the others read +1 everywhere).
+PLANE_SIGNS: dict[str, tuple[tuple[float, float], ...]] = {
+    "epigraf": ((1.0, 1.0), (1.0, -1.0), (1.0, -1.0)),
 }
 
 
@@ -51,11 +63,16 @@ def project_onto_planes(coordinates: Tensor, plane_axes: str = "official") -> Te
     ``[..., 0]`` is the coordinate along the plane's width, ``[..., 1]`` along its height.
     """
     axes = _check_mode(plane_axes)
-    return torch.stack([coordinates[..., list(pair)] for pair in axes], dim=1)
+    projected = torch.stack([coordinates[..., list(pair)] for pair in axes], dim=1)
+    if plane_axes in PLANE_SIGNS:
+        signs = torch.tensor(PLANE_SIGNS[plane_axes], dtype=projected.dtype, device=projected.device)
+        projected = projected * signs.view(1, 3, *([1] * (projected.ndim - 3)), 2)
+    return projected
 
 
 def sample_from_planes(planes: Tensor, points: Tensor, *, box_warp: float = 1.0,
-                       plane_axes: str = "official", reduce: str | None = None) -> Tensor:
+                       plane_axes: str = "official", align_corners: bool = False,
+                       reduce: str | None = None) -> Tensor:
     """Bilinearly sample tri-plane features at world ``points``.
 
     Args:
@@ -63,7 +80,8 @@ def sample_from_planes(planes: Tensor, points: Tensor, *, box_warp: float = 1.0,
         points: ``[N, M, 3]`` world coordinates; the cube of side ``box_warp`` centred at the origin
             maps onto the planes' extent, points outside it read zeros.
         box_warp: side of that cube (EG3D FFHQ: 1.0).
-        plane_axes: ``'official'`` or ``'corrected'`` (see the module docstring).
+        plane_axes: ``'official'``, ``'corrected'`` or ``'epigraf'`` (see the module docstring).
+        align_corners: ``grid_sample``'s convention (EG3D ``False``, EpiGRAF ``True``).
         reduce: ``None`` keeps the three planes apart; ``'mean'`` averages them (EG3D's decoder
             aggregation, ``sampled_features.mean(1)`` in triplane.py ``OSGDecoder.forward``).
 
@@ -91,7 +109,7 @@ def sample_from_planes(planes: Tensor, points: Tensor, *, box_warp: float = 1.0,
     else:
         planes = planes.reshape(n * 3, c, h, w)
     sampled = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False).view(n, 3, c, m)  # grid_sample's output is [N*3, C, 1, M]
+                            align_corners=align_corners).view(n, 3, c, m)  # grid_sample's output is [N*3, C, 1, M]
     if reduce == "mean":
         # The mean in grid_sample's layout (three contiguous [C, M] slabs added), then a transposed view:
         # reducing the planes of the [N, 3, M, C] view instead strides through memory, and the decoder's

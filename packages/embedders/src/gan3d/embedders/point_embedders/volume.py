@@ -37,7 +37,7 @@ from gan3d.core.interfaces import PointEmbedder
 
 from ..positional_encoding import PositionalEncoding
 
-__all__ = ["FeatureVolumeNetwork", "VolumeEmbedder", "sample_from_volume"]
+__all__ = ["FeatureVolumeNetwork", "VolumeEmbedder", "sample_from_volume", "trilinear_border"]
 
 #: VolumeGAN's FFHQ feature-volume bounds (``fv_cfg`` default in NeRFSynthesisNetwork.forward).
 FFHQ_BOUNDS = ((-0.1886, -0.1671, -0.1956), (0.1887, 0.1692, 0.1872))
@@ -48,17 +48,48 @@ def sample_from_volume(volume: Tensor, points: Tensor, bounds: Tensor) -> Tensor
 
     ``bounds [2, 3]`` (min corner, max corner) map onto the centres of the first and last voxels
     (``align_corners=True``); outside the box the border value is read. Returns ``[N, M, C]``.
+
+    With autograd on, the lookup is written out in gathers (:func:`trilinear_border`), as VolumeGAN's own
+    ``grid_sample_3d``: the path-length regularizer differentiates the image's gradient again, and CUDA's
+    ``grid_sampler_3d_backward`` has no derivative. Without autograd (inference) ``F.grid_sample`` does it;
+    both agree to float32 rounding.
     """
     if volume.ndim != 5:
         raise ValueError(f"volume must be [N, C, D, H, W], got {tuple(volume.shape)}")
     if points.ndim != 3 or points.shape[-1] != 3 or points.shape[0] != volume.shape[0]:
         raise ValueError(f"points must be [N, M, 3] with N={volume.shape[0]}, got {tuple(points.shape)}")
     low, high = bounds[0], bounds[1]
-    grid = (points - low) / (high - low) * 2.0 - 1.0
+    grid = ((points - low) / (high - low) * 2.0 - 1.0).to(volume.dtype)
+    if torch.is_grad_enabled() and (volume.requires_grad or grid.requires_grad):
+        return trilinear_border(volume, grid)
     n, m = points.shape[:2]
-    sampled = F.grid_sample(volume, grid.reshape(n, 1, 1, m, 3).to(volume.dtype), mode="bilinear",
+    sampled = F.grid_sample(volume, grid.reshape(n, 1, 1, m, 3), mode="bilinear",
                             padding_mode="border", align_corners=True)  # [N, C, 1, 1, M]
     return sampled.reshape(n, volume.shape[1], m).transpose(1, 2)
+
+
+def trilinear_border(volume: Tensor, grid: Tensor) -> Tensor:
+    """``F.grid_sample(volume, grid, 'bilinear', 'border', align_corners=True)`` for ``volume [N, C, D, H, W]``
+    and normalized ``grid [N, M, 3]`` (x: width, y: height, z: depth), as gathers and lerps, so that it can
+    be differentiated any number of times on every device. Returns ``[N, M, C]``."""
+    n, c, d, h, w = volume.shape
+    sizes = torch.tensor([w, h, d], device=grid.device, dtype=grid.dtype)
+    # align_corners=True: -1 and 1 are the centres of the first and last voxels; border: clamp the position.
+    position = torch.minimum(((grid + 1.0) * 0.5 * (sizes - 1)).clamp_min(0.0), sizes - 1)
+    low = position.detach().floor().long()
+    high = torch.minimum(low + 1, (sizes - 1).long())
+    frac = position - low.to(position.dtype)  # [N, M, 3]
+    flat = volume.reshape(n, c, d * h * w)
+    out = 0
+    for corner in range(8):
+        pick = [(high if corner >> axis & 1 else low)[..., axis] for axis in range(3)]  # x, y, z indices
+        weight = 1.0
+        for axis in range(3):
+            weight = weight * (frac[..., axis] if corner >> axis & 1 else 1.0 - frac[..., axis])
+        index = (pick[2] * h + pick[1]) * w + pick[0]  # [N, M]
+        values = flat.gather(2, index.unsqueeze(1).expand(n, c, index.shape[1]))  # [N, C, M]
+        out = out + values * weight.unsqueeze(1)
+    return out.transpose(1, 2)
 
 
 class FeatureVolumeNetwork(nn.Module):
@@ -136,11 +167,16 @@ class VolumeEmbedder(PointEmbedder):
         for name, value in (("base_channels", base_channels), ("output_channels", output_channels), ("w_dim", w_dim)):
             if value <= 0:
                 raise ValueError(f"volume embedder: {name} must be positive, got {value}")
-        box = torch.as_tensor(bounds, dtype=torch.float32)
-        if box.shape != (2, 3) or not bool((box[1] > box[0]).all()):
+        # Checked on the Python values, so the module also builds on the meta device (no tensor reads).
+        try:
+            lo, hi = ([float(v) for v in corner] for corner in bounds)
+        except (TypeError, ValueError):
+            lo = hi = []
+        if len(lo) != 3 or len(hi) != 3 or not all(b > a for a, b in zip(lo, hi)):
             raise ValueError(
                 f"volume embedder: bounds must be [[xmin, ymin, zmin], [xmax, ymax, zmax]] with max > min, got {bounds}"
             )
+        box = torch.tensor([lo, hi], dtype=torch.float32)
         self.w_dim = w_dim
         self.volume_channels = output_channels
         self.network = FeatureVolumeNetwork(feat_res=feat_res, init_res=init_res, base_channels=base_channels,
@@ -158,7 +194,7 @@ class VolumeEmbedder(PointEmbedder):
         lo, hi = self.box.tolist()
         return (tuple(lo), tuple(hi))
 
-    def scene(self, ws: Tensor) -> Tensor:
+    def scene(self, ws: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         if ws.ndim != 3 or ws.shape[-1] != self.w_dim:
             raise ValueError(f"volume embedder: ws must be [B, num_ws, {self.w_dim}], got {tuple(ws.shape)}")
         return self.network(ws[:, 0])

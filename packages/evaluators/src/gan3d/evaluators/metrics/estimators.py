@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan3d.core.checkpoint import describe_load_failure, torch_load_quietly
+
 from ..networks.depth_pose_net import DepthPoseNet
 from ..networks.face_reconstruction import coefficient_slices, face_angles_to_view, load_recon_net
 from ..networks.weights import WeightsError, load_weights
@@ -103,10 +105,9 @@ def load_depth_pose_net(path: str | Path, *, option: str = "estimator_options.we
     config: dict = {}
     if path and Path(path).is_file():
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch_load_quietly(path)
         except Exception as exc:
-            raise WeightsError(f"trained depth/pose estimator: cannot read '{path}' with "
-                               f"torch.load(weights_only=True): {exc}") from exc
+            raise WeightsError(f"trained depth/pose estimator: '{path}' {describe_load_failure(path, exc)}") from None
         config = obj.get("config", {}) if isinstance(obj, dict) else {}
     net = DepthPoseNet(**{k: int(v) for k, v in config.items() if k in ("resolution", "channels")})
     load_weights(net, path, what="trained depth/pose estimator", option=option, expected_name=TRAINED_WEIGHTS_NAME,

@@ -1,7 +1,8 @@
 """A reference generator with exact, view-consistent geometry, for checking the geometry metrics.
 
 It implements the :class:`~gan3d.core.generator.Generator` interface the metrics use (``z_dim``,
-``c_dim``, ``mapping``, ``synthesis``, ``pose_sampler``, ``forward``) by ray casting an analytic scene:
+``c_dim``, ``mapping``, ``synthesis``, ``pose_sampler``, ``forward``, ``corner_aligned``) by ray casting
+an analytic scene:
 a textured unit sphere inside a textured background sphere. Colours are functions of the surface
 point alone, so its renders are perfectly multi-view consistent and its depth is exact: RE is zero
 up to resampling, and DE/PE estimators can be checked against ground truth. The latent shifts the
@@ -70,14 +71,17 @@ class ReferenceSphereGenerator(nn.Module):
         object_radius: radius of the textured sphere at the origin.
         background_radius: radius of the textured sphere enclosing the cameras.
         frequency: texture frequency on the object.
+        align_corners: cast the rays on the corner-aligned grid (``u = j / (w - 1)``, pi-GAN's and
+            GIRAFFE's) instead of through pixel centres; :meth:`corner_aligned` says so.
     """
 
     c_dim = 0
 
     def __init__(self, *, resolution: int = 32, z_dim: int = 8, object_radius: float = 1.0,
                  background_radius: float = 5.0, frequency: float = 4.0, radius: float = 2.7,
-                 focal: float = 1.2) -> None:
+                 focal: float = 1.2, align_corners: bool = False) -> None:
         super().__init__()
+        self.align_corners = align_corners
         self.z_dim = z_dim
         self.render_resolution = resolution
         self.object_radius = object_radius
@@ -97,10 +101,15 @@ class ReferenceSphereGenerator(nn.Module):
         phase = ws[:, 0, :3][:, None, :]
         return torch.sin(frequency * points @ self.axes.T + phase)
 
+    def corner_aligned(self, cameras: Cameras) -> bool:
+        """Whether the rays lie on the corner-aligned grid (the ``align_corners`` option or the cameras')."""
+        return bool(self.align_corners or cameras.align_corners)
+
     def synthesis(self, ws: Tensor, cameras: Cameras, *, resolution: int | None = None,
                   generator: torch.Generator | None = None, **_: object) -> GeneratorOutput:
         res = resolution or self.render_resolution
-        origins, dirs = pixel_rays(cameras.cam2world, cameras.intrinsics, (res, res))
+        origins, dirs = pixel_rays(cameras.cam2world, cameras.intrinsics, (res, res),
+                                   align_corners=self.corner_aligned(cameras))
         t_obj = _sphere_hit(origins, dirs, self.object_radius, far=False)
         t_bg = _sphere_hit(origins, dirs, self.background_radius, far=True)
         hit = torch.isfinite(t_obj) & (t_obj > 0)

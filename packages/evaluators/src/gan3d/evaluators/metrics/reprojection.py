@@ -6,7 +6,9 @@ warped in both directions and the mean squared colour difference (images in ``[-
 pixels both views see is averaged over the 8 warps of a latent, then over latents.
 
 What differs from Carver, on purpose: the geometry uses each camera's own intrinsics and
-cam2world (gan3d.core.cameras), never a fixed 18.837 degree field of view; "depth" is the rendered
+cam2world (gan3d.core.cameras), never a fixed 18.837 degree field of view, and the pixel grid the
+generator's rays use (``Generator.corner_aligned``: pixel centres, or pi-GAN's and GIRAFFE's
+corner-aligned grid); "depth" is the rendered
 distance along each pixel's ray (not world z); the warp is backward (each target pixel is lifted with
 its own depth, projected into the source view and the source colour read bilinearly), and a pixel
 counts only when the source view sees the same surface: the distance from the source camera to the
@@ -48,6 +50,7 @@ def warp_error(
     source_cameras: Cameras,
     *,
     depth_tolerance: float = 0.03,
+    align_corners: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Per-sample MSE of the source view warped into the target view, and the co-visible fraction.
 
@@ -56,12 +59,15 @@ def warp_error(
         target_depth, source_depth: ``[B, 1, H, W]`` distance along each pixel's ray.
         target_cameras, source_cameras: the cameras of each view (normalized intrinsics).
         depth_tolerance: relative depth difference still counted as the same surface.
+        align_corners: the images' pixels lie on the corner-aligned grid (``u = j / (W - 1)``) rather than
+            at pixel centres: the generator's :meth:`~gan3d.core.generator.Generator.corner_aligned`. The
+            target pixels are lifted along the rays of that grid and the source read on it.
 
     Returns:
         ``(mse [B], covisible [B])``; ``mse`` is NaN where no pixel is co-visible.
     """
     b, _, h, w = target_image.shape
-    origins, dirs = pixel_rays(target_cameras.cam2world, target_cameras.intrinsics, (h, w))
+    origins, dirs = pixel_rays(target_cameras.cam2world, target_cameras.intrinsics, (h, w), align_corners=align_corners)
     # Background (NaN depth) is lifted to the camera centre and excluded by ``valid`` below.
     points = origins + torch.nan_to_num(target_depth, nan=0.0).reshape(b, h * w, 1) * dirs  # [B, R, 3]
     cam = world_to_camera(points, source_cameras.cam2world)  # [B, R, 3]
@@ -72,11 +78,14 @@ def warp_error(
     u = k[:, 0, 0:1] * x_n + k[:, 0, 1:2] * y_n + k[:, 0, 2:3]  # normalized image coordinates in [0, 1]
     v = k[:, 1, 1:2] * y_n + k[:, 1, 2:3]
     grid = torch.stack([2 * u - 1, 2 * v - 1], dim=-1).reshape(b, h, w, 2)
-    sampled = F.grid_sample(source_image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # grid_sample's align_corners: -1 and 1 are the outermost pixels' centres (True) or the image's edges.
+    sampled = F.grid_sample(source_image, grid, mode="bilinear", padding_mode="border", align_corners=align_corners)
     # The source depth read both ways: a bilinear read mixes foreground and background at silhouettes,
     # where the bilinear colour read is unreliable too, so such pixels fail the test and are skipped.
-    seen_nearest = F.grid_sample(source_depth, grid, mode="nearest", padding_mode="border", align_corners=False)
-    seen_linear = F.grid_sample(source_depth, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    seen_nearest = F.grid_sample(source_depth, grid, mode="nearest", padding_mode="border",
+                                 align_corners=align_corners)
+    seen_linear = F.grid_sample(source_depth, grid, mode="bilinear", padding_mode="border",
+                                align_corners=align_corners)
     distance = (points - source_cameras.origins[:, None, :]).norm(dim=-1).reshape(b, 1, h, w)
     inside = ((z > 0) & (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)).reshape(b, 1, h, w)
     agrees = ((distance - seen_nearest).abs() <= depth_tolerance * distance) & (
@@ -158,7 +167,8 @@ class ReprojectionErrorEvaluator(Evaluator):
                 for (img_a, dep_a, cam_a), (img_b, dep_b, cam_b) in zip(renders[:-1], renders[1:]):
                     for tgt, src in (((img_b, dep_b, cam_b), (img_a, dep_a, cam_a)),
                                      ((img_a, dep_a, cam_a), (img_b, dep_b, cam_b))):
-                        mse, cov = warp_error(*tgt, *src, depth_tolerance=self.depth_tolerance)
+                        mse, cov = warp_error(*tgt, *src, depth_tolerance=self.depth_tolerance,
+                                              align_corners=generator.corner_aligned(tgt[2]))
                         pair_errors.append(mse)
                         pair_cov.append(cov)
                 errors.append(torch.nanmean(torch.stack(pair_errors, 1), dim=1).cpu())

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gan3d.core.checkpoint import describe_load_failure, torch_load_quietly
+
 __all__ = ["WeightsError", "load_weights", "file_digest", "read_state_dict"]
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ def _missing_message(what: str, path: str, option: str, expected_name: str, sour
     where = f"'{path}' does not exist" if path else "no file was given"
     return (
         f"{what} weights: {where}. Get {expected_name} ({source}), put it anywhere readable and pass its "
-        f"path with the option '{option}' (e.g. --set {option}=/path/to/{expected_name})."
+        f"path as the evaluator option '{option}'."
     )
 
 
@@ -59,12 +61,12 @@ def read_state_dict(
     if not path or not Path(path).is_file():
         raise WeightsError(_missing_message(what, path, option, expected_name, source))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch_load_quietly(path)
     except Exception as exc:  # unpickling errors come in many types
         raise WeightsError(
-            f"{what} weights: cannot read '{path}' with torch.load(weights_only=True): {exc}. "
+            f"{what} weights: '{path}' {describe_load_failure(path, exc)} (read with torch.load(weights_only=True)). "
             f"Expected a PyTorch state dict such as {expected_name} ({source})."
-        ) from exc
+        ) from None
     for key in nested_keys:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]

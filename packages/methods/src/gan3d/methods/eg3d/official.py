@@ -33,7 +33,13 @@ from typing import Any
 
 from gan3d.core.checkpoint import CheckpointError
 from gan3d.core.official import KnownClasses, OfficialObject, load_pickled, torch_nn
-from gan3d.core.official.importer import ImportedCheckpoint, OfficialImporter, file_sha256, rename_keys
+from gan3d.core.official.importer import (
+    ImportedCheckpoint,
+    OfficialImporter,
+    file_sha256,
+    network_pickle_nets,
+    rename_keys,
+)
 from gan3d.core.recipe import Recipe
 
 from .recipe import VARIANTS, eg3d_recipe, triplane_num_ws
@@ -207,17 +213,8 @@ class EG3DImporter(OfficialImporter):
         path = Path(path)
         source = str(path)
         data = load_pickled(path, KNOWN_CLASSES, what="an EG3D network pickle")
-        if not isinstance(data, dict) or not any(k in data for k in ("G_ema", "G")):
-            raise CheckpointError(f"{source}: not an EG3D network pickle (no 'G_ema' or 'G' entry)")
-        nets = {}
-        for key in ("G", "G_ema", "D"):
-            net = data.get(key)
-            if net is None:
-                continue
-            expected = "DualDiscriminator" if key == "D" else "TriPlaneGenerator"
-            if not isinstance(net, OfficialObject) or net.class_name != expected:
-                raise CheckpointError(f"{source}: {key} is {net!r}, not an EG3D {expected}")
-            nets[key] = net
+        nets = network_pickle_nets(data, source, {"G": "TriPlaneGenerator", "G_ema": "TriPlaneGenerator",
+                                                  "D": "DualDiscriminator"}, label="an EG3D")
         reference = nets.get("G_ema") or nets["G"]
         recipe = recipe_from_official(reference, nets.get("D"), variant, source)
         states = {k: rename_keys(v.state_dict(), GENERATOR_RENAMES) for k, v in nets.items() if k != "D"}

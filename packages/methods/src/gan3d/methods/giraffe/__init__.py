@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from .discriminator import GiraffeDCDiscriminator
 from .objective import GiraffeObjective
+from .official import GiraffeImporter
 from .recipe import giraffe_recipe
 
-__all__ = ["GiraffeDCDiscriminator", "GiraffeObjective", "giraffe_recipe", "register"]
+__all__ = ["GiraffeDCDiscriminator", "GiraffeImporter", "GiraffeObjective", "giraffe_recipe", "register"]
 
 
 def register(registry) -> None:
-    """Add GIRAFFE's method, discriminator and loss to ``registry``."""
+    """Add GIRAFFE's method, discriminator, loss and checkpoint importer to ``registry``."""
     registry.add("method", "giraffe", giraffe_recipe)
     registry.add("discriminator", "giraffe_dc", GiraffeDCDiscriminator)
     registry.add("loss", "giraffe", GiraffeObjective)
+    registry.add("importer", "giraffe", GiraffeImporter)

@@ -20,7 +20,8 @@ Variants (config file in brackets; box ranges given in GIRAFFE's z-up axes, conv
 :func:`gan3d.embedders.giraffe_scene.giraffe_box_ranges`):
 
 * ``cars64`` (64res/cars_64.yaml, the default), ``celeba64``, ``cats64``, ``chairs64``, ``church64``;
-* ``cars256``, ``celebahq256``, ``ffhq256`` (256res/; features, neural renderer and background 256 wide);
+* ``cars256``, ``celebahq256``, ``ffhq256``, ``church256`` (256res/; features, neural renderer and background
+  256 wide);
 * ``clevr2`` (256res/clevr2_256.yaml: two objects on the plane ``z = 0.1665``). Its translations come
   from a prior file of data-set object positions when that file exists; without it (as here, no data
   is downloaded) GIRAFFE's bounding-box generator falls back to uniform translations in the config's
@@ -66,6 +67,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "celebahq256": {"box": _box([0.21] * 3, [0.21] * 3, rotation_range=(0.375, 0.625)), "range_v": [0.4167, 0.5],
                     "fov": 10.0, "img_size": 256},
     "ffhq256": {"box": _FACE_BOX, "range_v": [0.4167, 0.5], "fov": 10.0, "img_size": 256},
+    "church256": {"box": _box([0.45] * 3, [0.55] * 3, [-0.15, -0.15, 0.0], [0.15, 0.15, 0.0]),
+                  "range_v": [0.5, 0.5], "fov": 30.0, "background_rotation_range": [0.0, 0.25], "img_size": 256},
     "clevr2": {"box": _box([0.17] * 3, [0.17] * 3, [-0.713, -0.713, 0.0], [0.713, 0.713, 0.0], (0.0, 0.0),
                            n_boxes=2, z_level_plane=0.1665),
                "range_v": [0.33333, 0.33333], "img_size": 256},
@@ -85,7 +88,8 @@ DATA_PREPROCESSING: dict[str, list[dict[str, Any]]] = {
     "cars64": _CARS, "cars256": _CARS,
     "celeba64": [{"op": "center_crop", "size": 108}, _RESIZE],
     "celebahq256": [{"op": "center_crop", "size": 650}, _RESIZE],
-    "cats64": [_RESIZE], "chairs64": [_RESIZE], "church64": [_RESIZE], "ffhq256": [_RESIZE], "clevr2": [_RESIZE],
+    "cats64": [_RESIZE], "chairs64": [_RESIZE], "church64": [_RESIZE], "church256": [_RESIZE], "ffhq256": [_RESIZE],
+    "clevr2": [_RESIZE],
     "synthetic": [],
 }
 
@@ -121,6 +125,13 @@ def _pose_sampler(v: dict[str, Any]) -> dict[str, Any]:
             "fov": v.get("fov", DEFAULT_FOV), "focal": 0.0}
 
 
+#: generator.py ``volume_render_image``: the rays of its ``res x res`` feature image go through
+#: ``arange_pixels``' corner-aligned grid (``2 j / (res - 1) - 1`` on the image plane's ``[-1, 1]``, so
+#: ``fov`` spans the outermost rays); ``get_camera_mat``'s focal ``1 / tan(fov / 2)`` on that ``[-1, 1]``
+#: is our normalized ``1 / (2 tan(fov / 2))``. Samples at ``camera_world + d_i * ray`` with ``ray`` of
+#: camera depth 1 (``image_points_to_world`` at depth -1): the depths ``d_i`` are camera depths.
+GIRAFFE_RAYS = {"align_corners": True, "axis_depths": True}
+
 #: decoder.py ``Decoder`` for the objects (generator.py defaults) and the background (``background_generator``
 #: in configs/default.yaml): width, density layers, skips, and the points' downscale.
 OBJECT_FIELD = {"hidden_dim": 128, "n_blocks": 8, "skips": [4], "downscale": 2.0}
@@ -148,6 +159,7 @@ def _recipe(variant: str, v: dict[str, Any]) -> Recipe:
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": N_RAY_SAMPLES, "ray_start": DEPTH_RANGE[0], "ray_end": DEPTH_RANGE[1],
             "perturbation": "middle_uniform", "perturb_in_eval": False, "smooth_importance_weights": False,
+            **GIRAFFE_RAYS,
         }),
         # The fields encode the (unscaled) points themselves: the embedder hands them over.
         "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
@@ -208,7 +220,7 @@ def _synthetic_recipe() -> Recipe:
         }),
         "point_sampler": ModuleSpec("uniform", {
             "num_samples": 12, "ray_start": 2.2, "ray_end": 3.4, "perturbation": "middle_uniform",
-            "perturb_in_eval": False, "smooth_importance_weights": False,
+            "perturb_in_eval": False, "smooth_importance_weights": False, **GIRAFFE_RAYS,
         }),
         "point_embedder": ModuleSpec("coordinate", {"box_warp": 2.0}),
         "feature_decoder": ModuleSpec("giraffe_field", {
