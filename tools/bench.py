@@ -4,9 +4,11 @@
     python tools/bench.py                                     # every installed method, recipe defaults
     python tools/bench.py --method eg3d pigan --resolution 64 --batch_size 4
     python tools/bench.py --method eg3d --variant eg3d:synthetic --set pigan:generator.num_importance=6
+    python tools/bench.py --method eg3d pigan --batch_size 1 4 --no-train --official-src eg3d=PATH pigan=PATH
     python tools/run.py bench --method pigan --json out.json
 
-For each method, in a fresh subprocess (so peak RSS of one method does not hide another's):
+For each method and each ``--batch_size``, in a fresh subprocess (so peak RSS of one method does not
+hide another's), printing its progress (method, phase, call i of n) as it goes:
 
 * inference: the EMA generator (``Trainer.G_ema``) without gradients, ``batch_size`` latents and
   poses per call; images per second from the median of ``--repeats`` timed calls after ``--warmup``.
@@ -14,8 +16,18 @@ For each method, in a fresh subprocess (so peak RSS of one method does not hide 
   small in-memory data set at the output resolution. Lazy regularizers run every N steps, so each
   kind of step that occurs in one regularization cycle (plain, R1, generator regularizer, both) is
   timed separately and weighted by how often it occurs: the result is the cycle-averaged cost.
+  ``--train-warmup`` steps of the most frequent kind come first, then ``--train-repeats`` of each kind.
 * memory: CUDA peak allocated bytes, or the process's peak RSS on CPU (``ru_maxrss``), read after
   inference and again after training.
+* with ``--official-src``: the official implementation built from the user's checkout at the same
+  configuration, on the same weights, timed against gan3d in the same process, interleaved (see
+  ``tools/bench_official.py``); prints both and the ratio.
+
+``--protocol quick`` (the default) times 3 inference calls after 1 warm-up and one training step of
+each kind after one warm-up step, so that the CPU run of eg3d and pigan at 64 px finishes in a few
+minutes; ``--protocol full`` is 2 warm-ups and 5 timed calls (and steps of each kind), the protocol
+of the tables in docs/benchmarks.md. ``--warmup``, ``--repeats``, ``--train-warmup`` and
+``--train-repeats`` override either.
 
 ``--resolution R`` makes the output image ``R`` px: methods without a fixed-size upsampler render at
 ``R``; an upsampler with ``image_resolution`` is set to ``R`` (the render resolution stays the
@@ -24,7 +36,7 @@ identity upsampler replaces it and the volume is rendered at ``R``. The override
 and saved. ``--set`` and ``--variant`` take ``METHOD:`` prefixes to apply to one method only.
 
 Results print as a rich table and go to ``--json`` with the machine (CPU model, cores, threads, bf16
-support), the torch version and the whole configuration, so two runs can be compared.
+support, load average), the torch version and the whole configuration, so two runs can be compared.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +62,32 @@ logger = logging.getLogger("gan3d.bench")
 
 #: Data-set size of the in-memory training set (enough for a few distinct batches).
 DATASET_SIZE = 16
+
+#: --protocol: (inference warm-up, inference repeats, training warm-up steps, training repeats per kind).
+PROTOCOLS = {"quick": (1, 3, 1, 1), "full": (2, 5, 2, 5)}
+
+
+def load_tool(name: str):
+    """A sibling module of tools/ by path (tools/ is not a package; tools/run.py loads this file so too)."""
+    import importlib.util
+
+    module = sys.modules.get(f"gan3d_tools_{name}")
+    if module is None:
+        spec = importlib.util.spec_from_file_location(f"gan3d_tools_{name}", Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def progress_reporter(method: str, batch: int) -> Callable[[str, int, int], None]:
+    """``report(phase, i, n)``: one line per call on stderr, ``[bench] eg3d b4: infer 2/4``, which the
+    parent passes through while it waits."""
+
+    def report(phase: str, i: int, n: int) -> None:
+        print(f"[bench] {method} b{batch}: {phase} {i}/{n}", file=sys.stderr, flush=True)
+
+    return report
 
 
 # ---------------------------------------------------------------------------- machine
@@ -81,6 +120,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "ld_preload": os.environ.get("LD_PRELOAD", ""),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
     }
     if torch.cuda.is_available():
@@ -194,7 +234,8 @@ def _autocast(device, precision: str):
     return contextlib.nullcontext()
 
 
-def time_inference(G, batch: int, warmup: int, repeats: int, device, precision: str) -> tuple[list[float], list[float]]:
+def time_inference(G, batch: int, warmup: int, repeats: int, device, precision: str,
+                   progress: Callable[[str, int, int], None] | None = None) -> tuple[list[float], list[float]]:
     """Wall and process-CPU seconds per call of ``G`` (no grad) on ``batch`` latents and poses, after
     ``warmup`` calls. CPU seconds (all threads) are kept because they vary less than wall time on a
     machine shared with other jobs."""
@@ -203,6 +244,8 @@ def time_inference(G, batch: int, warmup: int, repeats: int, device, precision: 
     g = torch.Generator().manual_seed(1)
     times, cpu_times = [], []
     for i in range(warmup + repeats):
+        if progress:
+            progress("infer", i + 1, warmup + repeats)
         z = torch.randn(batch, G.z_dim, generator=g).to(device)
         cams = G.pose_sampler(batch, device="cpu", generator=g).to(device)
         _sync(device)
@@ -249,31 +292,43 @@ def step_kinds(loss, cycle_cap: int = 64) -> dict[tuple[bool, bool], int]:
     return kinds
 
 
-def time_training(trainer, warmup: int, repeats: int, device, precision: str) -> dict[str, Any]:
-    """Seconds per kimg of ``trainer.train_step``, cycle-averaged over the lazy regularizers."""
+def representative_steps(loss, cycle_cap: int = 64) -> dict[tuple[bool, bool], int]:
+    """A training step index of each kind of :func:`step_kinds`, far from step 0 (keeping step-0
+    special cases, first samples and warm-ups, out of the timing): a multiple of every interval plus
+    the kind's first offset in the cycle keeps each index's kind."""
+    r1 = getattr(loss, "r1_interval", 1) or 1
+    greg = getattr(loss, "g_reg_interval", 0) or 0
+    cycle = min(math.lcm(r1, max(greg, 1)), cycle_cap)
+    base = math.lcm(r1, max(greg, 1)) * 1000
+    steps: dict[tuple[bool, bool], int] = {}
+    for step in range(cycle):
+        key = (bool(loss.regularize_discriminator_now(step)), bool(greg and step % greg == 0))
+        steps.setdefault(key, base + step)
+    return steps
+
+
+def time_training(trainer, warmup: int, repeats: int, device, precision: str,
+                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Seconds per kimg of ``trainer.train_step``, cycle-averaged over the lazy regularizers:
+    ``warmup`` untimed steps of the most frequent kind, then ``repeats`` timed steps of each kind."""
     kinds = step_kinds(trainer.loss)
     cycle = sum(kinds.values())
-    r1 = getattr(trainer.loss, "r1_interval", 1) or 1
-    greg = getattr(trainer.loss, "g_reg_interval", 0) or 0
-    representative = {}
-    for step in range(cycle):
-        key = (bool(trainer.loss.regularize_discriminator_now(step)), bool(greg and step % greg == 0))
-        representative.setdefault(key, step)
-    # Step indices far from 0 keep step-0 special cases (first samples, warm-ups) out of the timing;
-    # a multiple of every interval keeps each index's kind.
-    base = math.lcm(r1, max(greg, 1)) * 1000
+    representative = representative_steps(trainer.loss)
+    first = max(kinds, key=kinds.get)
+    jobs = [(first, False)] * warmup + [(key, True) for _ in range(repeats) for key in representative]
     per_kind: dict[str, list[float]] = {}
     batch = trainer.cfg.batch_size
-    for i in range(warmup + repeats):
-        for key, offset in representative.items():
-            trainer.step = base + offset
-            _sync(device)
-            t0 = time.perf_counter()
-            with _autocast(device, precision):
-                trainer.train_step()
-            _sync(device)
-            if i >= warmup:
-                per_kind.setdefault(f"r1={key[0]},g_reg={key[1]}", []).append(time.perf_counter() - t0)
+    for i, (key, timed) in enumerate(jobs):
+        if progress:
+            progress(f"train r1={key[0]},g_reg={key[1]}", i + 1, len(jobs))
+        trainer.step = representative[key]
+        _sync(device)
+        t0 = time.perf_counter()
+        with _autocast(device, precision):
+            trainer.train_step()
+        _sync(device)
+        if timed:
+            per_kind.setdefault(f"r1={key[0]},g_reg={key[1]}", []).append(time.perf_counter() - t0)
     medians = {k: statistics.median(v) for k, v in per_kind.items()}
     weights = {f"r1={k[0]},g_reg={k[1]}": n / cycle for k, n in kinds.items()}
     seconds_per_step = sum(medians[k] * weights[k] for k in medians)
@@ -284,24 +339,37 @@ def time_training(trainer, warmup: int, repeats: int, device, precision: str) ->
     }
 
 
-def bench_one(args, method: str) -> dict[str, Any]:
-    """Measure one method in this process (the child side of :func:`main`)."""
+def resolve_protocol(args) -> tuple[int, int, int, int]:
+    """(inference warm-up, repeats, training warm-up, training repeats) of ``--protocol`` with the
+    explicit options applied."""
+    defaults = PROTOCOLS[args.protocol]
+    chosen = (args.warmup, args.repeats, args.train_warmup, args.train_repeats)
+    return tuple(d if c is None else c for c, d in zip(chosen, defaults, strict=True))
+
+
+def bench_one(args, method: str, batch: int | None = None) -> dict[str, Any]:
+    """Measure one method at one batch size in this process (the child side of :func:`main`)."""
     import torch
 
     from gan3d.core import get_registry
     from gan3d.core.trainer import Trainer
 
+    batch = batch or args.batch_size[0]
     if args.threads:
         torch.set_num_threads(args.threads)
+    warmup, repeats, train_warmup, train_repeats = resolve_protocol(args)
+    progress = progress_reporter(method, batch)
+    progress("build", 0, 1)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     variants = per_method(args.variant, method, args.method)
     variant = variants[-1] if variants else None
     recipe, overrides = build_recipe(method, variant, per_method(args.set, method, args.method), args.resolution,
-                                     args.batch_size)
+                                     batch)
     registry = get_registry()
     torch.manual_seed(0)
     labels = registry.build("pose_sampler", "spherical", yaw_strategy="normal", yaw_stddev=0.3,
                             polar_strategy="normal", polar_stddev=0.15)(DATASET_SIZE, device="cpu").label
+    official_src = load_tool("bench_official").parse_sources(args.official_src, args.method).get(method)
     with tempfile.TemporaryDirectory(prefix="gan3d-bench-") as work:
         # The output resolution needs a built generator; a one-image set at the render resolution (the
         # trainer refuses real images smaller than the rendered ones) is enough to build it.
@@ -313,39 +381,67 @@ def bench_one(args, method: str) -> dict[str, Any]:
         dataset = in_memory_dataset(DATASET_SIZE, resolution, labels)
         trainer = Trainer(recipe, dataset, Path(work) / "job", device=device, progress=False, tensorboard=False)
         G = trainer.G_ema
-        if args.compile:
-            G.forward = torch.compile(G.forward)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        times, cpu_times = time_inference(G, args.batch_size, args.warmup, args.repeats, device, args.precision)
-        inference_peak = _peak_memory_mb(device)
-        difference = image_difference(G, args.batch_size, device, args.precision)
         result: dict[str, Any] = {
             "method": method,
             "variant": recipe.variant,
             "overrides": overrides,
             "output_resolution": resolution,
             "render_resolution": trainer.G.render_resolution,
-            "batch_size": args.batch_size,
+            "batch_size": batch,
             "device": str(device),
             "precision": args.precision,
             "compile": args.compile,
-            "inference": {
-                "images_per_s": args.batch_size / statistics.median(times),
-                "median_s": statistics.median(times),
-                "seconds": times,
-                "cpu_seconds_per_image": statistics.median(cpu_times) / args.batch_size,
-            },
-            "peak_memory_mb": {"inference": inference_peak},
-            "image_difference_vs_fp32": difference,
+            "protocol": {"name": args.protocol, "warmup": warmup, "repeats": repeats,
+                         "train_warmup": train_warmup, "train_repeats": train_repeats},
             "generator_parameters": sum(p.numel() for p in trainer.G.parameters()),
         }
-        if args.train:
+        if official_src is not None:
+            # Weights first: the official ones are copied into gan3d's networks before anything is timed.
+            result["official"] = official_comparison(args, method, official_src, recipe, trainer, batch, device,
+                                                     progress)
+        if args.compile:
+            G.forward = torch.compile(G.forward)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        if not args.official_only:
+            times, cpu_times = time_inference(G, batch, warmup, repeats, device, args.precision, progress)
+            result["inference"] = {
+                "images_per_s": batch / statistics.median(times),
+                "median_s": statistics.median(times),
+                "seconds": times,
+                "cpu_seconds_per_image": statistics.median(cpu_times) / batch,
+            }
+        result["peak_memory_mb"] = {"inference": _peak_memory_mb(device)}
+        progress("image difference", 0, 1)
+        result["image_difference_vs_fp32"] = image_difference(G, batch, device, args.precision)
+        if args.train and not args.official_only:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            result["training"] = time_training(trainer, args.warmup, args.repeats, device, args.precision)
+            result["training"] = time_training(trainer, train_warmup, train_repeats, device, args.precision, progress)
             result["peak_memory_mb"]["training"] = _peak_memory_mb(device)
     return result
+
+
+def official_comparison(args, method: str, src: Path, recipe, trainer, batch: int, device,
+                        progress) -> dict[str, Any]:
+    """The ``--official-src`` comparison of one method (tools/bench_official.py); an error for a
+    configuration the official code cannot run is recorded in the row, not raised."""
+    official = load_tool("bench_official")
+    adapter_cls = official.ADAPTERS.get(method)
+    if adapter_cls is None:
+        return {"error": f"no official adapter for {method} (tools/bench_official.py has: "
+                         f"{', '.join(sorted(official.ADAPTERS))})"}
+    warmup, repeats, train_warmup, train_repeats = resolve_protocol(args)
+    try:
+        adapter = adapter_cls(src, recipe, device, precision=args.official_precision)
+        return official.compare(
+            adapter, trainer, batch=batch, warmup=warmup, repeats=repeats, train_warmup=train_warmup,
+            train_repeats=train_repeats, train=args.train, device=device, precision=args.precision,
+            autocast=lambda precision: _autocast(device, precision), progress=progress,
+            ours_kinds=step_kinds(trainer.loss), ours_steps=representative_steps(trainer.loss))
+    except official.OfficialSourceError as e:
+        logger.warning("%s", e)
+        return {"error": str(e)}
 
 
 # ---------------------------------------------------------------------------- the parent
@@ -355,25 +451,47 @@ def installed_methods() -> list[str]:
     return get_registry().names("method")
 
 
-def _child_command(args, method: str, out: str) -> list[str]:
+def _child_command(args, method: str, batch: int, out: str) -> list[str]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--method", *args.method, "--only", method,
-           "--child_out", out, "--batch_size", str(args.batch_size), "--warmup", str(args.warmup),
-           "--repeats", str(args.repeats), "--precision", args.precision]
-    if args.resolution:
-        cmd += ["--resolution", str(args.resolution)]
+           "--child_out", out, "--batch_size", str(batch), "--protocol", args.protocol,
+           "--precision", args.precision, "--official-precision", args.official_precision]
+    for flag, value in (("--warmup", args.warmup), ("--repeats", args.repeats), ("--train-warmup", args.train_warmup),
+                        ("--train-repeats", args.train_repeats), ("--resolution", args.resolution),
+                        ("--device", args.device), ("--threads", args.threads)):
+        if value is not None:
+            cmd += [flag, str(value)]
     for value in args.set or []:
         cmd += ["--set", value]
     for value in args.variant or []:
         cmd += ["--variant", value]
-    if args.device:
-        cmd += ["--device", args.device]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
+    if args.official_src:
+        cmd += ["--official-src", *args.official_src]
     if args.compile:
         cmd.append("--compile")
     if not args.train:
         cmd.append("--no-train")
+    if args.official_only:
+        cmd.append("--official-only")
     return cmd
+
+
+def run_child(cmd: list[str]) -> tuple[int, list[str]]:
+    """Run one measuring child, passing its progress lines through to stderr as they come; its
+    exit status and the last lines it wrote (for an error message)."""
+    import collections
+
+    tail: collections.deque[str] = collections.deque(maxlen=200)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        tail.append(line.rstrip("\n"))
+        if line.startswith("[bench]") or line.startswith("WARNING"):
+            print(line, end="", file=sys.stderr, flush=True)
+    return proc.wait(), list(tail)
+
+
+def _fmt(value: float | None, spec: str = ".3g") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -384,23 +502,55 @@ def print_table(report: dict[str, Any]) -> None:
     on = f"{m['cpu_model']}, {m['torch_threads']} threads"
     if report["config"].get("device") != "cpu" and m.get("cuda_device"):
         on = f"{m['cuda_device']} (CUDA {m.get('cuda')})"  # what the numbers measure on a GPU run
-    table = Table(title=f"gan3d bench: {on}, torch {m['torch']}")
+    load = m.get("load_average")
+    title = f"gan3d bench: {on}, torch {m['torch']}" + (f", load {load[0]:.1f}" if load else "")
+    table = Table(title=title)
     for col in ("method", "variant", "output px", "render px", "batch", "precision", "infer img/s",
                 "train s/kimg", "peak MB infer", "peak MB train"):
         table.add_column(col, justify="left" if col in ("method", "variant", "precision") else "right")
     for r in report["results"]:
         if "error" in r:
-            table.add_row(r["method"], "-", "-", "-", "-", "-", "[red]failed[/]", "-", "-", "-")
+            table.add_row(r["method"], "-", "-", "-", str(r.get("batch_size", "-")), "-", "[red]failed[/]", "-", "-",
+                          "-")
             continue
         train = r.get("training")
+        infer = r.get("inference")
         mem = r["peak_memory_mb"]
         table.add_row(r["method"], str(r["variant"]), str(r["output_resolution"]), str(r["render_resolution"]),
                       str(r["batch_size"]), r["precision"] + (" +compile" if r["compile"] else ""),
-                      f"{r['inference']['images_per_s']:.3g}",
-                      f"{train['seconds_per_kimg']:.4g}" if train else "-",
+                      _fmt(infer["images_per_s"]) if infer else "-",
+                      _fmt(train["seconds_per_kimg"], ".4g") if train else "-",
                       f"{mem['inference']:.0f}", f"{mem['training']:.0f}" if "training" in mem else "-")
-    console = Console(width=max(Console().width, 150))
+    console = Console(width=max(Console().width, 170))
     console.print(table)
+    official_rows = [r for r in report["results"] if "official" in r]
+    if official_rows:
+        table = Table(title="against the official code (same process, interleaved, medians)")
+        for col in ("method", "batch", "precision gan3d / official", "gan3d s/img", "official s/img", "ratio",
+                    "CPU ratio", "gan3d s/kimg", "official s/kimg", "ratio ", "images vs official"):
+            table.add_column(col, justify="left" if col in ("method", "precision gan3d / official") else "right")
+        for r in official_rows:
+            o = r["official"]
+            if "error" in o:
+                table.add_row(r["method"], str(r["batch_size"]), "-", "-", "-", f"[red]{o['error']}[/]", "-", "-",
+                              "-", "-", "-")
+                continue
+            inf, tr = o["inference"], o.get("training")
+            images = o.get("image_vs_official")
+            shown = (f"max |diff| {images['max_abs_diff']:.2g}, {images['psnr_db']:.1f} dB" if images
+                     else "[red]weights not shared[/]")
+            table.add_row(r["method"], str(inf["batch_size"]),
+                          f"{r['precision']} / {o['official']['precision']}"
+                          + (f" ({o['official_autocast']} autocast)" if o["official_autocast"] != "fp32" else ""),
+                          _fmt(inf["gan3d_s_per_image"]), _fmt(inf["official_s_per_image"]),
+                          f"[bold]{inf['ratio']:.2f}x[/]",
+                          f"{inf['cpu_ratio']:.2f}x" if "cpu_ratio" in inf else "-",
+                          _fmt(tr["gan3d"]["seconds_per_kimg"], ".4g") if tr else "-",
+                          _fmt(tr["official"]["seconds_per_kimg"], ".4g") if tr else "-",
+                          f"[bold]{tr['ratio']:.2f}x[/]" if tr else "-", shown)
+        console.print(table)
+        console.print("ratio = official time / gan3d time (above 1: gan3d is faster); CPU ratio: the same "
+                      "with the process's CPU seconds (all threads), steadier on a shared machine", highlight=False)
     for r in report["results"]:
         if "error" in r:
             console.print(f"[red]{r['method']} failed:[/] {r['error']}", highlight=False)
@@ -418,15 +568,28 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--variant", action="append", metavar="[METHOD:]VARIANT", help="named configuration")
     p.add_argument("--set", action="append", metavar="[METHOD:]KEY=VALUE", help="recipe override (repeatable)")
     p.add_argument("--resolution", type=int, default=None, help="output image side (default: the recipe's)")
-    p.add_argument("--batch_size", "--batch-size", type=int, default=4, help="images per call and per step")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls (and steps) first")
-    p.add_argument("--repeats", type=int, default=5, help="timed calls (and steps of each kind)")
+    p.add_argument("--batch_size", "--batch-size", type=int, nargs="+", default=[4],
+                   help="images per call and per step; several values give one row each")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="quick",
+                   help="quick: 1 warm-up + 3 calls, 1 warm-up step + 1 step of each kind; full: 2 + 5 of each")
+    p.add_argument("--warmup", type=int, default=None, help="untimed inference calls first (overrides --protocol)")
+    p.add_argument("--repeats", type=int, default=None, help="timed inference calls (overrides --protocol)")
+    p.add_argument("--train-warmup", type=int, default=None, help="untimed training steps first (overrides --protocol)")
+    p.add_argument("--train-repeats", type=int, default=None,
+                   help="timed training steps of each kind (overrides --protocol)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16: torch.autocast (CPU: needs avx512_bf16/amx_bf16 to pay off)")
     p.add_argument("--compile", action="store_true", help="torch.compile the EMA generator's forward")
     p.add_argument("--train", action=argparse.BooleanOptionalAction, default=True, help="time training steps")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--official-src", "--official_src", nargs="+", default=None, metavar="[METHOD=]PATH",
+                   help="checkouts of the official repositories (eg3d=PATH pigan=PATH): time the official code "
+                        "against gan3d at the same configuration (tools/bench_official.py)")
+    p.add_argument("--official-precision", choices=["default", "fp32"], default="default",
+                   help="the official side's precision: its scripts' default (fp16 parts on CUDA) or fp32")
+    p.add_argument("--official-only", action="store_true",
+                   help="with --official-src: only the side-by-side rows (skip gan3d's own timing)")
     p.add_argument("--json", default="bench.json", help="where to write the results")
     p.add_argument("--only", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
@@ -442,24 +605,32 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Measure the methods ``args`` name (parsed by :func:`build_parser`); 1 if any failed."""
     if args.child_out:
-        result = bench_one(args, args.only)
+        result = bench_one(args, args.only, args.batch_size[0])
         Path(args.child_out).write_text(json.dumps(result))
         return 0
     methods = args.method or installed_methods()
     args.method = methods
+    if args.official_only and not args.official_src:
+        raise SystemExit("tools/bench.py: --official-only needs --official-src")
+    try:  # bad --official-src values fail before anything is measured
+        load_tool("bench_official").parse_sources(args.official_src, methods)
+    except ValueError as e:
+        raise SystemExit(f"tools/bench.py: {e}") from None
     results = []
     for method in methods:
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-            out = f.name
-        try:
-            proc = subprocess.run(_child_command(args, method, out), capture_output=True, text=True)
-            if proc.returncode != 0 or not Path(out).stat().st_size:
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-                results.append({"method": method, "error": tail[0], "stderr": proc.stderr[-4000:]})
-            else:
-                results.append(json.loads(Path(out).read_text()))
-        finally:
-            Path(out).unlink(missing_ok=True)
+        for batch in args.batch_size:
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+                out = f.name
+            try:
+                code, tail = run_child(_child_command(args, method, batch, out))
+                if code != 0 or not Path(out).stat().st_size:
+                    last = [line for line in tail if not line.startswith("[bench]")][-1:] or ["no output"]
+                    results.append({"method": method, "batch_size": batch, "error": last[0],
+                                    "stderr": "\n".join(tail)[-4000:]})
+                else:
+                    results.append(json.loads(Path(out).read_text()))
+            finally:
+                Path(out).unlink(missing_ok=True)
     config = {k: v for k, v in vars(args).items() if k in vars(build_parser().parse_args([])) and
               k not in ("only", "child_out")}
     report = {"machine": machine_info() | ({"torch_threads": args.threads} if args.threads else {}),

@@ -36,6 +36,18 @@ def test_matches_unfused_reference(fused, demodulate):
 
 
 @pytest.mark.parametrize("fused", [True, False])
+def test_mixed_precision_inputs_compute_in_the_promoted_dtype(fused):
+    """float32 styles (StyleGAN's synthesis casts ws to float32) with float64 weights: the demodulation is
+    computed in float64, as the product of the two would be."""
+    torch.manual_seed(3)
+    x, weight = torch.randn(2, 5, 6, 6, dtype=torch.float64), torch.randn(4, 5, 3, 3, dtype=torch.float64)
+    styles = torch.randn(2, 5)
+    out = modulated_conv2d(x, weight, styles, padding=1, fused=fused)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, reference_modulated_conv(x, weight, styles.double()), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fused", [True, False])
 def test_upsampling_matches_reference_in_float32(fused):
     torch.manual_seed(1)
     x, weight, styles = torch.randn(2, 4, 6, 6), torch.randn(3, 4, 3, 3), torch.randn(2, 4)

@@ -49,6 +49,44 @@ def test_upsampling_an_impulse_spreads_the_filter_with_gain_four():
     assert math.isclose(up.max().item(), 4 * 9 / 64, rel_tol=1e-6)
 
 
+def zero_insertion_upfirdn2d(x, f, up, padding, *, flip_filter=False, gain=1.0, bias=None):
+    """upfirdn2d.py's reference order written out: zeros inserted after each pixel, zero padding (negative:
+    cropping), a valid true convolution with ``gain * f`` (a correlation with ``flip_filter``), bias."""
+    b, c, h, w = x.shape
+    z = x.new_zeros(b, c, h * up, w * up)
+    z[:, :, ::up, ::up] = x
+    z = F.pad(z, list(padding))
+    k = f * gain if flip_filter else (f * gain).flip([0, 1])
+    return F.conv2d(z, k[None, None].repeat(c, 1, 1, 1), bias, groups=c)
+
+
+@pytest.mark.parametrize("up", [2, 3])
+@pytest.mark.parametrize("taps", [(1, 3, 3, 1), (1, 2, 5), (2, 1), (4,)])
+@pytest.mark.parametrize("padding", [(2, 1, 2, 1), (1, 1, 0, 3), (0, 0, 0, 0), (3, -1, 1, 2), (6, 0, 0, 6)])
+def test_upsampling_matches_zero_insertion_reference(up, taps, padding):
+    """upfirdn2d with up > 1 (a transposed convolution where the padding allows, else zero insertion) against
+    the reference order, for asymmetric filters and paddings, both filter orientations, gain and bias."""
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    f = torch.outer(torch.tensor(taps, dtype=torch.float64), torch.tensor(taps[::-1], dtype=torch.float64) + 1)
+    bias = torch.randn(3, dtype=torch.float64)
+    for flip in (False, True):
+        expected = zero_insertion_upfirdn2d(x, f, up, padding, flip_filter=flip, gain=1.5, bias=bias)
+        out = upfirdn2d(x, f, up=up, padding=list(padding), flip_filter=flip, gain=1.5, bias=bias)
+        assert out.shape == expected.shape
+        torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+        cl = upfirdn2d(x.contiguous(memory_format=torch.channels_last), f, up=up, padding=list(padding),
+                       flip_filter=flip, gain=1.5, bias=bias)
+        torch.testing.assert_close(cl, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_upsample2d_matches_zero_insertion_in_float32():
+    f = setup_filter([1, 3, 3, 1])
+    x = torch.randn(1, 8, 16, 16)
+    expected = zero_insertion_upfirdn2d(x, f, 2, [2, 1, 2, 1], gain=4)
+    torch.testing.assert_close(upsample2d(x, f), expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("flip_weight", [True, False])
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("resample", ["up", "down", "none"])
@@ -63,7 +101,7 @@ def test_conv2d_resample_matches_filter_then_convolve(flip_weight, groups, resam
     f = setup_filter([1, 3, 3, 1]).double()
     kernel = w if flip_weight else w.flip([2, 3])
     if resample == "up":
-        expected = F.conv2d(upfirdn2d(x, f, up=2, padding=[3, 2, 3, 2], gain=4), kernel, groups=groups)
+        expected = F.conv2d(zero_insertion_upfirdn2d(x, f, 2, [3, 2, 3, 2], gain=4), kernel, groups=groups)
         out = conv2d_resample(x, w, f, up=2, padding=1, groups=groups, flip_weight=flip_weight)
     elif resample == "down":
         expected = F.conv2d(upfirdn2d(x, f, padding=2), kernel, stride=2, groups=groups)

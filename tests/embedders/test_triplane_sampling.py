@@ -98,6 +98,8 @@ def test_bad_inputs_say_what_is_wrong():
         sample_from_planes(torch.zeros(1, 2, 4, H, W), torch.zeros(1, 2, 3))
     with pytest.raises(ValueError, match=r"points must be \[N, M, 3\]"):
         sample_from_planes(torch.zeros(1, 3, 4, H, W), torch.zeros(2, 2, 3))
+    with pytest.raises(ValueError, match="reduce must be None or 'mean'"):
+        sample_from_planes(torch.zeros(1, 3, 4, H, W), torch.zeros(1, 2, 3), reduce="sum")
 
 
 @pytest.mark.parametrize("batch", [1, 2])
@@ -119,3 +121,23 @@ def test_channels_last_planes_sample_the_same_values_and_gradients(batch):
             reference_grad = planes.grad
         else:
             torch.testing.assert_close(planes.grad, reference_grad)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_mean_over_planes_equals_the_mean_of_the_planes(batch, layout):
+    """reduce='mean' (averaged in grid_sample's layout) gives EG3D's mean over the three planes, values
+    and gradients, in float64 to the last bits."""
+    torch.manual_seed(8)
+    feats = torch.randn(batch, 3 * 5, 8, 8, dtype=torch.float64).contiguous(memory_format=layout)
+    points = (torch.rand(batch, 40, 3, dtype=torch.float64) - 0.5) * 1.3
+    a = feats.clone(memory_format=layout).requires_grad_()
+    b = feats.clone(memory_format=layout).requires_grad_()
+    expected = sample_from_planes(a.view(batch, 3, 5, 8, 8), points).mean(1)
+    out = sample_from_planes(b.view(batch, 3, 5, 8, 8), points, reduce="mean")
+    assert out.shape == (batch, 40, 5)
+    torch.testing.assert_close(out, expected, rtol=1e-14, atol=1e-14)
+    weights = torch.randn_like(expected)
+    (expected * weights).sum().backward()
+    (out * weights).sum().backward()
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-14, atol=1e-14)

@@ -76,9 +76,18 @@ def modulated_conv2d(
         bias = bias.to(x.dtype) * gain if gain != 1 else bias.to(x.dtype)
     if noise is not None and gain != 1:
         noise = noise * gain
-    # Per-sample modulated weights [B, O, I, k, k] and their demodulation coefficients [B, O].
-    modulated = weight.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)
-    dcoefs = (modulated.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None
+    # The demodulation coefficients [B, O]: sum_{i,k} (s[n, i] w[o, i, k])^2 = sum_i s[n, i]^2 sum_k w[o, i, k]^2,
+    # a matrix product of [B, I] and [I, O] instead of squaring and summing the per-sample weights
+    # [B, O, I, k, k] (the official code's order; same values up to float rounding). The weight work of
+    # EG3D 512's 21 modulated 3x3 layers at batch 1 (products, squares, sums), 1 thread: 159 -> 94 ms of
+    # CPU per call (medians of 9, interleaved; a busy machine).
+    dcoefs = None
+    if demodulate:
+        # In the precision the product of weight and styles had (the promoted dtype), never autocast's.
+        dtype = torch.promote_types(weight.dtype, styles.dtype)
+        flat = weight.flatten(2).to(dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            dcoefs = (styles.to(dtype).square() @ torch.einsum("oik,oik->oi", flat, flat).t() + 1e-8).rsqrt()
     if fused and batch > 1 and is_channels_last(x):
         fused = False
 
@@ -97,10 +106,14 @@ def modulated_conv2d(
                 x = x + bias.reshape(1, -1, 1, 1)
         return x.add_(noise.to(x.dtype)) if noise is not None else x
 
+    # Per-sample weights [B, O, I, k, k] in one product: the styles, demodulation and gain folded into
+    # a [B, O, I] scale first.
+    scale = styles.reshape(batch, 1, in_channels)
     if dcoefs is not None:
-        modulated = modulated * (dcoefs * gain).reshape(batch, out_channels, 1, 1, 1)
+        scale = scale * (dcoefs * gain).reshape(batch, out_channels, 1)
     elif gain != 1:
-        modulated = modulated * gain
+        scale = scale * gain
+    modulated = weight.unsqueeze(0) * scale.reshape(batch, -1, in_channels, 1, 1)
     grouped = modulated.reshape(batch * out_channels, in_channels, kh, kw).to(x.dtype)
     if batch == 1:  # one group: no reshape (it would give channels_last input strides conv2d misreads)
         x = conv2d_resample(x, grouped, resample_filter, up=up, down=down, padding=padding,

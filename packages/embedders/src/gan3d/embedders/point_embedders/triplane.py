@@ -97,7 +97,12 @@ class TriplaneEmbedder(PointEmbedder):
         # EG3D's train.py: fused_modconv_default='inference_only' -- per-sample grouped convolutions at
         # inference, one shared-weight convolution per layer in training (same values, faster steps).
         planes = self.backbone(ws[:, : self.num_ws], noise_mode=self.noise_mode, fused_modconv=not self.training)
-        return planes.view(ws.shape[0], 3, self.channels, self.resolution, self.resolution)
+        planes = planes.view(ws.shape[0], 3, self.channels, self.resolution, self.resolution)
+        if planes.device.type == "cpu":
+            # Each plane channel-contiguous, the layout sample_from_planes samples in on a CPU: made once
+            # here rather than at each of its calls (coarse and fine samples); same values.
+            planes = planes.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+        return planes
 
     def forward(self, points: Tensor, scene: Tensor) -> Tensor:
         if not isinstance(scene, Tensor) or scene.ndim != 5 or scene.shape[1:3] != (3, self.channels):
@@ -105,9 +110,10 @@ class TriplaneEmbedder(PointEmbedder):
             raise ValueError(f"triplane embedder: scene must be planes [B, 3, {self.channels}, H, W] from scene(ws), "
                              f"got {got}")
         b, r, s, _ = points.shape
-        sampled = sample_from_planes(scene, points.reshape(b, r * s, 3), box_warp=self.box_warp,
-                                     plane_axes=self.plane_axes, align_corners=self.align_corners)  # [B, 3, R*S, C]
-        return sampled.mean(1).reshape(b, r, s, self.channels)
+        features = sample_from_planes(scene, points.reshape(b, r * s, 3), box_warp=self.box_warp,
+                                      plane_axes=self.plane_axes, align_corners=self.align_corners,
+                                      reduce="mean")  # [B, R*S, C]
+        return features.reshape(b, r, s, self.channels)
 
     def extra_repr(self) -> str:
         return (f"resolution={self.resolution}, channels={self.channels}, box_warp={self.box_warp}, "
