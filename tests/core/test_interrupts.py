@@ -71,13 +71,15 @@ def _script_main(argv: list[str]) -> int:
         return run.main(argv)
 
 
-def _start(dataset: Path, root: Path, job: str, *extra: str, **pauses: float) -> subprocess.Popen:
+def _start(dataset: Path, root: Path, job: str, *extra: str, new_session: bool = False,
+           **pauses: float) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300",
            **{f"INTERRUPT_TEST_{k.upper()}": str(v) for k, v in pauses.items()}}
     env.pop("GAN3D_DEBUG", None)
     argv = [sys.executable, str(Path(__file__).resolve()), "train", "--method", "tiny", "--dataset", str(dataset),
             "--root_work_dir", str(root), "--job_name", job, "--kimg", KIMG, "--seed", "3", *extra]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=new_session)
 
 
 def _wait_for(condition, proc: subprocess.Popen, timeout: float = 120.0) -> bool:
@@ -215,6 +217,30 @@ def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path):
         for key, value in theirs[part].items():
             assert torch.equal(mine[part][key], value), f"{part}.{key}"
     assert not list(job.rglob(".*.tmp"))
+
+
+def test_a_signal_to_the_whole_process_group_stops_cleanly_with_loader_workers(tmp_path):
+    """Ctrl-C in a terminal, ``timeout`` and Slurm's preemption signal every process of the job, the data
+    loader's workers too. The workers leave stopping to the trainer: the step finishes, is saved, and the
+    command prints its one line (a worker killed by the signal used to end in "internal error: DataLoader
+    worker is killed by signal: Terminated", the step unsaved)."""
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    sys.path.insert(0, str(HERE))
+    from reliability_support import write_eg3d_set
+
+    data = write_eg3d_set(tmp_path / "set", num=12)
+    root = tmp_path / "w"
+    for number, sig in enumerate((signal.SIGTERM, signal.SIGINT)):
+        job = root / f"job{number}"
+        proc = _start(data, root, job.name, "--workers", "2", new_session=True, step_pause=0.3)
+        _wait_for(lambda j=job: _log_lines(j) >= 1, proc)
+        assert proc.poll() is None
+        os.killpg(proc.pid, sig)  # the process group: the trainer and its loader workers
+        output = proc.communicate(timeout=180)[0]
+        assert "Traceback" not in output and "internal error" not in output, output[-3000:]
+        assert proc.returncode == (143 if sig == signal.SIGTERM else 130), output[-3000:]
+        last = [line for line in output.splitlines() if line.strip()][-1]
+        assert f"stopped after step {_newest_step(job)}; checkpoint" in last, output[-2000:]
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ set errors carried out of loader workers as values (so they keep their own messa
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import torch
@@ -81,6 +82,15 @@ def collate(items: list) -> tuple[Tensor, Tensor] | ItemFailure:
     return images, labels
 
 
+def _leave_stopping_to_the_trainer(worker_id: int) -> None:
+    """Loader workers ignore SIGINT and SIGTERM. Ctrl-C in a terminal, ``timeout`` and a cluster's
+    preemption signal the whole process group; a worker that died of it would fail the step the
+    trainer is finishing. The trainer stops them when it stops; a worker whose trainer died still
+    ends on its own (PyTorch's workers watch their parent)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(dataset: torch.utils.data.Dataset, batch: int, *, seed: int, nimg: int, rank: int, world: int,
                 workers: int, pin_memory: bool) -> Iterator:
     """An iterator over this rank's batches, starting at stream position ``nimg``."""
@@ -89,7 +99,7 @@ def make_loader(dataset: torch.utils.data.Dataset, batch: int, *, seed: int, nim
     # drawing from the global RNG instead would make a resumed run diverge from an uninterrupted one.
     loader = torch.utils.data.DataLoader(
         CatchingDataset(dataset), batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-        pin_memory=pin_memory, persistent_workers=False,
+        pin_memory=pin_memory, persistent_workers=False, worker_init_fn=_leave_stopping_to_the_trainer,
         generator=torch.Generator().manual_seed(seed * 1_000_003 + nimg + rank),
     )
     return iter(loader)
