@@ -63,11 +63,31 @@ def test_cpu_run_of_eg3d_and_pigan_writes_the_json_and_the_table(tmp_path):
     assert "pigan" in proc.stdout and "train s/kimg" in proc.stdout
 
 
+def test_run_py_bench_measures_several_batch_sizes_and_refuses_bad_official_sources(tmp_path):
+    """tools/run.py bench checks the recipe and the --official-src values before any child starts (one
+    error line), then measures one row per --batch_size."""
+    out = tmp_path / "bench.json"
+    run = [sys.executable, str(ROOT / "tools" / "run.py"), "bench", "--method", "pigan", "--resolution", "8",
+           "--warmup", "0", "--repeats", "1", "--no-train", "--device", "cpu", "--threads", "1", *TINY]
+    proc = subprocess.run([*run, "--batch_size", "1", "2", "--json", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [r["batch_size"] for r in json.loads(out.read_text())["results"]] == [1, 2]
+    assert "[bench] pigan b2: infer 1/1" in proc.stderr  # progress lines pass through
+    bad = subprocess.run([*run, "--official-src", f"pigan={tmp_path / 'missing'}", "--json", str(tmp_path / "b.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert (bad.stdout + bad.stderr).strip().splitlines()[-1].startswith("error: --official-src pigan=")
+    assert not (tmp_path / "b.json").exists()
+
+
 def test_per_method_options_keep_unprefixed_ones_and_their_own():
     methods = ["eg3d", "pigan"]
     values = ["a.b=1", "eg3d:c.d=2", "pigan:e=3", "f=x:y"]
     assert bench.per_method(values, "eg3d", methods) == ["a.b=1", "c.d=2", "f=x:y"]
     assert bench.per_method(values, "pigan", methods) == ["a.b=1", "e=3", "f=x:y"]
+    # a prefix naming an installed method that is not measured applies to none of the measured ones
+    assert bench.per_method(["eg3d:synthetic", "celeba"], "pigan", ["pigan"]) == ["celeba"]
 
 
 class _Loss:

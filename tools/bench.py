@@ -131,11 +131,15 @@ def machine_info() -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- configuration
 def per_method(values: list[str] | None, method: str, methods: list[str]) -> list[str]:
-    """The entries of ``values`` that apply to ``method``: unprefixed ones and ``method:...`` ones."""
+    """The entries of ``values`` that apply to ``method``: unprefixed ones and ``method:...`` ones. A
+    prefix naming another method, measured or merely installed, keeps the entry from ``method``."""
+    known = set(methods)
+    if any(value.partition(":")[1] for value in values or []):
+        known |= set(installed_methods())
     out = []
     for value in values or []:
         head, sep, rest = value.partition(":")
-        if sep and "=" not in head and head in methods:
+        if sep and "=" not in head and head in known:
             if head == method:
                 out.append(rest)
         else:

@@ -785,11 +785,14 @@ def cmd_bench(args) -> int:
 
         registry = get_registry()
         methods = args.method or bench.installed_methods()
+        if args.official_only and not args.official_src:
+            raise ValueError("--official-only needs --official-src (the official checkouts to time against)")
+        bench.load_tool("bench_official").parse_sources(args.official_src, methods)  # a ValueError: one line
         for method in methods:
             variants = bench.per_method(args.variant, method, methods)
             recipe, _ = bench.build_recipe(method, variants[-1] if variants else None,
                                            bench.per_method(args.set, method, methods), args.resolution,
-                                           args.batch_size)
+                                           args.batch_size[0])
             for slot, spec in recipe.modules.items():
                 check_kwargs(registry.get(slot, spec.name), spec.kwargs, f"{slot} {spec.name!r}")
     return bench.run(args)
@@ -990,6 +993,7 @@ def _option_checks() -> dict:
         "shape_res": lambda x, f: positive(x, f, minimum=2),
         "object_index": v.check_non_negative_int,
         "repeats": positive, "warmup": v.check_non_negative_int, "threads": positive,
+        "train_repeats": positive, "train_warmup": v.check_non_negative_int,
         "truncation_psi": v.check_finite, "density_level": v.check_finite,
         "port": lambda x, f: v.check_int_in(x, f, 0, 65535, what=" (0: any free port)"),
         "preview_resolution": lambda x, f: v.check_non_negative_int(x, f, what=" (0: the default)"),

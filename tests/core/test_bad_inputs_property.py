@@ -114,12 +114,16 @@ def _pools(files: dict[str, Path]) -> dict[str, list[str]]:
         "host": ["", "999.999.999.999"],
         "edit": ["nosuch"],
         "path": [path["a file"] + ".missing", path["a file"], path["empty folder"]],
+        "official_src": [path["a file"] + ".missing", path["a file"], path["empty folder"],
+                         "nosuch=" + path["empty folder"], "pigan=" + path["a file"] + ".missing",
+                         "eg3d=" + path["empty folder"]],
     }
 
 
 COUNTS = {"batch_size", "resolution", "fake_num", "real_num", "num", "estimator_steps", "edit_steps", "shape_res",
-          "repeats", "threads"}
-NON_NEGATIVE = {"workers", "object_index", "warmup", "seed", "compression", "port", "preview_resolution"}
+          "repeats", "threads", "train_repeats"}
+NON_NEGATIVE = {"workers", "object_index", "warmup", "seed", "compression", "port", "preview_resolution",
+                "train_warmup"}
 SKIPPED = {"only", "child_out", "json", "help"}  # bench's internal options; --json is written after the work
 
 
