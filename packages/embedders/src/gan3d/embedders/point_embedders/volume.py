@@ -79,7 +79,8 @@ def trilinear_border(volume: Tensor, grid: Tensor) -> Tensor:
     low = position.detach().floor().long()
     high = torch.minimum(low + 1, (sizes - 1).long())
     frac = position - low.to(position.dtype)  # [N, M, 3]
-    flat = volume.reshape(n, c, d * h * w)
+    voxels = volume.reshape(n, c, d * h * w).transpose(1, 2)  # [N, DHW, C]
+    batch = torch.arange(n, device=volume.device).unsqueeze(1)
     out = 0
     for corner in range(8):
         pick = [(high if corner >> axis & 1 else low)[..., axis] for axis in range(3)]  # x, y, z indices
@@ -87,9 +88,8 @@ def trilinear_border(volume: Tensor, grid: Tensor) -> Tensor:
         for axis in range(3):
             weight = weight * (frac[..., axis] if corner >> axis & 1 else 1.0 - frac[..., axis])
         index = (pick[2] * h + pick[1]) * w + pick[0]  # [N, M]
-        values = flat.gather(2, index.unsqueeze(1).expand(n, c, index.shape[1]))  # [N, C, M]
-        out = out + values * weight.unsqueeze(1)
-    return out.transpose(1, 2)
+        out = out + voxels[batch, index] * weight.unsqueeze(-1)  # [N, M, C]
+    return out
 
 
 class FeatureVolumeNetwork(nn.Module):
