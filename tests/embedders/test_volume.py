@@ -71,6 +71,22 @@ def test_the_lookup_has_second_derivatives_for_the_path_length_penalty():
     assert torch.autograd.gradgradcheck(trilinear_border, (volume, grid))
 
 
+def test_training_graph_has_no_grid_sampler_3d_node():
+    """What CUDA lacks (a derivative of grid_sampler_3d_backward) must not be in the graph the path-length
+    penalty differentiates twice: checked on the CPU by walking the autograd graph of a training lookup."""
+    volume = torch.randn(1, 2, D, H, W, requires_grad=True)
+    out = sample_from_volume(volume, torch.rand(1, 5, 3), BOUNDS)
+    names, stack, seen = set(), [out.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    assert names and not any("GridSampler3D" in name for name in names), names
+
+
 def test_embedder_forward_concatenates_volume_features_and_encoding():
     emb = VolumeEmbedder(feat_res=4, init_res=2, base_channels=4, output_channels=2, w_dim=8,
                          bounds=BOUNDS.tolist(), num_frequencies=2)
