@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from gan3d.core.interfaces import FeatureDecoder
 from gan3d.core.types import Field
 
-from .siren_film import FREQUENCY_BIAS, FREQUENCY_GAIN, FiLMLayer
+from .siren_film import FREQUENCY_BIAS, FREQUENCY_GAIN, FiLMLayer, film_wiring
 
 __all__ = ["GRAMRadianceDecoder", "RGB_ACTIVATIONS"]
 
@@ -80,18 +80,7 @@ class GRAMRadianceDecoder(FeatureDecoder):
         (:meth:`~gan3d.embedders.feature_decoders.siren_film.SirenFiLMDecoder.wire`): each latent row is a
         FiLM layer's frequencies and phase shifts (GramRF's ``CustomMappingNetwork`` output), so
         ``w_dim = 2 * hidden_dim``."""
-        out = {}
-        if upstream.get("in_channels") is not None:
-            out["in_channels"] = upstream["in_channels"]
-        w_dim = upstream.get("w_dim")
-        if w_dim is not None:
-            if w_dim % 2:
-                from gan3d.core.recipe import RecipeError
-
-                raise RecipeError(f"gram_radiance decoder: the latent width w_dim={w_dim} must be even (FiLM "
-                                  "frequencies | phase shifts)")
-            out["hidden_dim"] = w_dim // 2
-        return out
+        return film_wiring(upstream, "gram_radiance")
 
     def __init__(self, *, in_channels: int = 3, hidden_dim: int = 256, num_layers: int = 8,
                  rgb_activation: str = "widen_sigmoid", grad_ray_fraction: float = 1.0) -> None:

@@ -36,6 +36,24 @@ FREQUENCY_GAIN = 15.0
 FREQUENCY_BIAS = 30.0
 
 
+def film_wiring(upstream: dict, decoder: str) -> dict:
+    """Build-time wiring of a FiLM-SIREN decoder: ``in_channels`` from the embedder, ``hidden_dim`` from the
+    latent width (each latent row is a layer's frequencies | phase shifts, so ``w_dim = 2 * hidden_dim``);
+    an odd ``w_dim`` is a :class:`~gan3d.core.recipe.RecipeError` naming ``decoder``."""
+    out = {}
+    if upstream.get("in_channels") is not None:
+        out["in_channels"] = upstream["in_channels"]
+    w_dim = upstream.get("w_dim")
+    if w_dim is not None:
+        if w_dim % 2:
+            from gan3d.core.recipe import RecipeError
+
+            raise RecipeError(f"{decoder} decoder: the latent width w_dim={w_dim} must be even (FiLM "
+                              "frequencies | phase shifts)")
+        out["hidden_dim"] = w_dim // 2
+    return out
+
+
 class FiLMLayer(nn.Module):
     """``x [B, N, in_dim]`` -> ``sin(freq * (W x + b) + phase)`` ``[B, N, out_dim]``;
     ``freq``, ``phase`` ``[B, out_dim]``."""
@@ -94,18 +112,7 @@ class SirenFiLMDecoder(FeatureDecoder):
         """``in_channels`` from the embedder; ``hidden_dim`` from the latent width: the FiLM frequencies and
         phase shifts of a layer are its latent row (pi-GAN's mapping network outputs them directly,
         siren.py ``SPATIALSIRENBASELINE``), so ``w_dim = 2 * hidden_dim``."""
-        out = {}
-        if upstream.get("in_channels") is not None:
-            out["in_channels"] = upstream["in_channels"]
-        w_dim = upstream.get("w_dim")
-        if w_dim is not None:
-            if w_dim % 2:
-                from gan3d.core.recipe import RecipeError
-
-                raise RecipeError(f"siren_film decoder: the latent width w_dim={w_dim} must be even (FiLM "
-                                  "frequencies | phase shifts)")
-            out["hidden_dim"] = w_dim // 2
-        return out
+        return film_wiring(upstream, "siren_film")
 
     def __init__(self, *, in_channels: int = 3, hidden_dim: int = 256, num_layers: int = 8) -> None:
         super().__init__()

@@ -48,6 +48,7 @@ from gan3d.core.official import KnownClasses, OfficialObject, load_pickled
 from gan3d.core.official.importer import ImportedCheckpoint, OfficialImporter, file_sha256, rename_keys
 from gan3d.core.recipe import Recipe
 
+from ..pigan.official import with_w_avg  # GramRF.get_avg_w is pi-GAN's generate_avg_frequencies
 from .recipe import VARIANTS, gram_recipe
 
 __all__ = ["GRAMImporter", "KNOWN_CLASSES", "GENERATOR_RENAMES", "DISCRIMINATOR_RENAMES", "discriminator_state"]
@@ -148,18 +149,6 @@ def _ema_weights(state: dict[str, torch.Tensor], ema: OfficialObject, source: st
     return out
 
 
-def _with_w_avg(recipe: Recipe, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Add ``mapper.w_avg``: the mean of 10000 mapped draws (GramRF.get_avg_w)."""
-    from gan3d.core.registry import get_registry
-
-    spec = recipe.modules["stochasticity_mapper"]
-    mapper = get_registry().build("stochasticity_mapper", spec.name, **{**spec.kwargs, "w_avg_samples": 0})
-    mapping = {k[len("mapper."):]: v for k, v in state.items() if k.startswith("mapper.network.")}
-    mapper.load_state_dict({**mapping, "w_avg": mapper.w_avg}, strict=True)
-    mapper.estimate_w_avg(10000, generator=torch.Generator().manual_seed(0))
-    return {**state, "mapper.w_avg": mapper.w_avg.detach().clone()}
-
-
 def discriminator_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """GramDiscriminator's state dict renamed, the pose rows of ``final_layer`` in gan3d's order."""
     out = rename_keys(state, DISCRIMINATOR_RENAMES)
@@ -182,14 +171,14 @@ class GRAMImporter(OfficialImporter):
         state = _state_dict(load_pickled(path, KNOWN_CLASSES, what="a GRAM generator.pth"), source, "generator.pth")
         recipe = _recipe(state, variant, source)
         files = {"generator": source}
-        G_state = _with_w_avg(recipe, rename_keys(state, GENERATOR_RENAMES))
+        G_state = with_w_avg(recipe, rename_keys(state, GENERATOR_RENAMES))
         G_ema_state = None
         ema_path, d_path = _beside(path, "ema.pth"), _beside(path, "discriminator.pth")
         if ema_path.is_file() and ema_path != path:
             ema = load_pickled(ema_path, KNOWN_CLASSES, what="a GRAM ema.pth")
             if not isinstance(ema, OfficialObject) or ema.class_name != "ExponentialMovingAverage":
                 raise CheckpointError(f"{ema_path}: holds {ema!r}, not a torch_ema ExponentialMovingAverage")
-            G_ema_state = _with_w_avg(recipe, rename_keys(_ema_weights(state, ema, str(ema_path)), GENERATOR_RENAMES))
+            G_ema_state = with_w_avg(recipe, rename_keys(_ema_weights(state, ema, str(ema_path)), GENERATOR_RENAMES))
             files["ema"] = str(ema_path)
         else:
             logger.warning("no %s beside %s: the imported G_ema is the training generator", ema_path.name, path)

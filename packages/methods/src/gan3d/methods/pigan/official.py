@@ -140,8 +140,9 @@ def _ema_weights(G: OfficialObject, ema: OfficialObject, source: str) -> dict[st
     return state
 
 
-def _with_w_avg(recipe: Recipe, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Add ``mapper.w_avg``: the mean of 10000 mapped draws (pi-GAN's generate_avg_frequencies)."""
+def with_w_avg(recipe: Recipe, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add ``mapper.w_avg``: the mean of 10000 mapped draws (pi-GAN's generate_avg_frequencies; GRAM's
+    GramRF.get_avg_w is the same and its importer calls this)."""
     from gan3d.core.registry import get_registry
 
     spec = recipe.modules["stochasticity_mapper"]
@@ -179,13 +180,13 @@ class PiGANImporter(OfficialImporter):
                            D.class_name, _VARIANT_OF_DISCRIMINATOR[D.class_name], recipe.variant)
             D = None
             del files["discriminator"]
-        G_state = _with_w_avg(recipe, rename_keys(G.state_dict(), GENERATOR_RENAMES))
+        G_state = with_w_avg(recipe, rename_keys(G.state_dict(), GENERATOR_RENAMES))
         G_ema_state = None
         if ema_path.is_file() and ema_path != path:
             ema = load_pickled(ema_path, KNOWN_CLASSES, what="a pi-GAN ema.pth")
             if not isinstance(ema, OfficialObject) or ema.class_name != "ExponentialMovingAverage":
                 raise CheckpointError(f"{ema_path}: holds {ema!r}, not a torch_ema ExponentialMovingAverage")
-            G_ema_state = _with_w_avg(recipe, rename_keys(_ema_weights(G, ema, str(ema_path)), GENERATOR_RENAMES))
+            G_ema_state = with_w_avg(recipe, rename_keys(_ema_weights(G, ema, str(ema_path)), GENERATOR_RENAMES))
             files["ema"] = str(ema_path)
         else:
             logger.warning("no %s beside %s: the imported G_ema is the training generator", ema_path.name, path)
