@@ -153,6 +153,7 @@ def test_bad_image_read_by_loader_workers(run, tiny_recipe, tiny_registry, tmp_p
                       tensorboard=False)
     with pytest.raises(DatasetError) as caught:
         trainer.train_step()
+    trainer.close()  # its loader's workers end now
     text = str(caught.value)
     assert message in text and str(tmp_path / "set") in text
     assert "Traceback" not in text and "worker" not in text  # not torch's wrapped worker traceback

@@ -243,5 +243,63 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_with_loader_workers(t
         assert f"stopped after step {_newest_step(job)}; checkpoint" in last, output[-2000:]
 
 
+
+def test_a_process_whose_trainer_still_has_loader_workers_exits(tmp_path):
+    """A run that ends (or fails) with its loader's workers alive must not keep the process from exiting:
+    at exit Python joins its child processes, after PyTorch ends the workers with SIGTERM. The workers
+    leave the trainer's process group instead of ignoring the signals (they did once: every process that
+    held a trainer to its end, the test suite included, then waited for them forever). Also: ``close()``
+    ends the workers at once."""
+    script = tmp_path / "hold.py"
+    script.write_text(f"""
+import multiprocessing, os, sys
+sys.path.insert(0, {str(HERE)!r})
+import torch
+from reliability_support import tiny_modules, write_eg3d_set
+from gan3d.core.data import EG3DDataset
+from gan3d.core.training.trainer import Trainer
+from pathlib import Path
+
+torch.set_num_threads(1)
+tiny = tiny_modules()
+from gan3d.core.registry import Registry
+import gan3d.core.plugin as core_plugin
+registry = Registry(autoload=False)
+registry.register(core_plugin, name="core", distribution="gan3d-core")
+registry.register(tiny.TinyPlugin(), name="tiny", distribution="tests")
+root = Path(sys.argv[1])
+data = EG3DDataset(write_eg3d_set(root / "set", num=12))
+kept = []
+for name in ("closed", "kept"):
+    trainer = Trainer(tiny.tiny_recipe(), data, root / name, registry=registry, workers=2, progress=False,
+                      tensorboard=False)
+    trainer.train_step()
+    workers = multiprocessing.active_children()
+    print(name, [(w.pid, os.getpgid(w.pid)) for w in workers], flush=True)
+    if name == "closed":
+        trainer.close()
+        print("after close", len(multiprocessing.active_children()), flush=True)
+    else:
+        kept.append(trainer)  # alive until the interpreter exits, its workers too
+""")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.strip())
+    assert lines["after"] == "close 0", done.stdout
+    pids = []
+    for name in ("closed", "kept"):
+        workers = eval(lines[name])  # [(pid, process group)]
+        assert len(workers) == 2, done.stdout
+        assert all(pid == group for pid, group in workers), done.stdout  # each leads a group of its own
+        pids += [pid for pid, _ in workers]
+    for pid in pids:  # none outlives the process
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"loader worker {pid} outlived its trainer's process")
+
 if __name__ == "__main__":
     sys.exit(_script_main(sys.argv[1:]))

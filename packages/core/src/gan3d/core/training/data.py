@@ -3,7 +3,7 @@ set errors carried out of loader workers as values (so they keep their own messa
 
 from __future__ import annotations
 
-import signal
+import os
 from collections.abc import Iterator
 
 import torch
@@ -83,12 +83,13 @@ def collate(items: list) -> tuple[Tensor, Tensor] | ItemFailure:
 
 
 def _leave_stopping_to_the_trainer(worker_id: int) -> None:
-    """Loader workers ignore SIGINT and SIGTERM. Ctrl-C in a terminal, ``timeout`` and a cluster's
-    preemption signal the whole process group; a worker that died of it would fail the step the
-    trainer is finishing. The trainer stops them when it stops; a worker whose trainer died still
-    ends on its own (PyTorch's workers watch their parent)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Each loader worker moves to a process group of its own. Ctrl-C in a terminal, ``timeout`` and a
+    cluster's preemption signal the whole process group; a worker that died of it would fail the step the
+    trainer is finishing. Out of the group, the signal reaches the trainer only; the trainer stops its
+    workers when it stops (PyTorch's shutdown, which ends a worker that does not answer with SIGTERM, so
+    the workers must keep SIGTERM's default action), and a worker whose trainer died ends on its own
+    (PyTorch's workers watch their parent)."""
+    os.setpgid(0, 0)
 
 
 def make_loader(dataset: torch.utils.data.Dataset, batch: int, *, seed: int, nimg: int, rank: int, world: int,

@@ -255,8 +255,9 @@ class Trainer:
                          seed=self.seed, data=self.data_source)
 
     def close(self) -> None:
-        """Flush the TensorBoard writer and give the job directory's lock back (also done when the
-        trainer is garbage collected or the process ends)."""
+        """Stop the data loader's workers, flush the TensorBoard writer and give the job directory's lock
+        back (also done when the trainer is garbage collected or the process ends)."""
+        self._stop_loader()
         if self._writer is not None:
             self._writer.flush()
             self._writer.close()
@@ -315,6 +316,12 @@ class Trainer:
     def _batches(self, batch: int) -> Iterator:
         return make_loader(self.dataset, batch, seed=self.seed, nimg=self.nimg, rank=self.rank, world=self.world,
                            workers=self.workers, pin_memory=self.device.type == "cuda")
+
+    def _stop_loader(self) -> None:
+        """Drop the loader's iterator: PyTorch then shuts its worker processes down (they must not outlive
+        a finished or failed run: a process that exits joins its children first)."""
+        self._loader_iter = None
+        self._loader_batch = None
 
     def _next_real(self, batch: int) -> tuple[Tensor, Tensor]:
         if self._loader_iter is None or self._loader_batch != batch:
@@ -649,6 +656,7 @@ class Trainer:
         finally:
             if progress is not None:
                 progress.stop()
+            self._stop_loader()
             if self._writer is not None:
                 self._writer.flush()
                 self._writer.close()
