@@ -13,6 +13,7 @@ import torch
 from gan3d.core.cameras import focal_to_intrinsics, look_at, pixel_rays, spherical_origin, world_to_camera
 from gan3d.core.data import EG3DDataset, check_dataset, make_synthetic_dataset, read_synthetic_metadata, render_scene
 from gan3d.core.data import synthetic_dataset as synthetic_module
+from gan3d.core.data.synthetic_scenes import yaw_pitch, yaw_polar
 from gan3d.core.types import Cameras
 
 RES = 24
@@ -153,14 +154,30 @@ def test_mirrored_label_renders_the_mirrored_image(head_set):
 def test_xflip_item_matches_a_render_from_its_label(head_set):
     info = read_synthetic_metadata(head_set)
     data = EG3DDataset(head_set, xflip=True)
-    index = int(info.cameras.angles[:4, 0].abs().argmax())  # the most yawed view of scene 0
-    assert info.cameras.angles[index, 0].abs() > 0.1
+    yaw_off_front = info.cameras.angles[:4, 0] - math.pi / 2
+    index = int(yaw_off_front.abs().argmax())  # the most yawed view of scene 0
+    assert yaw_off_front[index].abs() > 0.1
     image, label = data[len(data) // 2 + index]
     rendered, _ = render_scene(info.scenes[0], Cameras.from_label(label[None]), RES, info.preset.light_direction,
                                info.preset.ambient)
     difference = (rendered[0] * 2 - 1 - image).abs()
     assert difference.mean() < 0.01
     assert (difference > 0.1).float().mean() < 0.01
+
+
+def test_metadata_angles_follow_the_cameras_convention(head_set):
+    """``SyntheticMetadata.cameras.angles`` are gan3d's (yaw, polar), as a pose sampler returns them (methods
+    such as pi-GAN and StyleSDF read them): the camera centres lie on the preset's sphere at those angles,
+    while ``dataset.json`` keeps its (yaw, pitch) about the front view."""
+    info = read_synthetic_metadata(head_set)
+    cams = info.cameras
+    pivot = torch.tensor(info.preset.pivot, dtype=torch.float32)
+    expected = spherical_origin(cams.angles[:, 0], cams.angles[:, 1], info.preset.radius, pivot)
+    torch.testing.assert_close(cams.origins, expected, atol=1e-5, rtol=0)
+    stored = torch.tensor(json.loads((head_set / "dataset.json").read_text())["gan3d_synthetic"]["angles"])
+    torch.testing.assert_close(yaw_pitch(cams.angles), stored, atol=1e-6, rtol=0)
+    front = yaw_polar(torch.zeros(1, 2))
+    torch.testing.assert_close(front, torch.tensor([[math.pi / 2, math.pi / 2]]))
 
 
 def test_car_preset(tmp_path):

@@ -49,7 +49,7 @@ import torch
 
 from ..types import Cameras
 from .sphere_tracer import render_scene
-from .synthetic_scenes import CarScene, HeadScene, ScenePreset, get_preset, scene_to_dict
+from .synthetic_scenes import CarScene, HeadScene, ScenePreset, get_preset, scene_to_dict, yaw_pitch, yaw_polar
 
 __all__ = [
     "make_synthetic_dataset",
@@ -207,7 +207,7 @@ def _write_set(folder: Path, preset: ScenePreset, params: dict, progress: Callab
             np.save(folder / depth_name, depths[view, 0].numpy().astype(np.float32))
             labels.append([name, [float(v) for v in cameras.label[view].tolist()]])
             depth_files.append([name, depth_name])
-            angles.append([float(v) for v in cameras.angles[view].tolist()])
+            angles.append([float(v) for v in yaw_pitch(cameras.angles[view:view + 1])[0].tolist()])
             image_scenes.append(scene_index)
         scenes.append(scene_to_dict(scene))
         done += count
@@ -240,7 +240,8 @@ class SyntheticMetadata:
         params: the generation parameters.
         scenes: one scene object per scene (``.sdf(points [N, 3]) -> [N]``, ``.albedo``).
         image_scenes: for each image (in ``dataset.json`` order) the index of its scene.
-        cameras: the cameras of all images (``angles`` filled with (yaw, pitch)).
+        cameras: the cameras of all images, ``angles`` filled with gan3d's (yaw, polar) (``dataset.json``
+            stores (yaw, pitch) about the front view: :func:`~gan3d.core.data.synthetic_scenes.yaw_pitch`).
         background_rgb: the background colour in ``[0, 1]``.
     """
 
@@ -266,6 +267,6 @@ def read_synthetic_metadata(path: str | Path) -> SyntheticMetadata:
         params=info["params"],
         scenes=[preset.scene_from_dict(s) for s in info["scenes"]],
         image_scenes=list(info["image_scenes"]),
-        cameras=Cameras.from_label(labels, torch.tensor(info["angles"], dtype=torch.float32)),
+        cameras=Cameras.from_label(labels, yaw_polar(torch.tensor(info["angles"], dtype=torch.float32))),
         background_rgb=tuple(info["background_rgb"]),
     )

@@ -274,7 +274,8 @@ class ScenePreset:
         return self.scene_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
     def sample_cameras(self, rng: np.random.Generator, count: int) -> Cameras:
-        """``count`` cameras on the preset's sphere, looking at its pivot; ``angles`` are (yaw, pitch)."""
+        """``count`` cameras on the preset's sphere, looking at its pivot; ``angles`` are gan3d's (yaw, polar)
+        (:class:`~gan3d.core.types.Cameras`; :func:`yaw_pitch` gives the set's (yaw, pitch) about the front)."""
         yaw, polar = self.scene_type.sample_angles(rng, count)
         yaw_t = torch.tensor(yaw, dtype=torch.float32)
         polar_t = torch.tensor(polar, dtype=torch.float32)
@@ -282,9 +283,18 @@ class ScenePreset:
         origin = spherical_origin(yaw_t, polar_t, self.radius, pivot)
         cam2world = look_at(origin, pivot)
         intrinsics = focal_to_intrinsics(self.focal, count)
-        # Cameras.angles: yaw about +y measured from +z (towards +x), pitch above the x-z plane.
-        angles = torch.stack([yaw_t - math.pi / 2, math.pi / 2 - polar_t], dim=-1)
-        return Cameras(cam2world, intrinsics, angles)
+        return Cameras(cam2world, intrinsics, torch.stack([yaw_t, polar_t], dim=-1))
+
+
+def yaw_pitch(angles: Tensor) -> Tensor:
+    """``[B, 2]`` (yaw, pitch) about the front view of gan3d's ``[B, 2]`` (yaw, polar) camera angles: yaw
+    about +y measured from +z (towards +x), pitch above the x-z plane (the synthetic sets' ``"angles"``)."""
+    return torch.stack([angles[:, 0] - math.pi / 2, math.pi / 2 - angles[:, 1]], dim=-1)
+
+
+def yaw_polar(angles: Tensor) -> Tensor:
+    """The inverse of :func:`yaw_pitch`: gan3d's (yaw, polar) of (yaw, pitch) about the front view."""
+    return torch.stack([angles[:, 0] + math.pi / 2, math.pi / 2 - angles[:, 1]], dim=-1)
 
 
 def scene_to_dict(scene: HeadScene | CarScene) -> dict:
