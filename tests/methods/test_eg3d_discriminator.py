@@ -80,6 +80,19 @@ def test_blur_schedule_and_kernel():
     assert torch.allclose(blur_images(impulse, 1.0)[0, 0, 1:8, 1:8], torch.outer(taps, taps), atol=1e-7)
 
 
+def test_blur_is_the_2d_gaussian_done_in_two_passes():
+    """The separable blur (a horizontal then a vertical pass, as the official filter2d does with a 1-D filter)
+    equals the 2-D convolution with the outer product of the taps, zero padded, at a non-square size."""
+    sigma = 2.5
+    size = 7  # floor(3 sigma)
+    taps = torch.tensor([2.0 ** -((k / sigma) ** 2) for k in range(-size, size + 1)])
+    taps = taps / taps.sum()
+    images = torch.randn(2, 3, 20, 13, generator=torch.Generator().manual_seed(0))
+    kernel = torch.outer(taps, taps).expand(3, 1, -1, -1)
+    expected = torch.nn.functional.conv2d(images, kernel, padding=size, groups=3)
+    torch.testing.assert_close(blur_images(images, sigma), expected, atol=1e-6, rtol=0)
+
+
 def test_filtered_resize_antialiases_downsampling():
     checker = (torch.arange(16).view(1, 1, 16, 1) + torch.arange(16).view(1, 1, 1, 16)) % 2 * 2.0 - 1
     small = filtered_resize(checker.expand(1, 3, 16, 16), 4)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan3d.core.layers.filtered_resampling import filter2d
+from gan3d.core.layers.filtered_resampling import upfirdn2d
 
 __all__ = ["FILTER_MODES", "filtered_resize", "blur_sigma", "blur_images"]
 
@@ -56,6 +56,11 @@ def blur_images(images: Tensor, sigma: float) -> Tensor:
     The taps are ``2 ** -(x / sigma) ** 2`` for ``x`` in ``[-floor(3 sigma), floor(3 sigma)]``,
     normalised to sum 1 (``run_D``: ``exp2`` of ``-(x / sigma)^2``, i.e. a Gaussian of standard
     deviation ``sigma / sqrt(2 ln 2)``), zero padding at the border. No-op when the support is empty.
+
+    Applied as the official ``upfirdn2d.filter2d`` applies a 1-D filter: a horizontal pass, then a
+    vertical one (2 x 55 taps per pixel at EG3D's initial sigma 10, instead of the 55 x 55 of the outer
+    product: during the blur fade the discriminator's calls, and R1's double backward through them,
+    cost 27x less in the filter).
     """
     size = math.floor(sigma * 3)
     if size <= 0:
@@ -63,5 +68,5 @@ def blur_images(images: Tensor, sigma: float) -> Tensor:
     x = torch.arange(-size, size + 1, device=images.device, dtype=images.dtype)
     taps = torch.exp2(-(x / sigma).square())
     taps = taps / taps.sum()
-    # A separable filter: the outer product of the taps with themselves.
-    return filter2d(images, taps.unsqueeze(0) * taps.unsqueeze(1))
+    images = upfirdn2d(images, taps.unsqueeze(0), padding=(size, size, 0, 0))  # along x
+    return upfirdn2d(images, taps.unsqueeze(1), padding=(0, 0, size, size))  # along y
