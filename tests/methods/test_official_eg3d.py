@@ -106,6 +106,22 @@ def test_images_equal_the_official_forward_end_to_end(checkpoint):
         assert diff < tolerance, f"{ours}: max abs difference {diff:.3g} > {tolerance:.3g}"
 
 
+def test_at_the_2x_input_resolution_image_raw_carries_the_official_in_place_add(checkpoint):
+    """Rendered at 64 px (SuperresolutionHybrid2X's input resolution) the official first block adds its ToRGB
+    output into image_raw in place; gan3d reports the same raw image (``raw_in_place``), and the images
+    agree as at 32 px. Without it the raw image is off by more than 1 and the final image is unchanged."""
+    G, _ = deterministic_generator(checkpoint)
+    out = render(G, resolution=64)
+    for ours, theirs in OUTPUTS.items():
+        diff = (getattr(out, ours) - EXPECTED[theirs + "_64"]).abs().max().item()
+        tolerance = 4 * INFO["rounding_sensitivity"][theirs]
+        assert diff < tolerance, f"{ours}: max abs difference {diff:.3g} > {tolerance:.3g}"
+    G.upsampler.raw_in_place = False
+    plain = render(G, resolution=64)
+    assert torch.equal(plain.image, out.image)
+    assert (plain.image_raw - EXPECTED["image_raw_64"]).abs().max() > 1.0
+
+
 def test_the_pre_fix_importance_pdf_is_far_off(checkpoint):
     """Without EG3D's importance PDF (interval weights as if per sample, last bin never drawn) the
     images are far outside the tolerance: the test can tell the difference."""

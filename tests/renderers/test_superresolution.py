@@ -6,7 +6,14 @@ import torch
 from gan3d.core.layers import setup_filter, upsample2d
 from gan3d.core.registry import get_registry
 from gan3d.core.testing import check_contract
+from gan3d.core.types import UpsampledImages
 from gan3d.renderers.superresolution import EG3DSuperResolution
+
+
+def image_of(out):
+    """The final image of an upsampler's output (the 128/256-px modules at their input resolution also
+    return the official raw image: :class:`UpsampledImages`)."""
+    return out.image if isinstance(out, UpsampledImages) else out
 
 
 def tiny(resolution, **kwargs):
@@ -30,7 +37,7 @@ def test_gradients_reach_parameters_and_features():
             torch.nn.init.constant_(p, 0.1)
     features = torch.randn(1, 6, 64, 64, requires_grad=True)
     ws = torch.randn(1, 5, 8, requires_grad=True)
-    up(features, ws).square().mean().backward()
+    image_of(up(features, ws)).square().mean().backward()
     missing = [n for n, p in up.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not missing, missing
     assert features.grad.abs().sum() > 0
@@ -40,12 +47,12 @@ def test_only_the_last_latent_is_used():
     up = tiny(128).eval()
     features, ws = torch.randn(1, 6, 64, 64), torch.randn(1, 4, 8)
     with torch.no_grad():
-        reference = up(features, ws)
+        reference = image_of(up(features, ws))
         other = ws.clone()
         other[:, :-1] = torch.randn(1, 3, 8)
-        torch.testing.assert_close(up(features, other), reference)
+        torch.testing.assert_close(image_of(up(features, other)), reference)
         other[:, -1] = torch.randn(1, 8)
-        assert not torch.allclose(up(features, other), reference)
+        assert not torch.allclose(image_of(up(features, other)), reference)
 
 
 def test_raw_rgb_is_carried_by_the_skip_path():
@@ -58,15 +65,39 @@ def test_raw_rgb_is_carried_by_the_skip_path():
     features = torch.randn(1, 6, 64, 64)
     expected = upsample2d(features[:, :3], setup_filter([1, 3, 3, 1]))
     with torch.no_grad():
-        torch.testing.assert_close(up(features, torch.randn(1, 1, 8)), expected)
+        torch.testing.assert_close(image_of(up(features, torch.randn(1, 1, 8))), expected)
+
+
+@pytest.mark.parametrize(("resolution", "rendered", "adds"), [(128, 64, True), (256, 128, True), (128, 32, False),
+                                                          (512, 128, False)])
+def test_raw_image_as_the_official_module_leaves_it(resolution, rendered, adds):
+    """The official 2X/4X first block adds its ToRGB output into the raw image in place when the render arrives
+    at the blocks' input resolution: image_raw = raw + block0's RGB. A resized render (a copy) and the 8X
+    module (block0 upsamples) keep the raw image; raw_in_place=False never changes it."""
+    up = tiny(resolution).eval()
+    features, ws = torch.randn(2, 6, rendered, rendered), torch.randn(2, 1, 8)
+    with torch.no_grad():
+        out = up(features, ws)
+        if not adds:
+            assert isinstance(out, torch.Tensor)
+            return
+        x0, rgb0 = up.block0(features, features[:, :3], ws.repeat(1, 3, 1), noise_mode="none")
+        y0 = up.block0.torgb(x0, ws[:, 0])
+        up.raw_in_place = False
+        plain = up(features, ws)
+    assert isinstance(out, UpsampledImages) and isinstance(plain, torch.Tensor)
+    torch.testing.assert_close(out.image_raw, features[:, :3] + y0, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.image_raw, rgb0, atol=1e-5, rtol=1e-5)
+    assert (out.image_raw - features[:, :3]).abs().max() > 1e-3
+    assert torch.equal(out.image, plain)
 
 
 def test_fused_and_unfused_modes_agree():
     up = tiny(128)
     features, ws = torch.randn(2, 6, 64, 64), torch.randn(2, 1, 8)
     with torch.no_grad():
-        train_out = up.train()(features, ws)
-        torch.testing.assert_close(up.eval()(features, ws), train_out, atol=1e-5, rtol=1e-5)
+        train_out = image_of(up.train()(features, ws))
+        torch.testing.assert_close(image_of(up.eval()(features, ws)), train_out, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("per_sample", [True, False])
@@ -77,7 +108,10 @@ def test_channels_last_and_per_sample_inference_give_the_same_image(per_sample, 
     fast, plain = tiny(128, memory_format="channels_last").eval(), tiny(128, memory_format="contiguous").eval()
     features, ws = torch.randn(3, 6, 64, 64), torch.randn(3, 1, 8)
     with torch.no_grad():
-        torch.testing.assert_close(fast(features, ws), plain(features, ws), atol=1e-5, rtol=1e-5)
+        a, b = fast(features, ws), plain(features, ws)
+    assert isinstance(a, UpsampledImages) and isinstance(b, UpsampledImages)
+    torch.testing.assert_close(a.image, b.image, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.image_raw, b.image_raw, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("memory_format", ["contiguous", "channels_last"])

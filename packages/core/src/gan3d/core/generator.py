@@ -41,7 +41,7 @@ from .interfaces import (
     Wired,
 )
 from .recipe import GENERATOR_SLOTS, GROUP_FAMILIES, MAIN_GROUP, Recipe, RecipeError, group_slot, split_slot
-from .types import Cameras, Field, FieldSamples, GeneratorOutput, RaySamples, Render, SceneLatent
+from .types import Cameras, Field, FieldSamples, GeneratorOutput, RaySamples, Render, SceneLatent, UpsampledImages
 
 __all__ = [
     "Generator",
@@ -570,6 +570,8 @@ class Generator(nn.Module):
             features = torch.cat([rgb, features[:, 3:]], dim=1)
         fade = {} if alpha is None else {"alpha": alpha}
         out_image = self.upsampler(features, self.rows(ws, "upsampler"), **fade)
+        if isinstance(out_image, UpsampledImages):  # an upsampler that also changes the raw image (EG3D 2X/4X)
+            out_image, rgb = out_image.image, out_image.image_raw
         aux: dict[str, Any] = {}
         if keep is not None:
             aux = {k: v if len(v) > 1 else v[0] for k, v in keep.items()}

@@ -61,6 +61,7 @@ from .types import (
     FieldSamples,
     RaySamples,
     Render,
+    UpsampledImages,
 )
 
 __all__ = [
@@ -342,11 +343,15 @@ class Upsampler(Scheduled, Wired, LatentConsumer, nn.Module):
     #: the feature channels it reads (0: any with RGB first).
     in_channels: int = 0
 
-    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
+    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor | UpsampledImages:
         """``features [B, F, h, w]``, this module's latent rows, fade-in ``alpha`` -> ``image [B, 3, H, W]``.
 
         The generator leaves ``alpha`` out unless its caller gives one: a progressive upsampler then uses
-        its own fade-in (StyleNeRF's, a buffer that follows :meth:`set_training_step`)."""
+        its own fade-in (StyleNeRF's, a buffer that follows :meth:`set_training_step`).
+
+        An upsampler whose official counterpart also changes the raw image returns
+        :class:`~gan3d.core.types.UpsampledImages`; the generator then reports its ``image_raw`` (EG3D's 128-
+        and 256-px modules, see ``EG3DSuperResolution``)."""
         raise NotImplementedError
 
     def out_resolution(self, render_resolution: int) -> int:

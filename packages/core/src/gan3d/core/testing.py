@@ -25,7 +25,16 @@ from torch import Tensor, nn
 from .cameras import focal_to_intrinsics, look_at, pixel_rays, spherical_origin
 from .interfaces import LatentConsumer
 from .registry import ENTRY_POINT_GROUP, Registry, RegistryError
-from .types import Cameras, DiscriminatorInput, DiscriminatorOutput, Field, RaySamples, Render, SceneLatent
+from .types import (
+    Cameras,
+    DiscriminatorInput,
+    DiscriminatorOutput,
+    Field,
+    RaySamples,
+    Render,
+    SceneLatent,
+    UpsampledImages,
+)
 
 __all__ = ["registry_with", "check_contract", "ContractError", "front_cameras"]
 
@@ -164,12 +173,19 @@ def check_contract(family: str, module: nn.Module, *, batch: int = 2, rays: int 
         c = in_channels or module.in_channels or 3
         feats = torch.randn(batch, c, resolution, resolution)
         out = module(feats, ws)
+        raw = None
+        if isinstance(out, UpsampledImages):
+            out, raw = out.image, out.image_raw
+            _require(raw.ndim == 4 and raw.shape[:2] == (batch, 3),
+                     f"{what}: expected image_raw [B, 3, h, w], got {tuple(raw.shape)}")
+        _require(isinstance(out, Tensor), f"{what}: must return a Tensor or UpsampledImages, got {type(out).__name__}")
         expected = module.out_resolution(resolution)
         _require(out.shape[-1] == expected, f"{what}: out_resolution({resolution}) says {expected}, got "
                                              f"{tuple(out.shape)}")
         _require(out.ndim == 4 and out.shape[:2] == (batch, 3),
                  f"{what}: expected [B, 3, H, W], got {tuple(out.shape)}")
-        _grads_reach(module, out.square().mean(), what, exempt)
+        loss = out.square().mean() + (raw.square().mean() if raw is not None else 0)
+        _grads_reach(module, loss, what, exempt)
         return out
     if family == "discriminator":
         image = torch.randn(batch, 3, resolution, resolution)

@@ -36,6 +36,7 @@ __all__ = [
     "GeneratorOutput",
     "DiscriminatorInput",
     "DiscriminatorOutput",
+    "UpsampledImages",
 ]
 
 
@@ -425,6 +426,20 @@ class Render:
     interval_features: Tensor | None = None
     interval_weights: Tensor | None = None
     interval_depths: Tensor | None = None
+
+
+@dataclass
+class UpsampledImages:
+    """What an upsampler returns when it also changes the raw image (see :class:`~gan3d.core.interfaces.Upsampler`).
+
+    Attributes:
+        image: ``[B, 3, H, W]`` the final image.
+        image_raw: ``[B, 3, h, w]`` the raw image the generator reports (and a dual discriminator sees) in
+            place of the rendered RGB.
+    """
+
+    image: Tensor
+    image_raw: Tensor
 
 
 @dataclass

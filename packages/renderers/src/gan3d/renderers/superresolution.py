@@ -32,6 +32,7 @@ from torch import Tensor
 from gan3d.core.interfaces import Upsampler
 from gan3d.core.layers import NOISE_MODES, SynthesisBlock
 from gan3d.core.layers.synthesis import check_memory_format, infer_sample_by_sample, use_channels_last
+from gan3d.core.types import UpsampledImages
 
 __all__ = ["EG3DSuperResolution", "OFFICIAL_CONFIGS"]
 
@@ -62,6 +63,12 @@ class EG3DSuperResolution(Upsampler):
         conv_clamp: clamp of the convolution outputs (256, see above); 0 or less disables it.
         memory_format: ``'auto'`` (channels_last activations on a CPU, contiguous on CUDA),
             ``'channels_last'`` or ``'contiguous'``; same values (see ``SynthesisNetwork``).
+        raw_in_place: reproduce the official 128- and 256-px modules' in-place add: their first block
+            does not upsample, so ``img.add_(y)`` adds its ToRGB output into ``rgb_image``, a view of the raw
+            feature image, whenever the render arrives at the blocks' input resolution (not after a
+            resize, which copies). The official ``image_raw`` (what its dual discriminator sees) is then
+            the raw render plus that output; with True this module returns
+            :class:`~gan3d.core.types.UpsampledImages` carrying it. No effect at 512 px (docs/fidelity.md).
 
     Example:
         >>> up = EG3DSuperResolution(image_resolution=128)                          # doctest: +SKIP
@@ -84,6 +91,7 @@ class EG3DSuperResolution(Upsampler):
         noise_mode: str = "none",
         conv_clamp: float = 256.0,
         memory_format: str = "auto",
+        raw_in_place: bool = True,
     ) -> None:
         super().__init__()
         if image_resolution not in OFFICIAL_CONFIGS:
@@ -105,6 +113,8 @@ class EG3DSuperResolution(Upsampler):
         self.antialias = antialias
         self.noise_mode = noise_mode
         self.memory_format = check_memory_format(memory_format)
+        self.block0_up = block0_up
+        self.raw_in_place = raw_in_place
         self.largest_activation = channels1 * image_resolution**2  # values per sample, last layer
         block0_res = input_res * 2 if block0_up else input_res
         self.block0 = SynthesisBlock(in_channels, channels0, w_dim, block0_res, 3, False,
@@ -122,8 +132,9 @@ class EG3DSuperResolution(Upsampler):
         return F.interpolate(x, size=(self.input_resolution, self.input_resolution), mode="bilinear",
                              align_corners=False, antialias=self.antialias)
 
-    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor:
-        """``features [B, F, h, w]``, ``ws [B, 1, w_dim]`` (its row) -> ``image [B, 3, H, H]``."""
+    def forward(self, features: Tensor, ws: Tensor, *, alpha: float = 1.0) -> Tensor | UpsampledImages:
+        """``features [B, F, h, w]``, ``ws [B, 1, w_dim]`` (its row) -> ``image [B, 3, H, H]``, or
+        :class:`UpsampledImages` with the raw image the official module leaves (see ``raw_in_place``)."""
         if features.ndim != 4 or features.shape[1] != self.in_channels:
             raise ValueError(f"upsampler 'eg3d_superres' expects features [B, {self.in_channels}, h, w], got "
                              f"{tuple(features.shape)}; set its in_channels to the decoder's output channels")
@@ -133,7 +144,10 @@ class EG3DSuperResolution(Upsampler):
         channels_last = use_channels_last(self.memory_format, features.device)
         if infer_sample_by_sample(channels_last, ws.shape[0], self.largest_activation):
             # Inference: one sample at a time (see PER_SAMPLE_MIN_ACTIVATIONS; same values).
-            return torch.cat([self(f, w) for f, w in zip(features.split(1), ws.split(1))])
+            outs = [self(f, w) for f, w in zip(features.split(1), ws.split(1))]
+            if isinstance(outs[0], UpsampledImages):
+                return UpsampledImages(torch.cat([o.image for o in outs]), torch.cat([o.image_raw for o in outs]))
+            return torch.cat(outs)
         # Both blocks take three latents (two convolutions and a toRGB), all the last w (official forward).
         block_ws = ws[:, -1:].repeat(1, 3, 1)
         # Both inputs in the layout memory_format asks for. The generator's feature image is a
@@ -142,10 +156,14 @@ class EG3DSuperResolution(Upsampler):
         # unfused at batch > 1, and cuDNN spent 12.4 ms on each 513-px depthwise low-pass filter (H100,
         # EG3D 512, batch 4: super-resolution 26.2 -> 14.1 ms, generator 47.2 -> 33.6 ms per call).
         layout = torch.channels_last if channels_last else torch.contiguous_format
+        at_input = features.shape[-2:] == (self.input_resolution, self.input_resolution)
         x = self.resize(features).contiguous(memory_format=layout)
         rgb = self.resize(features[:, :3]).contiguous(memory_format=layout)
         # EG3D trains with grouped (fused) modulated convolutions only at inference ('inference_only').
         kwargs = dict(noise_mode=self.noise_mode, fused_modconv=not self.training)
         x, rgb = self.block0(x, rgb, block_ws, **kwargs)
+        raw = rgb if (self.raw_in_place and not self.block0_up and at_input) else None
         _, rgb = self.block1(x, rgb, block_ws, **kwargs)
-        return rgb
+        if raw is None:
+            return rgb
+        return UpsampledImages(rgb, raw.contiguous())
