@@ -16,6 +16,8 @@ import multiprocessing
 import signal
 import time
 
+KEEP = []  # the child stays referenced until the session ends
+
 
 def _stubborn():
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as the loader workers once did
@@ -26,7 +28,7 @@ def _stubborn():
 def test_leaves_a_child():
     child = multiprocessing.get_context("fork").Process(target=_stubborn, name="stubborn", daemon=True)
     child.start()
-    _stubborn.keep = child
+    KEEP.append(child)
 '''
 
 

@@ -17,6 +17,7 @@ checkpoint writes slowed down on demand so that the signals land where each tria
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -243,7 +244,6 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_with_loader_workers(t
         assert f"stopped after step {_newest_step(job)}; checkpoint" in last, output[-2000:]
 
 
-
 def test_a_process_whose_trainer_still_has_loader_workers_exits(tmp_path):
     """A run that ends (or fails) with its loader's workers alive must not keep the process from exiting:
     at exit Python joins its child processes, after PyTorch ends the workers with SIGTERM. The workers
@@ -255,32 +255,27 @@ def test_a_process_whose_trainer_still_has_loader_workers_exits(tmp_path):
 import multiprocessing, os, sys
 sys.path.insert(0, {str(HERE)!r})
 import torch
-from reliability_support import tiny_modules, write_eg3d_set
+from reliability_support import tiny_method, tiny_modules, write_eg3d_set
 from gan3d.core.data import EG3DDataset
 from gan3d.core.training.trainer import Trainer
 from pathlib import Path
 
 torch.set_num_threads(1)
-tiny = tiny_modules()
-from gan3d.core.registry import Registry
-import gan3d.core.plugin as core_plugin
-registry = Registry(autoload=False)
-registry.register(core_plugin, name="core", distribution="gan3d-core")
-registry.register(tiny.TinyPlugin(), name="tiny", distribution="tests")
 root = Path(sys.argv[1])
 data = EG3DDataset(write_eg3d_set(root / "set", num=12))
 kept = []
-for name in ("closed", "kept"):
-    trainer = Trainer(tiny.tiny_recipe(), data, root / name, registry=registry, workers=2, progress=False,
-                      tensorboard=False)
-    trainer.train_step()
-    workers = multiprocessing.active_children()
-    print(name, [(w.pid, os.getpgid(w.pid)) for w in workers], flush=True)
-    if name == "closed":
-        trainer.close()
-        print("after close", len(multiprocessing.active_children()), flush=True)
-    else:
-        kept.append(trainer)  # alive until the interpreter exits, its workers too
+with tiny_method():
+    for name in ("closed", "kept"):
+        trainer = Trainer(tiny_modules().tiny_recipe(), data, root / name, workers=2, progress=False,
+                          tensorboard=False)
+        trainer.train_step()
+        workers = multiprocessing.active_children()
+        print(name, [(w.pid, os.getpgid(w.pid)) for w in workers], flush=True)
+        if name == "closed":
+            trainer.close()
+            print("after close", len(multiprocessing.active_children()), flush=True)
+        else:
+            kept.append(trainer)  # alive until the interpreter exits, its workers too
 """)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True,
@@ -290,7 +285,7 @@ for name in ("closed", "kept"):
     assert lines["after"] == "close 0", done.stdout
     pids = []
     for name in ("closed", "kept"):
-        workers = eval(lines[name])  # [(pid, process group)]
+        workers = ast.literal_eval(lines[name])  # [(pid, process group)]
         assert len(workers) == 2, done.stdout
         assert all(pid == group for pid, group in workers), done.stdout  # each leads a group of its own
         pids += [pid for pid, _ in workers]

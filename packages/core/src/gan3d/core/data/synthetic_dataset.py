@@ -194,6 +194,7 @@ def _write_set(folder: Path, preset: ScenePreset, params: dict, progress: Callab
         scene = preset.sample_scene(rng)
         count = min(views, num_images - done)
         cameras = preset.sample_cameras(rng, count)
+        stored_angles = yaw_pitch(cameras.angles)  # dataset.json keeps (yaw, pitch) about the front view
         with torch.no_grad():
             images, depths = render_scene(scene, cameras, resolution, preset.light_direction, preset.ambient,
                                           _BACKGROUNDS[params["background"]], params["supersample"])
@@ -207,7 +208,7 @@ def _write_set(folder: Path, preset: ScenePreset, params: dict, progress: Callab
             np.save(folder / depth_name, depths[view, 0].numpy().astype(np.float32))
             labels.append([name, [float(v) for v in cameras.label[view].tolist()]])
             depth_files.append([name, depth_name])
-            angles.append([float(v) for v in yaw_pitch(cameras.angles[view:view + 1])[0].tolist()])
+            angles.append([float(v) for v in stored_angles[view].tolist()])
             image_scenes.append(scene_index)
         scenes.append(scene_to_dict(scene))
         done += count
