@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gan3d.core.registry import RegistryError, get_registry
+from gan3d.evaluators.metrics.depth_pose import angle_slopes
 from gan3d.evaluators.metrics.estimators import (
     save_depth_pose_net,
     standardize_depth,
@@ -97,7 +98,7 @@ def test_de_and_pe_run_end_to_end_and_a_trained_estimator_agrees_better(trained)
         de = registry.build("evaluator", "depth", **opts).evaluate(g, seed=5)
         pe = registry.build("evaluator", "pose", **opts).evaluate(g, seed=5)
         results[name] = (de["de"], pe["pe"])
-        assert set(pe) == {"pe", "pe_yaw_deg", "pe_polar_deg"}
+        assert set(pe) == {"pe", "pe_yaw_deg", "pe_polar_deg", "pe_yaw_slope", "pe_polar_slope"}
     assert results["trained"][0] < results["untrained"][0]
     assert results["trained"][1] < results["untrained"][1]
     again = registry.build("evaluator", "pose", estimator_options={"weights": str(path)}, num_samples=24,
@@ -122,3 +123,27 @@ def test_standardize_depth_is_zero_mean_unit_std_on_the_mask():
     out = standardize_depth(depth, mask)
     valid = out[mask]
     assert valid.mean().abs() < 1e-6 and (valid.pow(2).mean() - 1).abs() < 1e-6 and out[~mask].item() == 0
+
+
+def test_angle_slopes_against_hand_computed_cases():
+    cams = torch.tensor([[1.0, 1.4], [1.5, 1.5], [2.0, 1.7], [1.7, 1.6]])
+    torch.testing.assert_close(angle_slopes(cams, 2 * cams + 0.1), torch.tensor([2.0, 2.0]))
+    # A reflection through the mean view: what a depth-inverted head seen from mean +- delta shows.
+    mean = cams.mean(0)
+    torch.testing.assert_close(angle_slopes(cams, 2 * mean - cams), torch.tensor([-1.0, -1.0]))
+    # By hand: yaw deviations (-0.55, -0.05, 0.45, 0.15) against estimates (0, 0, 1, 1): sum of products 0.6, of
+    # squares 0.53.
+    est = torch.tensor([[0.0, 1.5], [0.0, 1.5], [1.0, 1.5], [1.0, 1.5]])
+    slopes = angle_slopes(cams, est)
+    assert slopes[0].item() == pytest.approx(0.6 / 0.53) and slopes[1].item() == pytest.approx(0.0, abs=1e-6)
+    # An estimate across the +-pi seam is unwrapped about the camera's angle, not read 2 pi away.
+    seam = torch.tensor([[3.0, 1.0], [3.05, 1.2], [3.1, 1.4]])
+    shifted = seam + 0.05
+    shifted[2, 0] -= 2 * torch.pi  # 3.15 wraps to -3.133
+    torch.testing.assert_close(angle_slopes(seam, shifted), torch.tensor([1.0, 1.0]))
+    # A fixed angle has no slope.
+    fixed = torch.tensor([[1.0, 1.5], [2.0, 1.5], [3.0, 1.5]])
+    slopes = angle_slopes(fixed, fixed)
+    assert slopes[0].item() == pytest.approx(1.0) and torch.isnan(slopes[1])
+    with pytest.raises(ValueError, match=r"\[N, 2\]"):
+        angle_slopes(cams, cams[:, :1])

@@ -14,7 +14,8 @@ registered name    class                                       returns
 ``identity``       :class:`~.identity.IdentityEvaluator`       ``id``
 ``reprojection``   :class:`~.reprojection.ReprojectionErrorEvaluator`  ``re``, ``re_covisible``
 ``depth``          :class:`~.depth_pose.DepthErrorEvaluator`   ``de``
-``pose``           :class:`~.depth_pose.PoseErrorEvaluator`    ``pe``, ``pe_yaw_deg``, ``pe_polar_deg``
+``pose``           :class:`~.depth_pose.PoseErrorEvaluator`    ``pe``, ``pe_yaw_deg``, ``pe_polar_deg``,
+                                                               ``pe_yaw_slope``, ``pe_polar_slope``
 =================  ==========================================  ====================================
 
 Estimators (family ``estimator``): ``trained``, ``face_reconstruction``.

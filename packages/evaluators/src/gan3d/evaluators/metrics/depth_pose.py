@@ -10,7 +10,11 @@ latents from sampled cameras; run an estimator (registry family ``estimator``) o
 * PE: the sampled cameras' (yaw, polar) (read from cam2world, :func:`~.sampling.view_angles`) against
   the estimator's; the squared angle differences (wrapped to (-pi, pi]) are averaged over the two
   angles and the images, in rad^2. Carver compares rotation vectors of full rotations instead; our
-  estimators give the two angles that a pose sampler controls.
+  estimators give the two angles that a pose sampler controls. Beside it, per angle, the least-squares
+  slope of the estimator's angle on the camera's (:func:`angle_slopes`): 1 when the heads turn with the
+  camera, near 0 when they do not turn, -1 for a reflection through the mean view (what a
+  depth-inverted, "hollow" face looks like from the mean view +- delta), which PE alone cannot tell
+  from noise.
 
 Latents and poses come from one seeded generator per batch (:func:`~.sampling.batch_generator`;
 Carver reseeds inside the loop, so all its samples share one pose). Under ``torch.distributed`` the
@@ -24,7 +28,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from gan3d.core.interfaces import Evaluator
 
@@ -32,7 +36,7 @@ from .distributed import BatchPlan
 from .estimators import Estimator, standardize_depth
 from .sampling import batch_generator, evaluation_mode, sample_latents, view_angles, wrap_angle
 
-__all__ = ["DepthErrorEvaluator", "PoseErrorEvaluator", "build_estimator"]
+__all__ = ["DepthErrorEvaluator", "PoseErrorEvaluator", "angle_slopes", "build_estimator"]
 
 
 def build_estimator(name: str, options: dict) -> Estimator:
@@ -40,6 +44,25 @@ def build_estimator(name: str, options: dict) -> Estimator:
     from gan3d.core.registry import get_registry
 
     return get_registry().build("estimator", name, **options)
+
+
+def angle_slopes(cameras: Tensor, estimated: Tensor) -> Tensor:
+    """``[2]`` least-squares slopes of ``estimated [N, 2]`` on ``cameras [N, 2]`` (yaw, polar), column by
+    column: ``cov(c, e) / var(c)``. The estimate is unwrapped about the camera's angle first (``c +
+    wrap(e - c)``), so an estimate across the +-pi seam counts as near. NaN for an angle the cameras do
+    not vary.
+
+    Example: ``angle_slopes(c, 2 * c + 1)`` is ``[2, 2]``; ``angle_slopes(c, -c)`` is ``[-1, -1]``.
+    """
+    if cameras.shape != estimated.shape or cameras.ndim != 2:
+        raise ValueError(f"cameras and estimated must both be [N, 2]; got {tuple(cameras.shape)} and "
+                         f"{tuple(estimated.shape)}")
+    c = cameras.double()
+    e = c + wrap_angle(estimated.double() - c)
+    c, e = c - c.mean(0), e - e.mean(0)
+    var = (c * c).sum(0)
+    slope = (c * e).sum(0) / var
+    return torch.where(var > 1e-12 * len(c), slope, torch.full_like(slope, math.nan)).float()
 
 
 class _EstimatorMetric(Evaluator):
@@ -107,7 +130,8 @@ class DepthErrorEvaluator(_EstimatorMetric):
 
 
 class PoseErrorEvaluator(_EstimatorMetric):
-    """``evaluate(G)`` -> ``{"pe": rad^2, "pe_yaw_deg": MAE, "pe_polar_deg": MAE}``.
+    """``evaluate(G)`` -> ``{"pe": rad^2, "pe_yaw_deg": MAE, "pe_polar_deg": MAE, "pe_yaw_slope",
+    "pe_polar_slope"}`` (the slopes of :func:`angle_slopes`; NaN for an angle the pose sampler keeps fixed).
 
     Options as :class:`DepthErrorEvaluator`.
     """
@@ -119,13 +143,18 @@ class PoseErrorEvaluator(_EstimatorMetric):
                  seed: int = 0) -> dict[str, float]:
         est = self._estimator().to(device).eval()
         plan = BatchPlan(self.num_samples, self.batch_size)
-        diffs = []
+        diffs, views = [], []
         for out in self._samples(generator, device, seed, plan):
             pred = est.predict(out.image).angles
-            diffs.append(wrap_angle(pred.float() - view_angles(out.cameras.cam2world.float())).cpu())
-        d = plan.gather(diffs)
+            view = view_angles(out.cameras.cam2world.float())
+            diffs.append(wrap_angle(pred.float() - view).cpu())
+            views.append(view.cpu())
+        d, view = plan.gather(diffs), plan.gather(views)
+        slopes = angle_slopes(view, view + d)
         return {
             "pe": float((d**2).mean()),
             "pe_yaw_deg": float(torch.rad2deg(d[:, 0].abs()).mean()),
             "pe_polar_deg": float(torch.rad2deg(d[:, 1].abs()).mean()),
+            "pe_yaw_slope": float(slopes[0]),
+            "pe_polar_slope": float(slopes[1]),
         }
