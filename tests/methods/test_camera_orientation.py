@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-from gan3d.core.cameras import focal_to_intrinsics, look_at, spherical_origin
 from gan3d.core.data import render_scene
 from gan3d.core.data.synthetic_scenes import get_preset
 from gan3d.core.generator import build_generator
@@ -29,11 +28,7 @@ METHODS = ["graf", "stylenerf", "volumegan", "pigan", "eg3d", "epigraf", "styles
 
 
 def _camera(yaw_offset: float, pitch: float) -> Cameras:
-    preset = get_preset("head")
-    pivot = torch.tensor(preset.pivot)
-    yaw, polar = torch.tensor([math.pi / 2 + yaw_offset]), torch.tensor([math.pi / 2 - pitch])
-    origin = spherical_origin(yaw, polar, preset.radius, pivot)
-    return Cameras(look_at(origin, pivot), focal_to_intrinsics(preset.focal), torch.stack([yaw, polar], -1))
+    return get_preset("head").cameras_at(torch.tensor([math.pi / 2 + yaw_offset]), torch.tensor([math.pi / 2 - pitch]))
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -277,13 +277,14 @@ class ScenePreset:
         """``count`` cameras on the preset's sphere, looking at its pivot; ``angles`` are gan3d's (yaw, polar)
         (:class:`~gan3d.core.types.Cameras`; :func:`yaw_pitch` gives the set's (yaw, pitch) about the front)."""
         yaw, polar = self.scene_type.sample_angles(rng, count)
-        yaw_t = torch.tensor(yaw, dtype=torch.float32)
-        polar_t = torch.tensor(polar, dtype=torch.float32)
-        pivot = torch.tensor(self.pivot, dtype=torch.float32)
-        origin = spherical_origin(yaw_t, polar_t, self.radius, pivot)
-        cam2world = look_at(origin, pivot)
-        intrinsics = focal_to_intrinsics(self.focal, count)
-        return Cameras(cam2world, intrinsics, torch.stack([yaw_t, polar_t], dim=-1))
+        return self.cameras_at(torch.tensor(yaw, dtype=torch.float32), torch.tensor(polar, dtype=torch.float32))
+
+    def cameras_at(self, yaw: Tensor, polar: Tensor) -> Cameras:
+        """Cameras at gan3d's ``[B]`` (yaw, polar) on the preset's sphere, looking at its pivot, with its focal."""
+        pivot = torch.tensor(self.pivot, dtype=yaw.dtype)
+        origin = spherical_origin(yaw, polar, self.radius, pivot)
+        return Cameras(look_at(origin, pivot), focal_to_intrinsics(self.focal, len(yaw)),
+                       torch.stack([yaw, polar], dim=-1))
 
 
 def yaw_pitch(angles: Tensor) -> Tensor:
