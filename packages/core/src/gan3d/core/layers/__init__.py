@@ -13,6 +13,7 @@ from .filtered_resampling import downsample2d, filter2d, setup_filter, upfirdn2d
 from .mapping import MappingNetwork, normalize_2nd_moment
 from .modulated_conv import is_channels_last, modulated_conv2d
 from .synthesis import NOISE_MODES, SynthesisBlock, SynthesisLayer, SynthesisNetwork, ToRGBLayer
+from .winograd import conv3x3_winograd, set_winograd_enabled, winograd_applies, winograd_enabled
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,4 +41,8 @@ __all__ = [
     "MinibatchStdLayer",
     "DiscriminatorEpilogue",
     "StyleGAN2Discriminator",
+    "conv3x3_winograd",
+    "winograd_applies",
+    "winograd_enabled",
+    "set_winograd_enabled",
 ]
