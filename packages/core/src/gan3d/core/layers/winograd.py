@@ -113,9 +113,9 @@ def conv3x3_winograd(x: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor
     if height % 4 or width % 4:
         raise ValueError(f"conv3x3_winograd: height and width must be multiples of 4, got {height} x {width}")
     dtype = x.dtype
-    bt = torch.tensor(_BT, dtype=dtype)
-    at = torch.tensor(_AT, dtype=dtype)
-    g = torch.tensor(_G, dtype=dtype)
+    bt = torch.tensor(_BT, dtype=dtype, device=x.device)
+    at = torch.tensor(_AT, dtype=dtype, device=x.device)
+    g = torch.tensor(_G, dtype=dtype, device=x.device)
     # U[b * 6 + a] = (G w G^T)[a, b] as [C, O]: the row index a of the tile pairs with the row transform.
     u = (g @ w.detach().to(dtype).reshape(out_channels * channels, 3, 3) @ g.t())
     u = u.reshape(out_channels, channels, 6, 6).permute(3, 2, 1, 0).reshape(36, channels, out_channels)
@@ -125,7 +125,7 @@ def conv3x3_winograd(x: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor
     rows = max(1, min(tiles_h, _TILE_CHANNELS_PER_BAND // (tiles_w * channels)))
     per_band = rows * tiles_w
     xh = x.detach().permute(0, 2, 3, 1)  # [B, H, W, C] (a view for channels_last x)
-    out = torch.empty(batch, height, width, out_channels, dtype=dtype)
+    out = torch.empty(batch, height, width, out_channels, dtype=dtype, device=x.device)
     band = x.new_zeros(4 * rows + 2, padded_w, channels)  # columns 0 and W + 1 stay zero (the padding)
     # Flat buffers, viewed per band at the band's size (a short last band keeps them contiguous).
     row_tf = x.new_empty(rows * 6 * padded_w * channels)
@@ -143,14 +143,14 @@ def conv3x3_winograd(x: Tensor, w: Tensor, bias: Tensor | None = None) -> Tensor
             count = nr * tiles_w
             lo, hi = 4 * r0 - 1, 4 * (r0 + nr) + 1  # image rows the band covers (one row of halo)
             in_lo, in_hi = max(lo, 0), min(hi, height)
-            b = band[: hi - lo]
+            slab = band[: hi - lo]
             if in_lo > lo:
-                b[: in_lo - lo].zero_()
+                slab[: in_lo - lo].zero_()
             if in_hi < hi:
-                b[in_hi - lo:].zero_()
-            b[in_lo - lo: in_hi - lo, 1: width + 1].copy_(xh[n, in_lo:in_hi])
-            # Rows: R[r, a] = sum_i BT[a, i] band[4 r + i] (overlapping windows, one batched product).
-            windows = b.as_strided((nr, 6, padded_w * channels), (4 * padded_w * channels, padded_w * channels, 1))
+                slab[in_hi - lo:].zero_()
+            slab[in_lo - lo: in_hi - lo, 1: width + 1].copy_(xh[n, in_lo:in_hi])
+            # Rows: R[r, a] = sum_i BT[a, i] slab[4 r + i] (overlapping windows, one batched product).
+            windows = slab.as_strided((nr, 6, padded_w * channels), (4 * padded_w * channels, padded_w * channels, 1))
             r = row_tf[: nr * 6 * padded_w * channels].view(nr, 6, padded_w, channels)
             torch.bmm(bt_rows[:nr], windows, out=r.view(nr, 6, padded_w * channels))
             # Tiles: D[j, a, r, t] = R[r, a, 4 t + j]; columns: V[b, a] = sum_j BT[b, j] D[j, a].
