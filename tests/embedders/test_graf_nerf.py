@@ -65,6 +65,29 @@ def test_forward_equals_nerf_with_concatenated_codes():
     assert 0 < float(field.features.detach().min()) and float(field.features.detach().max()) < 1
 
 
+@pytest.mark.parametrize("use_viewdirs,appearance_dim", [(True, 10), (False, 0)])
+def test_inference_in_chunks_equals_the_reference(monkeypatch, use_viewdirs, appearance_dim):
+    """Without autograd the points go through in chunks (here 7 of 15 per sample: two full chunks and a
+    short one); the field is the explicit-concatenation NeRF's, as with autograd."""
+    torch.manual_seed(1)
+    dec = GRAFNeRFDecoder(in_channels=63, w_dim=24, appearance_dim=appearance_dim, hidden_dim=32, num_layers=6,
+                          skips=[2], use_viewdirs=use_viewdirs)
+    x = CoordinateEmbedder(num_frequencies=10)(torch.randn(2, 5, 3, 3), None)
+    d = F.normalize(torch.randn(2, 5, 3, 3), dim=-1)
+    z = torch.randn(2, 24)
+    with torch.no_grad():
+        whole = dec(x, d, z[:, None])
+        monkeypatch.setattr(GRAFNeRFDecoder, "inference_chunk", 7)
+        chunked = dec(x, d, z[:, None])
+    torch.testing.assert_close(chunked.features, whole.features, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(chunked.density, whole.density, rtol=1e-6, atol=1e-7)
+    if use_viewdirs:
+        rgb, alpha = reference_forward(dec, x, d, z)
+        torch.testing.assert_close(chunked.features, rgb, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(chunked.density, alpha, rtol=1e-5, atol=1e-6)
+    assert chunked.features.shape == (2, 5, 3, 3) and chunked.density.shape == (2, 5, 3, 1)
+
+
 def test_only_the_first_latent_row_is_read_and_codes_change_the_field():
     torch.manual_seed(1)
     dec = GRAFNeRFDecoder(in_channels=9, w_dim=8, appearance_dim=4, hidden_dim=16, num_layers=3, skips=[0])

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan3d.core.interfaces import FeatureDecoder
@@ -40,30 +39,6 @@ from gan3d.core.types import Field
 from ..positional_encoding import PositionalEncoding
 
 __all__ = ["GRAFNeRFDecoder"]
-
-
-def _linear_of_concat(layer: nn.Linear, parts: Sequence[tuple[Tensor, bool]]) -> Tensor:
-    """``layer(cat(parts, -1))`` without building the concatenation.
-
-    ``parts`` are ``(tensor, per_batch)`` in concatenation order: per-sample tensors ``[B, ..., C]`` and
-    per-batch codes ``[B, D]`` (``per_batch=True``), which enter once per batch element as a bias.
-    """
-    out: Tensor | None = None
-    bias = layer.bias
-    start = 0
-    for tensor, per_batch in parts:
-        weight = layer.weight[:, start:start + tensor.shape[-1]]
-        start += tensor.shape[-1]
-        if per_batch:
-            bias = bias + F.linear(tensor, weight)  # [B, out]
-        else:
-            y = F.linear(tensor, weight)
-            out = y if out is None else out + y
-    if start != layer.in_features or out is None:
-        raise ValueError(f"graf_nerf decoder: {start} input channels for a layer of {layer.in_features}")
-    if bias.ndim == 2:
-        bias = bias.view(bias.shape[0], *([1] * (out.ndim - 2)), bias.shape[-1])
-    return out + bias
 
 
 class GRAFNeRFDecoder(FeatureDecoder):
@@ -137,24 +112,75 @@ class GRAFNeRFDecoder(FeatureDecoder):
         if ws.ndim != 3 or ws.shape[0] != features.shape[0] or ws.shape[1] < 1 or ws.shape[2] != self.w_dim:
             raise ValueError(f"graf_nerf decoder: ws must be [B, >=1, {self.w_dim}] (shape and appearance code), "
                              f"got {tuple(ws.shape)}")
+        batch, rays, samples = features.shape[:3]
         z = ws[:, 0].to(features.dtype)
-        code = [(z[:, : self.shape_dim], True)] if self.shape_dim else []
-        point_inputs = [(features, False), *code]  # NeRF's input_pts = [gamma(x), z_shape]
-        h = F.relu(_linear_of_concat(self.pts_linears[0], point_inputs))
+        points = features.reshape(batch, rays * samples, self.in_channels)
+        views = directions.reshape(batch, rays * samples, 3)
+        count = rays * samples
+        # At inference the points go through in chunks: every activation stays a few MB (in cache, and
+        # under glibc's mmap threshold, so no fresh pages to fault in) instead of [B, R, S, 256].
+        chunk = count if torch.is_grad_enabled() else self.inference_chunk
+        if chunk >= count:
+            colour, density = zip(*(self._points(points[b], views[b], self._biases(z[b])) for b in range(batch)),
+                                  strict=True)
+            colour, density = torch.stack(colour), torch.stack(density)
+        else:
+            colour = features.new_empty(batch, count, 3)
+            density = features.new_empty(batch, count, 1)
+            for b in range(batch):
+                biases = self._biases(z[b])
+                for start in range(0, count, chunk):
+                    c, d = self._points(points[b, start:start + chunk], views[b, start:start + chunk], biases)
+                    colour[b, start:start + chunk] = c
+                    density[b, start:start + chunk] = d
+        return Field(features=colour.view(batch, rays, samples, 3), density=density.view(batch, rays, samples, 1))
+
+    #: points per chunk at inference (activations of 16384 x 256 floats, 16 MB)
+    inference_chunk = 16384
+
+    def _biases(self, z: Tensor) -> dict[str, Tensor]:
+        """The layers that read a code, their bias with the code's product added: ``W [x; z] + b =
+        W_x x + (W_z z + b)`` (one sample's ``z [w_dim]``)."""
+        shape, appearance = z[: self.shape_dim], z[self.shape_dim:]
+        first = self.pts_linears[0]
+        codes = {"0": first.bias + first.weight[:, self.in_channels:] @ shape if self.shape_dim else first.bias}
+        for i in self.skips:  # the skip layer reads [gamma(x), z_shape, h]
+            layer = self.pts_linears[i + 1]
+            codes[str(i + 1)] = (layer.bias + layer.weight[:, self.in_channels:self.in_channels + self.shape_dim]
+                                 @ shape) if self.shape_dim else layer.bias
+        if self.colour_branch:
+            layer = self.views_linears[0]
+            codes["views"] = (layer.bias + layer.weight[:, layer.in_features - self.appearance_dim:] @ appearance
+                              if self.appearance_dim else layer.bias)
+        return codes
+
+    def _points(self, x: Tensor, directions: Tensor, biases: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The MLP on ``x [N, in_channels]`` encoded points with view ``directions [N, 3]``: ``(sigmoid
+        colour [N, 3], raw density [N, 1])``. Every product is one ``addmm`` with its bias, the ReLUs and
+        the skip layer's second product in place (none of them needs the tensor it overwrites for
+        autograd)."""
+        cin = self.in_channels
+        first = self.pts_linears[0]
+        h = torch.addmm(biases["0"], x, first.weight[:, :cin].t()).relu_()
         for i, layer in enumerate(self.pts_linears[1:]):
-            # NeRF concatenates [input_pts, h] after layer i in skips, read by layer i + 1.
-            h = F.relu(_linear_of_concat(layer, [*point_inputs, (h, False)]) if i in self.skips else layer(h))
+            if i in self.skips:  # NeRF's cat([input_pts, h]) read by layer i + 1, as two products
+                h = torch.addmm(biases[str(i + 1)], x, layer.weight[:, :cin].t()).addmm_(
+                    h, layer.weight[:, cin + self.shape_dim:].t())
+            else:
+                h = torch.addmm(layer.bias, h, layer.weight.t())
+            h = h.relu_()
         if not self.colour_branch:
-            out = self.output_linear(h)
-            return Field(features=torch.sigmoid(out[..., :3]), density=out[..., 3:])
-        density = self.alpha_linear(h)
-        view_inputs = [(self.feature_linear(h), False)]
+            out = torch.addmm(self.output_linear.bias, h, self.output_linear.weight.t())
+            return torch.sigmoid(out[:, :3]), out[:, 3:]
+        density = torch.addmm(self.alpha_linear.bias, h, self.alpha_linear.weight.t())
+        feature = torch.addmm(self.feature_linear.bias, h, self.feature_linear.weight.t())
+        layer = self.views_linears[0]
+        v = torch.addmm(biases["views"], feature, layer.weight[:, :self.hidden_dim].t())
         if self.view_encoding is not None:
-            view_inputs.append((self.view_encoding(directions.to(h.dtype)), False))
-        if self.appearance_dim:
-            view_inputs.append((z[:, self.shape_dim:], True))
-        h = F.relu(_linear_of_concat(self.views_linears[0], view_inputs))
-        return Field(features=torch.sigmoid(self.rgb_linear(h)), density=density)
+            encoded = self.view_encoding(directions.to(h.dtype))
+            v = v.addmm_(encoded, layer.weight[:, self.hidden_dim:self.hidden_dim + encoded.shape[-1]].t())
+        v = v.relu_()
+        return torch.addmm(self.rgb_linear.bias, v, self.rgb_linear.weight.t()).sigmoid_(), density
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, shape_dim={self.shape_dim}, appearance_dim={self.appearance_dim}, "
