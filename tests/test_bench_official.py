@@ -8,10 +8,17 @@ step, and reports that the stand-in's weights do not fit gan3d's networks (so no
 With ``GAN3D_OFFICIAL_EG3D`` / ``GAN3D_OFFICIAL_PIGAN`` pointing at real checkouts, the last tests
 run the real official code at a reduced width and check that the weights are shared and the images
 agree.
+
+GRAF, GRAM, EpiGRAF, StyleNeRF and VolumeGAN are compared at inference only: their stand-in trees
+carry the official module paths, constructor signatures and state-dict names (for GRAM, EpiGRAF,
+StyleNeRF and VolumeGAN with gan3d's own modules inside, registered under the official names), so the
+tests check the adapters' plumbing (configuration, weight sharing, camera conversion, deterministic
+sampling, timing rows, the refusal of ``--train``) and fail when a weight is not shared or changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -192,6 +199,142 @@ STANDIN_PIGAN = {
 }
 
 
+#: GRAF (carla at 16 px) with 8 samples, a 6-layer NeRF of 16 (the least depth with create_nerf's skip
+#: after layer 4), z 8 = 4 shape + 4 appearance and 4 + 2 octaves; the principal point at pixel W/2.
+GRAF_TINY = [
+    "generator.render_resolution=16", "pose_sampler.principal_point=[0.53125,0.53125]", "point_sampler.num_samples=8",
+    "feature_decoder.hidden_dim=16", "feature_decoder.num_layers=6", "feature_decoder.appearance_dim=4",
+    "stochasticity_mapper.z_dim=8", "point_embedder.num_frequencies=4", "feature_decoder.num_view_frequencies=2",
+]
+
+#: autonomousvision/graf's layout (graf/models/generator.py, graf/transforms.py and nerf-pytorch's
+#: run_nerf_mod.py and run_nerf_helpers_mod.py under submodules/nerf_pytorch) around a small NeRF of the
+#: stand-in's own that follows nerf-pytorch's conventions: the same parameter names, the encoding
+#: [p, sin(2^k p), cos(2^k p)], rays through pixel indices, linspace depths, ReLU alpha with a last interval
+#: of 1e10, the colour as rgb * 2 - 1. ``RGB_SHIFT`` (0 here) moves its colours, for the failing case.
+STANDIN_GRAF = {
+    "graf/models/generator.py": """
+        import torch
+
+        from submodules.nerf_pytorch.run_nerf_mod import render
+
+
+        class Generator:
+            def __init__(self, H, W, focal, radius, ray_sampler, render_kwargs_train, render_kwargs_test,
+                         parameters, named_parameters, range_u=(0, 1), range_v=(0.01, 0.49), chunk=None,
+                         device="cuda", orthographic=False):
+                self.H, self.W, self.radius, self.chunk = int(H), int(W), radius, chunk
+                self.render_kwargs_train, self.render_kwargs_test = render_kwargs_train, render_kwargs_test
+                self.use_test_kwargs = False
+
+            def to(self, device):
+                self.render_kwargs_train["network_fn"].to(device)
+                return self
+
+            def eval(self):
+                self.use_test_kwargs = True
+                self.render_kwargs_train["network_fn"].eval()
+
+            def __call__(self, z, y=None, rays=None):
+                kwargs = dict(self.render_kwargs_test if self.use_test_kwargs else self.render_kwargs_train)
+                if isinstance(self.radius, tuple):  # near/far relative to the largest radius
+                    shift = (self.radius[1] - rays[0].norm(dim=-1)).view(-1, 1)
+                    kwargs["near"], kwargs["far"] = kwargs["near"] - shift, kwargs["far"] - shift
+                rgb, acc = render(rays, z, chunk=self.chunk, **kwargs)
+                return rgb * 2 - 1, None, acc * 2 - 1, {}
+    """,
+    "graf/transforms.py": """
+        class FullRaySampler:
+            def __init__(self, **kwargs):
+                pass
+    """,
+    "submodules/nerf_pytorch/run_nerf_helpers_mod.py": """
+        import torch
+
+
+        def get_rays(H, W, focal, c2w):
+            j, i = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32),
+                                  indexing="ij")
+            dirs = torch.stack([(i - W * 0.5) / focal, -(j - H * 0.5) / focal, -torch.ones_like(i)], -1)
+            rays_d = (dirs[..., None, :] * c2w[:3, :3]).sum(-1)
+            return c2w[:3, -1].expand(rays_d.shape), rays_d
+
+
+        def encode(x, octaves):
+            return torch.cat([x] + [f(2.0 ** k * x) for k in range(octaves) for f in (torch.sin, torch.cos)], -1)
+
+
+        class NeRF(torch.nn.Module):
+            def __init__(self, D, W, input_ch, input_ch_views):
+                super().__init__()
+                self.input_ch = input_ch
+                self.pts_linears = torch.nn.ModuleList(
+                    [torch.nn.Linear(input_ch, W)]
+                    + [torch.nn.Linear(W + (input_ch if i == 4 else 0), W) for i in range(D - 1)])
+                self.views_linears = torch.nn.ModuleList([torch.nn.Linear(input_ch_views + W, W // 2)])
+                self.feature_linear = torch.nn.Linear(W, W)
+                self.alpha_linear = torch.nn.Linear(W, 1)
+                self.rgb_linear = torch.nn.Linear(W // 2, 3)
+
+            def forward(self, x):
+                points, views = x[:, :self.input_ch], x[:, self.input_ch:]
+                h = points
+                for i, layer in enumerate(self.pts_linears):
+                    h = torch.relu(layer(h))
+                    if i == 4:
+                        h = torch.cat([points, h], -1)
+                alpha = self.alpha_linear(h)
+                h = torch.relu(self.views_linears[0](torch.cat([self.feature_linear(h), views], -1)))
+                return torch.cat([self.rgb_linear(h), alpha], -1)
+    """,
+    "submodules/nerf_pytorch/run_nerf_mod.py": """
+        import torch
+        from tqdm import tqdm  # noqa: F401  (nerf-pytorch's imports, stubbed by the adapter where missing)
+        import matplotlib.pyplot  # noqa: F401
+
+        from .run_nerf_helpers_mod import NeRF, encode
+
+        RGB_SHIFT = 0.0
+
+
+        def create_nerf(args):
+            app = args.feat_dim_appearance
+            model = NeRF(args.netdepth, args.netwidth, 3 * (1 + 2 * args.multires) + args.feat_dim - app,
+                         3 * (1 + 2 * args.multires_views) + app)
+            train = {"network_fn": model, "N_samples": args.N_samples, "perturb": args.perturb,
+                     "raw_noise_std": args.raw_noise_std, "white_bkgd": args.white_bkgd,
+                     "multires": args.multires, "multires_views": args.multires_views, "app": app}
+            test = dict(train, perturb=False, raw_noise_std=0.0)
+            return train, test, list(model.parameters()), list(model.named_parameters())
+
+
+        def render(rays, z, chunk, network_fn, N_samples, perturb, raw_noise_std, white_bkgd, multires,
+                   multires_views, app, near, far, **kwargs):
+            assert not perturb and raw_noise_std == 0, "the stand-in renders deterministically only"
+            rays_o, rays_d = rays
+            n = rays_o.shape[0]
+            codes = z.repeat_interleave(n // len(z), 0)
+            t = torch.linspace(0.0, 1.0, N_samples)
+            z_vals = near * (1 - t) + far * t
+            z_vals = z_vals.expand(n, N_samples) if z_vals.ndim == 1 else z_vals
+            points = rays_o[:, None] + rays_d[:, None] * z_vals[..., None]
+            views = (rays_d / rays_d.norm(dim=-1, keepdim=True))[:, None].expand_as(points)
+            shape, appearance = codes[:, :codes.shape[1] - app], codes[:, codes.shape[1] - app:]
+            x = torch.cat([encode(points, multires), shape[:, None].expand(-1, N_samples, -1),
+                           encode(views, multires_views), appearance[:, None].expand(-1, N_samples, -1)], -1)
+            raw = network_fn(x.reshape(n * N_samples, -1)).reshape(n, N_samples, 4)
+            dists = torch.cat([z_vals[:, 1:] - z_vals[:, :-1], torch.full_like(z_vals[:, :1], 1e10)], -1)
+            alpha = 1 - torch.exp(-torch.relu(raw[..., 3]) * dists * rays_d.norm(dim=-1, keepdim=True))
+            transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10], -1), -1)
+            weights = alpha * transmittance[:, :-1]
+            rgb = (weights[..., None] * torch.sigmoid(raw[..., :3] + RGB_SHIFT)).sum(1)
+            acc = weights.sum(-1)
+            if white_bkgd:
+                rgb = rgb + (1 - acc[:, None])
+            return rgb, acc
+    """,
+}
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
@@ -354,3 +497,644 @@ def test_distutils_strtobool_shim_where_distutils_is_gone(monkeypatch):
     shim = sys.modules["distutils.util"]
     official._shim_distutils_strtobool()  # importable now: left as it is
     assert sys.modules["distutils.util"] is shim
+
+
+#: EpiGRAF at a CPU size (tools/fixtures/make_epigraf_fixture.py's widths): a 32-px tri-plane of 8 channels,
+#: z 16, w 32, 12 + 12 samples per ray, a 16-wide MLP, 32-px images.
+EPIGRAF_TINY = [
+    "point_embedder.resolution=32", "point_embedder.channels=8", "point_embedder.channel_base=512",
+    "point_embedder.channel_max=16", "stochasticity_mapper.z_dim=16", "stochasticity_mapper.w_dim=32",
+    "point_sampler.num_samples=12", "generator.num_importance=12", "generator.render_resolution=32",
+    "feature_decoder.hidden_dim=16",
+]
+
+#: universome/epigraf's layout (src/training/networks_epigraf.py: ``Generator(cfg, z_dim, c_dim, w_dim, ...)``,
+#: ``forward(z, c, camera_angles, noise_mode=...)``, the module-level ``transform_points`` and ``sample_pdf``
+#: the adapter patches). Its networks are gan3d's own epigraf modules rebuilt from the configuration the
+#: adapter derives, registered under the official state-dict names (mapping, synthesis.tri_plane_decoder,
+#: synthesis.tri_plane_mlp.model.0/1) and moved off their initial values: the images agree only when the
+#: adapter copies every weight across and converts the cameras right.
+STANDIN_EPIGRAF = {
+    "src/__init__.py": "",
+    "src/training/__init__.py": "",
+    "src/training/networks_epigraf.py": '''
+        import torch
+        from omegaconf import DictConfig
+
+        from gan3d.core.generator import build_generator
+        from gan3d.methods.epigraf.camera_angles import epigraf_cameras
+        from gan3d.methods.epigraf.recipe import epigraf_recipe
+
+
+        def transform_points(z_vals, ray_directions, c2w, perturb=True):
+            return perturb  # the stand-in forward asks whether the coarse depths are jittered
+
+
+        def sample_pdf(bins, weights, N_importance, det=False, eps=1e-5):
+            return det
+
+
+        class Generator(torch.nn.Module):
+            def __init__(self, cfg: DictConfig, z_dim, c_dim, w_dim, img_resolution, img_channels,
+                         mapping_kwargs={}, **synthesis_kwargs):
+                super().__init__()
+                assert c_dim == 0 and img_channels == 3 and cfg.bg_model.type is None, (c_dim, img_channels)
+                tri, data = cfg.tri_plane, cfg.dataset
+                recipe = epigraf_recipe().overrides([
+                    f"stochasticity_mapper.z_dim={z_dim}", f"stochasticity_mapper.w_dim={w_dim}",
+                    f"stochasticity_mapper.num_layers={mapping_kwargs['num_layers']}",
+                    f"point_embedder.resolution={tri.res}", f"point_embedder.channels={tri.feat_dim}",
+                    f"point_embedder.channel_base={synthesis_kwargs['channel_base']}",
+                    f"point_embedder.channel_max={synthesis_kwargs['channel_max']}",
+                    f"point_embedder.box_warp={2 * data.cube_scale}", f"feature_decoder.hidden_dim={tri.mlp.hid_dim}",
+                    f"point_sampler.num_samples={cfg.num_ray_steps}", f"generator.num_importance={cfg.num_ray_steps}",
+                    f"point_sampler.ray_start={data.camera.ray_start}", f"point_sampler.ray_end={data.camera.ray_end}",
+                    f"generator.render_resolution={img_resolution}"])
+                g = build_generator(recipe).eval()
+                self.parts = [g]  # not a submodule: the state dict has the official names only
+                self.cfg, self.img_resolution = cfg, img_resolution
+                self.mapping = g.mapper.network
+                self.synthesis = torch.nn.Module()
+                self.synthesis.tri_plane_decoder = g.embedder.backbone
+                self.synthesis.tri_plane_mlp = torch.nn.Module()
+                self.synthesis.tri_plane_mlp.model = torch.nn.Sequential(g.decoder.hidden, g.decoder.output)
+                with torch.no_grad():
+                    for p in self.parameters():
+                        p.mul_(1.25).add_(0.05)
+
+            def forward(self, z, c, camera_angles, noise_mode="random", **kwargs):
+                g = self.parts[0]
+                jitter, det = transform_points(None, None, None), sample_pdf(None, None, 0)
+                assert jitter != det, "transform_points and sample_pdf are patched together"
+                g.point_sampler.perturb_in_eval, g.embedder.noise_mode = jitter, noise_mode
+                camera = self.cfg.dataset.camera
+                cameras = epigraf_cameras(camera_angles, radius=camera.radius, fov=camera.fov,
+                                          image_resolution=self.img_resolution)
+                return g(z, cameras).image
+    ''',
+}
+
+
+def test_epigraf_standin_is_compared_and_timed_at_inference_only(tmp_path):
+    root = write_tree(tmp_path / "epigraf-checkout", STANDIN_EPIGRAF)
+    proc, report = run_bench(tmp_path, "--method", "epigraf", "--official-only", "--no-train",
+                             "--official-src", f"epigraf={root}",
+                             *[arg for s in EPIGRAF_TINY for arg in ("--set", f"epigraf:{s}")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["official"]["path"] == str(root) and o["weights_shared"], o
+    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert "[bench] epigraf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+
+
+def test_epigraf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
+    import types
+
+    import torch
+
+    from gan3d.core.generator import build_generator
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    try:
+        adapter = _adapter("epigraf", write_tree(tmp_path / "epigraf", STANDIN_EPIGRAF), sets=EPIGRAF_TINY)
+        with pytest.raises(bench_official.OfficialSourceError, match="inference only.*--no-train"):
+            adapter.build(True)
+        adapter.build(False)
+        assert adapter.cfg["G_kwargs"]["img_resolution"] == 32
+        torch.manual_seed(0)
+        G = build_generator(adapter.recipe).eval()
+        g = torch.Generator().manual_seed(1)
+        z, cams = torch.randn(2, 16, generator=g), adapter.cameras(G, 2, g)
+
+        def difference() -> float:
+            with torch.no_grad(), adapter.deterministic(G):
+                return bench_official.image_comparison(G(z, cams).image, adapter.infer(z, cams))["max_abs_diff"]
+
+        assert difference() > 1e-2  # the stand-in's weights are not gan3d's initial ones
+        adapter.share_weights(types.SimpleNamespace(G=build_generator(adapter.recipe), G_ema=G))
+        assert difference() < 1e-5
+        with torch.no_grad():
+            G.decoder.output.bias[3] += 0.5  # one weight off: the density
+        assert difference() > 1e-3
+    finally:
+        for name in set(sys.modules) - before:  # the stand-in's package and the stubs
+            if name.split(".")[0] in ("src", "omegaconf", "requests"):
+                del sys.modules[name]
+
+
+
+# ---------------------------------------------------------------------------- GRAM (inference only)
+#: GRAM (FFHQ) at 16 px: z 8, a radiance network of 16, a manifold predictor of 16.
+GRAM_TINY = [
+    "generator.render_resolution=16", "stochasticity_mapper.z_dim=8", "stochasticity_mapper.film_dim=16",
+    "point_sampler.hidden_dim=16", "discriminator.img_resolution=16",
+]
+#: The stand-in renders from cameras it re-derives from GRAM's (phi, theta): their float32 rounding (~1e-7)
+#: moves the SIREN's sines (first-layer frequencies ~30) by up to ~1e-5; a weight not shared moves it by > 1e-2.
+GRAM_TOLERANCE = 5e-5
+
+#: microsoft/GRAM's layout (generators/generators.py ``GramGenerator(z_dim, img_size, h_stddev, v_stddev, h_mean,
+#: v_mean, sample_dist, representation_kwargs, renderer_kwargs)``, ``forward(z, fov, ray_start, ray_end,
+#: img_size, camera_pos=(phi, theta))``). Its network is gan3d's own gram generator rebuilt from those options,
+#: registered under the official state-dict names (representation.sample_network, rf_network.*) and moved off
+#: its initial values; it renders from GRAM's (phi, theta) through gan3d's pose sampler (our polar phi, yaw
+#: pi - theta): the images agree only when the adapter copies every weight across and converts the cameras.
+STANDIN_GRAM = {
+    # GRAM's generators/ has no __init__.py; the stand-in's has one, so that it wins over the pi-GAN stand-in's
+    # regular package of the same name when an earlier test left that tree on sys.path.
+    "generators/__init__.py": "",
+    "generators/representations/gram.py": "",
+    "generators/generators.py": """
+        import json
+        import math
+
+        import torch
+
+        from gan3d.core.generator import build_generator
+        from gan3d.core.types import Cameras
+        from gan3d.methods.gram.recipe import gram_recipe
+        from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
+
+
+        class GramGenerator(torch.nn.Module):
+            def __init__(self, z_dim, img_size, h_stddev, v_stddev, h_mean, v_mean, sample_dist,
+                         representation_kwargs, renderer_kwargs, partial_grad=False):
+                super().__init__()
+                rep, ren = representation_kwargs, renderer_kwargs
+                recipe = gram_recipe().overrides([
+                    f"stochasticity_mapper.z_dim={z_dim}", f"stochasticity_mapper.film_dim={rep['hidden_dim']}",
+                    f"point_embedder.box_warp={rep['normalize']}",
+                    f"volume_renderer.density_activation={rep['sigma_clamp_mode']}",
+                    f"feature_decoder.rgb_activation={rep['rgb_clamp_mode']}",
+                    f"point_sampler.hidden_dim={rep['hidden_dim_sample']}",
+                    f"point_sampler.num_layers={rep['layer_num_sample']}",
+                    f"point_sampler.center={json.dumps(list(rep['center']))}",
+                    f"point_sampler.init_radius={rep['init_radius']}",
+                    f"point_sampler.num_samples={ren['num_samples']}",
+                    f"point_sampler.num_manifolds={ren['num_manifolds']}",
+                    f"point_sampler.levels_start={ren['levels_start']}",
+                    f"point_sampler.levels_end={ren['levels_end']}",
+                    f"point_sampler.delta={ren['delta_alpha']}", f"point_sampler.delta_final={ren['delta_final']}",
+                    f"point_sampler.background={json.dumps(ren['background'])}",
+                    f"volume_renderer.white_back={json.dumps(ren['white_back'])}",
+                    f"generator.render_resolution={img_size}"])
+                g = build_generator(recipe).eval()
+                self.parts, self.pose = [g], dict(recipe.modules["pose_sampler"].kwargs)
+                self.representation = torch.nn.Module()
+                self.representation.sample_network = g.point_sampler.scalar_field
+                rf = self.representation.rf_network = torch.nn.Module()
+                rf.mapping_network = torch.nn.Module()
+                rf.mapping_network.network = g.mapper.network
+                rf.network = g.decoder.film_layers
+                rf.color_layer = torch.nn.ModuleList([g.decoder.color_film])
+                rf.output_sigma, rf.output_color = g.decoder.density_heads, g.decoder.color_heads
+                with torch.no_grad():  # the radiance heads off their initial values
+                    for p in [*rf.output_sigma.parameters(), *rf.output_color.parameters()]:
+                        p.mul_(1.25).add_(0.05)
+
+            def forward(self, z, fov, ray_start, ray_end, img_size=None, camera_origin=None, camera_pos=None,
+                        truncation_psi=1, patch=None):
+                g = self.parts[0]
+                assert (ray_start, ray_end) == (g.point_sampler.ray_start, g.point_sampler.ray_end)
+                cams = []
+                for phi, theta in camera_pos.tolist():
+                    options = dict(self.pose, fov=fov, yaw_strategy="fix", yaw_mean=math.pi - theta,
+                                   polar_strategy="fix", polar_mean=phi)
+                    cams.append(SphericalPoseSampler(**options)(1))
+                cameras = Cameras(torch.cat([c.cam2world for c in cams]), torch.cat([c.intrinsics for c in cams]))
+                return g(z, cameras, resolution=img_size).image, camera_pos
+    """,
+}
+
+
+def test_gram_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_path):
+    gram = write_tree(tmp_path / "gram", STANDIN_GRAM)
+    proc, report = run_bench(tmp_path, "--method", "gram", "--official-only", "--no-train",
+                             "--official-src", f"gram={gram}", *[a for s in GRAM_TINY for a in ("--set", f"gram:{s}")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["weights_shared"] is True, o
+    assert o["image_vs_official"]["max_abs_diff"] < GRAM_TOLERANCE, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert "[bench] gram b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+
+
+def test_gram_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
+    with _imports_undone(monkeypatch, "generators"):
+        adapter = _adapter("gram", write_tree(tmp_path / "gram", STANDIN_GRAM), sets=GRAM_TINY)
+        assert adapter.cfg["representation"]["hidden_dim"] == 16 and adapter.cfg["renderer"]["num_samples"] == 64
+        _images_differ_unless_shared(adapter, lambda G: G.decoder.density_heads[0].bias.add_(1.0), GRAM_TOLERANCE)
+
+
+# ---------------------------------------------------------------------------- VolumeGAN (inference only)
+#: VolumeGAN at 8 px rendered, 16 px out, 4 + 4 samples, narrow layers (w stays 512: the official point
+#: MLP's styles are 512 wide).
+VOLUMEGAN_TINY = [
+    "stochasticity_mapper.z_dim=8", "stochasticity_mapper.layer_features=8", "stochasticity_mapper.num_layers=2",
+    "point_embedder.feat_res=8", "point_embedder.base_channels=8", "point_embedder.output_channels=4",
+    "point_embedder.num_frequencies=2", "feature_decoder.hidden_dim=8", "feature_decoder.num_layers=2",
+    "feature_decoder.output_dim=8", "upsampler.in_resolution=8", "upsampler.out_resolution=16",
+    "upsampler.channel_base=64", "upsampler.channel_max=8", "generator.render_resolution=8",
+    "point_sampler.num_samples=4", "generator.num_importance=4", "discriminator.img_resolution=16",
+    "discriminator.channel_base=64", "discriminator.channel_max=8", "discriminator.init_lod=1.0",
+]
+
+#: Stand-in of genforce/volumegan: ``VolumeGANGenerator`` takes the official constructor options and
+#: gives the official state-dict names (the inverse of the importer's map), and renders with gan3d's
+#: network built from those options (``recipe_from_kwargs``) from the official (yaw, pitch) of each
+#: sample, its weights moved off gan3d's initial ones. It draws at random unless
+#: ``HierarchicalSampling.sample_pdf`` is made deterministic, as the official inference does.
+STANDIN_VOLUMEGAN = {
+    "models/__init__.py": 'raise ImportError("stand-in: models/__init__.py imports every model of the repository")\n',
+    "models/rendering/__init__.py": '''
+        class HierarchicalSampling:
+            def sample_pdf(self, bins, weights, N_importance, det=False, eps=1e-5):
+                return det
+    ''',
+    "models/volumegan_generator.py": '''
+        import math
+        import re
+
+        import torch
+
+        from gan3d.core.generator import build_generator
+        from gan3d.core.types import Cameras
+        from gan3d.methods.volumegan.official import recipe_from_kwargs
+        from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
+
+        from .rendering import HierarchicalSampling
+
+        RULES = [(r"mapper\\.network\\.w_avg", "w_avg"),
+                 (r"mapper\\.network\\.fc(\\d+)\\.(.+)", r"mapping.dense\\1.\\2"),
+                 (r"embedder\\.network\\.const", "nerfmlp.fv.const"),
+                 (r"embedder\\.network\\.convs\\.(\\d+)\\.(.+)", r"nerfmlp.fv.layer\\1.\\2"),
+                 (r"embedder\\.network\\.style\\.(.+)", r"nerfmlp.fv.mapping_network.\\1"),
+                 (r"decoder\\.layers\\.(\\d+)\\.affine\\.(.+)", r"nerfmlp.fg_mlps.\\1.style.\\2"),
+                 (r"decoder\\.layers\\.(\\d+)\\.(.+)", r"nerfmlp.fg_mlps.\\1.\\2"),
+                 (r"decoder\\.density_head\\.(.+)", r"nerfmlp.fg_density.\\1"),
+                 (r"decoder\\.feature_head\\.(.+)", r"nerfmlp.fg_color.\\1"),
+                 (r"upsampler\\.lod", "synthesis.lod"),
+                 (r"upsampler\\.torgb_init\\.(.+)", r"synthesis.rgb_init_res.\\1")]
+
+        class VolumeGANGenerator(torch.nn.Module):
+            def __init__(self, resolution=-1, nerf_res=32, ps_cfg=dict(), **kwargs):
+                super().__init__()
+                self.recipe = recipe_from_kwargs(dict(kwargs, resolution=resolution, nerf_res=nerf_res, ps_cfg=ps_cfg),
+                                                 None)
+                self.net, self.nerf_res, self.ps_cfg = build_generator(self.recipe), nerf_res, dict(ps_cfg)
+                g = torch.Generator().manual_seed(11)
+                with torch.no_grad():
+                    for name, p in self.net.named_parameters():
+                        p.add_(torch.randn(p.shape, generator=g) * 0.2)
+                    self.net.decoder.density_head.bias.fill_(2.0)  # opaque points: the image depends on the camera
+                    self.net.upsampler.lod.fill_(0.0)
+                self.hierachicalsampler = HierarchicalSampling()
+
+            def official_name(self, name):
+                for pattern, target in RULES:
+                    if re.fullmatch(pattern, name):
+                        return re.sub(pattern, target, name)
+                m = re.fullmatch(r"upsampler\\.b(\\d+)\\.(conv0|conv1|torgb)\\.(.+)", name)
+                if m is None or m[3] == "resample_filter":
+                    return None
+                b = int(math.log2(int(m[1]) // self.nerf_res))
+                layer = {"conv0": f"layer{2 * b - 1}", "conv1": f"layer{2 * b}", "torgb": f"output{b}"}[m[2]]
+                tail = {"noise_const": "noise"}.get(m[3], m[3].replace("affine.", "style."))
+                return f"synthesis.{layer}.{tail}"
+
+            def state_dict(self, *args, **kwargs):
+                out = {}
+                for name, value in self.net.state_dict().items():
+                    key = self.official_name(name)
+                    if key is not None:
+                        out[key] = value.reshape(1, 1, *value.shape) if key.endswith(".noise") else value
+                return out
+
+            def forward(self, z, label=None, noise_mode="const", fused_modulate=False, impl="cuda", ps_kwargs=dict()):
+                ps = {**self.ps_cfg, **ps_kwargs}
+                yaw = torch.randn(len(z), 1) * ps["horizontal_stddev"] + ps["horizontal_mean"]
+                pitch = torch.randn(len(z), 1) * ps["vertical_stddev"] + ps["vertical_mean"]
+                options, cams = dict(self.recipe.modules["pose_sampler"].kwargs), []
+                for y, p in zip(yaw.flatten().tolist(), pitch.flatten().tolist()):
+                    options.update(yaw_strategy="fix", yaw_mean=math.pi - y, polar_strategy="fix", polar_mean=p)
+                    cams.append(SphericalPoseSampler(**options)(1))
+                cameras = Cameras(torch.cat([c.cam2world for c in cams]), torch.cat([c.intrinsics for c in cams]))
+                image = self.net(z, cameras).image
+                if not self.hierachicalsampler.sample_pdf(None, None, 0):  # the official fine samples are random
+                    image = image + 0.1 * torch.randn_like(image)
+                return {"image": image}
+    ''',
+}
+
+
+def write_volumegan_tree(root: Path) -> Path:
+    return write_tree(root, STANDIN_VOLUMEGAN)
+
+
+def test_volumegan_standin_is_compared_and_timed_at_inference_only(tmp_path):
+    root = write_volumegan_tree(tmp_path / "volumegan-checkout")
+    proc, report = run_bench(tmp_path, "--method", "volumegan", "--official-only", "--no-train",
+                             "--official-src", f"volumegan={root}",
+                             *[arg for s in VOLUMEGAN_TINY for arg in ("--set", f"volumegan:{s}")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["official"]["path"] == str(root) and o["weights_shared"], o
+    # float32 rounding (the stand-in rebuilds each camera from its official angles) on images of ~10
+    assert o["image_vs_official"]["max_abs_diff"] < 1e-4, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert "[bench] volumegan b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+
+
+def test_volumegan_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
+    import contextlib
+    import math
+    import types
+
+    import torch
+
+    from gan3d.core.generator import build_generator
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    try:
+        adapter = _adapter("volumegan", write_volumegan_tree(tmp_path / "volumegan"), sets=VOLUMEGAN_TINY)
+        with pytest.raises(bench_official.OfficialSourceError, match="inference only.*--no-train"):
+            adapter.build(True)
+        adapter.build(False)
+        cfg = adapter.cfg["G_kwargs"]
+        assert (cfg["resolution"], cfg["nerf_res"], cfg["ps_cfg"]["num_steps"]) == (16, 8, 4)
+        torch.manual_seed(0)
+        G = build_generator(adapter.recipe).eval()
+        g = torch.Generator().manual_seed(1)
+        z, cams = torch.randn(2, 8, generator=g), G.pose_sampler(2, device="cpu", generator=g)
+
+        def difference(deterministic: bool = True) -> float:
+            with torch.no_grad(), adapter.deterministic(G) if deterministic else contextlib.nullcontext():
+                return bench_official.image_comparison(G(z, cams).image, adapter.infer(z, cams))["max_abs_diff"]
+
+        assert difference() > 1e-2  # the stand-in's weights are not gan3d's initial ones
+        adapter.share_weights(types.SimpleNamespace(G=build_generator(adapter.recipe), G_ema=G))
+        assert difference() < 1e-4
+        assert difference(deterministic=False) > 1e-2  # the official fine samples are drawn at random
+        yaw = cams.angles[:, 0].clone()
+        cams.angles[:, 0] = math.pi - yaw  # the adapter's yaw conversion undone: another camera
+        assert difference() > 1e-2
+        cams.angles[:, 0] = yaw
+        with torch.no_grad():
+            G.upsampler.b16.torgb.bias[0] += 0.5  # one weight off
+        assert difference() > 1e-3
+    finally:
+        for name in set(sys.modules) - before:  # the stand-in's package and the stubs
+            if name.split(".")[0] in ("models", "easydict", "einops"):
+                del sys.modules[name]
+
+
+def test_graf_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_path):
+    """GRAF at inference: the stand-in's NeRF weights go into gan3d's generator through the importer's map
+    (z-up columns permuted), gan3d's cameras become GRAF's rays, and the images agree to float32 rounding."""
+    graf = write_tree(tmp_path / "graf", STANDIN_GRAF)
+    proc, report = run_bench(tmp_path, "--method", "graf", "--official-only", "--no-train",
+                             "--official-src", f"graf={graf}", *[a for s in GRAF_TINY for a in ("--set", f"graf:{s}")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["weights_shared"] is True, o
+    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert "[bench] graf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+
+
+def _images_differ_unless_shared(adapter, perturb, tolerance: float = 1e-5) -> None:
+    """The adapter's image difference: large before the official weights are copied in, below ``tolerance``
+    (float32 rounding) after, large again with ``perturb(G)`` changing one of gan3d's weights; ``--train``
+    refused."""
+    import types
+
+    import torch
+
+    from gan3d.core.generator import build_generator
+
+    with pytest.raises(bench_official.OfficialSourceError, match="inference only.*--no-train"):
+        adapter.build(True)
+    adapter.build(False)
+    torch.manual_seed(0)
+    G = build_generator(adapter.recipe).eval()
+    g = torch.Generator().manual_seed(1)
+    z, cams = torch.randn(2, G.z_dim, generator=g), G.pose_sampler(2, device="cpu", generator=g)
+
+    def difference() -> float:
+        with torch.no_grad(), adapter.deterministic(G):
+            return bench_official.image_comparison(G(z, cams).image, adapter.infer(z, cams))["max_abs_diff"]
+
+    assert difference() > 1e-2  # gan3d's initial weights are not the official ones
+    adapter.share_weights(types.SimpleNamespace(G=build_generator(adapter.recipe), G_ema=G))
+    assert difference() < tolerance
+    with torch.no_grad():
+        perturb(G)
+    assert difference() > 1e-3
+
+
+@contextlib.contextmanager
+def _imports_undone(monkeypatch, *packages: str):
+    """sys.path and the stand-in's modules (and the stubs the adapter installed) as they were; modules of
+    those packages imported by earlier tests (pi-GAN's stand-in is also ``generators``) set aside meanwhile."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in [n for n in sys.modules if n.split(".")[0] in packages]:
+        monkeypatch.delitem(sys.modules, name)
+    before = set(sys.modules)
+    try:
+        yield
+    finally:
+        for name in set(sys.modules) - before:
+            if name.split(".")[0] in packages:
+                del sys.modules[name]
+
+
+def test_graf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
+    with _imports_undone(monkeypatch, "graf", "submodules", "tqdm", "matplotlib", "imageio", "torchsearchsorted"):
+        adapter = _adapter("graf", write_tree(tmp_path / "graf", STANDIN_GRAF), sets=GRAF_TINY)
+        assert adapter.cfg["radius"] == 10.0 and adapter.cfg["nerf"]["feat_dim_appearance"] == 4
+        _images_differ_unless_shared(adapter, lambda G: G.decoder.alpha_linear.bias.add_(2.0))
+
+
+# ---------------------------------------------------------------------------- StyleNeRF (inference only)
+#: StyleNeRF at the sizes of tools/fixtures/make_stylenerf_fixture.py: z 8, w 16, 2 mapping layers, foreground
+#: NeRF 16 wide x 3, background 8 wide x 2 on a 4-d latent, 8 features, 8-px renders (6 + 6 and 4 samples)
+#: upsampled to 32 px.
+STYLENERF_TINY = [
+    "stochasticity_mapper.z_dim=8", "stochasticity_mapper.w_dim=16", "stochasticity_mapper.num_layers=2",
+    "point_sampler.num_samples=6", "generator.num_importance=6", "feature_decoder.hidden_dim=16",
+    "feature_decoder.depth=3", "feature_decoder.output_dim=8", "background/feature_decoder.hidden_dim=8",
+    "background/feature_decoder.depth=2", "background/feature_decoder.output_dim=8",
+    "background/point_embedder.latent_dim=4", "background/point_sampler.num_samples=4",
+    "upsampler.in_resolution=8", "upsampler.image_resolution=32", "upsampler.channel_base=512",
+    "generator.render_resolution=8", "discriminator.img_resolution=32", "discriminator.lowres_head=8",
+    "discriminator.channel_base=128", "discriminator.channel_max=16", "discriminator.mbstd_group_size=2",
+]
+
+#: facebookresearch/StyleNeRF's layout (training/networks.py ``Generator(z_dim, c_dim, w_dim, img_resolution,
+#: img_channels, mapping_kwargs, synthesis_kwargs)``, ``forward(z, c, camera_matrices=(camera_mat, world_mat,
+#: ...), latent_codes=..., noise_mode=...)`` returning ``{'img': ...}``). Its networks are gan3d's own stylenerf
+#: modules rebuilt from the official options the adapter derives, registered under the official state-dict
+#: names (mapping, synthesis.fg_nerf, synthesis.bg_nerf, synthesis.b16/b32, synthesis.alpha), their first
+#: layers' inputs exported in the official z-up axes, and moved off their initial values; the forward turns the
+#: official camera matrices (OpenGL axes, z-up world, inverse intrinsics over [-1, 1] pixels) back into gan3d
+#: cameras. The images agree only when the adapter copies every weight across, rotates the frame and converts
+#: the cameras and the background latent right.
+STANDIN_STYLENERF = {
+    "dnnlib/__init__.py": "",
+    "dnnlib/camera.py": "",
+    "training/__init__.py": "",
+    "training/stylenerf.py": "",
+    "training/networks.py": '''
+        import torch
+
+        from gan3d.core.generator import build_generator
+        from gan3d.core.types import Cameras
+        from gan3d.methods.stylenerf.official import recipe_from_official
+
+        #: for each official world axis, gan3d's (gan3d (x, y, z) = official (y, z, x))
+        GAN3D_OF = (2, 0, 1)
+
+
+        class _Kwargs:
+            def __init__(self, kwargs):
+                self.kwargs = kwargs
+
+            def require(self, name):
+                return self.kwargs
+
+            def get(self, name, default=None):
+                return default
+
+
+        def _official_axes(weight, dim, coordinates, octaves):
+            index = []
+            for group in range(2 * octaves):
+                index += [group * coordinates + (GAN3D_OF[c] if c < 3 else c) for c in range(coordinates)]
+            index += list(range(len(index), weight.shape[dim]))
+            return weight.index_select(dim, torch.tensor(index))
+
+
+        class Generator(torch.nn.Module):
+            def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs={},
+                         synthesis_kwargs={}):
+                super().__init__()
+                kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                              img_channels=img_channels, mapping_kwargs=mapping_kwargs,
+                              synthesis_kwargs=synthesis_kwargs)
+                g = build_generator(recipe_from_official(_Kwargs(kwargs), None, None, "stand-in")).eval()
+                self.parts, self.octaves = [g], (synthesis_kwargs["foreground_kwargs"]["n_freq_posenc"],
+                                                 synthesis_kwargs["background_kwargs"]["n_freq_posenc"])
+                self.mapping = g.mapper.network
+                self.synthesis = torch.nn.Module()
+                self.synthesis.fg_nerf = g.decoder
+                self.synthesis.bg_nerf = g.groups["background"].decoder
+                self.synthesis.block_names = []
+                for name, block in g.upsampler.named_children():
+                    setattr(self.synthesis, name, block)
+                self.synthesis.register_buffer("alpha", g.upsampler.alpha)
+                self.synthesis.set_alpha = g.upsampler.alpha.fill_
+                with torch.no_grad():
+                    for p in self.parameters():
+                        p.mul_(1.25).add_(0.05)
+
+            def state_dict(self, *args, **kwargs):
+                state = super().state_dict(*args, **kwargs)
+                fg, bg = self.octaves
+                for key, dim, coordinates, octaves in (
+                        ("synthesis.fg_nerf.fc_in.weight", 1, 3, fg),
+                        ("synthesis.fg_nerf.fc_in.affine.weight", 0, 3, fg),
+                        ("synthesis.fg_nerf.fc_in.affine.bias", 0, 3, fg),
+                        ("synthesis.bg_nerf.fc_in.weight", 1, 4, bg)):
+                    state[key] = _official_axes(state[key], dim, coordinates, octaves)
+                return state
+
+            def forward(self, z, c, camera_matrices, latent_codes=None, noise_mode="random", **kwargs):
+                g = self.parts[0]
+                camera_mat, world = camera_matrices[:2]
+                c2w = torch.zeros_like(world)
+                rows = [GAN3D_OF.index(axis) for axis in range(3)]  # gan3d's axes from the official ones
+                c2w[:, :3, :3] = world[:, rows, :3] * torch.tensor([1.0, -1.0, -1.0])  # OpenGL -> OpenCV axes
+                c2w[:, :3, 3] = world[:, rows, 3]
+                c2w[:, 3, 3] = 1.0
+                K = torch.zeros(len(z), 3, 3)
+                K[:, 0, 0], K[:, 1, 1] = 0.5 / camera_mat[:, 0, 0], 0.5 / camera_mat[:, 1, 1]
+                K[:, 0, 2] = K[:, 1, 2] = 0.5
+                K[:, 2, 2] = 1.0
+                embedder = g.groups["background"].embedder
+                if latent_codes is not None:
+                    embedder.scene = lambda ws, generator=None: latent_codes[2]
+                try:
+                    return {"img": g(z, Cameras(c2w, K)).image}
+                finally:
+                    embedder.__dict__.pop("scene", None)
+    ''',
+}
+
+
+def test_stylenerf_standin_is_compared_and_timed_at_inference_only(tmp_path):
+    root = write_tree(tmp_path / "stylenerf-checkout", STANDIN_STYLENERF)
+    proc, report = run_bench(tmp_path, "--method", "stylenerf", "--official-only", "--no-train",
+                             "--official-src", f"stylenerf={root}",
+                             *[arg for s in STYLENERF_TINY for arg in ("--set", f"stylenerf:{s}")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["official"]["path"] == str(root) and o["weights_shared"], o
+    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert "[bench] stylenerf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+
+
+def test_stylenerf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
+    import types
+
+    import torch
+
+    from gan3d.core.generator import build_generator
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    try:
+        adapter = _adapter("stylenerf", write_tree(tmp_path / "stylenerf", STANDIN_STYLENERF), sets=STYLENERF_TINY)
+        with pytest.raises(bench_official.OfficialSourceError, match="inference only.*--no-train"):
+            adapter.build(True)
+        adapter.build(False)
+        synthesis = adapter.cfg["G_kwargs"]["synthesis_kwargs"]
+        assert (synthesis["resolution_vol"], synthesis["channel_base"], synthesis["z_dim_bg"]) == (8, 512 / 32768, 4)
+        assert synthesis["camera_kwargs"]["fov"] == 12 and synthesis["renderer_kwargs"]["hierarchical"]
+        torch.manual_seed(0)
+        G = build_generator(adapter.recipe).eval()
+        g = torch.Generator().manual_seed(1)
+        z, cams = torch.randn(2, 8, generator=g), G.pose_sampler(2, device="cpu", generator=g)
+
+        def difference() -> float:
+            with torch.no_grad(), adapter.deterministic(G):
+                return bench_official.image_comparison(G(z, cams).image, adapter.infer(z, cams))["max_abs_diff"]
+
+        assert difference() > 1e-2  # the stand-in's weights are not gan3d's initial ones
+        adapter.share_weights(types.SimpleNamespace(G=build_generator(adapter.recipe), G_ema=G))
+        assert difference() < 1e-5
+        with torch.no_grad():
+            G.groups["background"].decoder.fc_in.bias[0] += 0.5  # one weight off: the background's first layer
+        assert difference() > 1e-3
+    finally:
+        for name in set(sys.modules) - before:  # the stand-in's packages and the stubs
+            if name.split(".")[0] in ("training", "dnnlib", "requests") or name.startswith("numpy.lib."):
+                del sys.modules[name]

@@ -25,7 +25,12 @@ Nothing of the official code is copied here: the checkout is put on ``sys.path``
 the training steps are driven through its modules the way its training script drives them (the
 lines followed are named in the comments). The official repositories and the commits the adapters
 were written against: NVlabs/eg3d 7cf1fd1e99e1061e8b6ba850f91c94fe56e7afe4, marcoamonteiro/pi-GAN
-0800af72b8a9371b2b62fec2ae69c32994bb802f (another commit is measured with a warning).
+0800af72b8a9371b2b62fec2ae69c32994bb802f, and, at inference only (their training loops are not driven;
+``--train`` with their source is an error for that row), autonomousvision/graf
+c50d342fb567aec335b92e3f867c54b4dc4e1d09, microsoft/GRAM 5a5ac8e11306f976ac5a85e23344d0cdba0125ca,
+universome/epigraf bda8d4770209e87d7df4dac2528533b3872aa2d2, facebookresearch/StyleNeRF
+7f5610a058f27fcc360c6b972181983d7df794cb, genforce/volumegan 34bca216f7d16c600982422f0268bd896a68b759
+(another commit is measured with a warning).
 
 Precision (``--official-precision``): ``default`` runs the official code as its scripts do (EG3D:
 fp16 in the super-resolution's and the discriminator's ``num_fp16_res`` blocks on CUDA, float32 on a
@@ -114,15 +119,18 @@ def git_commit(path: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def _stub_module(name: str) -> None:
-    """An empty module ``name`` when it cannot be imported (EG3D's dnnlib imports ``requests`` for
-    URL downloads the benchmark never makes)."""
+def _stub_module(name: str, **attributes: Any) -> None:
+    """An empty module ``name`` (holding ``attributes``) when it cannot be imported (EG3D's dnnlib
+    imports ``requests`` for URL downloads the benchmark never makes; nerf-pytorch imports ``tqdm``
+    for progress bars and ``torchsearchsorted`` for an importance pass GRAF never runs)."""
     import types
 
     try:
         importlib.import_module(name)
     except ImportError:
-        sys.modules[name] = types.ModuleType(name)
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        sys.modules[name] = module
 
 
 def _shim_distutils_strtobool() -> None:
@@ -236,6 +244,12 @@ class OfficialAdapter:
     def infer(self, z, cameras):
         """The official generator's image ``[B, 3, H, W]`` for latents ``z`` and gan3d ``cameras``."""
         raise NotImplementedError
+
+    def cameras(self, G, batch: int, generator):
+        """The gan3d cameras (on the CPU) both sides render in the image comparison and the timed
+        calls: by default draws of gan3d's pose sampler; an adapter whose official code renders only
+        from cameras of its own kind draws those (EpiGRAF)."""
+        return G.pose_sampler(batch, device="cpu", generator=generator)
 
     @contextlib.contextmanager
     def deterministic(self, G) -> Iterator[None]:
@@ -790,6 +804,975 @@ class PiGANOfficial(OfficialAdapter):
             ema.update(G.parameters())
 
 
+@register
+class GRAFOfficial(OfficialAdapter):
+    """autonomousvision/graf's ``Generator`` (graf/models/generator.py) around nerf-pytorch's NeRF
+    (submodules/nerf_pytorch/run_nerf_mod.py ``create_nerf``), at inference only: the image comparison
+    and the interleaved inference timing (the official training step is not driven; ``--train`` with
+    a GRAF source is an error for that row)."""
+
+    method = "graf"
+    repository = "autonomousvision/graf"
+    commit = "c50d342fb567aec335b92e3f867c54b4dc4e1d09"
+    layout = "graf/models/generator.py and submodules/nerf_pytorch/run_nerf_mod.py"
+
+    #: our world point (x, y, z) is GRAF's (x, -z, y) (gan3d.methods.graf.official): GRAF = TO_GRAF @ ours.
+    TO_GRAF = ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0))
+
+    @classmethod
+    def code_dir(cls, root: Path) -> Path | None:
+        ok = ((root / "graf" / "models" / "generator.py").is_file()
+              and (root / "submodules" / "nerf_pytorch" / "run_nerf_mod.py").is_file())
+        return root if ok else None
+
+    def config(self) -> dict[str, Any]:
+        """configs/default.yaml's ``nerf``, ``data`` and ``training`` options of the recipe, completed
+        as graf/config.py ``build_models`` does."""
+        r = self.recipe
+        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise OfficialSourceError(f"graf: the official Generator cannot run this recipe: {what}")
+
+        need(m["stochasticity_mapper"][0] == "identity", "GRAF feeds z to the NeRF directly (no mapping network)")
+        need(m["upsampler"][0] == "identity", "GRAF renders its image directly (no upsampler)")
+        decoder, embedder = m["feature_decoder"][1], m["point_embedder"][1]
+        need(m["feature_decoder"][0] == "graf_nerf",
+             f"feature decoder {m['feature_decoder'][0]} (GRAF's is NeRF's MLP)")
+        need(bool(decoder.get("use_viewdirs", True)), "every GRAF config reads view directions (use_viewdirs)")
+        depth = int(decoder["num_layers"])
+        need(list(decoder.get("skips", [4])) == [4] and depth > 5,
+             "create_nerf hard-codes the skip after layer 4 (num_layers > 5, skips [4])")
+        need(m["point_embedder"][0] == "coordinate" and float(embedder.get("box_warp", 2.0)) == 2.0
+             and embedder.get("include_input", True) and not embedder.get("multiply_by_pi", False),
+             "nerf-pytorch's get_embedder encodes the unscaled points with the input (coordinate, box_warp 2)")
+        sampler_name, sampler = m["point_sampler"]
+        need(sampler_name == "uniform" and sampler.get("axis_depths", False)
+             and not sampler.get("disparity_space_sampling", False),
+             "render_rays samples linspace(near, far) depths along the optical axis (uniform, axis_depths)")
+        need(int(r.generator.get("num_importance", 0)) == 0, "GRAF's configs have no hierarchical pass "
+             "(N_importance 0; its sample_pdf needs the torchsearchsorted extension)")
+        vr = m["volume_renderer"][1]
+        need(m["volume_renderer"][0] == "volume" and vr.get("density_activation") == "relu"
+             and vr.get("quadrature") == "last_delta" and float(vr.get("last_delta", 1e10)) == 1e10,
+             "raw2outputs: ReLU density, last interval 1e10")
+        res = int(r.generator["render_resolution"])
+        pose = m["pose_sampler"][1]
+        # get_rays: directions (i - W/2) / focal through pixel indices -> principal point 0.5 + 0.5 / W
+        pp = [float(v) for v in pose.get("principal_point", [0.5, 0.5])]
+        need(all(abs(v - (0.5 + 0.5 / res)) < 1e-9 for v in pp),
+             f"get_rays puts the principal point at pixel W/2 (pose_sampler.principal_point "
+             f"[{0.5 + 0.5 / res}, {0.5 + 0.5 / res}] at {res} px, the recipe has {pp})")
+        reference = float(sampler.get("range_reference_radius", 0.0))
+        # generator.py __call__: a radius range shifts near/far by radius[1] - |ray origin|
+        radius: float | tuple[float, float] = float(pose.get("radius", 1.0))
+        if reference > 0:
+            radius = (min([reference, *[float(v) for v in pose.get("radius_range") or []]]), reference)
+        z_dim, appearance = int(m["stochasticity_mapper"][1]["z_dim"]), int(decoder.get("appearance_dim", 0))
+        width = int(decoder["hidden_dim"])
+        chunk = min(32768, 1024 * int(r.training["batch_size"]))  # build_models: training.chunk, batch_size
+        nerf = {"i_embed": 0, "use_viewdirs": True, "multires": int(embedder["num_frequencies"]),
+                "multires_views": int(decoder.get("num_view_frequencies", 4)),
+                "N_samples": int(sampler["num_samples"]), "N_importance": 0, "netdepth": depth, "netwidth": width,
+                "netdepth_fine": depth, "netwidth_fine": width, "perturb": 1.0,
+                "raw_noise_std": float(vr.get("noise_std", 1.0)), "decrease_noise": True, "chunk": chunk,
+                "netchunk": 65536, "white_bkgd": bool(vr.get("white_back", False)), "feat_dim": z_dim,
+                "feat_dim_appearance": appearance}
+        return {"nerf": nerf, "imsize": res, "radius": radius, "near": float(sampler["ray_start"]),
+                "far": float(sampler["ray_end"]), "chunk": chunk}
+
+    def build(self, train: bool) -> None:
+        import argparse
+
+        import torch
+
+        if train:
+            raise OfficialSourceError("graf: the official side is timed at inference only (the GAN_stability "
+                                      "training step is not driven); run with --no-train")
+        import torch._dynamo  # noqa: F401  (it scans sys.modules: before the stubs)
+
+        _stub_module("tqdm", tqdm=lambda iterable, *args, **kwargs: iterable)  # progress bars
+        _stub_module("matplotlib")  # plots, unused by the networks
+        _stub_module("matplotlib.pyplot")
+        _stub_module("imageio")  # image files, unused by the networks
+        _stub_module("torchsearchsorted", searchsorted=None)  # only sample_pdf (N_importance > 0)
+        run_nerf = importlib.import_module("submodules.nerf_pytorch.run_nerf_mod")
+        self._helpers = importlib.import_module("submodules.nerf_pytorch.run_nerf_helpers_mod")
+        generator = importlib.import_module("graf.models.generator")
+        transforms = importlib.import_module("graf.transforms")
+        cfg = self.cfg
+        torch.manual_seed(0)
+        render_train, render_test, params, named = run_nerf.create_nerf(argparse.Namespace(**cfg["nerf"]))
+        for kwargs in (render_train, render_test):
+            kwargs.update(near=cfg["near"], far=cfg["far"])
+        self.nerf = render_train["network_fn"]
+        self._visible_scene(self.nerf)
+        size = cfg["imsize"]
+        self.G = generator.Generator(size, size, size / 2, cfg["radius"], ray_sampler=transforms.FullRaySampler(),
+                                     render_kwargs_train=render_train, render_kwargs_test=render_test,
+                                     parameters=params, named_parameters=named, chunk=cfg["chunk"],
+                                     device=str(self.device))
+        self.G.to(self.device)
+        self.G.eval()  # render_kwargs_test: no jitter, no density noise (eval.py)
+        self.trains = False
+
+    def _visible_scene(self, nerf) -> None:
+        """Seeded weights that render a scene, in place of the official initialisation.
+
+        Under PyTorch's default initialisation the NeRF's density is nearly the same negative value
+        everywhere: both sides would render the bare background and agree trivially. Here the weights
+        are He-scaled normal draws (biases of std 0.2), the density head tripled with bias -1 (opaque
+        where its input is well above average), and the columns of the encodings' octave ``k`` scaled by
+        ``2^-k``, so that float32 rounding of the points (gan3d computes them from its own rays) is not
+        magnified by ``sin(2^9 x)`` into differences above rounding. The work per image is unchanged.
+        """
+        import torch
+
+        nerf_cfg = self.cfg["nerf"]
+        gen = torch.Generator().manual_seed(0)
+
+        def gains(columns: int, octaves: int, start: int) -> torch.Tensor:
+            out = torch.ones(columns)
+            for k in range(octaves):  # get_embedder: [p, sin(2^0 p), cos(2^0 p), sin(2^1 p), ...], 3 columns each
+                out[start + 3 + 6 * k:start + 9 + 6 * k] = 2.0 ** -k
+            return out
+
+        skip_layer = "pts_linears.5.weight"  # create_nerf: skips [4] -> layer 5 reads [points, z_shape, h]
+        with torch.no_grad():
+            for name, p in nerf.named_parameters():
+                if name.endswith("weight"):
+                    p.copy_(torch.randn(p.shape, generator=gen) * math.sqrt(2.0 / p.shape[1]))
+                    if name in ("pts_linears.0.weight", skip_layer):
+                        p.mul_(gains(p.shape[1], nerf_cfg["multires"], 0))
+                    elif name == "views_linears.0.weight":  # reads [feature, gamma(d), z_appearance]
+                        p.mul_(gains(p.shape[1], nerf_cfg["multires_views"], nerf_cfg["netwidth"]))
+                else:
+                    p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+            nerf.alpha_linear.weight.mul_(3.0)
+            nerf.alpha_linear.bias.fill_(-1.0)
+
+    def share_weights(self, trainer) -> None:
+        from gan3d.methods.graf.official import generator_state
+
+        nerf = self.cfg["nerf"]
+        options = {"hidden_dim": nerf["netwidth"], "skips": [4], "use_viewdirs": True}
+        # the importer's map: the same names, the z-up point and view columns permuted into our y-up world
+        state = generator_state(self.nerf.state_dict(), options, nerf["multires"], nerf["multires_views"])
+        _fit(trainer.G, state, "graf generator")
+        _fit(trainer.G_ema, state, "graf EMA generator")
+
+    def _rays(self, cameras):
+        """GRAF's ``[2, B * H * W, 3]`` ray batch (val_ray_sampler: ``get_rays`` of the whole image) of
+        gan3d cameras: their cam2world in GRAF's z-up world with OpenGL camera axes, the focal from the
+        intrinsics (get_rays' principal point is checked by :meth:`config`)."""
+        import torch
+
+        size = self.cfg["imsize"]
+        c2w = cameras.cam2world.to(self.device, torch.float32)
+        K = cameras.intrinsics.to(self.device, torch.float32)
+        to_graf = torch.tensor(self.TO_GRAF, device=self.device)
+        flip = torch.tensor([1.0, -1.0, -1.0], device=self.device)  # OpenCV -> OpenGL camera axes
+        rotation = to_graf @ c2w[:, :3, :3] * flip
+        origin = c2w[:, :3, 3] @ to_graf.T
+        poses = torch.cat([rotation, origin[:, :, None]], -1)
+        rays = []
+        for pose, k in zip(poses, K, strict=True):
+            origins, directions = self._helpers.get_rays(size, size, float(k[0, 0]) * size, pose)
+            rays.append(torch.stack([origins.reshape(-1, 3), directions.reshape(-1, 3)]))
+        return torch.cat(rays, 1)
+
+    @contextlib.contextmanager
+    def _device_tensors(self) -> Iterator[None]:
+        """eval.py's ``torch.set_default_tensor_type('torch.cuda.FloatTensor')`` on CUDA (nerf-pytorch
+        makes tensors without a device), for the official call only."""
+        import torch
+
+        if self.device.type != "cuda":
+            yield
+            return
+        torch.set_default_tensor_type("torch.cuda.FloatTensor")
+        try:
+            with torch.device(self.device):
+                yield
+        finally:
+            torch.set_default_tensor_type("torch.FloatTensor")
+
+    def infer(self, z, cameras):
+        size = self.cfg["imsize"]
+        with self._device_tensors():
+            rgb, _, _, _ = self.G(z, rays=self._rays(cameras))  # eval mode: rgb * 2 - 1, [B * H * W, 3]
+        return rgb.reshape(len(z), size, size, 3).permute(0, 3, 1, 2)
+
+    @contextlib.contextmanager
+    def deterministic(self, G) -> Iterator[None]:
+        # The official eval mode is deterministic (render_kwargs_test: perturb False, raw_noise_std 0);
+        # ours in eval mode adds no density noise, and draws no jitter without perturb_in_eval.
+        sampler = G.point_sampler
+        saved = sampler.perturb_in_eval
+        sampler.perturb_in_eval = False
+        try:
+            yield
+        finally:
+            sampler.perturb_in_eval = saved
+
+
+@register
+class VolumeGANOfficial(OfficialAdapter):
+    """genforce/volumegan's ``VolumeGANGenerator`` (models/volumegan_generator.py), at inference only:
+    the image comparison and the interleaved inference timing (the official runner's training step is
+    not driven; ``--train`` with a VolumeGAN source is an error for that row)."""
+
+    method = "volumegan"
+    repository = "genforce/volumegan"
+    commit = "34bca216f7d16c600982422f0268bd896a68b759"
+    layout = "models/volumegan_generator.py and models/rendering/"
+
+    #: points_sampling.py ``perturb_points`` modes of the point sampler's ``perturbation``.
+    _PERTURB_MODES = {"stratified": None, "middle_uniform": "mid", "none": "none"}
+
+    @classmethod
+    def code_dir(cls, root: Path) -> Path | None:
+        ok = ((root / "models" / "volumegan_generator.py").is_file()
+              and (root / "models" / "rendering" / "__init__.py").is_file())
+        return root if ok else None
+
+    def config(self) -> dict[str, Any]:
+        """``VolumeGANGenerator``'s constructor options of the recipe (configs/volumegan_ffhq_config.py's
+        generator ``model`` dict; the inverse of gan3d.methods.volumegan.official.recipe_from_kwargs), and
+        the inference call's ``noise_mode`` and ``perturb_mode``."""
+        r = self.recipe
+        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise OfficialSourceError(f"volumegan: the official VolumeGANGenerator cannot run this recipe: {what}")
+
+        mapper, pose, sampler = m["stochasticity_mapper"][1], m["pose_sampler"][1], m["point_sampler"][1]
+        embedder, decoder, renderer = m["point_embedder"][1], m["feature_decoder"][1], m["volume_renderer"][1]
+        up = m["upsampler"][1]
+        names = {k: m[k][0] for k in ("stochasticity_mapper", "pose_sampler", "point_sampler", "point_embedder",
+                                      "feature_decoder", "volume_renderer", "upsampler")}
+        need(names == {"stochasticity_mapper": "stylegan2", "pose_sampler": "spherical", "point_sampler": "uniform",
+                       "point_embedder": "volume", "feature_decoder": "volumegan_mlp", "volume_renderer": "volume",
+                       "upsampler": "volumegan_neural_renderer"}, f"modules {names}")
+        need(int(mapper.get("c_dim", 0)) == 0, "a conditional mapping (label_size > 0 is not adapted)")
+        # NeRFSynthesisNetwork.build_mlp gives the point MLP's layers 512-wide styles whatever w_dim says.
+        need(int(mapper["w_dim"]) == 512, "w_dim must be 512 (build_mlp fixes the point MLP's w_dim)")
+        # points_sampling.py: a camera on the sphere of `radius` about the origin, looking at it, the
+        # corner-aligned grid linspace(-1, 1) spanning `fov` degrees.
+        need(not pose.get("focal") and float(pose.get("fov", 0)) > 0,
+             "the camera's field of view is given in degrees (fov), not as a focal length")
+        need(all(float(v) == 0 for k in ("pivot", "orbit_center") for v in pose.get(k, [0, 0, 0])),
+             "the cameras orbit and look at the origin")
+        need(pose.get("yaw_strategy") == pose.get("polar_strategy") == "normal",
+             "ps_cfg camera_dist 'gaussian' is the configs' pose distribution")
+        need(bool(sampler.get("align_corners", False)), "rays through a corner-aligned grid (align_corners)")
+        need(not sampler.get("disparity_space_sampling", False), "depths linear in distance")
+        steps = int(sampler["num_samples"])
+        need(int(r.generator.get("num_importance", steps)) == steps,
+             "the hierarchical pass draws as many fine samples as coarse ones (num_steps)")
+        need(sampler.get("importance_pdf", "pigan") == "pigan" and not sampler.get("smooth_importance_weights"),
+             "hierarchicle_sampling.py's PDF (weights + 1e-5, unsmoothed)")
+        perturbation = str(sampler.get("perturbation", "stratified"))
+        need(perturbation in self._PERTURB_MODES, f"point perturbation {perturbation!r}")
+        need(embedder.get("include_input", True), "the positional encoding includes the input (embed_cfg)")
+        clamp = str(renderer.get("density_activation", "relu"))
+        need(clamp in ("relu", "softplus") and renderer.get("quadrature", "last_delta") == "last_delta"
+             and float(renderer.get("last_delta", 1e10)) == 1e10, "renderer.py: relu/softplus density, last 1e10")
+        need(not any(renderer.get(k) for k in ("white_back", "last_back", "eval_last_back")),
+             "no white or last-sample background")
+        nerf_res = int(r.generator["render_resolution"])
+        need(int(up["in_resolution"]) == nerf_res, "the neural renderer starts at the render resolution (nerf_res)")
+        need(bool(up.get("use_noise", True)), "the neural renderer's layers take noise (noise_type 'spatial')")
+        noise_mode = str(up.get("eval_noise_mode", "const"))
+        need(noise_mode in ("const", "random", "none"), f"eval noise mode {noise_mode!r}")
+        frequencies = int(embedder["num_frequencies"])
+        w_dim = int(mapper["w_dim"])
+        ps_cfg = {"num_steps": steps, "ray_start": float(sampler["ray_start"]), "ray_end": float(sampler["ray_end"]),
+                  "radius": float(pose.get("radius", 1.0)), "horizontal_mean": math.pi - float(pose["yaw_mean"]),
+                  "horizontal_stddev": float(pose["yaw_stddev"]), "vertical_mean": float(pose["polar_mean"]),
+                  "vertical_stddev": float(pose["polar_stddev"]), "camera_dist": "gaussian",
+                  "fov": float(pose["fov"]), "perturb_mode": self._PERTURB_MODES[perturbation]}
+        conv_clamp = up.get("conv_clamp")
+        G_kwargs = {
+            "resolution": int(up["out_resolution"]), "nerf_res": nerf_res, "z_dim": int(mapper["z_dim"]),
+            "w_dim": w_dim, "mapping_layers": int(mapper.get("num_layers", 8)),
+            "mapping_fmaps": int(mapper.get("layer_features") or w_dim),
+            "mapping_lr_mul": float(mapper.get("lr_multiplier", 0.01)),
+            "fmaps_base": int(up.get("channel_base", 32768)), "fmaps_max": int(up.get("channel_max", 512)),
+            "conv_clamp": None if conv_clamp is None else float(conv_clamp),
+            "rgb_init_res_out": bool(up.get("rgb_init_res_out", True)),
+            "fv_cfg": {"feat_res": int(embedder["feat_res"]), "init_res": int(embedder["init_res"]),
+                       "base_channels": int(embedder["base_channels"]),
+                       "output_channels": int(embedder["output_channels"]), "w_dim": w_dim,
+                       "bounds": [[float(v) for v in corner] for corner in embedder["bounds"]]},
+            "embed_cfg": {"input_dim": 3, "max_freq_log2": frequencies - 1, "N_freqs": frequencies},
+            "fg_cfg": {"num_layers": int(decoder["num_layers"]), "hidden_dim": int(decoder["hidden_dim"]),
+                       "activation_type": "lrelu"},
+            "bg_cfg": None, "out_dim": int(decoder["output_dim"]), "ps_cfg": ps_cfg,
+            "hs_cfg": {"clamp_mode": clamp}, "vr_cfg": {"clamp_mode": clamp},
+        }
+        # Inference as render.py and the README's FID command run it: noise_mode 'const', no truncation,
+        # the jitter off (ps_kwargs perturb_mode 'none') unless ours jitters in eval too.
+        eval_perturb = ps_cfg["perturb_mode"] if sampler.get("perturb_in_eval", False) else "none"
+        return {"G_kwargs": G_kwargs, "noise_mode": noise_mode, "perturb_mode": eval_perturb}
+
+    def build(self, train: bool) -> None:
+        import types
+
+        import torch
+
+        if train:
+            raise OfficialSourceError("volumegan: the official side is timed at inference only (the runner's "
+                                      "training step is not driven); run with --no-train")
+
+        class EasyDict(dict):  # the ops' activation table reads its entries as attributes
+            __getattr__ = dict.__getitem__
+
+        _stub_module("easydict", EasyDict=EasyDict)
+        # models/__init__.py imports every model of the repository; only the generator's modules are needed.
+        if getattr(sys.modules.get("models"), "__path__", None) != [str(self.code / "models")]:
+            for name in [k for k in sys.modules if k == "models" or k.startswith("models.")]:
+                del sys.modules[name]
+            package = types.ModuleType("models")
+            package.__path__ = [str(self.code / "models")]
+            sys.modules["models"] = package
+        try:
+            generator = importlib.import_module("models.volumegan_generator")
+        except ModuleNotFoundError as e:
+            if e.name != "einops":
+                raise
+            raise OfficialSourceError("volumegan: the official generator imports einops (its requirements); "
+                                      "install it in this environment") from e
+        self._rendering = importlib.import_module("models.rendering")
+        if self.device.type == "cuda":
+            # The PyTorch reference ops, as for EG3D (the CUDA plugins would be compiled at first use);
+            # bias_act.py/upfirdn2d.py run the plugin only `if impl == 'cuda' and ... and _init()`.
+            for name in ("bias_act", "upfirdn2d"):
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(f"third_party.stylegan2_official_ops.{name}")._init = lambda: False
+        torch.manual_seed(0)
+        # The constructor leaves synthesis.lod at 0 (fully grown, as a finished run and the released
+        # checkpoint); sharing the weights copies it into ours.
+        self.G = generator.VolumeGANGenerator(**self.cfg["G_kwargs"]).eval().requires_grad_(False).to(self.device)
+        self._perturb_mode = self.cfg["perturb_mode"]
+        self.trains = False
+
+    def share_weights(self, trainer) -> None:
+        from gan3d.core.checkpoint import CheckpointError
+        from gan3d.methods.volumegan.official import convert_official_state_dict
+
+        try:  # the importer's map (VolumeGANImporter.load): renames, noise buffers reshaped, filters rebuilt
+            slots = convert_official_state_dict(self.G.state_dict(),
+                                                nerf_resolution=int(self.recipe.generator["render_resolution"]))
+        except KeyError as e:
+            raise CheckpointError(f"volumegan: {e.args[0]}") from None
+        for ours, what in ((trainer.G, "volumegan generator"), (trainer.G_ema, "volumegan EMA generator")):
+            prefixes = ours.slot_prefixes()
+            state = {prefixes[slot] + name: value for slot, names in slots.items() if slot in prefixes
+                     for name, value in names.items()}
+            state.update({k: v for k, v in ours.state_dict().items() if k.endswith("resample_filter")})
+            _fit(ours, state, what)
+
+    def infer(self, z, cameras):
+        if cameras.angles is None:
+            raise ValueError("volumegan: the cameras carry no angles for the official generator")
+        angles = cameras.angles.to(z.device, z.dtype)
+        # points_sampling.py sample_cam_positions puts the camera at r (sin p cos y, cos p, sin p sin y),
+        # gan3d's spherical sampler at r (-sin p cos y, cos p, sin p sin y): its yaw is our pi - yaw
+        # (tests/methods/test_official_volumegan.py), its pitch our polar angle. One camera per sample: the
+        # 'gaussian' draw at zero spread about [B, 1] means (render.py's ps_kwargs).
+        ps_kwargs = {"horizontal_mean": math.pi - angles[:, :1], "vertical_mean": angles[:, 1:2],
+                     "horizontal_stddev": 0.0, "vertical_stddev": 0.0, "perturb_mode": self._perturb_mode}
+        out = self.G(z, noise_mode=self.cfg["noise_mode"], fused_modulate=False, impl="cuda", ps_kwargs=ps_kwargs)
+        return out["image"]
+
+    @contextlib.contextmanager
+    def deterministic(self, G) -> Iterator[None]:
+        hierarchical = self._rendering.HierarchicalSampling
+        sample_pdf = hierarchical.sample_pdf
+
+        # tools/fixtures/make_volumegan_fixture.py: the fine samples' quantiles linspace(0, 1)
+        # (sample_pdf(det=True), what gan3d's eval mode draws; the official inference draws them), no jitter.
+        def det_pdf(sampler, bins, weights, n_importance, det=False, eps=1e-5):
+            return sample_pdf(sampler, bins, weights, n_importance, det=True, eps=eps)
+
+        point_sampler = G.point_sampler
+        saved = point_sampler.perturb_in_eval, self._perturb_mode
+        point_sampler.perturb_in_eval, self._perturb_mode = False, "none"
+        try:
+            with patched(hierarchical, "sample_pdf", det_pdf):
+                yield
+        finally:
+            point_sampler.perturb_in_eval, self._perturb_mode = saved
+
+
+@register
+class EpiGRAFOfficial(OfficialAdapter):
+    """universome/epigraf's tri-plane ``Generator`` (src/training/networks_epigraf.py) at inference only:
+    the image comparison and the interleaved inference timing (the official training loop is not
+    driven; ``--train`` with an EpiGRAF source is an error for that row).
+
+    The official networks take the OmegaConf ``DictConfig`` of the Hydra configuration and read it by
+    attribute; a dict with attribute access stands in for it (omegaconf is not a gan3d dependency and
+    is stubbed when missing: the modules import it for type hints). EpiGRAF renders only from camera
+    angles ``(yaw, pitch, roll)`` on a sphere of the configuration's radius about the origin, up +y,
+    with the configuration's field of view, so :meth:`cameras` draws such cameras (gan3d's
+    :func:`~gan3d.methods.epigraf.camera_angles.epigraf_cameras` of the rig's view ranges) and
+    :meth:`infer` hands their angles to the official forward (gan3d's world is EpiGRAF's turned a
+    quarter about y: EpiGRAF's yaw is ``pi / 2 -`` ours, its pitch our polar angle)."""
+
+    method = "epigraf"
+    repository = "universome/epigraf"
+    commit = "bda8d4770209e87d7df4dac2528533b3872aa2d2"
+    layout = "src/training/networks_epigraf.py"
+
+    class _Config(dict):
+        """The part of OmegaConf's ``DictConfig`` the networks use: attribute access and ``get``."""
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+    @classmethod
+    def code_dir(cls, root: Path) -> Path | None:
+        # The official code imports itself as the package ``src``: the checkout's root goes on sys.path.
+        return root if (root / "src" / "training" / "networks_epigraf.py").is_file() else None
+
+    def config(self) -> dict[str, Any]:
+        """``model.generator`` of configs/config.yaml (model/epigraf.yaml with its ``dataset`` and
+        ``patch`` interpolations) and src/train.py's ``G_kwargs`` for the recipe."""
+        r = self.recipe
+        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise OfficialSourceError(f"epigraf: the official Generator cannot run this recipe: {what}")
+
+        mapper, embedder, decoder = m["stochasticity_mapper"][1], m["point_embedder"][1], m["feature_decoder"][1]
+        sampler, renderer, pose = m["point_sampler"][1], m["volume_renderer"][1], m["pose_sampler"][1]
+        need(m["stochasticity_mapper"][0] == "stylegan2" and int(mapper.get("c_dim", 0)) == 0,
+             "the mapping is StyleGAN2's without a condition (layers.py MappingNetwork, c_dim 0)")
+        need(m["point_embedder"][0] == "triplane" and embedder.get("plane_axes") == "epigraf"
+             and bool(embedder.get("align_corners")), "tri-planes read as tri_plane_renderer does "
+             "(triplane, plane_axes 'epigraf', align_corners)")
+        need(m["feature_decoder"][0] == "eg3d_osg" and int(decoder.get("output_dim", 3)) == 3
+             and decoder.get("hidden_activation") == "lrelu" and decoder.get("feature_activation") == "linear"
+             and decoder.get("density_channel") == "last" and float(decoder.get("lr_multiplier", 1.0)) == 1.0,
+             "TriPlaneMLP is feat_dim -> hid_dim (lrelu) -> 3 colour + density, linear")
+        steps = int(sampler["num_samples"])
+        need(m["point_sampler"][0] == "uniform" and not sampler.get("disparity_space_sampling", False)
+             and sampler.get("importance_pdf") == "pigan" and not sampler.get("smooth_importance_weights", False)
+             and sampler.get("perturbation") == "middle_uniform",
+             "linspace depths jittered between midpoints, sample_pdf of weights + 1e-5 (rendering.py)")
+        need(int(r.generator.get("num_importance", 0)) == steps,
+             "the fine pass draws num_ray_steps samples, as many as the coarse one")
+        need(m["volume_renderer"][0] == "volume" and renderer.get("density_activation") == "softplus"
+             and renderer.get("quadrature") == "last_delta" and float(renderer.get("last_delta", 1e10)) == 1e10
+             and not renderer.get("last_back", False), "fancy_integration: softplus density, last interval 1e10")
+        need(m["upsampler"][0] == "identity", "EpiGRAF renders its image directly (no upsampler)")
+        rig = pose.get("rig") or {}
+        need(m["pose_sampler"][0] == "dataset" and list(pose.get("orbit_center", [0, 0, 0])) == [0, 0, 0]
+             and list(rig.get("pivot", [0, 0, 0])) == [0, 0, 0] and "radius" in rig and "focal" in rig,
+             "the camera orbits and looks at the origin (compute_cam2world_matrix)")
+        res = int(r.generator["render_resolution"])
+        # get_initial_rays_trig: linspace(-1, 1, W) * tan(fov / 2), a pinhole of focal (W - 1) / (2 W tan(fov / 2))
+        fov = math.degrees(2 * math.atan((res - 1) / (2 * res * float(rig["focal"]))))
+        conv_clamp = embedder.get("conv_clamp", 256.0)
+        patch = int(m["loss"][1].get("patch_size", 64)) if "loss" in m else 64
+        dataset = {"resolution": res, "cube_scale": float(embedder["box_warp"]) / 2,
+                   "white_back": bool(renderer.get("white_back", False)), "last_back": False,
+                   "camera": {"fov": fov, "ray_start": float(sampler["ray_start"]),
+                              "ray_end": float(sampler["ray_end"]), "radius": float(rig["radius"]), "dist": "custom"}}
+        generator = {
+            "backbone": "stylegan2", "num_ray_steps": steps, "clamp_mode": "softplus",
+            "nerf_noise_std_init": float(renderer.get("noise_std", 1.0)),
+            "nerf_noise_kimg_growth": float(renderer.get("noise_anneal_kimg", 5000)), "density_shift": 0.0,
+            "use_noise": bool(embedder.get("use_noise", True)), "camera_cond": False,
+            "tri_plane": {"res": int(embedder["resolution"]), "feat_dim": int(embedder["channels"]), "fp32": True,
+                          "has_view_cond": False, "posenc_period_len": 0,
+                          "mlp": {"n_layers": 2, "hid_dim": int(decoder.get("hidden_dim", 64))}},
+            "bg_model": {"type": None}, "patch": {"enabled": True, "resolution": patch}, "dataset": dataset,
+        }
+        G_kwargs = {
+            "z_dim": int(mapper["z_dim"]), "c_dim": 0, "w_dim": int(mapper["w_dim"]), "img_resolution": res,
+            "img_channels": 3, "channel_base": int(embedder.get("channel_base", 32768)),
+            "channel_max": int(embedder.get("channel_max", 512)), "fused_modconv_default": "inference_only",
+            # src/train.py: conv_clamp None with training.fp32, else the SynthesisBlock default 256
+            "conv_clamp": None if conv_clamp is None else float(conv_clamp),
+            "mapping_kwargs": {"num_layers": int(mapper.get("num_layers", 2)), "camera_cond": False,
+                               "camera_cond_drop_p": 0.0, "camera_cond_noise_std": 0.0},
+        }
+        return {"generator": generator, "G_kwargs": G_kwargs,
+                "yaw_range": [float(v) for v in rig.get("yaw_range") or [math.pi / 2 - 0.5, math.pi / 2 + 0.5]],
+                "polar_range": [float(v) for v in rig.get("polar_range") or [math.pi / 2 - 0.3, math.pi / 2 + 0.3]]}
+
+    @classmethod
+    def _attributes(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return cls._Config({k: cls._attributes(v) for k, v in value.items()})
+        return value
+
+    def build(self, train: bool) -> None:
+        import torch
+
+        if train:
+            raise OfficialSourceError("epigraf: the official side is timed at inference only (its training loop "
+                                      "is not driven); run with --no-train")
+        _stub_module("requests")  # dnnlib.util: URL downloads the benchmark never makes
+        _stub_module("omegaconf", DictConfig=self._Config, OmegaConf=None)  # type hints of the networks
+        if self.device.type == "cuda":
+            # The PyTorch reference ops, as EG3DOfficial (the CUDA plugins compile with nvcc at first use).
+            for name in ("bias_act", "upfirdn2d", "filtered_lrelu"):
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(f"src.torch_utils.ops.{name}")._init = lambda: False
+        self._networks = importlib.import_module("src.training.networks_epigraf")
+        cfg = self.cfg
+        torch.manual_seed(0)
+        # src/train.py: Generator(cfg=cfg.model.generator, **G_kwargs); G_ema renders (eval: the test resolution)
+        self.G = self._networks.Generator(cfg=self._attributes(cfg["generator"]), **cfg["G_kwargs"])
+        self.G = self.G.eval().requires_grad_(False).to(self.device)
+        self.noise_mode = "random"
+        self.trains = False
+
+    def share_weights(self, trainer) -> None:
+        from gan3d.core.official.importer import rename_keys
+        from gan3d.methods.epigraf.official import GENERATOR_RENAMES
+
+        state = rename_keys(self.G.state_dict(), GENERATOR_RENAMES)
+        _fit(trainer.G, state, "epigraf generator")
+        _fit(trainer.G_ema, state, "epigraf EMA generator")
+
+    def cameras(self, G, batch: int, generator):
+        """EpiGRAF cameras (radius and field of view of the configuration, looking at the origin) at
+        angles drawn uniformly in the recipe rig's yaw and polar ranges."""
+        import torch
+
+        from gan3d.methods.epigraf.camera_angles import epigraf_cameras, to_epigraf_angles
+
+        cfg = self.cfg
+        (y0, y1), (p0, p1) = cfg["yaw_range"], cfg["polar_range"]
+        u = torch.rand(batch, 2, generator=generator)
+        ours = torch.stack([y0 + (y1 - y0) * u[:, 0], p0 + (p1 - p0) * u[:, 1]], 1)
+        camera = cfg["generator"]["dataset"]["camera"]
+        return epigraf_cameras(to_epigraf_angles(ours), radius=camera["radius"], fov=camera["fov"],
+                               image_resolution=cfg["G_kwargs"]["img_resolution"])
+
+    def infer(self, z, cameras):
+        import torch
+
+        from gan3d.methods.epigraf.camera_angles import to_epigraf_angles
+
+        if cameras.angles is None:
+            raise ValueError("epigraf: the cameras carry no angles for the official generator")
+        camera = self.cfg["generator"]["dataset"]["camera"]
+        radius = cameras.origins.norm(dim=-1)
+        if not torch.allclose(radius, torch.full_like(radius, camera["radius"]), rtol=1e-4):
+            raise ValueError(f"epigraf: the official generator renders from radius {camera['radius']}, "
+                             f"the cameras are at {radius.tolist()}")
+        angles = to_epigraf_angles(cameras.angles.to(self.device, torch.float32))  # a copy: the forward clamps it
+        c = torch.zeros(len(z), 0, device=self.device)
+        return self.G(z, c, angles, noise_mode=self.noise_mode)  # [B, 3, H, W], the MLP's linear colour
+
+    @contextlib.contextmanager
+    def deterministic(self, G) -> Iterator[None]:
+        # tools/fixtures/make_epigraf_fixture.py deterministic(): the coarse depths without jitter
+        # (transform_points(perturb=False)) and the importance quantiles on a linspace (sample_pdf(det=True)),
+        # which is gan3d's sampler in eval mode without perturb_in_eval; constant noise on both sides.
+        networks = self._networks
+        transform, pdf = networks.transform_points, networks.sample_pdf
+
+        def fixed_points(*args, **kwargs):
+            return transform(*args, **{**kwargs, "perturb": False})
+
+        def det_pdf(*args, **kwargs):
+            return pdf(*args, **{**kwargs, "det": True})
+
+        sampler, embedder = G.point_sampler, G.embedder
+        saved = sampler.perturb_in_eval, embedder.noise_mode, self.noise_mode
+        sampler.perturb_in_eval, embedder.noise_mode, self.noise_mode = False, "const", "const"
+        try:
+            with patched(networks, "transform_points", fixed_points), patched(networks, "sample_pdf", det_pdf):
+                yield
+        finally:
+            sampler.perturb_in_eval, embedder.noise_mode, self.noise_mode = saved
+
+
+@register
+class StyleNeRFOfficial(OfficialAdapter):
+    """facebookresearch/StyleNeRF's ``Generator`` (training/networks.py) around its
+    ``NeRFSynthesisNetwork`` (training/stylenerf.py), at inference only: the image comparison and the
+    interleaved inference timing (the official training step is not driven; ``--train`` with a StyleNeRF
+    source is an error for that row, as for GRAF).
+
+    The official network is built as ``conf/model/stylenerf_ffhq.yaml`` builds it, at the recipe's sizes,
+    fully grown (``set_alpha(1)``, as every released network: a network at its initial ``alpha = -1``
+    renders 20 foreground samples, ``VolumeRenderer.forward_volume_rendering``'s "memory safe" branch).
+    Its upsampler hard-codes float16 for every block after the first (``Upsampler.build_network``, on any
+    device: ``SynthesisBlock`` casts without looking at it); ``default`` precision times it so,
+    ``fp32`` switches those blocks off, and the image comparison is in float32 either way (the function
+    gan3d computes; tools/fixtures/make_stylenerf_fixture.py does the same).
+    """
+
+    method = "stylenerf"
+    repository = "facebookresearch/StyleNeRF"
+    commit = "7f5610a058f27fcc360c6b972181983d7df794cb"
+    layout = "training/stylenerf.py, training/networks.py and dnnlib/camera.py"
+
+    #: official world point = TO_OFFICIAL @ ours (gan3d (x, y, z) = official (y, z, x):
+    #: gan3d.methods.stylenerf.official, the *frame* paragraph).
+    TO_OFFICIAL = ((0.0, 0.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    #: the background latent of the image comparison (the official forward draws its own otherwise)
+    BACKGROUND_SEED = 11
+
+    @classmethod
+    def code_dir(cls, root: Path) -> Path | None:
+        ok = all((root / p).is_file() for p in ("training/stylenerf.py", "training/networks.py", "dnnlib/camera.py"))
+        return root if ok else None
+
+    def config(self) -> dict[str, Any]:
+        """``Generator``'s constructor options of the recipe (``stylenerf_ffhq.yaml``'s ``G_kwargs`` at the
+        recipe's sizes); ``OfficialSourceError`` for what the official code cannot express."""
+        r = self.recipe
+        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise OfficialSourceError(
+                    f"stylenerf: the official NeRFSynthesisNetwork cannot run this recipe: {what}")
+
+        expected = {"stochasticity_mapper": "stylegan2", "pose_sampler": "spherical", "point_sampler": "uniform",
+                    "point_embedder": "coordinate", "feature_decoder": "stylenerf_mlp",
+                    "background/point_sampler": "inverted_sphere", "background/point_embedder": "inverted_sphere",
+                    "background/feature_decoder": "stylenerf_mlp", "volume_renderer": "volume",
+                    "upsampler": "stylenerf"}
+        for slot, name in expected.items():
+            need(slot in m and m[slot][0] == name, f"{slot} must be {name!r} (got {m.get(slot, ('none',))[0]!r})")
+        mapper, pose, sampler = m["stochasticity_mapper"][1], m["pose_sampler"][1], m["point_sampler"][1]
+        embedder, decoder = m["point_embedder"][1], m["feature_decoder"][1]
+        bg_sampler, bg_embedder = m["background/point_sampler"][1], m["background/point_embedder"][1]
+        bg_decoder, renderer, up = m["background/feature_decoder"][1], m["volume_renderer"][1], m["upsampler"][1]
+        need(int(mapper.get("c_dim", 0)) == 0, "the official FFHQ generator is unconditional (c_dim 0)")
+        need(bool(sampler.get("axis_depths", False)), "depths along the viewing axis (camera_kwargs.depth_range)")
+        need(float(embedder.get("box_warp", 2.0)) == 2.0 and not embedder.get("include_input", False)
+             and embedder.get("multiply_by_pi", True), "the foreground encoding is PE(x) of unscaled points")
+        need(float(bg_sampler.get("sphere_radius", 1.0)) == 1.0 and float(bg_embedder.get("sphere_radius", 1.0)) == 1.0,
+             "NeRF++'s background lies outside the unit sphere (dnnlib/camera.py depth2pts_outside)")
+        need(not bg_embedder.get("include_input", False) and bg_embedder.get("multiply_by_pi", True),
+             "the background encoding is PE of NeRF++'s 4D point")
+        need(decoder.get("modulated", True) and decoder.get("predict_rgb", True),
+             "the foreground NeRF is modulated, with an RGB head")
+        need(not bg_decoder.get("modulated", False) and bg_decoder.get("predict_rgb", True),
+             "the background NeRF is a plain MLP with an RGB head")
+        need(int(decoder["output_dim"]) == int(bg_decoder["output_dim"]), "both NeRFs give rgb_out_dim features")
+        need(renderer.get("density_activation") == "relu" and renderer.get("quadrature") == "last_delta"
+             and float(renderer.get("last_delta", 0.0)) == 0.0 and renderer.get("last_back", False),
+             "the official volume weights (ReLU, 0-long last foreground interval, opaque last background sample)")
+        need(int(r.generator["render_resolution"]) == int(up["in_resolution"]),
+             "the NeRF renders at the upsampler's input size (resolution_vol)")
+        importance = int(r.generator.get("num_importance", 0))
+        need(importance in (0, int(sampler["num_samples"])),
+             "the importance pass draws as many samples as the coarse one (hierarchical)")
+        need(up.get("upsample_mode", "nn_cat") in ("nn_cat", "pixelshuffle"), "upsample_mode nn_cat or pixelshuffle")
+        need([float(v) for v in pose.get("principal_point", (0.5, 0.5))] == [0.5, 0.5],
+             "the principal point at the image centre (get_camera_mat)")
+        fov = float(pose.get("fov", 0.0)) or math.degrees(2 * math.atan(0.5 / float(pose["focal"])))
+        u_mean, u_half = float(pose.get("yaw_mean", math.pi / 2)) - math.pi / 2, float(pose.get("yaw_stddev", 0.0))
+        v_mean, v_half = float(pose.get("polar_mean", math.pi / 2)), float(pose.get("polar_stddev", 0.0))
+        radius = float(pose.get("radius", 1.0))
+        base = float(up.get("channel_base", 32768)) / 32768  # Upsampler.build_network: channel_base * 32768
+        camera = {"range_v": [v_mean - v_half, v_mean + v_half], "range_u": [u_mean - u_half, u_mean + u_half],
+                  "range_radius": [radius, radius],
+                  "depth_range": [float(sampler["ray_start"]), float(sampler["ray_end"])],
+                  "fov": fov, "gaussian_camera": True, "angular_camera": True, "depth_transform": None,
+                  "dists_normalized": False, "ray_align_corner": False,
+                  "bg_start": float(bg_sampler.get("inverse_radius_start", 0.5))}
+        synthesis = {
+            "module_name": "training.stylenerf.NeRFSynthesisNetwork", "num_fp16_res": 4, "channel_base": base,
+            "channel_max": int(up.get("channel_max", 1024)),
+            "conv_clamp": None if up.get("conv_clamp") is None else float(up["conv_clamp"]), "kernel_size": 1,
+            "architecture": "skip", "upsample_mode": up.get("upsample_mode", "nn_cat"),
+            "z_dim_bg": int(bg_embedder.get("latent_dim", 32)), "z_dim": 0,
+            "resolution_vol": int(up["in_resolution"]), "resolution_start": int(up["in_resolution"]),
+            "rgb_out_dim": int(decoder["output_dim"]), "use_noise": False, "no_bbox": True, "margin": 0,
+            "magnitude_ema_beta": float(up.get("magnitude_ema_beta", 0.999)), "camera_kwargs": camera,
+            "renderer_kwargs": {"n_bg_samples": int(bg_sampler["num_samples"]),
+                                "n_ray_samples": int(sampler["num_samples"]), "abs_sigma": False,
+                                "hierarchical": importance > 0, "no_background": False},
+            "foreground_kwargs": {"positional_encoding": "normal", "downscale_p_by": 1, "use_style": "StyleGAN2",
+                                  "predict_rgb": True, "use_viewdirs": False, "hidden_size": int(decoder["hidden_dim"]),
+                                  "n_blocks": int(decoder["depth"]),
+                                  "n_freq_posenc": int(embedder.get("num_frequencies", 10))},
+            "background_kwargs": {"positional_encoding": "normal", "hidden_size": int(bg_decoder["hidden_dim"]),
+                                  "n_blocks": int(bg_decoder["depth"]), "downscale_p_by": 1, "skips": [],
+                                  "inverse_sphere": True, "use_style": "StyleGAN2", "predict_rgb": True,
+                                  "use_viewdirs": False, "n_freq_posenc": int(bg_embedder.get("num_frequencies", 10))},
+            "upsampler_kwargs": {"channel_base": base, "channel_max": int(up.get("channel_max", 1024)),
+                                 "no_2d_renderer": False, "no_residual_img": False, "block_reses": None,
+                                 "shared_rgb_style": False, "upsample_type": "bilinear"},
+            "progressive": True, "n_reg_samples": 16, "reg_full": True,
+        }
+        mapping = {"num_layers": int(mapper.get("num_layers", 8)),
+                   "lr_multiplier": float(mapper.get("lr_multiplier", 0.01)),
+                   "w_avg_beta": float(mapper.get("w_avg_beta", 0.995))}
+        return {"G_kwargs": {"z_dim": int(mapper["z_dim"]), "c_dim": 0, "w_dim": int(mapper["w_dim"]),
+                             "img_resolution": int(up["image_resolution"]), "img_channels": 3,
+                             "mapping_kwargs": mapping, "synthesis_kwargs": synthesis},
+                "z_dim_bg": synthesis["z_dim_bg"]}
+
+    def build(self, train: bool) -> None:
+        import numpy as np
+        import torch
+
+        if train:
+            raise OfficialSourceError("stylenerf: the official side is timed at inference only (its training step "
+                                      "is not driven); run with --no-train")
+        import torch._dynamo  # noqa: F401  (it scans sys.modules: before the stubs)
+
+        _stub_module("requests")  # dnnlib/util.py: downloads only
+        _stub_module("numpy.lib.arraysetops", isin=np.isin)  # training/networks.py; gone in NumPy 2
+        _stub_module("numpy.lib.function_base", angle=np.angle)  # dnnlib/camera.py; gone in NumPy 2
+        if self.device.type == "cuda":  # the PyTorch reference ops, as for EG3D (no nvcc plugin builds)
+            for name in ("bias_act", "upfirdn2d", "filtered_lrelu"):
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(f"torch_utils.ops.{name}")._init = lambda: False
+        try:
+            networks = importlib.import_module("training.networks")
+            importlib.import_module("training.stylenerf")
+        except ModuleNotFoundError as e:
+            if e.name != "einops":
+                raise
+            raise OfficialSourceError("stylenerf: the official code imports einops (its requirements.txt); "
+                                      "install it in this environment") from e
+        torch.manual_seed(0)
+        self.G = networks.Generator(**copy.deepcopy(self.cfg["G_kwargs"])).eval().requires_grad_(False)
+        self.G.synthesis.set_alpha(1.0)  # fully grown, as a released network
+        self.G.to(self.device)
+        self._half_blocks = [block for block in self._upsampler_blocks() if block.use_fp16]
+        if self.precision == "fp32":
+            self._fp16(False)
+        self._background: Callable[[int], Any] | None = None
+        self.trains = False
+
+    def _upsampler_blocks(self) -> list:
+        synthesis = self.G.synthesis
+        return [getattr(synthesis, name) for name in synthesis.block_names]
+
+    def _fp16(self, enabled: bool) -> None:
+        for block in self._half_blocks:
+            block.use_fp16 = enabled
+
+    def share_weights(self, trainer) -> None:
+        import torch
+
+        from gan3d.core.official.importer import rename_keys
+        from gan3d.methods.stylenerf.official import GENERATOR_RENAMES, to_gan3d_frame
+
+        state = rename_keys(self.G.state_dict(), GENERATOR_RENAMES)
+        if "upsampler.alpha" in state and float(state["upsampler.alpha"]) < 0:  # -1: never faded (the importer's rule)
+            state["upsampler.alpha"] = torch.ones_like(state["upsampler.alpha"])
+        # the importer's map: the same names under gan3d's prefixes, the NeRF MLPs' inputs in gan3d's y-up world
+        state = to_gan3d_frame(state, self.recipe)
+        _fit(trainer.G, state, "stylenerf generator")
+        _fit(trainer.G_ema, state, "stylenerf EMA generator")
+
+    def _camera_matrices(self, cameras):
+        """The official ``(camera_mat, world_mat, mode, reg_loss)`` of gan3d cameras: ``world_mat`` the
+        cam2world in the official z-up world with OpenGL camera axes (``image_points_to_world`` casts
+        through ``(x, y, -1)``), ``camera_mat`` the inverse intrinsics over pixels in [-1, 1]
+        (``get_camera_mat``: focal ``2 fx / W``)."""
+        import torch
+
+        c2w = cameras.cam2world.to(self.device, torch.float32)
+        K = cameras.intrinsics.to(self.device, torch.float32)
+        batch = c2w.shape[0]
+        to_official = torch.tensor(self.TO_OFFICIAL, device=self.device)
+        flip = torch.tensor([1.0, -1.0, -1.0], device=self.device)  # OpenCV -> OpenGL camera axes
+        world = torch.zeros(batch, 4, 4, device=self.device)
+        world[:, :3, :3] = to_official @ c2w[:, :3, :3] * flip
+        world[:, :3, 3] = c2w[:, :3, 3] @ to_official.T
+        world[:, 3, 3] = 1.0
+        camera_mat = torch.zeros(batch, 4, 4, device=self.device)
+        camera_mat[:, 0, 0] = 1 / (2 * K[:, 0, 0])
+        camera_mat[:, 1, 1] = 1 / (2 * K[:, 1, 1])
+        camera_mat[:, 2, 2] = camera_mat[:, 3, 3] = 1.0
+        return camera_mat, world, torch.zeros(batch, 3, device=self.device), None
+
+    def infer(self, z, cameras):
+        batch = len(z)
+        kwargs: dict[str, Any] = {}
+        if self._background is not None:  # the comparison's background latent (get_latent_codes' layout)
+            z_bg = self._background(batch).to(z.device)
+            empty = z.new_zeros(batch, 0)
+            kwargs["latent_codes"] = (empty, empty, z_bg, z_bg)
+        out = self.G(z=z, c=z.new_zeros(batch, 0), camera_matrices=self._camera_matrices(cameras),
+                     noise_mode="const", **kwargs)
+        return out["img"]
+
+    @contextlib.contextmanager
+    def deterministic(self, G) -> Iterator[None]:
+        import torch
+
+        # The official eval mode is deterministic (no interval jitter, no density noise, sample_pdf(det=True));
+        # ours in eval mode draws nothing without perturb_in_eval. The background latent, which both sides draw
+        # afresh, is one fixed draw given to both; the official fp16 upsampler blocks compute in float32.
+        dim = int(self.cfg["z_dim_bg"])
+
+        def background(batch: int):
+            return torch.randn(batch, dim, generator=torch.Generator().manual_seed(self.BACKGROUND_SEED))
+
+        samplers = [mod for mod in G.modules() if hasattr(mod, "perturb_in_eval")]
+        saved = [mod.perturb_in_eval for mod in samplers]
+        embedder = G.groups["background"].embedder
+        own_scene = embedder.__dict__.get("scene")
+        halves = [block.use_fp16 for block in self._half_blocks]
+        for mod in samplers:
+            mod.perturb_in_eval = False
+        embedder.scene = lambda ws, generator=None: background(ws.shape[0]).to(ws.device, torch.float32)
+        self._background = background
+        self._fp16(False)
+        try:
+            yield
+        finally:
+            for mod, value in zip(samplers, saved, strict=True):
+                mod.perturb_in_eval = value
+            del embedder.scene
+            if own_scene is not None:
+                embedder.scene = own_scene
+            self._background = None
+            for block, value in zip(self._half_blocks, halves, strict=True):
+                block.use_fp16 = value
+
+
+@register
+class GRAMOfficial(OfficialAdapter):
+    """microsoft/GRAM's ``GramGenerator`` (generators/generators.py: the ``Gram`` representation and the
+    ``ManifoldRenderer``), at inference only: the image comparison and the interleaved inference timing
+    (the official training step is not driven; ``--train`` with a GRAM source is an error for that row)."""
+
+    method = "gram"
+    repository = "microsoft/GRAM"
+    commit = "5a5ac8e11306f976ac5a85e23344d0cdba0125ca"
+    layout = "generators/generators.py and generators/representations/gram.py"
+
+    @classmethod
+    def code_dir(cls, root: Path) -> Path | None:
+        ok = ((root / "generators" / "generators.py").is_file()
+              and (root / "generators" / "representations" / "gram.py").is_file())
+        return root if ok else None
+
+    def config(self) -> dict[str, Any]:
+        """configs.py's ``generator`` and ``camera`` entries of the recipe."""
+        r = self.recipe
+        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise OfficialSourceError(f"gram: the official GramGenerator cannot run this recipe: {what}")
+
+        mapper, decoder, sampler = m["stochasticity_mapper"][1], m["feature_decoder"][1], m["point_sampler"][1]
+        vr, pose = m["volume_renderer"][1], m["pose_sampler"][1]
+        need(m["stochasticity_mapper"][0] == "pigan" and int(mapper.get("hidden_dim", 256)) == 256,
+             "the mapping network is CustomMappingNetwork(z_dim, 256, ...) (gram.py)")
+        need(m["feature_decoder"][0] == "gram_radiance" and int(decoder.get("num_layers", 8)) == 8,
+             "GramRF has 8 FiLM layers")
+        rgb = str(decoder.get("rgb_activation", "widen_sigmoid"))
+        density = str(vr.get("density_activation", "softplus"))
+        need(rgb in ("widen_sigmoid", "sigmoid") and density in ("softplus", "relu"),
+             f"rgb {rgb} / density {density}: GramRF clamps rgb with (widen_)sigmoid and sigma with softplus or relu")
+        need(m["point_sampler"][0] == "manifold" and bool(sampler.get("align_corners", True)),
+             "get_initial_rays_trig casts rays on the corner-aligned linspace(-1, 1) grid (manifold sampler)")
+        need(float(sampler.get("background_z", -0.12)) == -0.12, "the background plane is at z = -0.12 (renderer)")
+        need(m["volume_renderer"][0] == "volume" and float(vr.get("noise_std", 0.0)) == 0.0,
+             "fancy_integration adds no density noise")
+        need(m["point_embedder"][0] == "coordinate", "GramRF warps the points with UniformBoxWarp(normalize)")
+        need(m["upsampler"][0] == "identity", "GRAM renders its image directly (no upsampler)")
+        need(int(r.generator.get("num_importance", 0)) == 0, "the manifold renderer has no hierarchical pass")
+        fov = float(pose.get("fov") or 0.0)
+        need(fov > 0 and not pose.get("focal"), "the camera is given by its field of view (configs.py 'fov')")
+        need(float(pose.get("radius", 1.0)) == 1.0 and not any(pose.get("orbit_center") or [])
+             and not any(pose.get("pivot") or []),
+             "sample_camera_positions puts the camera on the unit sphere looking at the origin")
+        representation = {
+            "hidden_dim": int(mapper.get("film_dim", 256)), "normalize": float(m["point_embedder"][1]["box_warp"]),
+            "sigma_clamp_mode": density, "rgb_clamp_mode": rgb,
+            "hidden_dim_sample": int(sampler["hidden_dim"]), "layer_num_sample": int(sampler["num_layers"]),
+            "center": tuple(float(c) for c in sampler.get("center", (0.0, 0.0, 0.0))),
+            "init_radius": float(sampler.get("init_radius", 0.0)),
+        }
+        renderer = {
+            "num_samples": int(sampler["num_samples"]), "num_manifolds": int(sampler["num_manifolds"]),
+            "levels_start": float(sampler["levels_start"]), "levels_end": float(sampler["levels_end"]),
+            "delta_alpha": float(sampler.get("delta", 0.04)), "delta_final": float(sampler.get("delta_final", 1e10)),
+            "last_back": bool(vr.get("eval_last_back", False)), "white_back": bool(vr.get("white_back", False)),
+            "background": bool(sampler.get("background", True)),
+        }
+        return {"z_dim": int(mapper["z_dim"]), "img_size": int(r.generator["render_resolution"]),
+                "representation": representation, "renderer": renderer,
+                "camera": {"fov": fov, "ray_start": float(sampler["ray_start"]), "ray_end": float(sampler["ray_end"])}}
+
+    def build(self, train: bool) -> None:
+        import torch
+
+        if train:
+            raise OfficialSourceError("gram: the official side is timed at inference only (the training process "
+                                      "is not driven); run with --no-train")
+        generators = importlib.import_module("generators.generators")
+        cfg = self.cfg
+        torch.manual_seed(0)
+        # the angles of sample_camera_positions are unused: every call passes the cameras' camera_pos
+        self.G = generators.GramGenerator(cfg["z_dim"], cfg["img_size"], 0.0, 0.0, math.pi / 2, math.pi / 2, "fix",
+                                          dict(cfg["representation"]), dict(cfg["renderer"]))
+        self.G = self.G.to(self.device).eval()
+        self.trains = False
+
+    def share_weights(self, trainer) -> None:
+        from gan3d.core.official.importer import rename_keys
+        from gan3d.methods.gram.official import GENERATOR_RENAMES
+
+        for ours, what in ((trainer.G, "gram generator"), (trainer.G_ema, "gram EMA generator")):
+            state = rename_keys(self.G.state_dict(), GENERATOR_RENAMES)
+            # gan3d keeps the truncation centre as a buffer; GramRF estimates it on demand (unused at psi 1).
+            state["mapper.w_avg"] = ours.state_dict()["mapper.w_avg"]
+            _fit(ours, state, what)
+
+    def _camera_pos(self, cameras):
+        """GRAM's ``camera_pos`` ``[B, 2]`` = (phi, theta) of gan3d cameras: phi is our polar angle and theta
+        ``pi - yaw`` (tests/methods/test_official_gram.py); without angles, read from the camera centres
+        (``get_camera_origins``: ``(sin phi cos theta, cos phi, sin phi sin theta)``, the same y-up world)."""
+        import torch
+
+        if cameras.angles is not None:
+            angles = cameras.angles.to(self.device, torch.float32)
+            return torch.cat([angles[:, 1:2], math.pi - angles[:, :1]], -1)
+        origin = cameras.cam2world[:, :3, 3].to(self.device, torch.float32)
+        origin = origin / origin.norm(dim=-1, keepdim=True)
+        return torch.stack([origin[:, 1].clamp(-1, 1).acos(), torch.atan2(origin[:, 2], origin[:, 0])], -1)
+
+    def infer(self, z, cameras):
+        cfg = self.cfg
+        image, _ = self.G(z, img_size=cfg["img_size"], camera_pos=self._camera_pos(cameras), truncation_psi=1,
+                          **cfg["camera"])
+        return image  # pixels * 2 - 1 (manifold_renderer.py)
+
+    @contextlib.contextmanager
+    def deterministic(self, G) -> Iterator[None]:
+        # The official render draws nothing (get_initial_rays_trig(randomize=False), no partial_grad at
+        # eval); ours neither, once the sampler's eval-mode jitter (if it has one) is off.
+        sampler = G.point_sampler
+        saved = getattr(sampler, "perturb_in_eval", None)
+        if saved is not None:
+            sampler.perturb_in_eval = False
+        try:
+            yield
+        finally:
+            if saved is not None:
+                sampler.perturb_in_eval = saved
+
+
 class _EMA:
     """torch_ema 0.2's ``ExponentialMovingAverage.update`` (the EMA pi-GAN's train.py keeps), so
     that the official step can be driven without installing torch_ema: with ``use_num_updates``
@@ -846,7 +1829,7 @@ def compare(adapter: OfficialAdapter, trainer, *, batch: int, warmup: int, repea
     if result["weights_shared"]:
         progress("official: images", 0, 1)
         z = torch.randn(batch, G.z_dim, generator=g).to(device)
-        cams = G.pose_sampler(batch, device="cpu", generator=g).to(device)
+        cams = adapter.cameras(G, batch, g).to(device)
         with torch.no_grad(), adapter.deterministic(G):
             torch.manual_seed(3)
             ours = G(z, cams).image
@@ -868,7 +1851,7 @@ def compare(adapter: OfficialAdapter, trainer, *, batch: int, warmup: int, repea
     n = warmup + repeats
     for i in range(n):
         z = torch.randn(batch, G.z_dim, generator=g).to(device)
-        cams = G.pose_sampler(batch, device="cpu", generator=g).to(device)
+        cams = adapter.cameras(G, batch, g).to(device)
         order = ("gan3d", "official") if i % 2 == 0 else ("official", "gan3d")
         for side in order:
             progress(f"infer {side}", i + 1, n)
