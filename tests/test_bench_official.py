@@ -9,9 +9,9 @@ With ``GAN3D_OFFICIAL_EG3D`` / ``GAN3D_OFFICIAL_PIGAN`` pointing at real checkou
 run the real official code at a reduced width and check that the weights are shared and the images
 agree.
 
-GRAF, GRAM, EpiGRAF, StyleNeRF and VolumeGAN are compared at inference only: their stand-in trees
-carry the official module paths, constructor signatures and state-dict names (for GRAM, EpiGRAF,
-StyleNeRF and VolumeGAN with gan3d's own modules inside, registered under the official names), so the
+GRAF, GRAM, EpiGRAF, StyleNeRF, VolumeGAN, GIRAFFE and StyleSDF are compared at inference only: their
+stand-in trees carry the official module paths, constructor signatures and state-dict names (all but
+GRAF's with gan3d's own modules inside, registered under the official names), so the
 tests check the adapters' plumbing (configuration, weight sharing, camera conversion, deterministic
 sampling, timing rows, the refusal of ``--train``) and fail when a weight is not shared or changed.
 """
@@ -1138,3 +1138,321 @@ def test_stylenerf_adapter_images_differ_without_shared_weights_and_training_is_
         for name in set(sys.modules) - before:  # the stand-in's packages and the stubs
             if name.split(".")[0] in ("training", "dnnlib", "requests") or name.startswith("numpy.lib."):
                 del sys.modules[name]
+
+
+# ---------------------------------------------------------------------------- GIRAFFE (inference only)
+#: GIRAFFE (cars 64 boxes and cameras) with codes of 8 and 4, fields 16 and 8 wide on 4 and 2 octaves,
+#: 8 features, 8 samples per ray, a 16-px feature image to 32 px.
+GIRAFFE_TINY = [
+    "stochasticity_mapper.object_z_dim=8", "stochasticity_mapper.background_z_dim=4",
+    "feature_decoder.hidden_dim=16", "feature_decoder.n_blocks=3", "feature_decoder.skips=[1]",
+    "feature_decoder.num_frequencies=4", "feature_decoder.num_view_frequencies=2", "feature_decoder.feature_dim=8",
+    "background/feature_decoder.hidden_dim=8", "background/feature_decoder.n_blocks=2",
+    "background/feature_decoder.num_frequencies=4", "background/feature_decoder.num_view_frequencies=2",
+    "background/feature_decoder.feature_dim=8", "point_sampler.num_samples=8", "upsampler.n_feat=8",
+    "upsampler.min_feat=4", "upsampler.out_resolution=32", "discriminator.img_size=32", "discriminator.n_feat=16",
+]
+
+#: autonomousvision/giraffe's layout (im2scene/giraffe/models: ``Decoder(hidden_size, n_blocks, skips,
+#: n_freq_posenc, n_freq_posenc_views, z_dim, rgb_out_dim, downscale_p_by)``, ``BoundingBoxGenerator``,
+#: ``NeuralRenderer(n_feat, input_dim, min_feat, img_size, ...)``, ``Generator(device, z_dim, z_dim_bg, decoder,
+#: ..., background_generator, bounding_box_generator, resolution_vol, neural_renderer, fov, ...)`` with
+#: ``forward(batch_size, latent_codes, camera_matrices, transformations, bg_rotation, mode)`` giving images in
+#: [0, 1]). Its fields are gan3d's GIRAFFE MLP, which reads the points it is given: called by the official
+#: code on z-up points, their weights are in the official layout. The forward turns the official codes,
+#: transformations and camera matrices back into gan3d's (gan3d.methods.giraffe.official ``scene_latent``,
+#: ``cameras``) and renders through a gan3d generator loaded with its fields' weights moved to our axes. The
+#: fields' weights are moved off their initial values (an opaque object, a visible background) and
+#: ``kornia.filters`` is a stub (im2scene/layers.py's import). The images agree only when the adapter copies
+#: every weight across, rotates the encodings and converts the scenes and cameras right.
+STANDIN_GIRAFFE = {
+    "kornia/__init__.py": "",
+    "kornia/filters.py": "filter2D = None\n",
+    "im2scene/camera.py": "",
+    "im2scene/giraffe/models/__init__.py": """
+        from im2scene.giraffe.models import bounding_box_generator, decoder, generator, neural_renderer
+    """,
+    "im2scene/giraffe/models/bounding_box_generator.py": """
+        import torch
+
+
+        class BoundingBoxGenerator(torch.nn.Module):
+            def __init__(self, n_boxes=1, scale_range_min=(0.5,) * 3, scale_range_max=(0.5,) * 3,
+                         translation_range_min=(-0.75, -0.75, 0.0), translation_range_max=(0.75, 0.75, 0.0),
+                         z_level_plane=0.0, rotation_range=(0.0, 1.0), fix_scale_ratio=True, **kwargs):
+                super().__init__()
+                self.n_boxes = n_boxes
+    """,
+    "im2scene/giraffe/models/decoder.py": """
+        import torch
+
+        from gan3d.embedders.feature_decoders.giraffe_field import GiraffeFieldMLP
+
+
+        class Decoder(GiraffeFieldMLP):
+            def __init__(self, hidden_size=128, n_blocks=8, n_blocks_view=1, skips=(4,), use_viewdirs=True,
+                         n_freq_posenc=10, n_freq_posenc_views=4, z_dim=64, rgb_out_dim=128,
+                         final_sigmoid_activation=False, downscale_p_by=2.0, **kwargs):
+                super().__init__(hidden_dim=hidden_size, n_blocks=n_blocks, skips=skips, num_frequencies=n_freq_posenc,
+                                 num_view_frequencies=n_freq_posenc_views, z_dim=z_dim, feature_dim=rgb_out_dim,
+                                 downscale=downscale_p_by)
+                self.options = dict(hidden_dim=hidden_size, n_blocks=n_blocks, skips=list(skips),
+                                    num_frequencies=n_freq_posenc, num_view_frequencies=n_freq_posenc_views,
+                                    feature_dim=rgb_out_dim, downscale=downscale_p_by)
+                gen = torch.Generator().manual_seed(n_blocks)
+                with torch.no_grad():
+                    for name, p in self.named_parameters():
+                        std = (2.0 / p.shape[1]) ** 0.5 if p.ndim == 2 else 0.2
+                        p.copy_(torch.randn(p.shape, generator=gen) * std)
+                    self.sigma_out.weight.mul_(4.0 if n_blocks > 2 else 1.0)
+    """,
+    "im2scene/giraffe/models/neural_renderer.py": """
+        import math
+
+        from gan3d.renderers.neural_renderer import GiraffeNeuralRenderer
+
+
+        class NeuralRenderer(GiraffeNeuralRenderer):
+            def __init__(self, n_feat=128, input_dim=128, out_dim=3, final_actvn=True, min_feat=32, img_size=64,
+                         use_rgb_skip=True, upsample_feat="nn", upsample_rgb="bilinear", use_norm=False, **kwargs):
+                super().__init__(in_channels=input_dim, n_feat=n_feat, min_feat=min_feat, out_resolution=img_size,
+                                 in_resolution=16, use_rgb_skip=use_rgb_skip, upsample_feat=upsample_feat,
+                                 upsample_rgb=upsample_rgb, use_norm=use_norm, final_sigmoid=final_actvn)
+                self.options = dict(n_feat=n_feat, min_feat=min_feat, out_resolution=img_size)
+                assert int(math.log2(img_size)) - 4 == len(self.conv_layers)
+    """,
+    "im2scene/giraffe/models/generator.py": """
+        import json
+        import re
+
+        import torch
+
+        from gan3d.core.generator import build_generator
+        from gan3d.core.official.importer import rename_keys
+        from gan3d.methods.giraffe.official import GENERATOR_RENAMES, cameras, scene_latent, to_our_axes
+        from gan3d.methods.giraffe.recipe import giraffe_recipe
+
+        ENCODED = re.compile(r"(decoder|groups\\.background\\.decoder)\\.(fc_in|fc_p_skips\\.\\d+|fc_view)\\.weight")
+
+
+        class Generator(torch.nn.Module):
+            def __init__(self, device, z_dim=256, z_dim_bg=128, decoder=None, range_u=(0, 0), range_v=(0.25, 0.25),
+                         n_ray_samples=64, range_radius=(2.732, 2.732), depth_range=(0.5, 6.0),
+                         background_generator=None, bounding_box_generator=None, resolution_vol=16,
+                         neural_renderer=None, fov=49.13, backround_rotation_range=(0.0, 0.0), **kwargs):
+                super().__init__()
+                self.device = device
+                self.decoder, self.background_generator = decoder, background_generator
+                self.bounding_box_generator, self.neural_renderer = bounding_box_generator, neural_renderer
+                sets = [f"stochasticity_mapper.object_z_dim={z_dim}",
+                        f"stochasticity_mapper.background_z_dim={z_dim_bg}",
+                        f"stochasticity_mapper.n_objects={bounding_box_generator.n_boxes}",
+                        f"point_sampler.num_samples={n_ray_samples}", f"point_sampler.ray_start={depth_range[0]}",
+                        f"point_sampler.ray_end={depth_range[1]}", f"generator.render_resolution={resolution_vol}"]
+                for slot, net in (("feature_decoder", decoder), ("background/feature_decoder", background_generator),
+                                  ("upsampler", neural_renderer)):
+                    sets += [f"{slot}.{k}={json.dumps(v)}" for k, v in net.options.items()]
+                self.parts = [build_generator(giraffe_recipe().overrides(sets)).eval()]
+
+            def forward(self, batch_size=32, latent_codes=None, camera_matrices=None, transformations=None,
+                        bg_rotation=None, mode="training", it=0, return_alpha_map=False, **kwargs):
+                assert mode != "training" and latent_codes[0].shape[0] == batch_size
+                g = self.parts[0]
+                state = rename_keys(self.state_dict(), GENERATOR_RENAMES)
+                state = {k: to_our_axes(v) if ENCODED.fullmatch(k) else v for k, v in state.items()}
+                g.load_state_dict({**g.state_dict(), **state})
+                with torch.no_grad():
+                    image = g.synthesis(scene_latent(latent_codes, transformations, bg_rotation),
+                                        cameras(*camera_matrices)).image
+                return (image + 1) / 2
+    """,
+}
+
+
+def test_giraffe_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_path):
+    root = write_tree(tmp_path / "giraffe", STANDIN_GIRAFFE)
+    proc, report = run_bench(tmp_path, "--method", "giraffe", "--official-only", "--no-train",
+                             "--official-src", f"giraffe={root}",
+                             *[a for s in GIRAFFE_TINY for a in ("--set", f"giraffe:{s}")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["official"]["path"] == str(root) and o["weights_shared"] is True, o
+    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert "[bench] giraffe b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+
+
+def test_giraffe_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
+    root = write_tree(tmp_path / "giraffe", STANDIN_GIRAFFE)
+    with _imports_undone(monkeypatch, "im2scene", "kornia"):
+        adapter = _adapter("giraffe", root, sets=GIRAFFE_TINY)
+        cfg = adapter.cfg
+        assert cfg["decoder"]["skips"] == [1] and cfg["neural_renderer"]["img_size"] == 32
+        # the cars 64 boxes back in GIRAFFE's z-up axes (configs/64res/cars_64.yaml)
+        assert cfg["bounding_box_generator"]["translation_range_min"] == pytest.approx([-0.22, -0.12, 0.0])
+        assert cfg["bounding_box_generator"]["scale_range_max"] == pytest.approx([0.25, 0.2, 0.2])
+        assert cfg["generator"]["range_v"] == pytest.approx([0.41667, 0.5])
+        # one weight off: the background field's view layer (the encoding columns are rotated too)
+        _images_differ_unless_shared(adapter, lambda G: G.groups["background"].decoder.fc_view.weight[:, 1].add_(0.5))
+
+
+def test_giraffe_adapter_names_a_missing_kornia(tmp_path, monkeypatch):
+    files = {k: v for k, v in STANDIN_GIRAFFE.items() if not k.startswith("kornia/")}
+    with _imports_undone(monkeypatch, "im2scene", "kornia"):
+        monkeypatch.setitem(sys.modules, "kornia", None)  # not installed
+        adapter = _adapter("giraffe", write_tree(tmp_path / "giraffe", files), sets=GIRAFFE_TINY)
+        with pytest.raises(bench_official.OfficialSourceError, match="needs the package 'kornia'.*kornia==0.3.0"):
+            adapter.build(False)
+
+
+# ---------------------------------------------------------------------------- StyleSDF (inference only)
+#: StyleSDF's full pipeline at 8-px renders (24 samples, a SIREN 2 x 16 on an 8-d latent) decoded to 16 px.
+STYLESDF_TINY = [
+    "stochasticity_mapper.z_dim=8", "feature_decoder.width=16", "feature_decoder.depth=2",
+    "feature_decoder.style_dim=8",
+    "generator.render_resolution=8", "upsampler.in_resolution=8", "upsampler.out_resolution=16",
+    "upsampler.in_channels=16", "upsampler.style_dim=8", "upsampler.channel_multiplier=1",
+    "discriminator.resolution=16", "discriminator.channel_base=128", "discriminator.channel_max=16",
+]
+
+#: royorel/StyleSDF's layout (model.py ``Generator(model_opt, renderer_opt, ema, full_pipeline)``,
+#: ``forward([z], cam_poses, focals, near, far, truncation, randomize_noise)`` returning ``(image, thumb)``;
+#: op/ compiles CUDA kernels when imported, so the stand-in's refuses to be imported: the adapter must put the
+#: reference ops in its place). Its network is gan3d's own stylesdf generator rebuilt from the official options
+#: and moved off its initial values; ``state_dict()`` gives it under the official names and shapes (the
+#: importer's map inverted), and the forward turns the official cameras (OpenGL axes, focal in render pixels,
+#: near/far of the offset sampling, points normalised by far - near) back into gan3d's. The images agree only
+#: when the adapter copies every weight across, converts the cameras and asks for the stored noise.
+STANDIN_STYLESDF = {
+    "volume_renderer.py": "",
+    "op/__init__.py": "raise ImportError('stand-in: op/ compiles its CUDA kernels when imported')\n",
+    "model.py": '''
+        import re
+
+        import torch
+        import trimesh  # noqa: F401  (the adapter stubs it)
+        from op import FusedLeakyReLU, fused_leaky_relu, upfirdn2d  # noqa: F401
+        from pytorch3d.renderer import TexturesUV  # noqa: F401
+
+        from gan3d.core.generator import build_generator
+        from gan3d.core.types import Cameras
+        from gan3d.methods.stylesdf.recipe import stylesdf_recipe
+
+        #: gan3d name -> official name (the inverse of gan3d.methods.stylesdf.official's map)
+        RENAMES = [
+            (r"mapper\\.layers\\.(\\d+)\\.(weight|bias)", r"style.\\1.\\2"),
+            (r"renderer\\.sigmoid_beta", r"renderer.sigmoid_beta"),
+            (r"decoder\\.layers\\.(\\d+)\\.linear\\.(weight|bias)", r"renderer.network.pts_linears.\\1.\\2"),
+            (r"decoder\\.layers\\.(\\d+)\\.(gamma|beta)\\.(weight|bias)", r"renderer.network.pts_linears.\\1.\\2.\\3"),
+            (r"decoder\\.view_layer\\.linear\\.(weight|bias)", r"renderer.network.views_linears.\\1"),
+            (r"decoder\\.view_layer\\.(gamma|beta)\\.(weight|bias)", r"renderer.network.views_linears.\\1.\\2"),
+            (r"decoder\\.rgb_head\\.(weight|bias)", r"renderer.network.rgb_linear.\\1"),
+            (r"decoder\\.sdf_head\\.(weight|bias)", r"renderer.network.sigma_linear.\\1"),
+            (r"upsampler\\.mapping\\.fc(\\d+)\\.(weight|bias)", None),
+        ]
+
+
+        class Generator(torch.nn.Module):
+            def __init__(self, model_opt, renderer_opt, blur_kernel=[1, 3, 3, 1], ema=False, full_pipeline=True):
+                super().__init__()
+                m, r = model_opt, renderer_opt
+                self.full, self.res, self.samples = full_pipeline, m.renderer_spatial_output_dim, r.N_samples
+                self.z_normalize = not r.no_z_normalize
+                sets = [f"stochasticity_mapper.z_dim={m.style_dim}", f"feature_decoder.width={r.width}",
+                        f"feature_decoder.depth={r.depth}", f"feature_decoder.style_dim={m.style_dim}",
+                        f"point_sampler.num_samples={r.N_samples}", f"generator.render_resolution={self.res}",
+                        f"point_sampler.static_view_directions_in_eval={str(r.static_viewdirs).lower()}",
+                        f"volume_renderer.eval_last_back={str(r.force_background).lower()}"]
+                if full_pipeline:
+                    sets += [f"upsampler.in_resolution={self.res}", f"upsampler.out_resolution={m.size}",
+                             f"upsampler.in_channels={r.width}", f"upsampler.style_dim={m.style_dim}",
+                             f"upsampler.channel_multiplier={m.channel_multiplier}",
+                             f"upsampler.mapping_lr_multiplier={m.lr_mapping}", f"discriminator.resolution={m.size}"]
+                g = build_generator(stylesdf_recipe("ffhq_full" if full_pipeline else "ffhq_volume").overrides(sets))
+                self.g = g.eval()
+                with torch.no_grad():
+                    for p in g.parameters():
+                        p.mul_(1.25).add_(0.05)
+
+            def state_dict(self, *args, **kwargs):
+                out = {}
+                for key, value in self.g.state_dict().items():
+                    for pattern, official in RENAMES:
+                        match = re.fullmatch(pattern, key)
+                        if match and official is None:
+                            out[f"decoder.style.{int(match.group(1)) + 1}.{match.group(2)}"] = value
+                        elif match:
+                            out[match.expand(official)] = value
+                        if match:
+                            break
+                if not self.full:
+                    return out
+                up, noise = self.g.upsampler, 0
+                for k, (ours, theirs, rgb) in enumerate(
+                        [("conv_in", "conv1", False), ("torgb_in", "to_rgb1", True)]
+                        + [(f"b{res}.{layer}", name, layer == "torgb") for i, res in enumerate(up.block_resolutions)
+                           for layer, name in (("conv0", f"convs.{2 * i}"), ("conv1", f"convs.{2 * i + 1}"),
+                                               ("torgb", f"to_rgbs.{i}"))]):
+                    layer = up.get_submodule(ours)
+                    out[f"decoder.{theirs}.conv.weight"] = layer.weight[None]
+                    out[f"decoder.{theirs}.conv.modulation.weight"] = layer.affine.weight
+                    out[f"decoder.{theirs}.conv.modulation.bias"] = layer.affine.bias
+                    if rgb:
+                        out[f"decoder.{theirs}.bias"] = layer.bias.view(1, -1, 1, 1)
+                    else:
+                        out[f"decoder.{theirs}.activate.bias"] = layer.bias
+                        out[f"decoder.{theirs}.noise.weight"] = layer.noise_strength.reshape(1)
+                        out[f"decoder.noises.noise_{noise}"] = layer.noise_const[None, None]
+                        noise += 1
+                return out
+
+            def forward(self, styles, cam_poses, focals, near, far, truncation=1, randomize_noise=True, **kwargs):
+                g = self.g
+                batch = cam_poses.shape[0]
+                c2w = torch.eye(4).repeat(batch, 1, 1)
+                c2w[:, :3, :3] = cam_poses[:, :, :3] * torch.tensor([1.0, -1.0, -1.0])  # OpenGL -> OpenCV axes
+                c2w[:, :3, 3] = cam_poses[:, :, 3]
+                K = torch.eye(3).repeat(batch, 1, 1)
+                K[:, 0, 0] = K[:, 1, 1] = focals.flatten() / self.res
+                K[:, 0, 2] = K[:, 1, 2] = 0.5
+                n, f = float(near.flatten()[0]), float(far.flatten()[0])
+                g.point_sampler.ray_start, g.point_sampler.ray_end = n, n + (f - n) * (1 - 1 / self.samples)
+                g.embedder.box_warp = f - n if self.z_normalize else 2.0
+                if self.full:
+                    g.upsampler.noise_mode = "random" if randomize_noise else "const"
+                out = g(styles[0], Cameras(c2w, K))
+                return (out.image, out.image_raw) if self.full else (None, out.image)
+    ''',
+}
+
+
+def test_stylesdf_standin_is_compared_and_timed_at_inference_only(tmp_path):
+    root = write_tree(tmp_path / "stylesdf-checkout", STANDIN_STYLESDF)
+    proc, report = run_bench(tmp_path, "--method", "stylesdf", "--official-only", "--no-train",
+                             "--official-src", f"stylesdf={root}",
+                             *[arg for s in STYLESDF_TINY for arg in ("--set", f"stylesdf:{s}")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["official"]["path"] == str(root) and o["weights_shared"], o
+    assert o["official"]["ops"].startswith("reference")
+    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert "[bench] stylesdf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+
+
+def test_stylesdf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
+    with _imports_undone(monkeypatch, "model", "op", "volume_renderer", "trimesh", "pytorch3d"):
+        adapter = _adapter("stylesdf", write_tree(tmp_path / "stylesdf", STANDIN_STYLESDF), sets=STYLESDF_TINY)
+        cfg = adapter.cfg
+        model, rendering = cfg["model"], cfg["rendering"]
+        assert (model["size"], model["renderer_spatial_output_dim"], rendering["width"]) == (16, 8, 16)
+        assert cfg["near"] == pytest.approx(0.88) and cfg["far"] == pytest.approx(1.12)
+        assert rendering["static_viewdirs"] and rendering["force_background"]
+        # a noise strength off: the official side must render with its stored noise, as ours does
+        _images_differ_unless_shared(adapter, lambda G: G.upsampler.b16.conv1.noise_strength.add_(0.5))

@@ -29,8 +29,10 @@ were written against: NVlabs/eg3d 7cf1fd1e99e1061e8b6ba850f91c94fe56e7afe4, marc
 ``--train`` with their source is an error for that row), autonomousvision/graf
 c50d342fb567aec335b92e3f867c54b4dc4e1d09, microsoft/GRAM 5a5ac8e11306f976ac5a85e23344d0cdba0125ca,
 universome/epigraf bda8d4770209e87d7df4dac2528533b3872aa2d2, facebookresearch/StyleNeRF
-7f5610a058f27fcc360c6b972181983d7df794cb, genforce/volumegan 34bca216f7d16c600982422f0268bd896a68b759
-(another commit is measured with a warning).
+7f5610a058f27fcc360c6b972181983d7df794cb, genforce/volumegan 34bca216f7d16c600982422f0268bd896a68b759,
+autonomousvision/giraffe fc8d4503538fde8654785c90ec4d6191fa5d11e5, royorel/StyleSDF
+1c995101b80bf43f74fd2a047d239da85c9d2375 (its CUDA ops replaced by the reference ops of
+tools/fixtures/stylesdf_ops.py) (another commit is measured with a warning).
 
 Precision (``--official-precision``): ``default`` runs the official code as its scripts do (EG3D:
 fp16 in the super-resolution's and the discriminator's ``num_fp16_res`` blocks on CUDA, float32 on a
@@ -1771,6 +1773,464 @@ class GRAMOfficial(OfficialAdapter):
         finally:
             if saved is not None:
                 sampler.perturb_in_eval = saved
+
+
+@register
+class GIRAFFEOfficial(OfficialAdapter):
+    """autonomousvision/giraffe's ``Generator`` (im2scene/giraffe/models/generator.py, with its ``Decoder``
+    fields, ``BoundingBoxGenerator`` and ``NeuralRenderer``), at inference only: the image comparison and
+    the interleaved inference timing (the official training step is not driven; ``--train`` with a GIRAFFE
+    source is an error for that row).
+
+    Only the model modules are imported (``im2scene.giraffe.models``), not the packages' ``__init__``,
+    which pull in the training and evaluation code (torchvision, the Inception network): ``im2scene`` and
+    ``im2scene.giraffe`` are registered as bare packages of the checkout's folders. im2scene/layers.py
+    imports kornia's ``filter2D`` (GIRAFFE pins kornia 0.3.0).
+
+    Both sides render the same scenes: the official forward is given, explicitly, the codes, object
+    transformations and background rotation of gan3d's ``giraffe`` mapper for the same ``z`` (the mapper
+    is a deterministic function of ``z``), and camera matrices made from gan3d's cameras, all turned into
+    GIRAFFE's z-up frames (the inverse of ``gan3d.methods.giraffe.official.scene_latent``/``cameras``).
+    """
+
+    method = "giraffe"
+    repository = "autonomousvision/giraffe"
+    commit = "fc8d4503538fde8654785c90ec4d6191fa5d11e5"
+    layout = "im2scene/giraffe/models/generator.py and im2scene/camera.py"
+
+    @classmethod
+    def code_dir(cls, root: Path) -> Path | None:
+        ok = ((root / "im2scene" / "giraffe" / "models" / "generator.py").is_file()
+              and (root / "im2scene" / "camera.py").is_file())
+        return root if ok else None
+
+    def config(self) -> dict[str, Any]:
+        """config.py ``get_model``'s constructor options (configs/default.yaml ``model``) of the recipe."""
+        r = self.recipe
+        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise OfficialSourceError(f"giraffe: the official Generator cannot run this recipe: {what}")
+
+        need(m["stochasticity_mapper"][0] == "giraffe", "GIRAFFE draws codes and boxes (the giraffe mapper)")
+        mapper = m["stochasticity_mapper"][1]
+        need(float(mapper.get("box_padding", 0.1)) == 0.1, "volume_render_image masks objects at |p| <= 1.1")
+        fields = {}
+        for slot in ("feature_decoder", "background/feature_decoder"):
+            name, kw = m[slot]
+            need(name == "giraffe_field", f"{slot} {name} (GIRAFFE's fields are its Decoder)")
+            need(bool(kw.get("use_viewdirs", True)), "every GIRAFFE Decoder reads view directions")
+            embedder = m[slot.replace("feature_decoder", "point_embedder")]
+            need(embedder[0] == "coordinate" and float(embedder[1].get("box_warp", 2.0)) == 2.0,
+                 "the Decoder encodes the points itself (coordinate embedder, box_warp 2)")
+            fields[slot] = {"hidden_size": int(kw.get("hidden_dim", 128)), "n_blocks": int(kw.get("n_blocks", 8)),
+                            "skips": [int(s) for s in kw.get("skips", [4])],
+                            "n_freq_posenc": int(kw.get("num_frequencies", 10)),
+                            "n_freq_posenc_views": int(kw.get("num_view_frequencies", 4)),
+                            "rgb_out_dim": int(kw.get("feature_dim", 128)),
+                            "downscale_p_by": float(kw.get("downscale", 2.0))}
+        features = fields["feature_decoder"]["rgb_out_dim"]
+        need(fields["background/feature_decoder"]["rgb_out_dim"] == features,
+             "objects and background compose features of one width (rgb_out_dim)")
+        sampler_name, sampler = m["point_sampler"]
+        need(sampler_name == "uniform" and bool(sampler.get("align_corners")) and bool(sampler.get("axis_depths"))
+             and not sampler.get("disparity_space_sampling", False),
+             "arange_pixels' corner-aligned rays with linspace depths along the optical axis (uniform sampler, "
+             "align_corners, axis_depths)")
+        need(int(r.generator.get("num_importance", 0)) == 0, "GIRAFFE has no hierarchical pass")
+        vr_name, vr = m["volume_renderer"]
+        need(vr_name == "volume" and vr.get("density_activation") == "relu" and vr.get("quadrature") == "last_delta"
+             and float(vr.get("last_delta", 1e10)) == 1e10 and not vr.get("white_back", False),
+             "calc_volume_weights: ReLU density, last interval 1e10, no white background")
+        res = int(r.generator["render_resolution"])
+        up_name, up = m["upsampler"]
+        need(up_name == "giraffe_neural_renderer" and bool(up.get("final_sigmoid", True)),
+             f"upsampler {up_name} (GIRAFFE's is its NeuralRenderer, ending in a sigmoid)")
+        out = int(up.get("out_resolution", 64))
+        need(res == 16 and int(up.get("in_resolution", 16)) == 16 and out >= 32 and out & (out - 1) == 0,
+             f"NeuralRenderer upsamples a 16x16 feature image (log2(img_size) - 4 blocks); the recipe renders {res} px "
+             f"to {out} px")
+        pose_name, pose = m["pose_sampler"]
+        need(pose_name == "spherical" and float(pose.get("fov") or 0.0) > 0 and not pose.get("focal"),
+             "get_camera_mat: a field of view (the spherical sampler's fov)")
+        need(not any(pose.get("pivot") or []) and not any(pose.get("orbit_center") or []),
+             "get_random_pose looks at the origin")
+        need([float(v) for v in pose.get("principal_point", [0.5, 0.5])] == [0.5, 0.5],
+             "the image plane is centred on the optical axis (principal point 0.5)")
+        # The inverse of gan3d.embedders.giraffe_scene.giraffe_box_ranges (ours y-up -> GIRAFFE z-up).
+        s0, s1 = mapper.get("scale_min", [0.2, 0.16, 0.16]), mapper.get("scale_max", [0.25, 0.2, 0.2])
+        t0, t1 = mapper.get("translation_min", [-0.22, 0.0, -0.12]), mapper.get("translation_max", [0.22, 0.0, 0.12])
+        boxes = {"n_boxes": int(mapper.get("n_objects", 1)), "scale_range_min": [s0[0], s0[2], s0[1]],
+                 "scale_range_max": [s1[0], s1[2], s1[1]], "translation_range_min": [t0[0], -t1[2], t0[1]],
+                 "translation_range_max": [t1[0], -t0[2], t1[1]],
+                 "rotation_range": list(mapper.get("rotation_range", [0.0, 1.0])),
+                 "fix_scale_ratio": bool(mapper.get("fix_scale_ratio", True))}
+        polar = pose.get("polar_range") or [pose.get("polar_mean", math.pi / 2)] * 2
+        radius = float(pose.get("radius", 2.732))
+        generator = {"z_dim": int(mapper.get("object_z_dim", 256)),
+                     "z_dim_bg": int(mapper.get("background_z_dim", 128)), "range_u": (0.0, 0.0),
+                     "range_v": [(1 - math.cos(float(p))) / 2 for p in polar],
+                     "n_ray_samples": int(sampler["num_samples"]), "range_radius": (radius, radius),
+                     "depth_range": [float(sampler["ray_start"]), float(sampler["ray_end"])], "resolution_vol": res,
+                     "fov": float(pose["fov"]),
+                     "backround_rotation_range": [float(v) for v in mapper.get("background_rotation_range", [0, 0])]}
+        renderer = {"n_feat": int(up.get("n_feat", 128)), "input_dim": features,
+                    "min_feat": int(up.get("min_feat", 32)), "img_size": out,
+                    "use_rgb_skip": bool(up.get("use_rgb_skip", True)),
+                    "upsample_feat": str(up.get("upsample_feat", "nn")),
+                    "upsample_rgb": str(up.get("upsample_rgb", "bilinear")),
+                    "use_norm": bool(up.get("use_norm", False)), "final_actvn": bool(up.get("final_sigmoid", True))}
+        return {"decoder": fields["feature_decoder"], "background_generator": fields["background/feature_decoder"],
+                "bounding_box_generator": boxes, "neural_renderer": renderer, "generator": generator}
+
+    def _import_models(self):
+        """``im2scene.giraffe.models`` without the packages' ``__init__`` (see the class doc)."""
+        import types
+
+        try:
+            importlib.import_module("kornia.filters")
+        except ImportError as e:
+            raise OfficialSourceError(
+                "giraffe: the official code needs the package 'kornia' (im2scene/layers.py imports "
+                "kornia.filters.filter2D; GIRAFFE pins kornia==0.3.0: pip install --no-deps kornia==0.3.0), "
+                f"which cannot be imported here ({e})") from e
+        from scipy.spatial.transform import Rotation
+
+        if not hasattr(Rotation, "as_dcm"):  # scipy >= 1.6 renamed it as_matrix (the same matrix)
+            Rotation.as_dcm = Rotation.as_matrix
+        for name, folder in (("im2scene", self.code / "im2scene"),
+                             ("im2scene.giraffe", self.code / "im2scene" / "giraffe")):
+            module = sys.modules.get(name)
+            if module is None or list(getattr(module, "__path__", [])) != [str(folder)]:
+                package = types.ModuleType(name)
+                package.__path__ = [str(folder)]
+                sys.modules[name] = package
+        return importlib.import_module("im2scene.giraffe.models")
+
+    def build(self, train: bool) -> None:
+        import torch
+
+        from gan3d.core.generator import build_module
+
+        if train:
+            raise OfficialSourceError("giraffe: the official side is timed at inference only (the training step "
+                                      "is not driven); run with --no-train")
+        models = self._import_models()
+        cfg = self.cfg
+        gen = cfg["generator"]
+        torch.manual_seed(0)
+        decoder = models.decoder.Decoder(z_dim=gen["z_dim"], **cfg["decoder"])
+        background = models.decoder.Decoder(z_dim=gen["z_dim_bg"], **cfg["background_generator"])
+        boxes = models.bounding_box_generator.BoundingBoxGenerator(z_dim=gen["z_dim"], **cfg["bounding_box_generator"])
+        renderer = models.neural_renderer.NeuralRenderer(z_dim=gen["z_dim"], **cfg["neural_renderer"])
+        self.G = models.generator.Generator(self.device, decoder=decoder, background_generator=background,
+                                            bounding_box_generator=boxes, neural_renderer=renderer, **gen)
+        self.G = self.G.to(self.device).eval()
+        # gan3d's mapper for the scene latent of z (no parameters): the official forward gets the same scenes.
+        self.mapper = build_module(self.recipe, "stochasticity_mapper").to(self.device)
+        self.trains = False
+
+    def share_weights(self, trainer) -> None:
+        import re
+
+        from gan3d.core.official.importer import rename_keys
+        from gan3d.methods.giraffe.official import GENERATOR_RENAMES, to_our_axes
+
+        # The importer's map: decoder.* and background_generator.* (encoding columns to our axes),
+        # neural_renderer.* -> upsampler.*, the Blur kernels dropped.
+        state = rename_keys(self.G.state_dict(), GENERATOR_RENAMES)
+        encoded = re.compile(r"(decoder|groups\.background\.decoder)\.(fc_in|fc_p_skips\.\d+|fc_view)\.weight")
+        state = {k: to_our_axes(v) if encoded.fullmatch(k) else v for k, v in state.items()}
+        _fit(trainer.G, state, "giraffe generator")
+        _fit(trainer.G_ema, state, "giraffe EMA generator")
+
+    def _scene(self, z):
+        """The official ``latent_codes``, ``transformations`` and ``bg_rotation`` of gan3d's scene latent for
+        ``z`` (our y-up frames back to GIRAFFE's z-up: scales permuted, translations by ``A^T``, rotations
+        ``A^T R A``)."""
+        import torch
+
+        from gan3d.methods.giraffe.official import AXES
+
+        latent = self.mapper(z)
+        a = AXES.to(z.device, torch.float32)
+        codes, bg = latent.codes["main"], latent.codes["background"]
+        main, background = latent.frames["main"], latent.frames["background"]
+        transformations = (main.scale[..., [0, 2, 1]].contiguous(), main.translation @ a,
+                           a.T @ main.rotation @ a)
+        return ((codes[:, :, 0], codes[:, :, 1], bg[:, 0, 0], bg[:, 0, 1]), transformations,
+                a.T @ background.rotation[:, 0] @ a)
+
+    def _camera_matrices(self, cameras):
+        """GIRAFFE's ``(camera_mat, world_mat)`` of gan3d cameras: the inverse intrinsics ``diag(1/f, 1/f, 1,
+        1)`` over the image's ``[-1, 1]`` (``f = 2 fx``) and cam2world with OpenGL axes in the z-up world."""
+        import torch
+
+        from gan3d.methods.giraffe.official import AXES
+
+        c2w = cameras.cam2world.to(self.device, torch.float32)
+        K = cameras.intrinsics.to(self.device, torch.float32)
+        a = AXES.to(self.device)
+        flip = torch.tensor([1.0, -1.0, -1.0], device=self.device)  # OpenCV -> OpenGL camera axes
+        world = torch.eye(4, device=self.device).repeat(len(c2w), 1, 1)
+        world[:, :3, :3] = a.T @ c2w[:, :3, :3] * flip
+        world[:, :3, 3] = c2w[:, :3, 3] @ a
+        camera = torch.eye(4, device=self.device).repeat(len(c2w), 1, 1)
+        camera[:, 0, 0] = 1 / (2 * K[:, 0, 0])
+        camera[:, 1, 1] = 1 / (2 * K[:, 1, 1])
+        return camera, world
+
+    def infer(self, z, cameras):
+        codes, transformations, bg_rotation = self._scene(z)
+        image = self.G(len(z), codes, self._camera_matrices(cameras), transformations, bg_rotation, mode="val")
+        return image * 2 - 1  # NeuralRenderer's final sigmoid: [0, 1]
+
+    @contextlib.contextmanager
+    def deterministic(self, G) -> Iterator[None]:
+        # mode='val': no interval jitter, no density noise; ours in eval mode adds no density noise, and
+        # draws no jitter without perturb_in_eval.
+        sampler = G.point_sampler
+        saved = sampler.perturb_in_eval
+        sampler.perturb_in_eval = False
+        try:
+            yield
+        finally:
+            sampler.perturb_in_eval = saved
+
+
+@register
+class StyleSDFOfficial(OfficialAdapter):
+    """royorel/StyleSDF's ``Generator`` (model.py: the mapping network, the SDF ``VolumeFeatureRenderer`` of
+    volume_renderer.py and, for the full pipeline, rosinality's StyleGAN2 ``Decoder``), at inference only:
+    the image comparison and the interleaved inference timing (the official training steps are not driven;
+    ``--train`` with a StyleSDF source is an error for that row).
+
+    The official network is built with generate_shapes_and_images.py's inference options (``is_test``,
+    ``static_viewdirs``, ``force_background``, ``perturb 0``, offset sampling) at the recipe's sizes: the full
+    pipeline (the published ``ffhq_full`` / ``afhq_full``) or the volume renderer alone (``*_volume``: its
+    thumbnail is the image). It renders from gan3d's cameras turned into the official ``(cam_poses, focals,
+    near, far)`` (OpenGL camera axes, focal in render pixels, near and far of the offset sampling).
+
+    The official CUDA ops (``op/``: fused leaky ReLU and upfirdn2d, compiled with ninja by
+    ``torch.utils.cpp_extension.load`` when ``op`` is imported) are replaced, on a CPU and on CUDA alike,
+    by the pure-PyTorch reference ops of tools/fixtures/stylesdf_ops.py (the same functions; a CPU cannot
+    build them, and a JIT build of CUDA kernels cannot be relied on in the benchmark's process): on CUDA
+    the official decoder is therefore timed without its fused kernels (``info()['ops']`` says so).
+    ``trimesh`` and ``pytorch3d``, which model.py and utils.py import for mesh export and rendering only,
+    are stubbed when missing.
+    """
+
+    method = "stylesdf"
+    repository = "royorel/StyleSDF"
+    commit = "1c995101b80bf43f74fd2a047d239da85c9d2375"
+    layout = "model.py, volume_renderer.py and op/"
+
+    @classmethod
+    def code_dir(cls, root: Path) -> Path | None:
+        ok = all((root / p).is_file() for p in ("model.py", "volume_renderer.py")) and (root / "op").is_dir()
+        return root if ok else None
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "ops": "reference (tools/fixtures/stylesdf_ops.py; the official CUDA op/ is "
+                                         "not built)"}
+
+    class _Options(dict):
+        """The attribute-access dict (munch.Munch) StyleSDF's options are."""
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            self[name] = value
+
+    def config(self) -> dict[str, Any]:
+        """options.py's ``model`` and ``rendering`` groups of the recipe (with the inference settings of
+        generate_shapes_and_images.py), and the cameras' ``near``/``far``; ``OfficialSourceError`` for what
+        the official Generator cannot express."""
+        from gan3d.renderers.stylesdf_upsampler import stylesdf_channels
+
+        r = self.recipe
+        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise OfficialSourceError(f"stylesdf: the official Generator cannot run this recipe: {what}")
+
+        expected = {"stochasticity_mapper": "stylesdf", "point_sampler": "uniform", "point_embedder": "coordinate",
+                    "feature_decoder": "stylesdf_siren", "volume_renderer": "sdf"}
+        for slot, name in expected.items():
+            need(slot in m and m[slot][0] == name, f"{slot} must be {name!r} (got {m.get(slot, ('none',))[0]!r})")
+        need(not any("/" in slot for slot in m), "one field group (no background)")
+        up_name = m.get("upsampler", ("identity", {}))[0]
+        need(up_name in ("stylesdf", "identity"), f"the upsampler is StyleSDF's decoder or none (got {up_name!r})")
+        full = up_name == "stylesdf"
+        mapper, sampler, embedder = m["stochasticity_mapper"][1], m["point_sampler"][1], m["point_embedder"][1]
+        siren, renderer = m["feature_decoder"][1], m["volume_renderer"][1]
+        style_dim = int(mapper.get("z_dim", 256))
+        need(int(mapper.get("num_layers", 3)) == 3, "the renderer's mapping network has 3 layers (Generator.style)")
+        need(int(siren.get("style_dim", 256)) == style_dim and int(siren.get("in_channels", 3)) == 3,
+             "the SIREN is modulated by the style_dim-wide latent and reads 3-d points")
+        need(bool(siren.get("output_features", True)) == full,
+             "the SIREN outputs features exactly when a decoder reads them (no_features_output)")
+        need(int(r.generator.get("num_importance", 0)) == 0, "one pass of samples (no importance sampling)")
+        need(sampler.get("perturbation", "forward") == "forward" and not sampler.get("disparity_space_sampling")
+             and not sampler.get("align_corners") and bool(sampler.get("axis_depths"))
+             and not float(sampler.get("range_reference_radius", 0.0)),
+             "offset sampling at camera-space depths through pixel centres (VolumeFeatureRenderer.render_rays)")
+        need(int(embedder.get("num_frequencies", 0)) == 0 and embedder.get("include_input", True)
+             and not float(embedder.get("scene_extent", 0.0)), "the SIREN reads the (normalised) points themselves")
+        need(renderer.get("quadrature", "last_delta") == "last_delta"
+             and float(renderer.get("last_delta", 1e10)) == 1e10 and not renderer.get("white_back")
+             and not renderer.get("last_back") and not renderer.get("unit_to_signed"),
+             "the official SDF volume weights (a 1e10-long last interval, no white background)")
+        need(r.generator.get("image_range", "tanh") == "unit", "the rendered RGB is sigmoid(rgb) in [0, 1]")
+        samples = int(sampler["num_samples"])
+        near, last = float(sampler["ray_start"]), float(sampler["ray_end"])
+        far = near + (last - near) * samples / (samples - 1)  # t_vals = linspace(0, 1 - 1/N, N)
+        warp = float(embedder.get("box_warp", 2.0))
+        if math.isclose(warp, far - near, rel_tol=1e-6):
+            z_normalize = True  # pts * 2 / (far - near)
+        else:
+            need(warp == 2.0, f"the points are normalised by far - near = {far - near:g} (z_normalize) or not "
+                              f"at all (box_warp 2), not box_warp {warp:g}")
+            z_normalize = False
+        res = int(r.generator["render_resolution"])
+        model = {"size": res, "style_dim": style_dim, "channel_multiplier": 2, "n_mlp": 8, "lr_mapping": 0.01,
+                 "renderer_spatial_output_dim": res, "project_noise": False, "freeze_renderer": False,
+                 "no_viewpoint_loss": False, "is_test": True}
+        rendering = {"depth": int(siren.get("depth", 8)), "width": int(siren.get("width", 256)), "no_sdf": False,
+                     "no_z_normalize": not z_normalize,
+                     "static_viewdirs": bool(sampler.get("static_view_directions_in_eval", False)),
+                     "N_samples": samples, "no_offset_sampling": False, "perturb": 0.0, "raw_noise_std": 0.0,
+                     "force_background": bool(renderer.get("eval_last_back", False)), "return_xyz": False,
+                     "return_sdf": False}
+        if full:
+            up = m["upsampler"][1]
+            size, in_res = int(up.get("out_resolution", 1024)), int(up.get("in_resolution", 64))
+            multiplier = int(up.get("channel_multiplier", 2))
+            need(in_res == res, "the decoder reads the renderer's feature maps (renderer_spatial_output_dim)")
+            need(int(up.get("skip_channels", 3)) == 3 and int(up.get("in_channels", 256)) == rendering["width"],
+                 "the decoder reads the SIREN's width-wide features without the RGB (rgbd_in None)")
+            need(int(up.get("style_dim", 256)) == style_dim and int(up.get("mapping_layers", 5)) == 5,
+                 "the decoder's mapping network is PixelNorm + 5 layers on the renderer's latent")
+            need(size <= 1024, "Decoder.channels goes up to 1024 px")
+            table = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * multiplier, 128: 128 * multiplier,
+                     256: 64 * multiplier, 512: 32 * multiplier, 1024: 16 * multiplier}
+            need(all(table[2 ** k] == stylesdf_channels(2 ** k, multiplier)
+                     for k in range(int(math.log2(in_res)), int(math.log2(size)) + 1)),
+                 f"channel_multiplier {multiplier}: Decoder.channels (256 x m at 64 px) differs")
+            model.update(size=size, channel_multiplier=multiplier,
+                         lr_mapping=float(up.get("mapping_lr_multiplier", 0.01)))
+        else:
+            rendering["no_features_output"] = True  # train_volume_renderer.py
+        return {"model": model, "rendering": rendering, "full": full, "near": near, "far": far,
+                "render_resolution": res}
+
+    @staticmethod
+    def _stub_lenient(name: str) -> None:
+        """A placeholder module ``name`` (every attribute a placeholder class) when it cannot be imported:
+        model.py and utils.py import trimesh and pytorch3d names for meshes the benchmark never makes."""
+        import types
+
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            module = types.ModuleType(name)
+            module.__path__ = []
+            module.__getattr__ = lambda attribute: type(attribute, (), {"__module__": name})
+            sys.modules[name] = module
+
+    def build(self, train: bool) -> None:
+        import importlib.util
+
+        import torch
+
+        if train:
+            raise OfficialSourceError("stylesdf: the official side is timed at inference only (its training steps "
+                                      "are not driven); run with --no-train")
+        cfg = self.cfg
+        spec = importlib.util.spec_from_file_location(
+            "_gan3d_bench_stylesdf_ops", Path(__file__).resolve().parent / "fixtures" / "stylesdf_ops.py")
+        ops = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ops)
+        ops.install()  # sys.modules["op"]: the reference ops (see the class doc)
+        for name in ("trimesh", "pytorch3d", "pytorch3d.io", "pytorch3d.renderer", "pytorch3d.structures",
+                     "pytorch3d.transforms", "pytorch3d.renderer.mesh", "skimage", "skimage.measure", "scipy",
+                     "scipy.spatial"):
+            self._stub_lenient(name)
+        model = importlib.import_module("model")
+        torch.manual_seed(0)
+        options = self._Options
+        self.G = model.Generator(options(cfg["model"]), options(cfg["rendering"]), ema=True,
+                                 full_pipeline=cfg["full"])
+        self.G = self.G.to(self.device).eval().requires_grad_(False)
+        self._randomize_noise = True  # generate_shapes_and_images.py's default
+        self.trains = False
+
+    def share_weights(self, trainer) -> None:
+        from gan3d.core.official.importer import rename_keys
+        from gan3d.methods.stylesdf.official import RENDERER_RENAMES, _decoder_state
+
+        official = self.G.state_dict()
+        renderer = {k: v for k, v in official.items() if not k.startswith("decoder.")}
+        state = rename_keys(renderer, RENDERER_RENAMES)
+        if self.cfg["full"]:
+            state.update(_decoder_state(official, self.cfg["render_resolution"]))
+        for ours, what in ((trainer.G, "stylesdf generator"), (trainer.G_ema, "stylesdf EMA generator")):
+            own = ours.state_dict()
+            # the blur kernels are constants (ours: resample_filter); the truncation centre is ours (StyleSDF
+            # estimates it by mean_latent on demand; unused at psi 1)
+            constants = {k: v for k, v in own.items() if k.endswith("resample_filter") or k == "mapper.w_avg"}
+            _fit(ours, {**state, **constants}, what)
+
+    def _camera_inputs(self, cameras):
+        """The official ``(cam_poses [B, 3, 4], focals, near, far [B, 1, 1])`` of gan3d cameras: the
+        cam2world with OpenGL camera axes (``get_rays`` casts through ``(x, -y, -1)``), the focal length in
+        render pixels (one for both axes, the principal point at the centre) and the offset sampling's range."""
+        import torch
+
+        c2w = cameras.cam2world.to(self.device, torch.float32)
+        K = cameras.intrinsics.to(self.device, torch.float32)
+        if not (torch.allclose(K[:, 0, 0], K[:, 1, 1])
+                and torch.allclose(K[:, :2, 2], torch.full_like(K[:, :2, 2], 0.5))):
+            raise OfficialSourceError("stylesdf: the official renderer has one focal length and the principal "
+                                      "point at the image centre (VolumeFeatureRenderer.get_rays)")
+        batch, res = c2w.shape[0], self.cfg["render_resolution"]
+        flip = torch.tensor([1.0, -1.0, -1.0], device=self.device)  # OpenCV -> OpenGL camera axes
+        poses = torch.cat([c2w[:, :3, :3] * flip, c2w[:, :3, 3:]], -1)
+        focal = (K[:, 0, 0] * res).view(batch, 1, 1)
+        near = torch.full((batch, 1, 1), self.cfg["near"], device=self.device)
+        far = torch.full((batch, 1, 1), self.cfg["far"], device=self.device)
+        return poses, focal, near, far
+
+    def infer(self, z, cameras):
+        image, thumb = self.G([z], *self._camera_inputs(cameras), truncation=1,
+                              randomize_noise=self._randomize_noise)[:2]
+        return image if self.cfg["full"] else thumb  # both in [-1, 1] (rgb_map = -1 + 2 sum w sigmoid(rgb))
+
+    @contextlib.contextmanager
+    def deterministic(self, G) -> Iterator[None]:
+        # The official inference options draw nothing in the renderer (perturb 0, no density noise); its
+        # decoder's noise is the stored one (randomize_noise=False), ours the same buffers (noise_mode const).
+        sampler = G.point_sampler
+        saved = sampler.perturb_in_eval
+        upsampler = G.upsampler
+        mode = getattr(upsampler, "noise_mode", None)
+        sampler.perturb_in_eval = False
+        if mode is not None:
+            upsampler.noise_mode = "const"
+        self._randomize_noise = False
+        try:
+            yield
+        finally:
+            sampler.perturb_in_eval = saved
+            if mode is not None:
+                upsampler.noise_mode = mode
+            self._randomize_noise = True
 
 
 class _EMA:
