@@ -354,6 +354,22 @@ def run_bench(tmp_path, *args, timeout=600):
     return proc, (json.loads(out.read_text()) if out.exists() else None)
 
 
+def inference_only_row(proc, report, method: str, root, *, tolerance: float) -> dict:
+    """The checks every inference-only adapter's bench run shares: the run succeeded, the official row
+    names the stand-in tree, shared the weights, rendered images within ``tolerance`` of gan3d's, timed
+    one interleaved call a side (after the warm-up) and no training; returns the row."""
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    o = report["results"][0]["official"]
+    assert o["official"]["path"] == str(root) and o["weights_shared"] is True, o
+    assert o["image_vs_official"]["max_abs_diff"] < tolerance, o["image_vs_official"]
+    inference = o["inference"]
+    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
+    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
+    assert "training" not in o
+    assert f"[bench] {method} b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+    return o
+
+
 def test_standin_official_trees_are_built_timed_and_trained_side_by_side(tmp_path):
     eg3d = write_tree(tmp_path / "eg3d-checkout", STANDIN_EG3D)
     pigan = write_tree(tmp_path / "pigan-checkout", STANDIN_PIGAN)
@@ -580,15 +596,7 @@ def test_epigraf_standin_is_compared_and_timed_at_inference_only(tmp_path):
     proc, report = run_bench(tmp_path, "--method", "epigraf", "--official-only", "--no-train",
                              "--official-src", f"epigraf={root}",
                              *[arg for s in EPIGRAF_TINY for arg in ("--set", f"epigraf:{s}")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    o = report["results"][0]["official"]
-    assert o["official"]["path"] == str(root) and o["weights_shared"], o
-    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
-    inference = o["inference"]
-    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
-    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
-    assert "training" not in o
-    assert "[bench] epigraf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+    inference_only_row(proc, report, "epigraf", root, tolerance=1e-5)
 
 
 def test_epigraf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -716,15 +724,7 @@ def test_gram_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_pa
     gram = write_tree(tmp_path / "gram", STANDIN_GRAM)
     proc, report = run_bench(tmp_path, "--method", "gram", "--official-only", "--no-train",
                              "--official-src", f"gram={gram}", *[a for s in GRAM_TINY for a in ("--set", f"gram:{s}")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    o = report["results"][0]["official"]
-    assert o["weights_shared"] is True, o
-    assert o["image_vs_official"]["max_abs_diff"] < GRAM_TOLERANCE, o["image_vs_official"]
-    inference = o["inference"]
-    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
-    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
-    assert "training" not in o
-    assert "[bench] gram b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+    inference_only_row(proc, report, "gram", gram, tolerance=GRAM_TOLERANCE)
 
 
 def test_gram_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -844,16 +844,8 @@ def test_volumegan_standin_is_compared_and_timed_at_inference_only(tmp_path):
     proc, report = run_bench(tmp_path, "--method", "volumegan", "--official-only", "--no-train",
                              "--official-src", f"volumegan={root}",
                              *[arg for s in VOLUMEGAN_TINY for arg in ("--set", f"volumegan:{s}")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    o = report["results"][0]["official"]
-    assert o["official"]["path"] == str(root) and o["weights_shared"], o
     # float32 rounding (the stand-in rebuilds each camera from its official angles) on images of ~10
-    assert o["image_vs_official"]["max_abs_diff"] < 1e-4, o["image_vs_official"]
-    inference = o["inference"]
-    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
-    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
-    assert "training" not in o
-    assert "[bench] volumegan b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+    inference_only_row(proc, report, "volumegan", root, tolerance=1e-4)
 
 
 def test_volumegan_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -906,15 +898,7 @@ def test_graf_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_pa
     graf = write_tree(tmp_path / "graf", STANDIN_GRAF)
     proc, report = run_bench(tmp_path, "--method", "graf", "--official-only", "--no-train",
                              "--official-src", f"graf={graf}", *[a for s in GRAF_TINY for a in ("--set", f"graf:{s}")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    o = report["results"][0]["official"]
-    assert o["weights_shared"] is True, o
-    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
-    inference = o["inference"]
-    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
-    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
-    assert "training" not in o
-    assert "[bench] graf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+    inference_only_row(proc, report, "graf", graf, tolerance=1e-5)
 
 
 def _images_differ_unless_shared(adapter, perturb, tolerance: float = 1e-5) -> None:
@@ -1091,15 +1075,7 @@ def test_stylenerf_standin_is_compared_and_timed_at_inference_only(tmp_path):
     proc, report = run_bench(tmp_path, "--method", "stylenerf", "--official-only", "--no-train",
                              "--official-src", f"stylenerf={root}",
                              *[arg for s in STYLENERF_TINY for arg in ("--set", f"stylenerf:{s}")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    o = report["results"][0]["official"]
-    assert o["official"]["path"] == str(root) and o["weights_shared"], o
-    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
-    inference = o["inference"]
-    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
-    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
-    assert "training" not in o
-    assert "[bench] stylenerf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+    inference_only_row(proc, report, "stylenerf", root, tolerance=1e-5)
 
 
 def test_stylenerf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -1274,15 +1250,7 @@ def test_giraffe_standin_shares_weights_renders_the_same_images_and_is_timed(tmp
     proc, report = run_bench(tmp_path, "--method", "giraffe", "--official-only", "--no-train",
                              "--official-src", f"giraffe={root}",
                              *[a for s in GIRAFFE_TINY for a in ("--set", f"giraffe:{s}")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    o = report["results"][0]["official"]
-    assert o["official"]["path"] == str(root) and o["weights_shared"] is True, o
-    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
-    inference = o["inference"]
-    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
-    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
-    assert "training" not in o
-    assert "[bench] giraffe b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
+    inference_only_row(proc, report, "giraffe", root, tolerance=1e-5)
 
 
 def test_giraffe_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -1434,16 +1402,8 @@ def test_stylesdf_standin_is_compared_and_timed_at_inference_only(tmp_path):
     proc, report = run_bench(tmp_path, "--method", "stylesdf", "--official-only", "--no-train",
                              "--official-src", f"stylesdf={root}",
                              *[arg for s in STYLESDF_TINY for arg in ("--set", f"stylesdf:{s}")])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    o = report["results"][0]["official"]
-    assert o["official"]["path"] == str(root) and o["weights_shared"], o
+    o = inference_only_row(proc, report, "stylesdf", root, tolerance=1e-5)
     assert o["official"]["ops"].startswith("reference")
-    assert o["image_vs_official"]["max_abs_diff"] < 1e-5, o["image_vs_official"]
-    inference = o["inference"]
-    assert len(inference["seconds"]["gan3d"]) == len(inference["seconds"]["official"]) == 1
-    assert inference["ratio"] == pytest.approx(inference["official_s_per_image"] / inference["gan3d_s_per_image"])
-    assert "training" not in o
-    assert "[bench] stylesdf b2: infer official 2/2" in proc.stderr and "max |diff|" in proc.stdout
 
 
 def test_stylesdf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):

@@ -727,14 +727,9 @@ class PiGANOfficial(OfficialAdapter):
         def det_pdf(bins, weights, n_importance, det=False, eps=1e-5):
             return sample_pdf(bins, weights, n_importance, det=True, eps=eps)
 
-        sampler = G.point_sampler
-        saved = sampler.perturb_in_eval
-        sampler.perturb_in_eval = False
-        try:
-            with patched(rendering, "perturb_points", no_jitter), patched(generators, "sample_pdf", det_pdf):
-                yield
-        finally:
-            sampler.perturb_in_eval = saved
+        with patched(G.point_sampler, "perturb_in_eval", False), patched(rendering, "perturb_points", no_jitter), \
+                patched(generators, "sample_pdf", det_pdf):
+            yield
 
     def train_step(self, kind: tuple[bool, bool], real, labels, gen_labels, step: int) -> None:
         """train.py's loop body (``# TRAIN DISCRIMINATOR`` and ``# TRAIN GENERATOR``)."""
@@ -1010,13 +1005,8 @@ class GRAFOfficial(OfficialAdapter):
     def deterministic(self, G) -> Iterator[None]:
         # The official eval mode is deterministic (render_kwargs_test: perturb False, raw_noise_std 0);
         # ours in eval mode adds no density noise, and draws no jitter without perturb_in_eval.
-        sampler = G.point_sampler
-        saved = sampler.perturb_in_eval
-        sampler.perturb_in_eval = False
-        try:
+        with patched(G.point_sampler, "perturb_in_eval", False):
             yield
-        finally:
-            sampler.perturb_in_eval = saved
 
 
 @register
@@ -1765,14 +1755,9 @@ class GRAMOfficial(OfficialAdapter):
         # The official render draws nothing (get_initial_rays_trig(randomize=False), no partial_grad at
         # eval); ours neither, once the sampler's eval-mode jitter (if it has one) is off.
         sampler = G.point_sampler
-        saved = getattr(sampler, "perturb_in_eval", None)
-        if saved is not None:
-            sampler.perturb_in_eval = False
-        try:
+        with (patched(sampler, "perturb_in_eval", False) if hasattr(sampler, "perturb_in_eval")
+              else contextlib.nullcontext()):
             yield
-        finally:
-            if saved is not None:
-                sampler.perturb_in_eval = saved
 
 
 @register
@@ -1990,13 +1975,8 @@ class GIRAFFEOfficial(OfficialAdapter):
     def deterministic(self, G) -> Iterator[None]:
         # mode='val': no interval jitter, no density noise; ours in eval mode adds no density noise, and
         # draws no jitter without perturb_in_eval.
-        sampler = G.point_sampler
-        saved = sampler.perturb_in_eval
-        sampler.perturb_in_eval = False
-        try:
+        with patched(G.point_sampler, "perturb_in_eval", False):
             yield
-        finally:
-            sampler.perturb_in_eval = saved
 
 
 @register
