@@ -165,3 +165,29 @@ def test_bf16_images_stay_close_to_fp32(method):
     assert bench.image_difference(G, 2, torch.device("cpu"), "fp32") is None
     diff = bench.image_difference(G, 2, torch.device("cpu"), "bf16")
     assert 0 < diff["max_abs_diff"] < 0.1 and diff["psnr_db"] > 35, diff
+
+
+def test_camera_labels_follow_a_dataset_samplers_rig():
+    """EpiGRAF's ``dataset`` pose sampler declares a rig around its +-0.2 scene: the in-memory set's labels
+    are cameras of that rig (its radius, inside its view ranges), not EG3D's radius-2.7 cameras, which
+    would render EpiGRAF's background only; a recipe without such a rig keeps EG3D's FFHQ cameras."""
+    import math
+
+    import torch
+
+    from gan3d.core import get_registry
+    from gan3d.core.types import Cameras
+
+    registry = get_registry()
+    recipe, _ = bench.build_recipe("epigraf", None, [], None, 1)
+    rig = recipe.modules["pose_sampler"].kwargs["rig"]
+    cams = Cameras.from_label(bench.camera_labels(recipe, registry, 64))
+    offset = cams.origins - torch.tensor(rig["pivot"])
+    assert torch.allclose(offset.norm(dim=-1), torch.full((64,), float(rig["radius"])), rtol=1e-4)
+    polar = torch.acos((offset[:, 1] / offset.norm(dim=-1)).clamp(-1, 1))  # y up
+    assert polar.min() >= rig["polar_range"][0] - 1e-4 and polar.max() <= rig["polar_range"][1] + 1e-4
+    assert float(rig["radius"]) < 2.0
+    eg3d, _ = bench.build_recipe("eg3d", None, [], None, 1)
+    radius = Cameras.from_label(bench.camera_labels(eg3d, registry, 8)).origins.norm(dim=-1)  # about the origin
+    assert torch.allclose(radius, torch.full((8,), 2.7), rtol=1e-4)
+    assert not math.isclose(float(rig["radius"]), 2.7)

@@ -189,6 +189,24 @@ def _generator_default(option: str):
     return inspect.signature(Generator).parameters[option].default
 
 
+def camera_labels(recipe, registry, size: int):
+    """``size`` camera labels ``[25]`` for the in-memory set, which a ``dataset`` pose sampler renders
+    from: where the recipe's sampler declares a rig with view ranges (EpiGRAF: a sphere around its
+    +-0.2 scene), cameras of that rig, uniform in its yaw and polar ranges; otherwise EG3D's FFHQ
+    cameras (radius 2.7 about (0, 0, 0.2), yaw and polar spread 0.3 and 0.15)."""
+    spec = recipe.modules.get("pose_sampler")
+    rig = spec.kwargs.get("rig") if spec is not None and spec.name == "dataset" else None
+    if rig and rig.get("yaw_range") and rig.get("polar_range"):
+        sampler = registry.build("pose_sampler", "spherical", yaw_strategy="uniform", yaw_range=rig["yaw_range"],
+                                 polar_strategy="uniform", polar_range=rig["polar_range"], radius=rig["radius"],
+                                 pivot=rig["pivot"], orbit_center=spec.kwargs.get("orbit_center", (0.0, 0.0, 0.0)),
+                                 focal=rig["focal"], principal_point=rig.get("principal_point", (0.5, 0.5)))
+    else:
+        sampler = registry.build("pose_sampler", "spherical", yaw_strategy="normal", yaw_stddev=0.3,
+                                 polar_strategy="normal", polar_stddev=0.15)
+    return sampler(size, device="cpu").label
+
+
 def in_memory_dataset(size: int, resolution: int, labels):
     """``size`` random images ``[3, R, R]`` in ``[-1, 1]`` with camera labels ``[25]`` (any pose
     sampler's draws): what the trainer reads, without touching the disk. A :class:`GanDataset`, so
@@ -371,8 +389,7 @@ def bench_one(args, method: str, batch: int | None = None) -> dict[str, Any]:
                                      batch)
     registry = get_registry()
     torch.manual_seed(0)
-    labels = registry.build("pose_sampler", "spherical", yaw_strategy="normal", yaw_stddev=0.3,
-                            polar_strategy="normal", polar_stddev=0.15)(DATASET_SIZE, device="cpu").label
+    labels = camera_labels(recipe, registry, DATASET_SIZE)
     official_src = load_tool("bench_official").parse_sources(args.official_src, args.method).get(method)
     with tempfile.TemporaryDirectory(prefix="gan3d-bench-") as work:
         # The output resolution needs a built generator; a one-image set at the render resolution (the
