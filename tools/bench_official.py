@@ -1917,16 +1917,11 @@ class GIRAFFEOfficial(OfficialAdapter):
         self.trains = False
 
     def share_weights(self, trainer) -> None:
-        import re
-
-        from gan3d.core.official.importer import rename_keys
-        from gan3d.methods.giraffe.official import GENERATOR_RENAMES, to_our_axes
+        from gan3d.methods.giraffe.official import generator_state
 
         # The importer's map: decoder.* and background_generator.* (encoding columns to our axes),
         # neural_renderer.* -> upsampler.*, the Blur kernels dropped.
-        state = rename_keys(self.G.state_dict(), GENERATOR_RENAMES)
-        encoded = re.compile(r"(decoder|groups\.background\.decoder)\.(fc_in|fc_p_skips\.\d+|fc_view)\.weight")
-        state = {k: to_our_axes(v) if encoded.fullmatch(k) else v for k, v in state.items()}
+        state = generator_state(self.G.state_dict())
         _fit(trainer.G, state, "giraffe generator")
         _fit(trainer.G_ema, state, "giraffe EMA generator")
 

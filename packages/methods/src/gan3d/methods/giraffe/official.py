@@ -209,13 +209,19 @@ def _check_blur(state: dict[str, Tensor], source: str) -> None:
             raise CheckpointError(f"{source}: {name} is {value.tolist()}, not im2scene/layers.py Blur's [1, 2, 1]")
 
 
+def generator_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """An official ``Generator``'s state dict (keys without the ``generator.`` prefix) in gan3d's names,
+    the layers that read an encoded point or direction turned to our axes (:func:`to_our_axes`)."""
+    renamed = rename_keys(state, GENERATOR_RENAMES)
+    return {k: to_our_axes(v) if _ENCODED_INPUTS.fullmatch(k) else v for k, v in renamed.items()}
+
+
 def _generator_state(model: dict[str, Tensor], prefix: str, source: str) -> dict[str, Tensor] | None:
     state = {k[len(prefix):]: v for k, v in model.items() if k.startswith(prefix)}
     if not state:
         return None
     _check_blur(state, source)
-    renamed = rename_keys(state, GENERATOR_RENAMES)
-    return {k: to_our_axes(v) if _ENCODED_INPUTS.fullmatch(k) else v for k, v in renamed.items()}
+    return generator_state(state)
 
 
 class GiraffeImporter(OfficialImporter):
