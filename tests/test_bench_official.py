@@ -600,39 +600,11 @@ def test_epigraf_standin_is_compared_and_timed_at_inference_only(tmp_path):
 
 
 def test_epigraf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
-    import types
-
-    import torch
-
-    from gan3d.core.generator import build_generator
-
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    try:
+    with _imports_undone(monkeypatch, "src", "omegaconf", "requests"):
         adapter = _adapter("epigraf", write_tree(tmp_path / "epigraf", STANDIN_EPIGRAF), sets=EPIGRAF_TINY)
-        with pytest.raises(bench_official.OfficialSourceError, match="inference only.*--no-train"):
-            adapter.build(True)
-        adapter.build(False)
+        # one weight off: the density
+        _images_differ_unless_shared(adapter, lambda G: G.decoder.output.bias[3:4].add_(0.5))
         assert adapter.cfg["G_kwargs"]["img_resolution"] == 32
-        torch.manual_seed(0)
-        G = build_generator(adapter.recipe).eval()
-        g = torch.Generator().manual_seed(1)
-        z, cams = torch.randn(2, 16, generator=g), adapter.cameras(G, 2, g)
-
-        def difference() -> float:
-            with torch.no_grad(), adapter.deterministic(G):
-                return bench_official.image_comparison(G(z, cams).image, adapter.infer(z, cams))["max_abs_diff"]
-
-        assert difference() > 1e-2  # the stand-in's weights are not gan3d's initial ones
-        adapter.share_weights(types.SimpleNamespace(G=build_generator(adapter.recipe), G_ema=G))
-        assert difference() < 1e-5
-        with torch.no_grad():
-            G.decoder.output.bias[3] += 0.5  # one weight off: the density
-        assert difference() > 1e-3
-    finally:
-        for name in set(sys.modules) - before:  # the stand-in's package and the stubs
-            if name.split(".")[0] in ("src", "omegaconf", "requests"):
-                del sys.modules[name]
 
 
 
@@ -857,9 +829,7 @@ def test_volumegan_adapter_images_differ_without_shared_weights_and_training_is_
 
     from gan3d.core.generator import build_generator
 
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    try:
+    with _imports_undone(monkeypatch, "models", "easydict", "einops"):
         adapter = _adapter("volumegan", write_volumegan_tree(tmp_path / "volumegan"), sets=VOLUMEGAN_TINY)
         with pytest.raises(bench_official.OfficialSourceError, match="inference only.*--no-train"):
             adapter.build(True)
@@ -886,10 +856,6 @@ def test_volumegan_adapter_images_differ_without_shared_weights_and_training_is_
         with torch.no_grad():
             G.upsampler.b16.torgb.bias[0] += 0.5  # one weight off
         assert difference() > 1e-3
-    finally:
-        for name in set(sys.modules) - before:  # the stand-in's package and the stubs
-            if name.split(".")[0] in ("models", "easydict", "einops"):
-                del sys.modules[name]
 
 
 def test_graf_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_path):
@@ -917,7 +883,7 @@ def _images_differ_unless_shared(adapter, perturb, tolerance: float = 1e-5) -> N
     torch.manual_seed(0)
     G = build_generator(adapter.recipe).eval()
     g = torch.Generator().manual_seed(1)
-    z, cams = torch.randn(2, G.z_dim, generator=g), G.pose_sampler(2, device="cpu", generator=g)
+    z, cams = torch.randn(2, G.z_dim, generator=g), adapter.cameras(G, 2, g)  # the pose sampler's, or the adapter's
 
     def difference() -> float:
         with torch.no_grad(), adapter.deterministic(G):
@@ -932,9 +898,10 @@ def _images_differ_unless_shared(adapter, perturb, tolerance: float = 1e-5) -> N
 
 
 @contextlib.contextmanager
-def _imports_undone(monkeypatch, *packages: str):
+def _imports_undone(monkeypatch, *packages: str, stubs: tuple[str, ...] = ()):
     """sys.path and the stand-in's modules (and the stubs the adapter installed) as they were; modules of
-    those packages imported by earlier tests (pi-GAN's stand-in is also ``generators``) set aside meanwhile."""
+    those packages imported by earlier tests (pi-GAN's stand-in is also ``generators``) set aside meanwhile.
+    ``stubs``: name prefixes of modules inside other packages the adapter may add (removed afterwards)."""
     monkeypatch.setattr(sys, "path", list(sys.path))
     for name in [n for n in sys.modules if n.split(".")[0] in packages]:
         monkeypatch.delitem(sys.modules, name)
@@ -943,7 +910,7 @@ def _imports_undone(monkeypatch, *packages: str):
         yield
     finally:
         for name in set(sys.modules) - before:
-            if name.split(".")[0] in packages:
+            if name.split(".")[0] in packages or name.startswith(stubs):
                 del sys.modules[name]
 
 
@@ -1079,41 +1046,13 @@ def test_stylenerf_standin_is_compared_and_timed_at_inference_only(tmp_path):
 
 
 def test_stylenerf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
-    import types
-
-    import torch
-
-    from gan3d.core.generator import build_generator
-
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before = set(sys.modules)
-    try:
+    with _imports_undone(monkeypatch, "training", "dnnlib", "requests", stubs=("numpy.lib.",)):
         adapter = _adapter("stylenerf", write_tree(tmp_path / "stylenerf", STANDIN_STYLENERF), sets=STYLENERF_TINY)
-        with pytest.raises(bench_official.OfficialSourceError, match="inference only.*--no-train"):
-            adapter.build(True)
-        adapter.build(False)
+        # one weight off: the background's first layer
+        _images_differ_unless_shared(adapter, lambda G: G.groups["background"].decoder.fc_in.bias[0:1].add_(0.5))
         synthesis = adapter.cfg["G_kwargs"]["synthesis_kwargs"]
         assert (synthesis["resolution_vol"], synthesis["channel_base"], synthesis["z_dim_bg"]) == (8, 512 / 32768, 4)
         assert synthesis["camera_kwargs"]["fov"] == 12 and synthesis["renderer_kwargs"]["hierarchical"]
-        torch.manual_seed(0)
-        G = build_generator(adapter.recipe).eval()
-        g = torch.Generator().manual_seed(1)
-        z, cams = torch.randn(2, 8, generator=g), G.pose_sampler(2, device="cpu", generator=g)
-
-        def difference() -> float:
-            with torch.no_grad(), adapter.deterministic(G):
-                return bench_official.image_comparison(G(z, cams).image, adapter.infer(z, cams))["max_abs_diff"]
-
-        assert difference() > 1e-2  # the stand-in's weights are not gan3d's initial ones
-        adapter.share_weights(types.SimpleNamespace(G=build_generator(adapter.recipe), G_ema=G))
-        assert difference() < 1e-5
-        with torch.no_grad():
-            G.groups["background"].decoder.fc_in.bias[0] += 0.5  # one weight off: the background's first layer
-        assert difference() > 1e-3
-    finally:
-        for name in set(sys.modules) - before:  # the stand-in's packages and the stubs
-            if name.split(".")[0] in ("training", "dnnlib", "requests") or name.startswith("numpy.lib."):
-                del sys.modules[name]
 
 
 # ---------------------------------------------------------------------------- GIRAFFE (inference only)

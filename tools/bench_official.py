@@ -135,6 +135,21 @@ def _stub_module(name: str, **attributes: Any) -> None:
         sys.modules[name] = module
 
 
+def _bare_package(name: str, folder: Path) -> None:
+    """``name`` as the package at ``folder`` without running its ``__init__.py`` (official package
+    initialisers that import the whole repository: VolumeGAN's ``models``, GIRAFFE's ``im2scene``);
+    modules of a ``name`` package from elsewhere are dropped first."""
+    import types
+
+    if list(getattr(sys.modules.get(name), "__path__", None) or []) == [str(folder)]:
+        return
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]
+    package = types.ModuleType(name)
+    package.__path__ = [str(folder)]
+    sys.modules[name] = package
+
+
 def _shim_distutils_strtobool() -> None:
     """``distutils.util.strtobool`` where ``distutils`` cannot be imported (Python 3.12 without
     setuptools' shim): EG3D's dnnlib/util.py imports it at module level; the networks never call it."""
@@ -1111,7 +1126,6 @@ class VolumeGANOfficial(OfficialAdapter):
         return {"G_kwargs": G_kwargs, "noise_mode": noise_mode, "perturb_mode": eval_perturb}
 
     def build(self, train: bool) -> None:
-        import types
 
         import torch
 
@@ -1124,12 +1138,7 @@ class VolumeGANOfficial(OfficialAdapter):
 
         _stub_module("easydict", EasyDict=EasyDict)
         # models/__init__.py imports every model of the repository; only the generator's modules are needed.
-        if getattr(sys.modules.get("models"), "__path__", None) != [str(self.code / "models")]:
-            for name in [k for k in sys.modules if k == "models" or k.startswith("models.")]:
-                del sys.modules[name]
-            package = types.ModuleType("models")
-            package.__path__ = [str(self.code / "models")]
-            sys.modules["models"] = package
+        _bare_package("models", self.code / "models")
         try:
             generator = importlib.import_module("models.volumegan_generator")
         except ModuleNotFoundError as e:
@@ -1558,16 +1567,10 @@ class StyleNeRFOfficial(OfficialAdapter):
             block.use_fp16 = enabled
 
     def share_weights(self, trainer) -> None:
-        import torch
+        from gan3d.methods.stylenerf.official import generator_state
 
-        from gan3d.core.official.importer import rename_keys
-        from gan3d.methods.stylenerf.official import GENERATOR_RENAMES, to_gan3d_frame
-
-        state = rename_keys(self.G.state_dict(), GENERATOR_RENAMES)
-        if "upsampler.alpha" in state and float(state["upsampler.alpha"]) < 0:  # -1: never faded (the importer's rule)
-            state["upsampler.alpha"] = torch.ones_like(state["upsampler.alpha"])
         # the importer's map: the same names under gan3d's prefixes, the NeRF MLPs' inputs in gan3d's y-up world
-        state = to_gan3d_frame(state, self.recipe)
+        state = generator_state(self.G.state_dict(), self.recipe)
         _fit(trainer.G, state, "stylenerf generator")
         _fit(trainer.G_ema, state, "stylenerf EMA generator")
 
@@ -1871,7 +1874,6 @@ class GIRAFFEOfficial(OfficialAdapter):
 
     def _import_models(self):
         """``im2scene.giraffe.models`` without the packages' ``__init__`` (see the class doc)."""
-        import types
 
         try:
             importlib.import_module("kornia.filters")
@@ -1884,13 +1886,8 @@ class GIRAFFEOfficial(OfficialAdapter):
 
         if not hasattr(Rotation, "as_dcm"):  # scipy >= 1.6 renamed it as_matrix (the same matrix)
             Rotation.as_dcm = Rotation.as_matrix
-        for name, folder in (("im2scene", self.code / "im2scene"),
-                             ("im2scene.giraffe", self.code / "im2scene" / "giraffe")):
-            module = sys.modules.get(name)
-            if module is None or list(getattr(module, "__path__", [])) != [str(folder)]:
-                package = types.ModuleType(name)
-                package.__path__ = [str(folder)]
-                sys.modules[name] = package
+        _bare_package("im2scene", self.code / "im2scene")
+        _bare_package("im2scene.giraffe", self.code / "im2scene" / "giraffe")
         return importlib.import_module("im2scene.giraffe.models")
 
     def build(self, train: bool) -> None:
@@ -2148,13 +2145,13 @@ class StyleSDFOfficial(OfficialAdapter):
 
     def share_weights(self, trainer) -> None:
         from gan3d.core.official.importer import rename_keys
-        from gan3d.methods.stylesdf.official import RENDERER_RENAMES, _decoder_state
+        from gan3d.methods.stylesdf.official import RENDERER_RENAMES, decoder_state
 
         official = self.G.state_dict()
         renderer = {k: v for k, v in official.items() if not k.startswith("decoder.")}
         state = rename_keys(renderer, RENDERER_RENAMES)
         if self.cfg["full"]:
-            state.update(_decoder_state(official, self.cfg["render_resolution"]))
+            state.update(decoder_state(official, self.cfg["render_resolution"]))
         for ours, what in ((trainer.G, "stylesdf generator"), (trainer.G_ema, "stylesdf EMA generator")):
             own = ours.state_dict()
             # the blur kernels are constants (ours: resample_filter); the truncation centre is ours (StyleSDF
@@ -2191,21 +2188,11 @@ class StyleSDFOfficial(OfficialAdapter):
     def deterministic(self, G) -> Iterator[None]:
         # The official inference options draw nothing in the renderer (perturb 0, no density noise); its
         # decoder's noise is the stored one (randomize_noise=False), ours the same buffers (noise_mode const).
-        sampler = G.point_sampler
-        saved = sampler.perturb_in_eval
         upsampler = G.upsampler
-        mode = getattr(upsampler, "noise_mode", None)
-        sampler.perturb_in_eval = False
-        if mode is not None:
-            upsampler.noise_mode = "const"
-        self._randomize_noise = False
-        try:
+        with patched(G.point_sampler, "perturb_in_eval", False), patched(self, "_randomize_noise", False), \
+                (patched(upsampler, "noise_mode", "const") if hasattr(upsampler, "noise_mode")
+                 else contextlib.nullcontext()):
             yield
-        finally:
-            sampler.perturb_in_eval = saved
-            if mode is not None:
-                upsampler.noise_mode = mode
-            self._randomize_noise = True
 
 
 class _EMA:

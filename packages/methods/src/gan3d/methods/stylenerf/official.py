@@ -288,6 +288,15 @@ def to_gan3d_frame(state: dict[str, Tensor], recipe: Recipe) -> dict[str, Tensor
     return out
 
 
+def generator_state(state: dict[str, Tensor], recipe: Recipe) -> dict[str, Tensor]:
+    """An official ``Generator``'s state dict in gan3d's names (``GENERATOR_RENAMES``) and y-up world
+    (:func:`to_gan3d_frame`); a fade-in ``alpha`` of -1 (never faded: the full size) becomes 1."""
+    state = rename_keys(state, GENERATOR_RENAMES)
+    if "upsampler.alpha" in state and float(state["upsampler.alpha"]) < 0:  # -1: never faded, full size
+        state["upsampler.alpha"] = torch.ones_like(state["upsampler.alpha"])
+    return to_gan3d_frame(state, recipe)
+
+
 class StyleNeRFImporter(OfficialImporter):
     """facebookresearch/StyleNeRF network pickles (``*.pkl``) -> gan3d ``stylenerf`` checkpoints (G, G_ema, D)."""
 
@@ -312,10 +321,7 @@ class StyleNeRFImporter(OfficialImporter):
         for key, net in nets.items():
             if key == "D":
                 continue
-            state = rename_keys(net.state_dict(), GENERATOR_RENAMES)
-            if "upsampler.alpha" in state and float(state["upsampler.alpha"]) < 0:  # -1: never faded, full size
-                state["upsampler.alpha"] = torch.ones_like(state["upsampler.alpha"])
-            states[key] = to_gan3d_frame(state, recipe)
+            states[key] = generator_state(net.state_dict(), recipe)
         d_state = None
         if "D" in nets:
             d_state = {k: v for k, v in nets["D"].state_dict().items() if k != "alpha"}

@@ -90,7 +90,7 @@ def _styled(state: dict[str, Tensor], src: str, dst: str, noise: Tensor | None) 
     return out
 
 
-def _decoder_state(state: dict[str, Tensor], in_res: int) -> dict[str, Tensor]:
+def decoder_state(state: dict[str, Tensor], in_res: int) -> dict[str, Tensor]:
     """The official ``decoder.*`` (rosinality StyleGAN2) entries as our ``upsampler.*``."""
     d = {k[len("decoder."):]: v for k, v in state.items() if k.startswith("decoder.")}
     out: dict[str, Tensor] = {}
@@ -213,7 +213,7 @@ class StyleSDFImporter(OfficialImporter):
 
         def convert(state: dict[str, Tensor]) -> dict[str, Tensor]:
             renderer = rename_keys({k: v for k, v in state.items() if not k.startswith("decoder.")}, RENDERER_RENAMES)
-            decoder = _decoder_state(state, in_res) if "upsampler.mapping.fc0.weight" in ours else {}
+            decoder = decoder_state(state, in_res) if "upsampler.mapping.fc0.weight" in ours else {}
             # w_avg is StyleSDF's mean_latent, estimated from draws at inference: ours re-estimates it.
             mapper = build_module(recipe, "stochasticity_mapper")
             mapper.load_state_dict({k[len("mapper."):]: v for k, v in renderer.items() if k.startswith("mapper.")}
