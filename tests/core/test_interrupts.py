@@ -244,6 +244,28 @@ def test_a_signal_to_the_whole_process_group_stops_cleanly_with_loader_workers(t
         assert f"stopped after step {_newest_step(job)}; checkpoint" in last, output[-2000:]
 
 
+def test_a_loader_worker_killed_from_outside_is_one_line_that_is_not_a_bug(tmp_path):
+    """The out-of-memory killer ends a data-loader worker (here: SIGKILL to its pid): the command says so in
+    one line, status 2, and the checkpoints already written stay (it used to call it a bug in gan3d)."""
+    sys.path.insert(0, str(HERE))
+    from reliability_support import write_eg3d_set
+
+    data = write_eg3d_set(tmp_path / "set", num=12)
+    job = tmp_path / "w" / "job"
+    proc = _start(data, tmp_path / "w", job.name, "--workers", "2", new_session=True, step_pause=0.3)
+    _wait_for(lambda: _newest_step(job) is not None, proc)
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+    workers = [int(pid) for pid in children.stdout.split()]
+    assert workers and proc.poll() is None
+    os.kill(workers[0], signal.SIGKILL)
+    output = proc.communicate(timeout=180)[0]
+    assert proc.returncode == 2, output[-3000:]
+    last = [line for line in output.splitlines() if line.strip()][-1]
+    assert last.startswith("error: a data-loader worker died (DataLoader worker (pid"), output[-2000:]
+    assert "out-of-memory killer" in last and "Traceback" not in output, output[-2000:]
+    assert _newest_step(job) >= 2
+
+
 def test_a_process_whose_trainer_still_has_loader_workers_exits(tmp_path):
     """A run that ends (or fails) with its loader's workers alive must not keep the process from exiting:
     at exit Python joins its child processes, after PyTorch ends the workers with SIGTERM. The workers

@@ -4,7 +4,8 @@
 
 - bad input (a recipe, an option, a data set, a checkpoint, a job directory, a weight file) and
   training that cannot go on: the error's own message, status 2;
-- the machine (a file that cannot be written, a full disk, memory): what failed and where, status 2;
+- the machine (a file that cannot be written, a full disk, memory, a data-loader worker killed from
+  outside, e.g. by the out-of-memory killer): what failed and where, status 2;
 - Ctrl-C and SIGTERM: what was saved and how to go on, status 128 + the signal number;
 - anything else is a bug: its type and first line, with how to get the traceback, status 1.
 
@@ -58,6 +59,14 @@ def user_message(exc: BaseException) -> tuple[str, int]:
             isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)):
         return (f"out of memory ({_gist(exc, 160)}); lower --batch_size or the resolution, or use a machine "
                 "with more memory"), 2
+    if isinstance(exc, RuntimeError) and "DataLoader worker" in text and (
+            "killed by signal" in text or "exited unexpectedly" in text):
+        # PyTorch's words when a loader process dies under the trainer. Signals meant for a run stop it
+        # cleanly (the workers sit in a process group of their own), so this one came from outside: the
+        # kernel's out-of-memory killer, or a kill aimed at the worker's pid.
+        return (f"a data-loader worker died ({_gist(exc, 160)}): it was killed from outside gan3d, by the "
+                "out-of-memory killer (see `dmesg`) or a signal sent to its process; the checkpoints already "
+                "written are kept: continue with --resume (fewer --workers use less memory)"), 2
     if isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)):
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         what = exc.strerror or _gist(exc)
