@@ -918,7 +918,7 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="make the embedded synthetic set, prepare or check a user's set")
     dsub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     m = dsub.add_parser("make", help="render the synthetic multi-view set (cached)")
-    m.add_argument("--preset", default="head", choices=["head", "car"])
+    m.add_argument("--preset", default="head", choices=["head", "head_right", "car"])
     m.add_argument("--out", default=None, help="output folder (default: the cache)")
     m.add_argument("--num", type=int, default=None, help="number of views")
     m.add_argument("--resolution", type=int, default=None)

@@ -196,3 +196,23 @@ def test_car_preset(tmp_path):
         make_synthetic_dataset(tmp_path, preset="plane")
     with pytest.raises(ValueError, match="background must be one of"):
         make_synthetic_dataset(tmp_path, background="grey")
+
+
+def test_head_right_preset_is_head_folded_onto_one_side(head_set, tmp_path):
+    """``head_right`` draws the same scenes and cameras as ``head``, each yaw folded to the front's right:
+    |yaw| and pitch equal to ``head``'s, yaw never left of the front, and the images the mirror of ``head``'s
+    where ``head``'s camera was on the left (the heads are mirror-symmetric)."""
+    path = make_synthetic_dataset(tmp_path, preset="head_right", seed=0, **SMALL)
+    head, right = read_synthetic_metadata(head_set), read_synthetic_metadata(path)
+    assert right.preset.name == "head_right" and right.scenes == head.scenes
+    head_yp, right_yp = yaw_pitch(head.cameras.angles), yaw_pitch(right.cameras.angles)
+    assert (right_yp[:, 0] >= 0).all() and (head_yp[:, 0] < 0).any()
+    torch.testing.assert_close(right_yp[:, 0], head_yp[:, 0].abs())
+    torch.testing.assert_close(right_yp[:, 1], head_yp[:, 1])
+    head_images, right_images = EG3DDataset(head_set), EG3DDataset(path)
+    for i in range(len(head_images)):
+        image, expected = right_images[i].image, head_images[i].image
+        if head_yp[i, 0] < 0:
+            assert (image - expected).abs().mean() > 0.02, f"image {i} is head's unflipped"
+            expected = expected.flip(-1)
+        assert (image - expected).abs().max() <= 0.5 / 255, f"image {i}"

@@ -120,7 +120,8 @@ def make_synthetic_dataset(
         out_dir: cache root; the set goes into ``out_dir/<preset>-<res>px-<n>img-seed<seed>-<hash>``,
             the hash covering every generation parameter. Default ``default_cache_dir()/'synthetic'``.
             A folder made earlier with the same parameters is reused as it is.
-        preset: ``'head'`` (FFHQ-like cameras) or ``'car'`` (ShapeNet-Cars-like cameras).
+        preset: ``'head'`` (FFHQ-like cameras), ``'head_right'`` (its cameras on one side) or ``'car'``
+            (ShapeNet-Cars-like cameras); see :mod:`.synthetic_scenes`.
         num_images: number of images (views); scenes are ``ceil(num_images / views_per_scene)``.
         resolution: image side in pixels.
         seed: seed of everything random (scenes and cameras).

@@ -20,12 +20,20 @@ it imitates:
   uniform over 360 degrees; the elevation is drawn uniformly on the sphere between 5 and 50 degrees
   above the horizon (our choice: ShapeNet/SRN renders view cars from the upper hemisphere). The car
   fits the ShapeNet box (``box_warp = 1.6``).
+* ``head_right`` is ``head`` with its cameras folded onto one side: the yaw is the absolute value of
+  ``head``'s (a half-normal about the front, std 0.3; the polar as ``head``). Every view is one ``head``
+  could draw, but the distribution of views is no longer mirror-symmetric about any yaw, so a
+  depth-inverted head (whose views from yaw ``c + t`` are the convex head's from ``c - t``) no longer
+  renders the data's distribution, as it does exactly on ``head``. A diagnostic for generators whose
+  discriminator sees no camera (docs/learning.md, "Which way the heads turn"); train on it without
+  x-flips, which would make the views symmetric again.
 """
 
 from __future__ import annotations
 
 import colorsys
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
@@ -250,7 +258,10 @@ class CarScene:
 
 @dataclass(frozen=True)
 class ScenePreset:
-    """A scene type with the cameras and light of the data set it imitates (see the module doc)."""
+    """A scene type with the cameras and light of the data set it imitates (see the module doc).
+
+    ``angles`` draws ``count`` (yaw, polar) pairs from ``rng``; ``None``: the scene type's ``sample_angles``.
+    """
 
     name: str
     scene_type: type
@@ -259,6 +270,7 @@ class ScenePreset:
     focal: float
     light_direction: tuple[float, float, float]  # towards the light; in the y-z plane to keep x-symmetry
     ambient: float
+    angles: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]] | None = None
 
     def sample_scene(self, rng: np.random.Generator) -> HeadScene | CarScene:
         return self.scene_type.sample(rng)
@@ -276,7 +288,7 @@ class ScenePreset:
     def sample_cameras(self, rng: np.random.Generator, count: int) -> Cameras:
         """``count`` cameras on the preset's sphere, looking at its pivot; ``angles`` are gan3d's (yaw, polar)
         (:class:`~gan3d.core.types.Cameras`; :func:`yaw_pitch` gives the set's (yaw, pitch) about the front)."""
-        yaw, polar = self.scene_type.sample_angles(rng, count)
+        yaw, polar = (self.angles or self.scene_type.sample_angles)(rng, count)
         return self.cameras_at(torch.tensor(yaw, dtype=torch.float32), torch.tensor(polar, dtype=torch.float32))
 
     def cameras_at(self, yaw: Tensor, polar: Tensor) -> Cameras:
@@ -303,16 +315,24 @@ def scene_to_dict(scene: HeadScene | CarScene) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(scene).items()}
 
 
+def _head_angles_right(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``head``'s cameras folded onto yaw >= 0 (same draws, ``|yaw - front|``): a half-normal yaw."""
+    yaw, polar = HeadScene.sample_angles(rng, count)
+    return math.pi / 2 + np.abs(yaw - math.pi / 2), polar
+
+
 PRESETS: dict[str, ScenePreset] = {
     "head": ScenePreset("head", HeadScene, radius=2.7, pivot=(0.0, 0.0, 0.2), focal=EG3D_FFHQ_FOCAL,
                         light_direction=(0.0, 0.6, 0.8), ambient=0.35),
+    "head_right": ScenePreset("head_right", HeadScene, radius=2.7, pivot=(0.0, 0.0, 0.2), focal=EG3D_FFHQ_FOCAL,
+                              light_direction=(0.0, 0.6, 0.8), ambient=0.35, angles=_head_angles_right),
     "car": ScenePreset("car", CarScene, radius=1.7, pivot=(0.0, 0.0, 0.0), focal=EG3D_SHAPENET_FOCAL,
                        light_direction=(0.0, 0.8, 0.6), ambient=0.4),
 }
 
 
 def get_preset(name: str) -> ScenePreset:
-    """The preset called ``name`` (``'head'`` or ``'car'``)."""
+    """The preset called ``name`` (``'head'``, ``'head_right'`` or ``'car'``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown synthetic preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]
