@@ -368,7 +368,7 @@ def test_a_bug_is_one_line_that_says_how_to_report_it(run, capsys):
      "error: /data/job/checkpoints/x.pt: No space left on device (free some space or write elsewhere)"),
     (PermissionError(13, "Permission denied", "/data/job"), 2, "error: /data/job: Permission denied"),
     (KeyboardInterrupt(), 130, "interrupted (Ctrl-C)"),
-    # PyTorch's message (torch/utils/data/_utils/signal_handling.py) for a worker the OOM killer ended.
+    # PyTorch's message (its worker check in torch/csrc/DataLoader.cpp) for a worker the OOM killer ended.
     (RuntimeError("DataLoader worker (pid 3744) is killed by signal: Killed. "), 2,
      "error: a data-loader worker died (DataLoader worker (pid 3744) is killed by signal: Killed.): it was "
      "killed from outside gan3d, by the out-of-memory killer"),
