@@ -354,10 +354,14 @@ def run_bench(tmp_path, *args, timeout=600):
     return proc, (json.loads(out.read_text()) if out.exists() else None)
 
 
-def inference_only_row(proc, report, method: str, root, *, tolerance: float) -> dict:
-    """The checks every inference-only adapter's bench run shares: the run succeeded, the official row
-    names the stand-in tree, shared the weights, rendered images within ``tolerance`` of gan3d's, timed
+def inference_only_row(tmp_path, method: str, root, sets, *, tolerance: float) -> dict:
+    """Bench ``method`` (``--set METHOD:S`` for each of ``sets``) against the stand-in tree ``root`` at
+    inference only, with the checks every inference-only adapter shares: the run succeeded, the official
+    row names the stand-in tree, shared the weights, rendered images within ``tolerance`` of gan3d's, timed
     one interleaved call a side (after the warm-up) and no training; returns the row."""
+    proc, report = run_bench(tmp_path, "--method", method, "--official-only", "--no-train",
+                             "--official-src", f"{method}={root}",
+                             *[a for s in sets for a in ("--set", f"{method}:{s}")])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     o = report["results"][0]["official"]
     assert o["official"]["path"] == str(root) and o["weights_shared"] is True, o
@@ -593,10 +597,7 @@ STANDIN_EPIGRAF = {
 
 def test_epigraf_standin_is_compared_and_timed_at_inference_only(tmp_path):
     root = write_tree(tmp_path / "epigraf-checkout", STANDIN_EPIGRAF)
-    proc, report = run_bench(tmp_path, "--method", "epigraf", "--official-only", "--no-train",
-                             "--official-src", f"epigraf={root}",
-                             *[arg for s in EPIGRAF_TINY for arg in ("--set", f"epigraf:{s}")])
-    inference_only_row(proc, report, "epigraf", root, tolerance=1e-5)
+    inference_only_row(tmp_path, "epigraf", root, EPIGRAF_TINY, tolerance=1e-5)
 
 
 def test_epigraf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -694,9 +695,7 @@ STANDIN_GRAM = {
 
 def test_gram_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_path):
     gram = write_tree(tmp_path / "gram", STANDIN_GRAM)
-    proc, report = run_bench(tmp_path, "--method", "gram", "--official-only", "--no-train",
-                             "--official-src", f"gram={gram}", *[a for s in GRAM_TINY for a in ("--set", f"gram:{s}")])
-    inference_only_row(proc, report, "gram", gram, tolerance=GRAM_TOLERANCE)
+    inference_only_row(tmp_path, "gram", gram, GRAM_TINY, tolerance=GRAM_TOLERANCE)
 
 
 def test_gram_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -813,11 +812,8 @@ def write_volumegan_tree(root: Path) -> Path:
 
 def test_volumegan_standin_is_compared_and_timed_at_inference_only(tmp_path):
     root = write_volumegan_tree(tmp_path / "volumegan-checkout")
-    proc, report = run_bench(tmp_path, "--method", "volumegan", "--official-only", "--no-train",
-                             "--official-src", f"volumegan={root}",
-                             *[arg for s in VOLUMEGAN_TINY for arg in ("--set", f"volumegan:{s}")])
     # float32 rounding (the stand-in rebuilds each camera from its official angles) on images of ~10
-    inference_only_row(proc, report, "volumegan", root, tolerance=1e-4)
+    inference_only_row(tmp_path, "volumegan", root, VOLUMEGAN_TINY, tolerance=1e-4)
 
 
 def test_volumegan_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -862,9 +858,7 @@ def test_graf_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_pa
     """GRAF at inference: the stand-in's NeRF weights go into gan3d's generator through the importer's map
     (z-up columns permuted), gan3d's cameras become GRAF's rays, and the images agree to float32 rounding."""
     graf = write_tree(tmp_path / "graf", STANDIN_GRAF)
-    proc, report = run_bench(tmp_path, "--method", "graf", "--official-only", "--no-train",
-                             "--official-src", f"graf={graf}", *[a for s in GRAF_TINY for a in ("--set", f"graf:{s}")])
-    inference_only_row(proc, report, "graf", graf, tolerance=1e-5)
+    inference_only_row(tmp_path, "graf", graf, GRAF_TINY, tolerance=1e-5)
 
 
 def _images_differ_unless_shared(adapter, perturb, tolerance: float = 1e-5) -> None:
@@ -1039,10 +1033,7 @@ STANDIN_STYLENERF = {
 
 def test_stylenerf_standin_is_compared_and_timed_at_inference_only(tmp_path):
     root = write_tree(tmp_path / "stylenerf-checkout", STANDIN_STYLENERF)
-    proc, report = run_bench(tmp_path, "--method", "stylenerf", "--official-only", "--no-train",
-                             "--official-src", f"stylenerf={root}",
-                             *[arg for s in STYLENERF_TINY for arg in ("--set", f"stylenerf:{s}")])
-    inference_only_row(proc, report, "stylenerf", root, tolerance=1e-5)
+    inference_only_row(tmp_path, "stylenerf", root, STYLENERF_TINY, tolerance=1e-5)
 
 
 def test_stylenerf_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -1186,10 +1177,7 @@ STANDIN_GIRAFFE = {
 
 def test_giraffe_standin_shares_weights_renders_the_same_images_and_is_timed(tmp_path):
     root = write_tree(tmp_path / "giraffe", STANDIN_GIRAFFE)
-    proc, report = run_bench(tmp_path, "--method", "giraffe", "--official-only", "--no-train",
-                             "--official-src", f"giraffe={root}",
-                             *[a for s in GIRAFFE_TINY for a in ("--set", f"giraffe:{s}")])
-    inference_only_row(proc, report, "giraffe", root, tolerance=1e-5)
+    inference_only_row(tmp_path, "giraffe", root, GIRAFFE_TINY, tolerance=1e-5)
 
 
 def test_giraffe_adapter_images_differ_without_shared_weights_and_training_is_refused(tmp_path, monkeypatch):
@@ -1338,10 +1326,7 @@ STANDIN_STYLESDF = {
 
 def test_stylesdf_standin_is_compared_and_timed_at_inference_only(tmp_path):
     root = write_tree(tmp_path / "stylesdf-checkout", STANDIN_STYLESDF)
-    proc, report = run_bench(tmp_path, "--method", "stylesdf", "--official-only", "--no-train",
-                             "--official-src", f"stylesdf={root}",
-                             *[arg for s in STYLESDF_TINY for arg in ("--set", f"stylesdf:{s}")])
-    o = inference_only_row(proc, report, "stylesdf", root, tolerance=1e-5)
+    o = inference_only_row(tmp_path, "stylesdf", root, STYLESDF_TINY, tolerance=1e-5)
     assert o["official"]["ops"].startswith("reference")
 
 

@@ -187,6 +187,15 @@ def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
         setattr(owner, name, old)
 
 
+def without_eval_jitter(G) -> contextlib.AbstractContextManager:
+    """``G``'s point sampler with its eval-mode jitter (``perturb_in_eval``, where it has one) off: gan3d's eval
+    mode then draws nothing in the sampler and adds no density noise."""
+    sampler = G.point_sampler
+    if not hasattr(sampler, "perturb_in_eval"):
+        return contextlib.nullcontext()
+    return patched(sampler, "perturb_in_eval", False)
+
+
 def _sync(device) -> None:
     import torch
 
@@ -201,6 +210,20 @@ def image_comparison(ours, theirs) -> dict[str, float]:
     return {"max_abs_diff": float(diff.max()), "psnr_db": 10 * math.log10(4 / mse) if mse > 0 else float("inf")}
 
 
+class AttrDict(dict):
+    """A dict whose keys are also attributes: the part of OmegaConf's ``DictConfig`` (EpiGRAF's configs) and
+    of ``munch.Munch`` (StyleSDF's options) the official networks use."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
 # ---------------------------------------------------------------------------- adapters
 class OfficialAdapter:
     """How to build, feed and train one method's official code beside gan3d's.
@@ -213,6 +236,8 @@ class OfficialAdapter:
     commit: ClassVar[str]
     #: what a checkout holds (for error messages)
     layout: ClassVar[str]
+    #: the official network the adapter builds (for error messages)
+    official_class: ClassVar[str]
 
     def __init__(self, root: Path, recipe, device, *, precision: str = "default") -> None:
         self.root = Path(root)
@@ -232,10 +257,16 @@ class OfficialAdapter:
         if str(code) not in sys.path:
             sys.path.insert(0, str(code))
 
+    #: files (relative to the checkout) that make a folder a checkout of the repository
+    required_files: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def code_dir(cls, root: Path) -> Path | None:
-        """The folder to put on ``sys.path`` when ``root`` is a checkout of this repository, else None."""
-        raise NotImplementedError
+        """The folder to put on ``sys.path`` when ``root`` is a checkout of this repository, else None: by
+        default ``root`` itself when it holds every one of ``required_files``."""
+        if not cls.required_files:
+            raise NotImplementedError
+        return root if all((root / p).is_file() for p in cls.required_files) else None
 
     def config(self) -> dict[str, Any]:
         """The official options of the recipe; ``OfficialSourceError`` for what the official code cannot run."""
@@ -268,6 +299,16 @@ class OfficialAdapter:
         from cameras of its own kind draws those (EpiGRAF)."""
         return G.pose_sampler(batch, device="cpu", generator=generator)
 
+    def modules(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The recipe's slots: ``{slot: (implementation, a copy of its options)}``."""
+        return {k: (spec.name, dict(spec.kwargs)) for k, spec in self.recipe.modules.items()}
+
+    def need(self, cond: bool, what: str) -> None:
+        """``OfficialSourceError`` unless ``cond``: the official network cannot run the recipe, ``what`` says why."""
+        if not cond:
+            raise OfficialSourceError(f"{self.method}: the official {self.official_class} cannot run this recipe: "
+                                      f"{what}")
+
     @contextlib.contextmanager
     def deterministic(self, G) -> Iterator[None]:
         """Both sides without random draws (for the image comparison)."""
@@ -299,6 +340,7 @@ class EG3DOfficial(OfficialAdapter):
     """NVlabs/eg3d's ``TriPlaneGenerator``, ``DualDiscriminator`` and ``StyleGAN2Loss``."""
 
     method = "eg3d"
+    official_class = "TriPlaneGenerator"
     repository = "NVlabs/eg3d"
     commit = "7cf1fd1e99e1061e8b6ba850f91c94fe56e7afe4"
     layout = "eg3d/training/triplane.py"
@@ -315,11 +357,8 @@ class EG3DOfficial(OfficialAdapter):
         """The official constructor options of the recipe (train.py's ``c.G_kwargs``, ``c.D_kwargs``,
         ``c.loss_kwargs`` and intervals); ``OfficialSourceError`` for what the official code cannot express."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"eg3d: the official TriPlaneGenerator cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         sr_name, sr = m["upsampler"]
         res = int(sr.get("image_resolution", 0))
@@ -583,6 +622,7 @@ class PiGANOfficial(OfficialAdapter):
     or ``TALLSIREN`` (CARLA), its discriminators and train.py's step."""
 
     method = "pigan"
+    official_class = "ImplicitGenerator3d"
     repository = "marcoamonteiro/pi-GAN"
     commit = "0800af72b8a9371b2b62fec2ae69c32994bb802f"
     layout = "generators/generators.py and siren/siren.py"
@@ -590,19 +630,13 @@ class PiGANOfficial(OfficialAdapter):
     _DISCRIMINATORS = {"celeba": "CCSEncoderDiscriminator", "cats": "StridedDiscriminator",
                        "carla": "ProgressiveEncoderDiscriminator"}
 
-    @classmethod
-    def code_dir(cls, root: Path) -> Path | None:
-        ok = (root / "generators" / "generators.py").is_file() and (root / "siren" / "siren.py").is_file()
-        return root if ok else None
+    required_files = ("generators/generators.py", "siren/siren.py")
 
     def config(self) -> dict[str, Any]:
         """curriculums.py's metadata of the recipe (sizes, sampling, poses, loss weights)."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"pigan: the official ImplicitGenerator3d cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         variant = r.variant if r.variant in self._DISCRIMINATORS else None
         need(variant is not None,
@@ -824,6 +858,7 @@ class GRAFOfficial(OfficialAdapter):
     a GRAF source is an error for that row)."""
 
     method = "graf"
+    official_class = "Generator"
     repository = "autonomousvision/graf"
     commit = "c50d342fb567aec335b92e3f867c54b4dc4e1d09"
     layout = "graf/models/generator.py and submodules/nerf_pytorch/run_nerf_mod.py"
@@ -831,21 +866,14 @@ class GRAFOfficial(OfficialAdapter):
     #: our world point (x, y, z) is GRAF's (x, -z, y) (gan3d.methods.graf.official): GRAF = TO_GRAF @ ours.
     TO_GRAF = ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0))
 
-    @classmethod
-    def code_dir(cls, root: Path) -> Path | None:
-        ok = ((root / "graf" / "models" / "generator.py").is_file()
-              and (root / "submodules" / "nerf_pytorch" / "run_nerf_mod.py").is_file())
-        return root if ok else None
+    required_files = ("graf/models/generator.py", "submodules/nerf_pytorch/run_nerf_mod.py")
 
     def config(self) -> dict[str, Any]:
         """configs/default.yaml's ``nerf``, ``data`` and ``training`` options of the recipe, completed
         as graf/config.py ``build_models`` does."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"graf: the official Generator cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         need(m["stochasticity_mapper"][0] == "identity", "GRAF feeds z to the NeRF directly (no mapping network)")
         need(m["upsampler"][0] == "identity", "GRAF renders its image directly (no upsampler)")
@@ -1016,12 +1044,9 @@ class GRAFOfficial(OfficialAdapter):
             rgb, _, _, _ = self.G(z, rays=self._rays(cameras))  # eval mode: rgb * 2 - 1, [B * H * W, 3]
         return rgb.reshape(len(z), size, size, 3).permute(0, 3, 1, 2)
 
-    @contextlib.contextmanager
-    def deterministic(self, G) -> Iterator[None]:
-        # The official eval mode is deterministic (render_kwargs_test: perturb False, raw_noise_std 0);
-        # ours in eval mode adds no density noise, and draws no jitter without perturb_in_eval.
-        with patched(G.point_sampler, "perturb_in_eval", False):
-            yield
+    def deterministic(self, G) -> contextlib.AbstractContextManager:
+        # The official eval mode is deterministic (render_kwargs_test: perturb False, raw_noise_std 0).
+        return without_eval_jitter(G)
 
 
 @register
@@ -1031,6 +1056,7 @@ class VolumeGANOfficial(OfficialAdapter):
     not driven; ``--train`` with a VolumeGAN source is an error for that row)."""
 
     method = "volumegan"
+    official_class = "VolumeGANGenerator"
     repository = "genforce/volumegan"
     commit = "34bca216f7d16c600982422f0268bd896a68b759"
     layout = "models/volumegan_generator.py and models/rendering/"
@@ -1038,22 +1064,15 @@ class VolumeGANOfficial(OfficialAdapter):
     #: points_sampling.py ``perturb_points`` modes of the point sampler's ``perturbation``.
     _PERTURB_MODES = {"stratified": None, "middle_uniform": "mid", "none": "none"}
 
-    @classmethod
-    def code_dir(cls, root: Path) -> Path | None:
-        ok = ((root / "models" / "volumegan_generator.py").is_file()
-              and (root / "models" / "rendering" / "__init__.py").is_file())
-        return root if ok else None
+    required_files = ("models/volumegan_generator.py", "models/rendering/__init__.py")
 
     def config(self) -> dict[str, Any]:
         """``VolumeGANGenerator``'s constructor options of the recipe (configs/volumegan_ffhq_config.py's
         generator ``model`` dict; the inverse of gan3d.methods.volumegan.official.recipe_from_kwargs), and
         the inference call's ``noise_mode`` and ``perturb_mode``."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"volumegan: the official VolumeGANGenerator cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         mapper, pose, sampler = m["stochasticity_mapper"][1], m["pose_sampler"][1], m["point_sampler"][1]
         embedder, decoder, renderer = m["point_embedder"][1], m["feature_decoder"][1], m["volume_renderer"][1]
@@ -1225,33 +1244,20 @@ class EpiGRAFOfficial(OfficialAdapter):
     quarter about y: EpiGRAF's yaw is ``pi / 2 -`` ours, its pitch our polar angle)."""
 
     method = "epigraf"
+    official_class = "Generator"
     repository = "universome/epigraf"
     commit = "bda8d4770209e87d7df4dac2528533b3872aa2d2"
     layout = "src/training/networks_epigraf.py"
 
-    class _Config(dict):
-        """The part of OmegaConf's ``DictConfig`` the networks use: attribute access and ``get``."""
-
-        def __getattr__(self, name: str) -> Any:
-            try:
-                return self[name]
-            except KeyError:
-                raise AttributeError(name) from None
-
-    @classmethod
-    def code_dir(cls, root: Path) -> Path | None:
-        # The official code imports itself as the package ``src``: the checkout's root goes on sys.path.
-        return root if (root / "src" / "training" / "networks_epigraf.py").is_file() else None
+    # The official code imports itself as the package ``src``: the checkout's root goes on sys.path.
+    required_files = ("src/training/networks_epigraf.py",)
 
     def config(self) -> dict[str, Any]:
         """``model.generator`` of configs/config.yaml (model/epigraf.yaml with its ``dataset`` and
         ``patch`` interpolations) and src/train.py's ``G_kwargs`` for the recipe."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"epigraf: the official Generator cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         mapper, embedder, decoder = m["stochasticity_mapper"][1], m["point_embedder"][1], m["feature_decoder"][1]
         sampler, renderer, pose = m["point_sampler"][1], m["volume_renderer"][1], m["pose_sampler"][1]
@@ -1314,7 +1320,7 @@ class EpiGRAFOfficial(OfficialAdapter):
     @classmethod
     def _attributes(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return cls._Config({k: cls._attributes(v) for k, v in value.items()})
+            return AttrDict({k: cls._attributes(v) for k, v in value.items()})
         return value
 
     def build(self, train: bool) -> None:
@@ -1324,7 +1330,7 @@ class EpiGRAFOfficial(OfficialAdapter):
             raise OfficialSourceError("epigraf: the official side is timed at inference only (its training loop "
                                       "is not driven); run with --no-train")
         _stub_module("requests")  # dnnlib.util: URL downloads the benchmark never makes
-        _stub_module("omegaconf", DictConfig=self._Config, OmegaConf=None)  # type hints of the networks
+        _stub_module("omegaconf", DictConfig=AttrDict, OmegaConf=None)  # type hints of the networks
         if self.device.type == "cuda":
             # The PyTorch reference ops, as EG3DOfficial (the CUDA plugins compile with nvcc at first use).
             for name in ("bias_act", "upfirdn2d", "filtered_lrelu"):
@@ -1419,6 +1425,7 @@ class StyleNeRFOfficial(OfficialAdapter):
     """
 
     method = "stylenerf"
+    official_class = "NeRFSynthesisNetwork"
     repository = "facebookresearch/StyleNeRF"
     commit = "7f5610a058f27fcc360c6b972181983d7df794cb"
     layout = "training/stylenerf.py, training/networks.py and dnnlib/camera.py"
@@ -1429,21 +1436,14 @@ class StyleNeRFOfficial(OfficialAdapter):
     #: the background latent of the image comparison (the official forward draws its own otherwise)
     BACKGROUND_SEED = 11
 
-    @classmethod
-    def code_dir(cls, root: Path) -> Path | None:
-        ok = all((root / p).is_file() for p in ("training/stylenerf.py", "training/networks.py", "dnnlib/camera.py"))
-        return root if ok else None
+    required_files = ("training/stylenerf.py", "training/networks.py", "dnnlib/camera.py")
 
     def config(self) -> dict[str, Any]:
         """``Generator``'s constructor options of the recipe (``stylenerf_ffhq.yaml``'s ``G_kwargs`` at the
         recipe's sizes); ``OfficialSourceError`` for what the official code cannot express."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(
-                    f"stylenerf: the official NeRFSynthesisNetwork cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         expected = {"stochasticity_mapper": "stylegan2", "pose_sampler": "spherical", "point_sampler": "uniform",
                     "point_embedder": "coordinate", "feature_decoder": "stylenerf_mlp",
@@ -1649,24 +1649,18 @@ class GRAMOfficial(OfficialAdapter):
     (the official training step is not driven; ``--train`` with a GRAM source is an error for that row)."""
 
     method = "gram"
+    official_class = "GramGenerator"
     repository = "microsoft/GRAM"
     commit = "5a5ac8e11306f976ac5a85e23344d0cdba0125ca"
     layout = "generators/generators.py and generators/representations/gram.py"
 
-    @classmethod
-    def code_dir(cls, root: Path) -> Path | None:
-        ok = ((root / "generators" / "generators.py").is_file()
-              and (root / "generators" / "representations" / "gram.py").is_file())
-        return root if ok else None
+    required_files = ("generators/generators.py", "generators/representations/gram.py")
 
     def config(self) -> dict[str, Any]:
         """configs.py's ``generator`` and ``camera`` entries of the recipe."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"gram: the official GramGenerator cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         mapper, decoder, sampler = m["stochasticity_mapper"][1], m["feature_decoder"][1], m["point_sampler"][1]
         vr, pose = m["volume_renderer"][1], m["pose_sampler"][1]
@@ -1753,14 +1747,10 @@ class GRAMOfficial(OfficialAdapter):
                           **cfg["camera"])
         return image  # pixels * 2 - 1 (manifold_renderer.py)
 
-    @contextlib.contextmanager
-    def deterministic(self, G) -> Iterator[None]:
+    def deterministic(self, G) -> contextlib.AbstractContextManager:
         # The official render draws nothing (get_initial_rays_trig(randomize=False), no partial_grad at
         # eval); ours neither, once the sampler's eval-mode jitter (if it has one) is off.
-        sampler = G.point_sampler
-        with (patched(sampler, "perturb_in_eval", False) if hasattr(sampler, "perturb_in_eval")
-              else contextlib.nullcontext()):
-            yield
+        return without_eval_jitter(G)
 
 
 @register
@@ -1782,24 +1772,18 @@ class GIRAFFEOfficial(OfficialAdapter):
     """
 
     method = "giraffe"
+    official_class = "Generator"
     repository = "autonomousvision/giraffe"
     commit = "fc8d4503538fde8654785c90ec4d6191fa5d11e5"
     layout = "im2scene/giraffe/models/generator.py and im2scene/camera.py"
 
-    @classmethod
-    def code_dir(cls, root: Path) -> Path | None:
-        ok = ((root / "im2scene" / "giraffe" / "models" / "generator.py").is_file()
-              and (root / "im2scene" / "camera.py").is_file())
-        return root if ok else None
+    required_files = ("im2scene/giraffe/models/generator.py", "im2scene/camera.py")
 
     def config(self) -> dict[str, Any]:
         """config.py ``get_model``'s constructor options (configs/default.yaml ``model``) of the recipe."""
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"giraffe: the official Generator cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         need(m["stochasticity_mapper"][0] == "giraffe", "GIRAFFE draws codes and boxes (the giraffe mapper)")
         mapper = m["stochasticity_mapper"][1]
@@ -1963,12 +1947,9 @@ class GIRAFFEOfficial(OfficialAdapter):
         image = self.G(len(z), codes, self._camera_matrices(cameras), transformations, bg_rotation, mode="val")
         return image * 2 - 1  # NeuralRenderer's final sigmoid: [0, 1]
 
-    @contextlib.contextmanager
-    def deterministic(self, G) -> Iterator[None]:
-        # mode='val': no interval jitter, no density noise; ours in eval mode adds no density noise, and
-        # draws no jitter without perturb_in_eval.
-        with patched(G.point_sampler, "perturb_in_eval", False):
-            yield
+    def deterministic(self, G) -> contextlib.AbstractContextManager:
+        # mode='val': no interval jitter, no density noise.
+        return without_eval_jitter(G)
 
 
 @register
@@ -1994,6 +1975,7 @@ class StyleSDFOfficial(OfficialAdapter):
     """
 
     method = "stylesdf"
+    official_class = "Generator"
     repository = "royorel/StyleSDF"
     commit = "1c995101b80bf43f74fd2a047d239da85c9d2375"
     layout = "model.py, volume_renderer.py and op/"
@@ -2007,18 +1989,6 @@ class StyleSDFOfficial(OfficialAdapter):
         return {**super().info(), "ops": "reference (tools/fixtures/stylesdf_ops.py; the official CUDA op/ is "
                                          "not built)"}
 
-    class _Options(dict):
-        """The attribute-access dict (munch.Munch) StyleSDF's options are."""
-
-        def __getattr__(self, name: str) -> Any:
-            try:
-                return self[name]
-            except KeyError:
-                raise AttributeError(name) from None
-
-        def __setattr__(self, name: str, value: Any) -> None:
-            self[name] = value
-
     def config(self) -> dict[str, Any]:
         """options.py's ``model`` and ``rendering`` groups of the recipe (with the inference settings of
         generate_shapes_and_images.py), and the cameras' ``near``/``far``; ``OfficialSourceError`` for what
@@ -2026,11 +1996,8 @@ class StyleSDFOfficial(OfficialAdapter):
         from gan3d.renderers.stylesdf_upsampler import stylesdf_channels
 
         r = self.recipe
-        m = {k: (spec.name, dict(spec.kwargs)) for k, spec in r.modules.items()}
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise OfficialSourceError(f"stylesdf: the official Generator cannot run this recipe: {what}")
+        m = self.modules()
+        need = self.need
 
         expected = {"stochasticity_mapper": "stylesdf", "point_sampler": "uniform", "point_embedder": "coordinate",
                     "feature_decoder": "stylesdf_siren", "volume_renderer": "sdf"}
@@ -2136,8 +2103,7 @@ class StyleSDFOfficial(OfficialAdapter):
             self._stub_lenient(name)
         model = importlib.import_module("model")
         torch.manual_seed(0)
-        options = self._Options
-        self.G = model.Generator(options(cfg["model"]), options(cfg["rendering"]), ema=True,
+        self.G = model.Generator(AttrDict(cfg["model"]), AttrDict(cfg["rendering"]), ema=True,
                                  full_pipeline=cfg["full"])
         self.G = self.G.to(self.device).eval().requires_grad_(False)
         self._randomize_noise = True  # generate_shapes_and_images.py's default
@@ -2189,7 +2155,7 @@ class StyleSDFOfficial(OfficialAdapter):
         # The official inference options draw nothing in the renderer (perturb 0, no density noise); its
         # decoder's noise is the stored one (randomize_noise=False), ours the same buffers (noise_mode const).
         upsampler = G.upsampler
-        with patched(G.point_sampler, "perturb_in_eval", False), patched(self, "_randomize_noise", False), \
+        with without_eval_jitter(G), patched(self, "_randomize_noise", False), \
                 (patched(upsampler, "noise_mode", "const") if hasattr(upsampler, "noise_mode")
                  else contextlib.nullcontext()):
             yield
