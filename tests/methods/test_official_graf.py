@@ -91,6 +91,20 @@ def test_import_reads_the_sizes_and_the_variant(official_file):
     assert GRAFImporter().load(renamed, variant="celebahq256").recipe.generator["render_resolution"] == 256
 
 
+def test_a_file_the_official_code_trained_on_the_synthetic_set_imports_as_synthetic(official_file):
+    """tools/official/graf_train.py trains the official code at the synthetic recipe's cameras and samples; its
+    file takes that recipe with the network sizes of the file, and an unknown variant names the choices."""
+    imported = GRAFImporter().load(official_file, variant="synthetic")
+    recipe = imported.recipe
+    assert recipe.variant == "synthetic" and recipe.generator["render_resolution"] == 64
+    assert recipe.modules["pose_sampler"].kwargs["pivot"] == [0.0, 0.0, 0.2]
+    assert recipe.modules["point_sampler"].kwargs["num_samples"] == 16
+    dec = recipe.modules["feature_decoder"].kwargs
+    assert (dec["hidden_dim"], dec["num_layers"], dec["skips"], dec["appearance_dim"]) == (32, 6, [4], 8)
+    with pytest.raises(CheckpointError, match="synthetic"):
+        GRAFImporter().load(official_file, variant="celeba32")
+
+
 class _Payload:
     def __init__(self, marker: Path):
         self.marker = marker

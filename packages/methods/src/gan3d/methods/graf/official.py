@@ -195,8 +195,10 @@ class GRAFImporter(OfficialImporter):
                     f"{source}: GRAF's checkpoints record neither the data set nor the image size; give --variant "
                     f"({', '.join(VARIANTS)})")
             logger.info("GRAF variant: %s (from the file name; --variant overrides)", variant)
-        if variant not in VARIANTS:
-            raise CheckpointError(f"GRAF has no released configuration {variant!r}; variants: {', '.join(VARIANTS)}")
+        if variant not in (*VARIANTS, "synthetic"):
+            raise CheckpointError(f"GRAF has no configuration {variant!r}; variants: {', '.join(VARIANTS)}, synthetic "
+                                  f"(the official code trained on gan3d's synthetic set: "
+                                  f"tools/official/graf_train.py)")
         G_official = data.get("generator") if isinstance(data.get("generator"), dict) else None
         ema_official = data.get("generator_test") if isinstance(data.get("generator_test"), dict) else None
         reference = G_official or ema_official
