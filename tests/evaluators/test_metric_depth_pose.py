@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from gan3d.core.registry import RegistryError, get_registry
-from gan3d.evaluators.metrics.depth_pose import angle_slopes
+from gan3d.evaluators.metrics.depth_pose import angle_slopes, yaw_consistency
 from gan3d.evaluators.metrics.estimators import (
     save_depth_pose_net,
     standardize_depth,
     train_depth_pose_net,
 )
 from gan3d.evaluators.metrics.reference_scene import ReferenceSphereGenerator
-from gan3d.evaluators.metrics.sampling import view_angles
+from gan3d.evaluators.metrics.sampling import view_angles, wrap_angle
 from gan3d.evaluators.networks.depth_pose_net import DepthPoseNet
 from gan3d.evaluators.networks.weights import WeightsError
 
@@ -98,7 +100,8 @@ def test_de_and_pe_run_end_to_end_and_a_trained_estimator_agrees_better(trained)
         de = registry.build("evaluator", "depth", **opts).evaluate(g, seed=5)
         pe = registry.build("evaluator", "pose", **opts).evaluate(g, seed=5)
         results[name] = (de["de"], pe["pe"])
-        assert set(pe) == {"pe", "pe_yaw_deg", "pe_polar_deg", "pe_yaw_slope", "pe_polar_slope"}
+        assert set(pe) == {"pe", "pe_yaw_deg", "pe_polar_deg", "pe_yaw_slope", "pe_polar_slope",
+                           "pe_yaw_consistency", "pe_yaw_offset_deg"}
     assert results["trained"][0] < results["untrained"][0]
     assert results["trained"][1] < results["untrained"][1]
     again = registry.build("evaluator", "pose", estimator_options={"weights": str(path)}, num_samples=24,
@@ -123,6 +126,30 @@ def test_standardize_depth_is_zero_mean_unit_std_on_the_mask():
     out = standardize_depth(depth, mask)
     valid = out[mask]
     assert valid.mean().abs() < 1e-6 and (valid.pow(2).mean() - 1).abs() < 1e-6 and out[~mask].item() == 0
+
+
+def test_yaw_consistency_against_hand_computed_cases():
+    # One heading off the cameras by a constant: fully consistent, the offset is that constant, across the seam.
+    assert yaw_consistency(torch.tensor([0.5, 0.5, 0.5])) == pytest.approx((1.0, 0.5))
+    assert yaw_consistency(torch.tensor([3.1, -3.1])) == pytest.approx((math.cos(math.pi - 3.1), math.pi), abs=1e-6)
+    # By hand: residuals 0 and pi/2 -> mean vector (1/2, 1/2), length sqrt(2)/2, direction pi/4.
+    assert yaw_consistency(torch.tensor([0.0, math.pi / 2])) == pytest.approx((math.sqrt(0.5), math.pi / 4))
+    # Opposite residuals cancel; residuals spread evenly round the circle too.
+    assert yaw_consistency(torch.tensor([0.0, math.pi]))[0] == pytest.approx(0.0, abs=1e-7)
+    assert yaw_consistency(torch.linspace(-math.pi, math.pi, 13)[:-1])[0] == pytest.approx(0.0, abs=1e-7)
+    # A constant heading offset on a turntable: the slope reads 1 whatever the offset, the consistency tells
+    # a rigid object (constant residual) from an unrelated one (random residuals).
+    cams = torch.linspace(-math.pi, math.pi, 200)[:-1]
+    rigid = wrap_angle(cams + 2.0)
+    unrelated = torch.rand(199, generator=torch.Generator().manual_seed(0)) * 2 * math.pi - math.pi
+    polar = torch.full_like(cams, 1.2)
+    for estimate in (rigid, unrelated):
+        slope = angle_slopes(torch.stack([cams, polar], 1), torch.stack([estimate, polar], 1))[0]
+        assert abs(slope.item() - 1.0) < 0.3
+    assert yaw_consistency(wrap_angle(rigid - cams))[0] == pytest.approx(1.0)
+    assert yaw_consistency(wrap_angle(unrelated - cams))[0] < 0.2
+    with pytest.raises(ValueError, match="at least one"):
+        yaw_consistency(torch.tensor([]))
 
 
 def test_angle_slopes_against_hand_computed_cases():

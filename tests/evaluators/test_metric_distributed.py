@@ -172,7 +172,8 @@ def test_two_gloo_ranks_give_the_one_process_metrics(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert set(single) == set(ranks[0]) == {"fid", "kid", "id", "re", "re_covisible", "de", "pe", "pe_yaw_deg",
-                                            "pe_polar_deg", "pe_yaw_slope", "pe_polar_slope", "re_one_batch"}
+                                            "pe_polar_deg", "pe_yaw_slope", "pe_polar_slope", "pe_yaw_consistency",
+                                            "pe_yaw_offset_deg", "re_one_batch"}
     # The ranks shared the latents (rank 0 has batches 0 and 2, rank 1 batch 1): none rendered them all.
     assert sum(mapped) == single_mapped and 0 < mapped[1] < mapped[0] < single_mapped, (mapped, single_mapped)
     diffs = {k: abs(ranks[0][k] - v) for k, v in single.items()}
@@ -180,7 +181,7 @@ def test_two_gloo_ranks_give_the_one_process_metrics(tmp_path):
     assert diffs["fid"] <= 1e-4 * abs(single["fid"]), (ranks[0]["fid"], single["fid"])
     assert diffs["kid"] <= 1e-4 * abs(single["kid"]) + 1e-6, (ranks[0]["kid"], single["kid"])
     for key in ("id", "re", "re_covisible", "de", "pe", "pe_yaw_deg", "pe_polar_deg", "pe_yaw_slope", "pe_polar_slope",
-                "re_one_batch"):
+                "pe_yaw_consistency", "pe_yaw_offset_deg", "re_one_batch"):
         assert diffs[key] <= 1e-5, (key, ranks[0][key], single[key])
     assert single["fid"] > 1e-3 and single["re"] > 0  # not a match between two zeros
 

@@ -15,7 +15,9 @@ registered name    class                                       returns
 ``reprojection``   :class:`~.reprojection.ReprojectionErrorEvaluator`  ``re``, ``re_covisible``
 ``depth``          :class:`~.depth_pose.DepthErrorEvaluator`   ``de``
 ``pose``           :class:`~.depth_pose.PoseErrorEvaluator`    ``pe``, ``pe_yaw_deg``, ``pe_polar_deg``,
-                                                               ``pe_yaw_slope``, ``pe_polar_slope``
+                                                               ``pe_yaw_slope``, ``pe_polar_slope``,
+                                                               ``pe_yaw_consistency``,
+                                                               ``pe_yaw_offset_deg``
 =================  ==========================================  ====================================
 
 Estimators (family ``estimator``): ``trained``, ``face_reconstruction``.
