@@ -863,8 +863,6 @@ class GRAFOfficial(OfficialAdapter):
     commit = "c50d342fb567aec335b92e3f867c54b4dc4e1d09"
     layout = "graf/models/generator.py and submodules/nerf_pytorch/run_nerf_mod.py"
 
-    #: our world point (x, y, z) is GRAF's (x, -z, y) (gan3d.methods.graf.official): GRAF = TO_GRAF @ ours.
-    TO_GRAF = ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0))
 
     required_files = ("graf/models/generator.py", "submodules/nerf_pytorch/run_nerf_mod.py")
 
@@ -1011,11 +1009,9 @@ class GRAFOfficial(OfficialAdapter):
         size = self.cfg["imsize"]
         c2w = cameras.cam2world.to(self.device, torch.float32)
         K = cameras.intrinsics.to(self.device, torch.float32)
-        to_graf = torch.tensor(self.TO_GRAF, device=self.device)
-        flip = torch.tensor([1.0, -1.0, -1.0], device=self.device)  # OpenCV -> OpenGL camera axes
-        rotation = to_graf @ c2w[:, :3, :3] * flip
-        origin = c2w[:, :3, 3] @ to_graf.T
-        poses = torch.cat([rotation, origin[:, :, None]], -1)
+        from gan3d.methods.graf.official import graf_pose
+
+        poses = graf_pose(c2w)
         rays = []
         for pose, k in zip(poses, K, strict=True):
             origins, directions = self._helpers.get_rays(size, size, float(k[0, 0]) * size, pose)

@@ -25,7 +25,7 @@ from gan3d.core.checkpoint import CheckpointError, load_checkpoint, load_generat
 from gan3d.core.generator import build_module
 from gan3d.core.official.importer import write_imported_checkpoint
 from gan3d.core.types import Cameras, DiscriminatorInput
-from gan3d.methods.graf.official import GRAFImporter, z_up_columns
+from gan3d.methods.graf.official import GRAFImporter, graf_pose, z_up_columns
 from gan3d.samplers.spherical_pose_sampler import SphericalPoseSampler
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "official" / "graf"
@@ -103,6 +103,23 @@ def test_a_file_the_official_code_trained_on_the_synthetic_set_imports_as_synthe
     assert (dec["hidden_dim"], dec["num_layers"], dec["skips"], dec["appearance_dim"]) == (32, 6, [4], 8)
     with pytest.raises(CheckpointError, match="synthetic"):
         GRAFImporter().load(official_file, variant="celeba32")
+
+
+def test_graf_pose_is_grafs_look_at_of_the_same_camera():
+    """A camera of ours on +z, 2 from the origin and looking at it, is GRAF's camera at (0, -2, 0): by hand,
+    graf/utils.py ``look_at(eye)`` (up +z) gives z = eye / |eye| = (0, -1, 0), x = up x z = (1, 0, 0),
+    y = z x x = (0, 0, 1); a camera turned about the vertical stays at the same height and radius."""
+    from gan3d.core.cameras import look_at
+
+    front = look_at(torch.tensor([[0.0, 0.0, 2.0]]), torch.zeros(3))
+    expected = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, -2.0], [0.0, 1.0, 0.0, 0.0]])
+    torch.testing.assert_close(graf_pose(front)[0], expected)
+    side = look_at(torch.tensor([[2.0, 0.5, 0.0]]), torch.zeros(3))  # ours: on +x, 0.5 up
+    pose = graf_pose(side)[0]
+    torch.testing.assert_close(pose[:, 3], torch.tensor([2.0, 0.0, 0.5]))  # GRAF (x, -z, y): 0.5 up its z
+    torch.testing.assert_close(pose[:, 2], pose[:, 3] / pose[:, 3].norm())  # looking at the origin
+    torch.testing.assert_close(pose[:, :3] @ pose[:, :3].T, torch.eye(3))  # a rotation ...
+    assert torch.linalg.det(pose[:, :3]) > 0 and pose[2, 0].abs() < 1e-6  # ... with a level x axis, as look_at's
 
 
 class _Payload:

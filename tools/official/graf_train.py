@@ -20,7 +20,8 @@ taken from the recipe, so both sides train the same sizes):
   the scale annealing, the discriminator's ndf, the learning rates, the batch size;
 * the cameras: ``Generator.sample_pose`` is replaced by the recipe's pose sampler (the data set's normal
   yaw / polar prior about the pivot, where GRAF's configs draw ``u, v`` uniformly about the origin), its
-  cam2world turned into GRAF's z-up world with OpenGL camera axes (as ``tools/bench_official.py`` does);
+  cam2world turned into GRAF's z-up world with OpenGL camera axes (``gan3d.methods.graf.official.graf_pose``,
+  as ``tools/bench_official.py`` does);
 * ``create_nerf`` hard-codes ``skips=[4]``; the NeRF class it builds is given the recipe's skips instead
   (the synthetic recipe's trunk has 4 layers, so a skip after layer 4 would not exist);
 * the data: the gan3d set's PNGs, read once, with GRAF's transforms (``RandomHorizontalFlip`` where the
@@ -46,12 +47,11 @@ import time
 import types
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-TO_GRAF = torch.tensor(((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0)))  # GRAF point = TO_GRAF @ ours
-OPENCV_TO_OPENGL = torch.tensor([1.0, -1.0, -1.0])
+from gan3d.methods.graf.official import graf_pose
+
 #: the official and the imported renders of a trained file: float32 rounding of the rays, magnified by the
 #: highest octave (2^9) of the positional encoding (up to 3.8e-5 at 12 kimg).
 TOLERANCE = 1e-4
@@ -122,12 +122,6 @@ def _pose_sampler(recipe):
     return SphericalPoseSampler(**spec.kwargs)
 
 
-def _graf_pose(c2w: torch.Tensor) -> torch.Tensor:
-    """A gan3d cam2world ``[4, 4]`` (y-up world, OpenCV axes) as GRAF's ``[3, 4]`` (z-up world, OpenGL axes)."""
-    rotation = TO_GRAF @ c2w[:3, :3] * OPENCV_TO_OPENGL
-    return torch.cat([rotation, (TO_GRAF @ c2w[:3, 3])[:, None]], 1)
-
-
 def _generator(official, cfg: dict, recipe, poses, focal: float):
     """graf/config.py ``build_models``' generator at ``cfg``, drawing its cameras from ``poses``."""
     base, recipe_skips = official.run_nerf.NeRF, cfg["skips"]
@@ -151,7 +145,7 @@ def _generator(official, cfg: dict, recipe, poses, focal: float):
                                      ray_sampler=ray_sampler, render_kwargs_train=render_train,
                                      render_kwargs_test=render_test, parameters=params, named_parameters=named,
                                      chunk=cfg["nerf"]["chunk"], device="cpu")
-    G.sample_pose = lambda: _graf_pose(poses(1).cam2world[0])  # the recipe's prior in place of u, v uniform
+    G.sample_pose = lambda: graf_pose(poses(1).cam2world)[0]  # the recipe's prior in place of u, v uniform
     return G
 
 
@@ -178,9 +172,8 @@ def _check(official, G, path: Path, variant: str, poses, size: int, focal: float
     G.eval()
     try:
         with torch.no_grad():
-            rays = torch.cat([torch.stack([o.reshape(-1, 3), d.reshape(-1, 3)]) for o, d in
-                              (official.helpers.get_rays(size, size, focal, _graf_pose(c)) for c in cameras.cam2world)],
-                             1)
+            rays = [official.helpers.get_rays(size, size, focal, pose) for pose in graf_pose(cameras.cam2world)]
+            rays = torch.cat([torch.stack([o.reshape(-1, 3), d.reshape(-1, 3)]) for o, d in rays], 1)
             theirs = G(z, rays=rays)[0].reshape(2, size, size, 3).permute(0, 3, 1, 2)
             mine = ours(z, cameras, resolution=size).image
     finally:
@@ -196,18 +189,15 @@ def _check(official, G, path: Path, variant: str, poses, size: int, focal: float
 
 
 def _images(folder: Path, size: int) -> torch.Tensor:
-    """``[N, 3, size, size]`` in ``[0, 1]``: every image of an EG3D-layout set (dataset.json's labels name them)."""
-    meta = json.loads((folder / "dataset.json").read_text())
-    names = [name for name, _ in meta["labels"]]
-    images = []
-    for name in names:
-        image = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SystemExit(f"{folder / name}: not an image")
-        if image.shape[:2] != (size, size):
-            raise SystemExit(f"{folder / name}: {image.shape[1]} x {image.shape[0]} px, the recipe renders {size}")
-        images.append(torch.from_numpy(image[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255.0)
-    return torch.stack(images)
+    """``[N, 3, size, size]`` in ``[-1, 1]``: every image of an EG3D-layout set, unflipped (x-flips are drawn
+    per step, as GRAF's ``RandomHorizontalFlip``)."""
+    from gan3d.core.data import EG3DDataset
+
+    data = EG3DDataset(folder)
+    images = torch.stack([data[i][0] for i in range(len(data))])
+    if images.shape[-2:] != (size, size):
+        raise SystemExit(f"{folder}: {images.shape[-1]} x {images.shape[-2]} px images, the recipe renders {size}")
+    return images
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     if any(args.out.glob("model_*.pt")):
         raise SystemExit(f"{args.out}: holds checkpoints already (nothing was overwritten); choose another --out")
     dataset = args.dataset or make_synthetic_dataset()
-    reals = _images(Path(dataset), size) * 2 - 1
+    reals = _images(Path(dataset), size)
     D = official.discriminator.Discriminator(nc=3, ndf=cfg["ndf"], imsize=cfg["patch"], hflip=False)
     G_test = copy.deepcopy(G)  # train.py: take_model_average
     G_test.parameters = lambda: G_test._parameters

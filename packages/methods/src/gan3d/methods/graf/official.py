@@ -47,7 +47,7 @@ from gan3d.core.recipe import Recipe
 from .discriminator import PATCH_SIZES
 from .recipe import VARIANTS, graf_recipe
 
-__all__ = ["GRAFImporter", "z_up_columns", "generator_state", "FILE_NAME"]
+__all__ = ["GRAFImporter", "z_up_columns", "generator_state", "graf_pose", "FILE_NAME"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,22 @@ def z_up_columns(num_frequencies: int, include_input: bool = True) -> tuple[Tens
         source += [start, start + 2, start + 1]
         sign += [1.0, 1.0, 1.0 if kind == "cos" else -1.0]
     return torch.tensor(source), torch.tensor(sign)
+
+
+def graf_pose(cam2world: Tensor) -> Tensor:
+    """GRAF's ``[B, 3, 4]`` camera poses (z-up world, OpenGL camera axes: what ``get_rays`` and
+    ``sample_pose`` use) of gan3d cameras ``cam2world [B, 4, 4]`` (y-up world, OpenCV axes): the world turned by
+    ``GRAF = (x, -z, y)`` of ours, the camera's y and z axes negated.
+
+    Example:
+        >>> from gan3d.core.cameras import look_at
+        >>> front = look_at(torch.tensor([[0.0, 0.0, 2.0]]), torch.zeros(3))  # ours: on +z, looking at 0
+        >>> (graf_pose(front)[0, :, 2:].T + 0.0).tolist()  # GRAF: on -y; its z axis points back from the target
+        [[0.0, -1.0, 0.0], [0.0, -2.0, 0.0]]
+    """
+    to_graf = cam2world.new_tensor(((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0)))
+    rotation = to_graf @ cam2world[:, :3, :3] * cam2world.new_tensor([1.0, -1.0, -1.0])
+    return torch.cat([rotation, (cam2world[:, :3, 3] @ to_graf.T)[:, :, None]], -1)
 
 
 def _permute_columns(weight: Tensor, start: int, num_frequencies: int) -> Tensor:
