@@ -166,6 +166,26 @@ def test_density_noise_only_in_training_mode_and_annealed():
     torch.testing.assert_close(noisy.train()(field, samples).features, clean.features)
 
 
+def test_noise_per_sample_is_drawn_once_where_the_field_is_evaluated():
+    """StyleNeRF draws each sample's density noise once (get_density on each pass's samples): the noisy field
+    composites the same way every time; the default draws it at each compositing instead."""
+    torch.manual_seed(0)
+    field = Field(features=torch.rand(1, 4, 8, 3), density=torch.rand(1, 4, 8, 1) - 0.5)
+    samples = rays(torch.linspace(1.0, 2.0, 8), num_rays=4)
+    per_sample = DensityVolumeRenderer(last_delta=0.0, noise_std=1.0, noise_per_sample=True).train()
+    noisy = per_sample.sample_noise(field)
+    moved = noisy.density - field.density
+    assert moved.abs().min() > 0 and 0.5 < float(moved.std()) < 1.5  # N(0, 1), on every sample
+    first, again = per_sample(noisy, samples), per_sample(noisy, samples)
+    torch.testing.assert_close(first.weights, again.weights, rtol=0, atol=0)  # nothing drawn at compositing
+    clean = DensityVolumeRenderer(last_delta=0.0)(noisy, samples)
+    torch.testing.assert_close(first.weights, clean.weights)  # ... and it is the noisy field, composited
+    assert per_sample.eval().sample_noise(field) is field  # no noise outside training
+    per_compositing = DensityVolumeRenderer(last_delta=0.0, noise_std=1.0).train()
+    assert per_compositing.sample_noise(field) is field
+    assert not torch.allclose(per_compositing(field, samples).weights, per_compositing(field, samples).weights)
+
+
 def test_density_noise_annealed_over_kimg_ignores_the_step_count():
     # EpiGRAF: std 1 falling linearly to 0 over 5000 kimg, whatever the step count.
     renderer = DensityVolumeRenderer(noise_std=1.0, noise_anneal_kimg=5000.0)

@@ -470,16 +470,18 @@ class Generator(nn.Module):
             base = samples[set_name]
             for i in range(self.instances(ws, g)):
                 local = self._instance_samples(base, ws, g, i)
-                field = self.field(local.points, local.sample_directions, ws, scenes[(g, i)], group=g, instance=i,
-                                   sdf_gradients=want_sdf)
+                field = self.renderer.sample_noise(self.field(local.points, local.sample_directions, ws,
+                                                              scenes[(g, i)], group=g, instance=i,
+                                                              sdf_gradients=want_sdf))
                 if keep is not None and g == MAIN_GROUP and i == 0:
                     keep.setdefault("coarse_samples", []).append(local)
                     keep.setdefault("coarse_field", []).append(field)
                 if num_importance:
                     coarse = self.renderer.render([FieldSamples(local, field, set_name, f"{g}/{i}")])
                     fine = sampler.importance(local, coarse.weights.detach(), num_importance, generator=generator)
-                    fine_field = self.field(fine.points, fine.sample_directions, ws, scenes[(g, i)], group=g,
-                                            instance=i, sdf_gradients=want_sdf)
+                    fine_field = self.renderer.sample_noise(self.field(
+                        fine.points, fine.sample_directions, ws, scenes[(g, i)], group=g, instance=i,
+                        sdf_gradients=want_sdf))
                     if keep is not None and g == MAIN_GROUP and i == 0:
                         keep.setdefault("fine_samples", []).append(fine)
                         keep.setdefault("fine_field", []).append(fine_field)

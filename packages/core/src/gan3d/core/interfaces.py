@@ -331,6 +331,12 @@ class VolumeRenderer(Scheduled, nn.Module):
         ``[..., 1]``, without training noise. The default returns them as they are."""
         return geometry
 
+    def sample_noise(self, field: Field) -> Field:
+        """``field`` as just evaluated by the generator (before any importance pass), with whatever random
+        perturbation the renderer draws once per sample rather than at each compositing (StyleNeRF's density
+        noise: a coarse sample keeps its draw in the final composite). The default returns it unchanged."""
+        return field
+
 
 class Upsampler(Scheduled, Wired, LatentConsumer, nn.Module):
     """Turns the rendered feature image into the final image.

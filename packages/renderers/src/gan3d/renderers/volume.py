@@ -27,6 +27,7 @@ GRAM       softplus [2]_   last_delta   0.0        deltas from the sampler     n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -68,6 +69,13 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
             thousand real images instead (EpiGRAF: 5000, networks_epigraf.py ``progressive_update``:
             ``linear_schedule(cur_kimg, nerf_noise_std_init, 0, nerf_noise_kimg_growth)``). At most one
             of the two schedules may be set.
+        noise_per_sample: draw each sample's noise once, when the generator evaluates its field
+            (:meth:`sample_noise`), so that the final composite of an importance pass keeps the coarse
+            samples' draws, the ones their importance weights came from (StyleNeRF: ``get_density`` runs
+            on each pass's samples and the coarse densities are concatenated with the fine ones,
+            training/stylenerf.py ``VolumeRenderer.forward_rendering``). Default False: the noise is drawn
+            at each compositing, so the final composite draws the coarse samples' noise afresh
+            (nerf-pytorch's ``raw2outputs`` and pi-GAN's ``fancy_integration`` on the merged samples).
         white_back, last_back, eval_last_back, depth_mode, unit_to_signed, depth_from: see
             :class:`~gan3d.renderers.compositing.AlphaCompositingRenderer`.
 
@@ -91,6 +99,7 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         noise_std: float = 0.0,
         noise_anneal_steps: int = 0,
         noise_anneal_kimg: float = 0.0,
+        noise_per_sample: bool = False,
         white_back: bool = False,
         last_back: bool = False,
         eval_last_back: bool = False,
@@ -123,6 +132,7 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
         self.noise_std = float(noise_std)
         self.noise_anneal_steps = noise_anneal_steps
         self.noise_anneal_kimg = float(noise_anneal_kimg)
+        self.noise_per_sample = bool(noise_per_sample)
         #: the standard deviation used now; :meth:`set_training_step` anneals it.
         self.current_noise_std = self.noise_std
 
@@ -146,20 +156,29 @@ class DensityVolumeRenderer(AlphaCompositingRenderer):
             return F.softplus(raw)
         return F.softplus(raw - 1.0)  # mipnerf
 
+    def _noisy(self, raw: Tensor) -> Tensor:
+        """``raw`` plus the training noise when it is drawn at compositing (not :attr:`noise_per_sample`)."""
+        if self.training and self.current_noise_std > 0 and not self.noise_per_sample:
+            return raw + torch.randn_like(raw) * self.current_noise_std
+        return raw
+
+    def sample_noise(self, field: Field) -> Field:
+        """With :attr:`noise_per_sample`, in training: ``field`` with the noise added to its raw density, once
+        (the generator calls this where it evaluates the field); otherwise ``field`` unchanged."""
+        if not (self.noise_per_sample and self.training and self.current_noise_std > 0):
+            return field
+        noise = torch.randn_like(field.density) * self.current_noise_std
+        return dataclasses.replace(field, density=field.density + noise)
+
     def sigma(self, field: Field) -> Tensor:
         """Per-sample density with the training noise, for composing fields at shared samples (GIRAFFE adds
         the noise to each field's raw density before its ReLU, generator.py ``volume_render_image``)."""
-        raw = field.density
-        if self.training and self.current_noise_std > 0:
-            raw = raw + torch.randn_like(raw) * self.current_noise_std
-        return self.density(raw)
+        return self.density(self._noisy(field.density))
 
     def intervals(self, field: Field, samples: RaySamples) -> Intervals:
-        raw = field.density
-        if self.training and self.current_noise_std > 0:
-            # Noise on each sample's raw value before the activation (and before EG3D's midpoint
-            # averaging, as EG3D adds it in run_model), as in NeRF raw2outputs and pi-GAN.
-            raw = raw + torch.randn_like(raw) * self.current_noise_std
+        # Noise on each sample's raw value before the activation (and before EG3D's midpoint averaging, as
+        # EG3D adds it in run_model), as in NeRF raw2outputs and pi-GAN; drawn here unless noise_per_sample.
+        raw = self._noisy(field.density)
         parts = quadrature_intervals(raw, field.features, samples, self.quadrature, self.last_delta)
         alpha = 1.0 - torch.exp(-self.density(parts.geometry) * parts.deltas)
         return Intervals(alpha=alpha, features=parts.features, depths=parts.depths)

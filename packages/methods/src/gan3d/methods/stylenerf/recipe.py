@@ -120,12 +120,14 @@ def _official(variant: str) -> Recipe:
             "sphere_radius": 1.0}),
         "background/feature_decoder": ModuleSpec("stylenerf_mlp", {
             "hidden_dim": 64, "depth": 4, "output_dim": FEATURES, "predict_rgb": True, "modulated": False}),
-        # ReLU density, N(0, 1) noise in training; the foreground's last interval is 0 long in front of the
-        # background, whose last sample is opaque (calc_volume_weights): last_back on the merged ray. Depth and
-        # opacity are the foreground's (gen_optional_output), the background being at infinity.
+        # ReLU density, N(0, 1) noise in training, drawn once per sample (get_density on each pass's samples; the
+        # coarse ones keep theirs in the final composite); the foreground's last interval is 0 long in front of
+        # the background, whose last sample is opaque (calc_volume_weights): last_back on the merged ray. Depth
+        # and opacity are the foreground's (gen_optional_output), the background being at infinity.
         "volume_renderer": ModuleSpec("volume", {
             "density_activation": "relu", "quadrature": "last_delta", "last_delta": 0.0, "noise_std": 1.0,
-            "last_back": True, "eval_last_back": True, "depth_mode": "expected", "depth_from": "first"}),
+            "noise_per_sample": True, "last_back": True, "eval_last_back": True, "depth_mode": "expected",
+            "depth_from": "first"}),
         "upsampler": ModuleSpec("stylenerf", {
             "in_resolution": RENDER_RESOLUTION, "image_resolution": resolution,
             "channel_base": GENERATOR_CHANNEL_BASE, "channel_max": GENERATOR_CHANNEL_MAX, "upsample_mode": "nn_cat",
