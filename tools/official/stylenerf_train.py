@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kimg", type=float, default=12.0)
     parser.add_argument("--snapshot_kimg", type=float, nargs="+", default=[2, 6, 8, 12])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch_gpu", type=int, default=None,
+                        help="images per round, accumulated into each step (default: the D's mbstd group, as "
+                             "run_train.py's batch_gpu = spec.mbstd)")
     args = parser.parse_args(argv)
     if (args.out is None) == (args.check is None):
         parser.error("give one of --out (train) and --check (compare a snapshot)")
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
                    types.SimpleNamespace(name=name + "reg", module=module, opt=opt, interval=interval)]
 
     batch = int(t["batch_size"])
-    batch_gpu = int(recipe.modules["discriminator"].kwargs["mbstd_group_size"])  # run_train.py: spec.mbstd
+    batch_gpu = args.batch_gpu or int(recipe.modules["discriminator"].kwargs["mbstd_group_size"])  # spec.mbstd
     if batch % batch_gpu:
         raise SystemExit(f"batch {batch} is not a multiple of the rounds' size {batch_gpu} (the D's mbstd group)")
     ema_kimg = float(t["ema_kimg"])
