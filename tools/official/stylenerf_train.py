@@ -180,14 +180,12 @@ def _check(adapter, G_ema, path: Path, recipe, strict: bool = True) -> dict[str,
 
 
 def _images(folder: Path, size: int) -> torch.Tensor:
-    """``[N, 3, size, size]`` uint8: every image of an EG3D-layout set, unflipped."""
-    from gan3d.core.data import EG3DDataset
+    """``[N, 3, size, size]`` uint8: every image of an EG3D-layout set, unflipped (graf_train.py's reader, back
+    to the 8-bit values the official loop resizes and scales)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from graf_train import _images as images_in_signed_range
 
-    data = EG3DDataset(folder)
-    images = torch.stack([data[i][0] for i in range(len(data))])
-    if images.shape[-2:] != (size, size):
-        raise SystemExit(f"{folder}: {images.shape[-1]} x {images.shape[-2]} px images, the recipe makes {size}")
-    return ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return ((images_in_signed_range(folder, size) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def main(argv: list[str] | None = None) -> None:
