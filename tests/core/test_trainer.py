@@ -188,12 +188,17 @@ def test_progressive_stage_changes_resolution(tiny_recipe, tiny_registry, tiny_d
         ('training.stages=[{"until_step": 3, "resolutoin": 8}]', "unknown key 'resolutoin'"),
         ('training.stages=[{"resolution": -8}]', "must be a positive integer"),
         ("training.optimizer=sgd", "must be 'adam' or 'rmsprop'"),
+        ("training.batch_gpu=0", "batch_gpu must be a positive integer or null"),
+        ("training.batch_gpu=3", r"batch_gpu 3 must divide every stage's batch per rank that is larger \(\[4\]"),
+        (('training.stages=[{"until_step": 2, "batch_size": 8}, {"batch_size": 6}]', "training.batch_gpu=4"),
+         r"batch per rank that is larger \(\[6, 8\]"),
     ],
 )
 def test_bad_training_options_fail_before_work_starts(tiny_recipe, tiny_registry, tiny_dataset, tmp_path,
                                                       override, message):
+    overrides = [override] if isinstance(override, str) else list(override)
     with pytest.raises(RecipeError, match=message):
-        Trainer(tiny_recipe().override(override), tiny_dataset, tmp_path / "job", registry=tiny_registry,
+        Trainer(tiny_recipe().overrides(overrides), tiny_dataset, tmp_path / "job", registry=tiny_registry,
                 progress=False)
     assert not (tmp_path / "job").exists()
 
@@ -302,3 +307,95 @@ def test_the_objective_can_clear_the_optimizer_states_before_a_step(tiny_recipe,
     assert asked == [(0, 0.0, "Generator"), (1, 0.004, "Generator"), (2, 0.008, "Generator"), (3, 0.012, "Generator")]
     # The base objective never asks for it.
     assert not Objective().reset_optimizers_now(trainer.G, trainer.D, 0, 0.0)
+
+
+def test_rounds_of_batch_gpu_split_each_phase_and_sum_their_gradients(tiny_recipe, tiny_registry, tiny_dataset,
+                                                                      tmp_path):
+    """``training.batch_gpu``: every phase runs its share in rounds of that many samples, each a forward and a
+    backward of its own mean loss, the gradients summed before one optimizer step (StyleGAN2-ADA's loop). With
+    per-sample losses the rounds see exactly the full batch's reals and latents, and the summed gradient is the
+    number of rounds times the one-round gradient."""
+    from gan3d.core.objective import Objective
+
+    seen: dict[str, list] = {}
+
+    class PerSample(Objective):  # no batch coupling: a round's mean loss is the mean of its samples' losses
+        def generator_loss(self, G, D, inputs):
+            seen.setdefault("G", []).append(inputs.z.clone())
+            loss = G.mapping(inputs.z).square().mean()
+            return {"g_w": loss.detach(), "loss": loss}
+
+        def discriminator_loss(self, G, D, inputs):
+            seen.setdefault("D", []).append((inputs.real_images.clone(), inputs.z.clone()))
+            logits = self.discriminate(D, self.real_input(inputs), inputs).logits
+            return {"d_real": torch.nn.functional.softplus(-logits).mean(),
+                    "loss": torch.nn.functional.softplus(-logits).mean()}
+
+    tiny_registry.add("loss", "per_sample", PerSample)
+
+    def one_step(batch_gpu, name):
+        seen.clear()
+        recipe = tiny_recipe().override(f"training.batch_gpu={batch_gpu}")
+        recipe.modules["loss"] = type(recipe.modules["loss"])("per_sample", {"r1_gamma": 1.0, "r1_interval": 1})
+        trainer = Trainer(recipe, tiny_dataset, tmp_path / name, registry=tiny_registry, progress=False,
+                          tensorboard=False)
+        grads = {}
+        step = trainer._optimizer_step
+
+        def capture(opt, module, clip):
+            grads["D" if opt is trainer.D_opt else "G"] = [p.grad.clone() for p in module.parameters()
+                                                           if p.grad is not None]
+            step(opt, module, clip)
+
+        trainer._optimizer_step = capture
+        logs = trainer.train_step()
+        return grads, {k: list(v) for k, v in seen.items()}, logs
+
+    whole, whole_seen, whole_logs = one_step("null", "whole")
+    rounds, rounds_seen, rounds_logs = one_step(2, "rounds")
+    assert [z.shape[0] for z in whole_seen["G"]] == [4]
+    assert [z.shape[0] for z in rounds_seen["G"]] == [2, 2]
+    assert [real.shape[0] for real, _ in rounds_seen["D"]] == [2, 2]
+    torch.testing.assert_close(torch.cat(rounds_seen["G"]), whole_seen["G"][0])
+    torch.testing.assert_close(torch.cat([real for real, _ in rounds_seen["D"]]), whole_seen["D"][0][0])
+    torch.testing.assert_close(torch.cat([z for _, z in rounds_seen["D"]]), whole_seen["D"][0][1])
+    for net in ("D", "G"):  # R1 (every step here) rides in the D step: per-sample too
+        assert len(rounds[net]) == len(whole[net]) > 0
+        for a, b in zip(rounds[net], whole[net]):
+            torch.testing.assert_close(a, 2 * b, rtol=1e-5, atol=1e-7)
+    # A rank's batch smaller than batch_gpu runs as one round.
+    _, larger_seen, _ = one_step(8, "larger")
+    assert [z.shape[0] for z in larger_seen["G"]] == [4]
+    # The logged terms are the rounds' means: the whole batch's values.
+    for key in ("G/loss", "D/loss", "d_real", "r1"):
+        assert rounds_logs[key] == pytest.approx(whole_logs[key], rel=1e-5), key
+
+
+def test_a_non_finite_round_skips_its_phase_step(tiny_recipe, tiny_registry, tiny_dataset, tmp_path):
+    """With rounds, the first round's gradients are already accumulated when a later round turns out non-finite:
+    the phase's optimizer step is skipped all the same (and the step counts as bad once)."""
+    from gan3d.core.objective import Objective
+
+    calls = []
+
+    class SecondRoundNaN(Objective):
+        def discriminator_loss(self, G, D, inputs):
+            terms = super().discriminator_loss(G, D, inputs)
+            calls.append(inputs.z.shape[0])
+            if len(calls) == 2:
+                terms["d_real"] = terms["d_real"] * float("nan")
+            return terms
+
+    tiny_registry.add("loss", "second_nan", SecondRoundNaN)
+    recipe = tiny_recipe().overrides(["training.batch_gpu=2", "training.max_bad_steps=1"])
+    recipe.modules["loss"] = type(recipe.modules["loss"])("second_nan", {"r1_gamma": 1.0, "r1_interval": 1})
+    trainer = Trainer(recipe, tiny_dataset, tmp_path / "job", registry=tiny_registry, progress=False,
+                      tensorboard=False)
+    d0 = [p.clone() for p in trainer.D.parameters()]
+    g0 = [p.clone() for p in trainer.G.parameters()]
+    logs = trainer.train_step()
+    assert calls == [2, 2] and trainer.bad_steps == 1
+    assert all(torch.equal(a, b) for a, b in zip(d0, trainer.D.parameters()))
+    assert not trainer.D_opt.state  # no D step (nor R1, which comes after the main rounds)
+    assert any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()))
+    assert "r1" not in logs and logs["d_real"] != logs["d_real"]  # the failed round's terms are logged

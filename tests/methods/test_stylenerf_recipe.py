@@ -57,6 +57,7 @@ def test_published_values():
         t = recipe.training
         assert (t["batch_size"], t["g_lr"], t["d_lr"], t["ema_kimg"]) == (spec["batch"], spec["lr"], spec["lr"],
                                                                          spec["ema"])
+        assert t["batch_gpu"] == spec["mbstd"]  # run_train.py: rounds of the minibatch-std group
         assert recipe.data == DATA and recipe.method == "stylenerf" and recipe.variant == variant
     recipe = stylenerf_recipe()
     m = {slot: v.kwargs for slot, v in recipe.modules.items()}

@@ -18,6 +18,13 @@ class TrainingConfig:
 
     Attributes:
         batch_size: global batch (split across ranks).
+        batch_gpu: samples in one round (``None``: one round of the rank's whole batch). Each phase
+            (D main, R1, G main, G regularizer) splits the rank's batch into rounds of this many, each
+            a full forward and backward with its own draws and running-statistic updates (minibatch-std
+            groups, style-mixing cutoff, path-length mean, ``w_avg``), and the rounds' gradients are
+            summed before the one optimizer step, as StyleGAN2-ADA's loop does with ``--batch-gpu``
+            (EG3D's, StyleNeRF's and EpiGRAF's too; their ranks' gradients are averaged, their rounds'
+            summed). A stage's per-rank batch must be a multiple of it, or smaller (then one round).
         g_lr, d_lr: Adam learning rates; g_betas, d_betas: Adam betas.
         ema_beta: fixed EMA decay per step (pi-GAN: 0.999); when ``None`` the decay follows
             StyleGAN2: ``0.5 ** (batch / (ema_kimg * 1000))`` with optional ``ema_rampup``.
@@ -52,6 +59,7 @@ class TrainingConfig:
     """
 
     batch_size: int = 32
+    batch_gpu: int | None = None
     g_lr: float = 0.0025
     d_lr: float = 0.0025
     g_betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
@@ -97,6 +105,10 @@ class TrainingConfig:
         for name in ("batch_size", "log_every"):
             if not isinstance(getattr(self, name), int):
                 raise RecipeError(f"training.{name} must be an integer, got {getattr(self, name)!r}")
+        if self.batch_gpu is not None and (isinstance(self.batch_gpu, bool) or not isinstance(self.batch_gpu, int)
+                                           or self.batch_gpu < 1):
+            raise RecipeError(f"training.batch_gpu must be a positive integer or null (one round of the whole "
+                              f"batch), got {self.batch_gpu!r}")
         for name in ("g_grad_clip", "d_grad_clip"):
             value = getattr(self, name)
             if not is_number(value) or value < 0:

@@ -105,9 +105,14 @@ class Trainer:
         self.recipe = recipe
         self.cfg = TrainingConfig.from_dict(recipe.training)
         self.schedule = StageSchedule(self.cfg)
-        if self.cfg.batch_size % self.world or any(
-                self.schedule.settings(i)["batch_size"] % self.world for i in range(len(self.schedule.stages))):
+        batches = [self.schedule.settings(i)["batch_size"] for i in range(len(self.schedule.stages))]
+        if self.cfg.batch_size % self.world or any(b % self.world for b in batches):
             raise RecipeError(f"every batch size must be divisible by the {self.world} ranks")
+        round_size = self.cfg.batch_gpu
+        if round_size is not None and any((b // self.world) % round_size for b in batches
+                                          if b // self.world > round_size):
+            raise RecipeError(f"training.batch_gpu {round_size} must divide every stage's batch per rank that is "
+                              f"larger ({sorted({b // self.world for b in batches})} on {self.world} rank(s))")
 
         torch.manual_seed(seed)  # the initial weights depend on the seed alone
         self.G: Generator = build_generator(recipe, registry).to(self.device)
@@ -459,35 +464,55 @@ class Trainer:
                         self.nimg / 1000)
         image_resolution = self.output_resolution()
 
-        def draw_inputs() -> LossInputs:
+        def draw_inputs() -> list[LossInputs]:
+            """This rank's share of a fresh draw, split into the rounds of ``training.batch_gpu``."""
             z = torch.randn(batch, self.G.z_dim, generator=self.rng)[lo:hi].to(self.device)
             cams = self.G.pose_sampler(batch, device="cpu", generator=self.rng)[lo:hi].to(self.device)
-            return LossInputs(real, labels, z, gen_cameras=cams, resolution=self.G.render_resolution,
-                              image_resolution=image_resolution, alpha=alpha, step=self.step,
-                              kimg=self.nimg / 1000, generator=None)
+            size = min(self.cfg.batch_gpu or per_rank, per_rank)
+            return [LossInputs(real[i:i + size], labels[i:i + size], z[i:i + size], gen_cameras=cams[i:i + size],
+                               resolution=self.G.render_resolution, image_resolution=image_resolution, alpha=alpha,
+                               step=self.step, kimg=self.nimg / 1000, generator=None)
+                    for i in range(0, per_rank, size)]
 
         logs: dict[str, float] = {}
         self._step_was_bad = False
         terms: dict[str, dict[str, Tensor]] = {}
 
+        def run_rounds(compute, rounds: list[LossInputs], phase: str, key: str | None = None
+                       ) -> tuple[dict[str, Tensor], bool]:
+            """``compute(inputs)`` on each round, each round's loss backpropagated as it is (the rounds'
+            gradients add up). Returns the terms averaged over the rounds ({} when ``compute`` has nothing to
+            add) and True, or the first non-finite round's terms and False (the rounds after it are not run)."""
+            total: dict[str, Tensor] = {}
+            for inputs in rounds:
+                out = compute(inputs)
+                if key is not None:
+                    terms[key] = out
+                if not out:
+                    return {}, True
+                if not self._check_finite(out, phase):
+                    return out, False
+                out["loss"].backward()
+                for k, v in out.items():
+                    total[k] = total.get(k, 0) + v.detach().float()
+            total = {k: v / len(rounds) for k, v in total.items()}
+            if key is not None:
+                terms[key] = total
+            return total, True
+
         def discriminator_phase() -> None:
             self.G.requires_grad_(False)
             self.D.requires_grad_(True)
             self.D_opt.zero_grad(set_to_none=True)
-            d_terms = terms["D"] = self.loss.discriminator_loss(self.G, self.D, draw_inputs())
-            ok = self._check_finite(d_terms, "discriminator")
-            if ok:
-                d_terms["loss"].backward()
-                if self.loss.regularize_discriminator_now(self.step):
-                    if self.loss.d_reg_own_step:  # StyleGAN2-ADA's separate 'Dreg' phase
-                        self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
-                        self.D_opt.zero_grad(set_to_none=True)
-                    reg = self.loss.discriminator_regularizer(self.D, draw_inputs())
-                    if reg:
-                        ok = self._check_finite(reg, "R1")
-                        if ok:
-                            reg["loss"].backward()
-                            logs["r1"] = float(reg["r1"])
+            _, ok = run_rounds(lambda x: self.loss.discriminator_loss(self.G, self.D, x), draw_inputs(),
+                               "discriminator", "D")
+            if ok and self.loss.regularize_discriminator_now(self.step):
+                if self.loss.d_reg_own_step:  # StyleGAN2-ADA's separate 'Dreg' phase
+                    self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
+                    self.D_opt.zero_grad(set_to_none=True)
+                reg, ok = run_rounds(lambda x: self.loss.discriminator_regularizer(self.D, x), draw_inputs(), "R1")
+                if ok and reg:
+                    logs["r1"] = float(reg["r1"])
             if ok:
                 self._optimizer_step(self.D_opt, self.D, self.cfg.d_grad_clip)
 
@@ -496,18 +521,19 @@ class Trainer:
             self._make_generator_trainable()
             self.G_opt.zero_grad(set_to_none=True)
             g_inputs = draw_inputs()
-            g_terms = terms["G"] = self.loss.generator_loss(self.G, self.D, g_inputs)
-            if self._check_finite(g_terms, "generator"):
-                g_terms["loss"].backward()
-                g_reg_now = self._g_reg_now()
-                if g_reg_now and self.loss.g_reg_own_step:  # a separate 'Greg' phase
-                    self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
-                    self.G_opt.zero_grad(set_to_none=True)
-                g_reg = self.loss.generator_regularizer(self.G, g_inputs) if g_reg_now else {}
-                if g_reg and self._check_finite(g_reg, "generator regularizer"):
-                    g_reg["loss"].backward()
-                    logs.update({k: float(v) for k, v in g_reg.items() if k != "loss"})
+            _, ok = run_rounds(lambda x: self.loss.generator_loss(self.G, self.D, x), g_inputs, "generator", "G")
+            if not ok:
+                return
+            g_reg_now = self._g_reg_now()
+            if g_reg_now and self.loss.g_reg_own_step:  # a separate 'Greg' phase
                 self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
+                self.G_opt.zero_grad(set_to_none=True)
+            if g_reg_now:  # a non-finite round ends the regularizer's rounds; the gradients so far are stepped
+                g_reg, ok = run_rounds(lambda x: self.loss.generator_regularizer(self.G, x), g_inputs,
+                                       "generator regularizer")
+                if ok:
+                    logs.update({k: float(v) for k, v in g_reg.items() if k != "loss"})
+            self._optimizer_step(self.G_opt, self.G, self.cfg.g_grad_clip)
 
         # The method's order: StyleGAN2-ADA (EG3D) and GIRAFFE update G first; pi-GAN and StyleSDF D first.
         first_g = self.loss.generator_step_first

@@ -4,7 +4,8 @@ Synthesis"): the FFHQ model at the three published specs, and a CPU-sized ``synt
 Sources: facebookresearch/StyleNeRF ``conf/model/stylenerf_ffhq.yaml`` (the FFHQ model),
 ``conf/spec/paper256.yaml``, ``paper512.yaml``, ``paper1024.yaml`` (the schedules), ``conf/config.yaml``
 (``aug: noaug``, ``cond: False``), ``scripts/train_ffhq_stylenerf.sh`` (``mirror=True``), ``run_train.py``
-(Adam (0, 0.99)) and ``training/training_loop.py`` (lazy regularization G every 4, D every 16; EMA
+(Adam (0, 0.99); ``batch_gpu`` = the spec's ``mbstd``: every phase in rounds of that many, their gradients
+summed) and ``training/training_loop.py`` (lazy regularization G every 4, D every 16; EMA
 half-life ``spec.ema`` kimg, no ramp-up).
 
 The variants are the FFHQ model at the three specs; the output side is the spec's:
@@ -144,9 +145,10 @@ def _official(variant: str) -> Recipe:
     }
     generator = {"render_resolution": RENDER_RESOLUTION, "num_importance": NUM_IMPORTANCE, "image_range": "tanh",
                  "groups": {"background": {"num_importance": 0}}}
-    training = {"batch_size": spec["batch"], "g_lr": spec["lr"], "d_lr": spec["lr"], "g_betas": [0.0, 0.99],
-                "d_betas": [0.0, 0.99], "ema_kimg": spec["ema"], "ema_rampup": None, "total_kimg": spec["kimg"],
-                "xflip": True, "lazy_reg_adam": True}
+    # run_train.py: ``args.batch_gpu = cfg.spec.mbstd``: each phase runs in rounds of the minibatch-std group.
+    training = {"batch_size": spec["batch"], "batch_gpu": spec["mbstd"], "g_lr": spec["lr"], "d_lr": spec["lr"],
+                "g_betas": [0.0, 0.99], "d_betas": [0.0, 0.99], "ema_kimg": spec["ema"], "ema_rampup": None,
+                "total_kimg": spec["kimg"], "xflip": True, "lazy_reg_adam": True}
     return Recipe("stylenerf", modules, generator, training, variant, data=copy.deepcopy(DATA))
 
 
@@ -169,8 +171,8 @@ def _synthetic() -> Recipe:
                               channel_max=s["d_channel_max"], mbstd_group_size=4)
     m["loss"].update(r1_gamma=1.0)
     recipe.generator.update(render_resolution=s["render"], num_importance=s["samples"])
-    recipe.training.update(batch_size=s["batch"], ema_kimg=s["batch"] * 20.0 / 64 / 10, total_kimg=s["kimg"],
-                           snapshot_kimg=0.5, image_snapshot_kimg=0.25, log_every=10)
+    recipe.training.update(batch_size=s["batch"], batch_gpu=4, ema_kimg=s["batch"] * 20.0 / 64 / 10,
+                           total_kimg=s["kimg"], snapshot_kimg=0.5, image_snapshot_kimg=0.25, log_every=10)
     recipe.variant = "synthetic"
     # The embedded set is stored at its training size, square: nothing to do.
     recipe.data = {"labels": "unused", "preprocessing": []}
