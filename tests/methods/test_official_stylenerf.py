@@ -97,6 +97,20 @@ def test_import_reads_the_sizes_and_options_from_the_pickle(pickle_path):
     assert (m["upsampler"]["fade_start_kimg"], m["upsampler"]["fade_end_kimg"]) == (0.0, 0.0)
 
 
+def test_any_variant_imports_into_the_official_world(pickle_path, tmp_path):
+    """The official cameras look at the origin and NeRF++'s background lies outside the unit sphere about it,
+    whichever variant's training settings the import takes: the synthetic variant's own world (cameras 2.7 from
+    (0, 0, 0.2), a background sphere of 3.3) must not come with them."""
+    imported = StyleNeRFImporter().load(pickle_path, variant="synthetic")
+    m = {slot: spec.kwargs for slot, spec in imported.recipe.modules.items()}
+    assert m["pose_sampler"]["pivot"] == m["pose_sampler"]["orbit_center"] == [0.0, 0.0, 0.0]
+    assert m["background/point_sampler"]["sphere_radius"] == m["background/point_embedder"]["sphere_radius"] == 1.0
+    assert imported.recipe.variant == "synthetic" and imported.recipe.training["batch_gpu"] == 4
+    for key, ours in render(write_imported_checkpoint(imported, tmp_path / "synthetic.pt")).items():
+        median = (ours - EXPECTED[key]).abs().median().item()
+        assert median < 1e-4, f"{key}: median abs difference {median:.3g}"
+
+
 def test_the_recipe_cameras_cast_the_official_rays(checkpoint):
     G, recipe = load_generator(checkpoint)
     samples = G.point_sampler(recipe_cameras(recipe), (8, 8))

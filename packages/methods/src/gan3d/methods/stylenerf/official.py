@@ -219,7 +219,13 @@ def recipe_from_official(G: OfficialObject, D: OfficialObject | None, variant: s
     m["pose_sampler"].update(
         yaw_mean=math.pi / 2 + sum(map(float, range_u)) / 2, yaw_stddev=(float(range_u[1]) - float(range_u[0])) / 2,
         polar_mean=sum(map(float, range_v)) / 2, polar_stddev=(float(range_v[1]) - float(range_v[0])) / 2,
-        radius=float(radius[0]), fov=float(camera["fov"]), focal=0.0)
+        radius=float(radius[0]), fov=float(camera["fov"]), focal=0.0,
+        # The official world, whatever the variant whose settings the rest comes from: the cameras look at the
+        # origin (camera.py look_at) and NeRF++'s background lies outside the unit sphere about it
+        # (depth2pts_outside); the synthetic variant's own world is 2.7 from (0, 0, 0.2) with a sphere of 3.3.
+        pivot=[0.0, 0.0, 0.0], orbit_center=[0.0, 0.0, 0.0])
+    m["background/point_sampler"].update(sphere_radius=1.0)
+    m["background/point_embedder"].update(sphere_radius=1.0)
     depth_range = [float(x) for x in camera["depth_range"]]
     m["point_sampler"].update(num_samples=int(renderer["n_ray_samples"]), ray_start=depth_range[0],
                               ray_end=depth_range[1])
