@@ -60,3 +60,25 @@ def test_the_script_needs_one_of_out_and_check(capsys):
     with pytest.raises(SystemExit) as error:
         stylenerf_train.main(["/nonexistent"])
     assert error.value.code == 2 and "one of --out" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as error:
+        stylenerf_train.main(["/nonexistent", "--gradients", "x.pkl", "--draws", "1"])
+    assert error.value.code == 2 and "--draws must be at least 2" in capsys.readouterr().err
+
+
+def test_mean_gradient_comparison_on_hand_made_draws():
+    """Two draws a side: the means, the halves' cosines and the norm ratio by hand; a tensor zero on both sides is
+    left out, a tensor named on one side only too, and the tensor whose sides disagree comes first."""
+    official = [{"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([2.0]), "z": torch.zeros(3), "only": torch.ones(1)},
+                {"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([2.0]), "z": torch.zeros(3), "only": torch.ones(1)}]
+    ours = [{"a": torch.tensor([2.0, 2.0]), "b": torch.tensor([-1.0]), "z": torch.zeros(3)},
+            {"a": torch.tensor([2.0, 2.0]), "b": torch.tensor([-1.0]), "z": torch.zeros(3)}]
+    rows = stylenerf_train.compare_mean_gradients(official, ours)
+    assert [r["tensor"] for r in rows] == ["b", "a"]
+    b, a = rows
+    assert b["cross"] == pytest.approx(-1.0) and b["official_halves"] == b["ours_halves"] == pytest.approx(1.0)
+    assert b["norm_ratio"] == pytest.approx(0.5)
+    # a: official mean (1, 1), ours (2, 2): same direction, twice the norm; official halves (1, 0) vs (1, 2).
+    assert a["cross"] == pytest.approx(1.0) and a["norm_ratio"] == pytest.approx(2.0)
+    assert a["official_halves"] == pytest.approx(1 / 5 ** 0.5) and a["ours_halves"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same number"):
+        stylenerf_train.compare_mean_gradients(official, ours[:1])

@@ -8,6 +8,7 @@ the user gives (plus ``einops``, its requirement, from ``--pythonpath``).
         --out official_12kimg.pt
     python tools/run.py eval --model official_12kimg.pt --test_pose --test_depth --estimator_weights ...
     python tools/official/stylenerf_train.py /path/to/StyleNeRF --pythonpath ... --check FILE.pkl
+    python tools/official/stylenerf_train.py /path/to/StyleNeRF --pythonpath ... --gradients FILE.pkl --draws 16
 
 What runs is the official training iteration, unchanged: ``training/loss.py``'s ``StyleGAN2Loss`` (non-saturating
 loss, style mixing, path-length regularization on half the round, R1 on the reals, the NeRF path regularization
@@ -35,6 +36,14 @@ learning rate, batch, R1 gamma, EMA), built by ``tools/bench_official.py``'s Sty
   ``conv_clamp`` 256 is kept;
 * the data: the gan3d set's PNGs through ``EG3DDataset``, drawn at random with x-flips per image (the
   official ``ImageFolderDataset(xflip=True)`` with its ``InfiniteSampler``), as uint8 into the loop.
+
+``--gradients`` compares one phase's expected gradients (``--phase Gmain`` or ``Dmain``) at a snapshot's training
+weights (``G`` and ``D``, fully grown), with the randomness of training on: ``--draws`` batches of 4 (the same latents
+and reals on both sides; each side draws its own cameras, noise, jitter, background latents, style mixing and
+regularization pixels) through the official ``accumulate_gradients`` and through gan3d's objective on the import,
+the official gradients renamed and turned into gan3d's frame as the importer does; per parameter tensor it prints
+the cosine of the two sides' mean gradients beside the cosine between the two halves of the draws of each side
+(how far the draws alone move a mean) and the ratio of their norms.
 
 The snapshots (``network-snapshot-<kimg>.pkl``: ``G``, ``D``, ``G_ema``, ``augment_pipe``, ``training_set_kwargs``)
 import with ``tools/run.py import --method stylenerf``. After writing each one (and alone with ``--check``) the
@@ -179,6 +188,94 @@ def _check(adapter, G_ema, path: Path, recipe, strict: bool = True) -> dict[str,
     return out
 
 
+def compare_mean_gradients(official: list[dict[str, torch.Tensor]], ours: list[dict[str, torch.Tensor]]
+                           ) -> list[dict[str, float | str]]:
+    """Per tensor named on both sides (and not zero on both): ``cross``, the cosine of the two sides' mean gradients;
+    ``official_halves`` and ``ours_halves``, the cosine between the means of the first and the second half of one
+    side's draws; ``norm_ratio``, ``|mean ours| / |mean official|``. Rows sorted by how far ``cross`` falls below
+    the lower of the two halves' cosines (the suspects first)."""
+    if len(official) != len(ours) or len(official) < 2:
+        raise ValueError(f"need the same number (>= 2) of draws on both sides, got {len(official)} and {len(ours)}")
+    half = len(official) // 2
+
+    def mean(draws, key, part=slice(None)):
+        return torch.stack([d[key].float() for d in draws[part]]).mean(0).flatten()
+
+    def cos(a, b):
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=0, eps=1e-30))
+
+    rows = []
+    for key in [k for k in ours[0] if k in official[0]]:
+        a, b = mean(official, key), mean(ours, key)
+        if not (a.any() or b.any()):
+            continue
+        first, second = slice(0, half), slice(half, None)
+        rows.append({"tensor": key, "cross": cos(a, b),
+                     "official_halves": cos(mean(official, key, first), mean(official, key, second)),
+                     "ours_halves": cos(mean(ours, key, first), mean(ours, key, second)),
+                     "norm_ratio": float(b.norm() / a.norm().clamp_min(1e-30))})
+    return sorted(rows, key=lambda r: r["cross"] - min(r["official_halves"], r["ours_halves"]))
+
+
+def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, dataset) -> list[dict]:
+    """``draws`` gradients of ``phase`` per side at the training weights of snapshot ``path`` (module docstring)."""
+    from gan3d.core.generator import build_generator, build_module
+    from gan3d.core.objective import LossInputs
+    from gan3d.methods.stylenerf.official import StyleNeRFImporter, generator_state
+
+    with open(path, "rb") as f:
+        data = pickle.load(f)
+    G, D = data["G"].train(), data["D"].train()
+    _fp32(G)
+    loss_spec, up = recipe.modules["loss"].kwargs, recipe.modules["upsampler"].kwargs
+    loss = official.loss.StyleGAN2Loss(
+        device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D, augment_pipe=None,
+        style_mixing_prob=float(loss_spec["style_mixing_prob"]), r1_gamma=float(loss_spec["r1_gamma"]),
+        pl_batch_shrink=int(loss_spec["pl_batch_shrink"]), pl_decay=float(loss_spec["pl_decay"]),
+        pl_weight=float(loss_spec["pl_weight"]), curriculum=[float(up["fade_start_kimg"]), float(up["fade_end_kimg"])])
+    kimg = max(float(up["fade_end_kimg"]), 0.0) + 1.0  # fully grown on both sides
+    loss.set_alpha(int(kimg * 1000))
+    imported = StyleNeRFImporter().load(path)
+    ours_G = build_generator(imported.recipe).train()
+    ours_G.load_state_dict(imported.G)
+    ours_D = build_module(imported.recipe, "discriminator").train()
+    ours_D.load_state_dict(imported.D, strict=False)  # the official D.alpha is not one of gan3d's
+    objective = build_module(imported.recipe, "loss")
+    for module in (ours_G, ours_D, objective):
+        for m in module.modules():
+            if hasattr(m, "set_training_step"):
+                m.set_training_step(int(kimg * 1000) // 8, kimg)
+    reals = _images(Path(dataset), int(up["image_resolution"]))
+    batch, out = 4, {"official": [], "ours": []}
+    for k in range(draws):
+        gen = torch.Generator().manual_seed(1000 + k)
+        img = reals[torch.randint(len(reals), (batch,), generator=gen)].float() / 127.5 - 1
+        z = torch.randn(batch, G.z_dim, generator=gen)
+        for side, (g_net, d_net) in (("official", (G, D)), ("ours", (ours_G, ours_D))):
+            net = g_net if phase == "Gmain" else d_net
+            g_net.requires_grad_(False)
+            d_net.requires_grad_(False)
+            net.requires_grad_(True)
+            for p in net.parameters():
+                p.grad = None
+            if side == "official":
+                loss.accumulate_gradients(phase=phase, real_img={"img": img.clone()}, real_c=torch.zeros(batch, 0),
+                                          gen_z=z, gen_c=torch.zeros(batch, 0), fake_img=None, sync=False, gain=1)
+            else:
+                inputs = LossInputs(img.clone(), torch.zeros(batch, 25), z, gen_cameras=ours_G.pose_sampler(batch),
+                                    resolution=ours_G.render_resolution, image_resolution=int(up["image_resolution"]),
+                                    step=int(kimg * 1000) // 8, kimg=kimg)
+                terms = (objective.generator_loss(ours_G, ours_D, inputs) if phase == "Gmain"
+                         else objective.discriminator_loss(ours_G, ours_D, inputs))
+                terms["loss"].backward()
+            grads = {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+                     for n, p in net.named_parameters()}
+            if side == "official" and phase == "Gmain":
+                grads = generator_state(grads, imported.recipe)
+            out[side].append(grads)
+    return out["official"], out["ours"]
+
+
 def _images(folder: Path, size: int) -> torch.Tensor:
     """``[N, 3, size, size]`` uint8: every image of an EG3D-layout set, unflipped (graf_train.py's reader, back
     to the 8-bit values the official loop resizes and scales)."""
@@ -196,6 +293,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="folder for network-snapshot-*.pkl (must not hold any)")
     parser.add_argument("--check", type=Path, default=None,
                         help="only compare this snapshot's official render with its gan3d import's")
+    parser.add_argument("--gradients", type=Path, default=None,
+                        help="only compare the official and gan3d expected gradients at this snapshot's weights")
+    parser.add_argument("--phase", choices=["Gmain", "Dmain"], default="Gmain", help="with --gradients")
+    parser.add_argument("--draws", type=int, default=16, help="with --gradients: batches of 4 per side (>= 2)")
     parser.add_argument("--dataset", type=Path, default=None, help="gan3d set (default: the synthetic head set)")
     parser.add_argument("--variant", default="synthetic", help="gan3d stylenerf recipe whose sizes are trained")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe override")
@@ -207,8 +308,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="images per round, accumulated into each step (default: the D's mbstd group, as "
                              "run_train.py's batch_gpu = spec.mbstd)")
     args = parser.parse_args(argv)
-    if (args.out is None) == (args.check is None):
-        parser.error("give one of --out (train) and --check (compare a snapshot)")
+    if sum(x is not None for x in (args.out, args.check, args.gradients)) != 1:
+        parser.error("give one of --out (train), --check (compare a snapshot's render) and --gradients (compare "
+                     "its expected gradients)")
+    if args.draws < 2:
+        parser.error(f"--draws must be at least 2 (two halves to compare), got {args.draws}")
 
     recipe = scaled_recipe(args.variant, args.set)
     adapter, official = _official(args.root.resolve(), args.pythonpath, recipe)
@@ -216,6 +320,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.check is not None:
         with open(args.check, "rb") as f:
             _check(adapter, pickle.load(f)["G_ema"], args.check, recipe)
+        return
+    if args.gradients is not None:
+        from gan3d.core.data.synthetic_dataset import make_synthetic_dataset
+
+        torch.manual_seed(args.seed)
+        np.random.seed(args.seed)
+        rows = compare_mean_gradients(*_gradients(adapter, official, recipe, args.gradients, args.phase, args.draws,
+                                                  args.dataset or make_synthetic_dataset()))
+        print(f"{args.phase}, {args.draws} draws of 4 per side: {'tensor':50s} cross  official|official  "
+              "gan3d|gan3d  |gan3d| / |official|")
+        for r in rows:
+            print(f"{r['tensor'][:70]:70s} {r['cross']:+.3f} {r['official_halves']:+.3f} {r['ours_halves']:+.3f} "
+                  f"{r['norm_ratio']:.3f}")
+        med = {k: float(np.median([r[k] for r in rows])) for k in ("cross", "official_halves", "ours_halves",
+                                                                   "norm_ratio")}
+        print(f"median over {len(rows)} tensors: cross {med['cross']:.3f}, official halves "
+              f"{med['official_halves']:.3f}, gan3d halves {med['ours_halves']:.3f}, "
+              f"norm ratio {med['norm_ratio']:.3f}")
         return
     args.out.mkdir(parents=True, exist_ok=True)
     if any(args.out.glob("network-snapshot-*.pkl")):
