@@ -188,6 +188,16 @@ def _check(adapter, G_ema, path: Path, recipe, strict: bool = True) -> dict[str,
     return out
 
 
+def _official_loss(official, G, D, recipe):
+    """The official ``StyleGAN2Loss`` of ``G`` and ``D`` with the recipe's loss options and fade-in curriculum."""
+    loss_spec, up = recipe.modules["loss"].kwargs, recipe.modules["upsampler"].kwargs
+    return official.loss.StyleGAN2Loss(
+        device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D, augment_pipe=None,
+        style_mixing_prob=float(loss_spec["style_mixing_prob"]), r1_gamma=float(loss_spec["r1_gamma"]),
+        pl_batch_shrink=int(loss_spec["pl_batch_shrink"]), pl_decay=float(loss_spec["pl_decay"]),
+        pl_weight=float(loss_spec["pl_weight"]), curriculum=[float(up["fade_start_kimg"]), float(up["fade_end_kimg"])])
+
+
 def compare_mean_gradients(official: list[dict[str, torch.Tensor]], ours: list[dict[str, torch.Tensor]]
                            ) -> list[dict[str, float | str]]:
     """Per tensor named on both sides (and not zero on both): ``cross``, the cosine of the two sides' mean gradients;
@@ -217,7 +227,8 @@ def compare_mean_gradients(official: list[dict[str, torch.Tensor]], ours: list[d
     return sorted(rows, key=lambda r: r["cross"] - min(r["official_halves"], r["ours_halves"]))
 
 
-def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, dataset) -> list[dict]:
+def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, dataset
+               ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]]:
     """``draws`` gradients of ``phase`` per side at the training weights of snapshot ``path`` (module docstring)."""
     from gan3d.core.generator import build_generator, build_module
     from gan3d.core.objective import LossInputs
@@ -227,13 +238,10 @@ def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, da
         data = pickle.load(f)
     G, D = data["G"].train(), data["D"].train()
     _fp32(G)
-    loss_spec, up = recipe.modules["loss"].kwargs, recipe.modules["upsampler"].kwargs
-    loss = official.loss.StyleGAN2Loss(
-        device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D, augment_pipe=None,
-        style_mixing_prob=float(loss_spec["style_mixing_prob"]), r1_gamma=float(loss_spec["r1_gamma"]),
-        pl_batch_shrink=int(loss_spec["pl_batch_shrink"]), pl_decay=float(loss_spec["pl_decay"]),
-        pl_weight=float(loss_spec["pl_weight"]), curriculum=[float(up["fade_start_kimg"]), float(up["fade_end_kimg"])])
+    up = recipe.modules["upsampler"].kwargs
+    loss = _official_loss(official, G, D, recipe)
     kimg = max(float(up["fade_end_kimg"]), 0.0) + 1.0  # fully grown on both sides
+    step = int(kimg * 1000) // int(recipe.training["batch_size"])
     loss.set_alpha(int(kimg * 1000))
     imported = StyleNeRFImporter().load(path)
     ours_G = build_generator(imported.recipe).train()
@@ -244,7 +252,7 @@ def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, da
     for module in (ours_G, ours_D, objective):
         for m in module.modules():
             if hasattr(m, "set_training_step"):
-                m.set_training_step(int(kimg * 1000) // 8, kimg)
+                m.set_training_step(step, kimg)
     reals = _images(Path(dataset), int(up["image_resolution"]))
     batch, out = 4, {"official": [], "ours": []}
     for k in range(draws):
@@ -264,7 +272,7 @@ def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, da
             else:
                 inputs = LossInputs(img.clone(), torch.zeros(batch, 25), z, gen_cameras=ours_G.pose_sampler(batch),
                                     resolution=ours_G.render_resolution, image_resolution=int(up["image_resolution"]),
-                                    step=int(kimg * 1000) // 8, kimg=kimg)
+                                    step=step, kimg=kimg)
                 terms = (objective.generator_loss(ours_G, ours_D, inputs) if phase == "Gmain"
                          else objective.discriminator_loss(ours_G, ours_D, inputs))
                 terms["loss"].backward()
@@ -355,12 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     G_ema = copy.deepcopy(G).eval()
 
     up, loss_spec, t = recipe.modules["upsampler"].kwargs, recipe.modules["loss"].kwargs, recipe.training
-    loss = official.loss.StyleGAN2Loss(
-        device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D, augment_pipe=None,
-        style_mixing_prob=float(loss_spec["style_mixing_prob"]), r1_gamma=float(loss_spec["r1_gamma"]),
-        pl_batch_shrink=int(loss_spec["pl_batch_shrink"]), pl_decay=float(loss_spec["pl_decay"]),
-        pl_weight=float(loss_spec["pl_weight"]),
-        curriculum=[float(up["fade_start_kimg"]), float(up["fade_end_kimg"])])
+    loss = _official_loss(official, G, D, recipe)
     phases = []
     for name, module, lr, betas, interval in (
             ("G", G, t["g_lr"], t["g_betas"], int(loss_spec["pl_interval"])),
