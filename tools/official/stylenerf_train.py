@@ -231,6 +231,7 @@ def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, da
                ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, torch.Tensor]]]:
     """``draws`` gradients of ``phase`` per side at the training weights of snapshot ``path`` (module docstring)."""
     from gan3d.core.generator import build_generator, build_module
+    from gan3d.core.interfaces import Scheduled
     from gan3d.core.objective import LossInputs
     from gan3d.methods.stylenerf.official import StyleNeRFImporter, generator_state
 
@@ -247,11 +248,11 @@ def _gradients(adapter, official, recipe, path: Path, phase: str, draws: int, da
     ours_G = build_generator(imported.recipe).train()
     ours_G.load_state_dict(imported.G)
     ours_D = build_module(imported.recipe, "discriminator").train()
-    ours_D.load_state_dict(imported.D, strict=False)  # the official D.alpha is not one of gan3d's
+    ours_D.load_state_dict(imported.D)  # the importer has dropped the official D.alpha
     objective = build_module(imported.recipe, "loss")
     for module in (ours_G, ours_D, objective):
         for m in module.modules():
-            if hasattr(m, "set_training_step"):
+            if isinstance(m, Scheduled):  # as the trainer sets the progress
                 m.set_training_step(step, kimg)
     reals = _images(Path(dataset), int(up["image_resolution"]))
     batch, out = 4, {"official": [], "ours": []}
