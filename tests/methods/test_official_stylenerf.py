@@ -99,8 +99,9 @@ def test_import_reads_the_sizes_and_options_from_the_pickle(pickle_path):
 
 def test_any_variant_imports_into_the_official_world(pickle_path, tmp_path):
     """The official cameras look at the origin and NeRF++'s background lies outside the unit sphere about it,
-    whichever variant's training settings the import takes: the synthetic variant's own world (cameras 2.7 from
-    (0, 0, 0.2), a background sphere of 3.3) must not come with them."""
+    whichever variant's training settings the import takes: a recipe's other world (the head set's own,
+    cameras 2.7 from (0, 0, 0.2) and a background sphere of 3.3, as SYNTHETIC_DATA_WORLD sets) must not come
+    with them."""
     imported = StyleNeRFImporter().load(pickle_path, variant="synthetic")
     m = {slot: spec.kwargs for slot, spec in imported.recipe.modules.items()}
     assert m["pose_sampler"]["pivot"] == m["pose_sampler"]["orbit_center"] == [0.0, 0.0, 0.0]

@@ -14,12 +14,12 @@ import gan3d.core.plugin as core_plugin
 import gan3d.renderers.plugin as renderers_plugin
 from gan3d.core import hookimpl
 from gan3d.core.cameras import focal_to_intrinsics
-from gan3d.core.generator import build_generator
+from gan3d.core.generator import build_generator, build_module
 from gan3d.core.interfaces import FeatureDecoder, PointEmbedder, PointSampler, PoseSampler, StochasticityMapper
 from gan3d.core.recipe import ModuleSpec, Recipe
 from gan3d.core.registry import Registry, get_registry
 from gan3d.core.types import Cameras, Field, RaySamples
-from gan3d.methods.stylenerf.recipe import DATA, SPECS, VARIANTS, stylenerf_recipe
+from gan3d.methods.stylenerf.recipe import DATA, SPECS, SYNTHETIC_DATA_WORLD, VARIANTS, stylenerf_recipe
 
 #: Official totals (tools/reference/stylenerf_official.py on facebookresearch/StyleNeRF 7f5610a).
 OFFICIAL = {"ffhq256": (5_264_749, 23_052_353, 17), "ffhq512": (5_411_840, 27_774_017, 19),
@@ -73,6 +73,31 @@ def test_published_values():
     assert recipe.training["xflip"] is True and recipe.generator["groups"] == {"background": {"num_importance": 0}}
     with pytest.raises(ValueError, match="ffhq256, ffhq512, ffhq1024, synthetic"):
         stylenerf_recipe("afhq256")
+
+
+def test_synthetic_cameras_are_the_sets_moved_onto_nerfplusplus_unit_sphere():
+    """The synthetic variant is the head set's world (cameras 2.7 from the pivot (0, 0, 0.2)) scaled by 1 / 2.7
+    about that pivot: the same view directions and field of view, so the same images, with the cameras on the unit
+    sphere about the origin that NeRF++'s background needs, and the same samples along the rays."""
+    synthetic = stylenerf_recipe("synthetic")
+    data_world = synthetic.overrides(SYNTHETIC_DATA_WORLD)
+    pivot = torch.tensor([0.0, 0.0, 0.2])
+    ours = build_module(synthetic, "pose_sampler")(64, generator=torch.Generator().manual_seed(1))
+    sets = build_module(data_world, "pose_sampler")(64, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(ours.cam2world[:, :3, :3], sets.cam2world[:, :3, :3])  # same view directions
+    torch.testing.assert_close(ours.cam2world[:, :3, 3], (sets.cam2world[:, :3, 3] - pivot) / 2.7)
+    torch.testing.assert_close(ours.intrinsics, sets.intrinsics)  # same field of view
+    torch.testing.assert_close(ours.cam2world[:, :3, 3].norm(dim=-1), torch.ones(64))
+    assert float((sets.cam2world[:, :3, 3] - pivot).norm(dim=-1).sub(2.7).abs().max()) < 1e-5  # the set's rig
+
+    a = build_module(synthetic, "point_sampler")(ours, (4, 4), generator=torch.Generator().manual_seed(2))
+    b = build_module(data_world, "point_sampler")(sets, (4, 4), generator=torch.Generator().manual_seed(2))
+    points_a, points_b = (s.origins[:, :, None] + s.depths * s.directions[:, :, None] for s in (a, b))
+    torch.testing.assert_close(points_a, (points_b - pivot) / 2.7)
+    # ... all inside the unit sphere, in front of the background (which begins at radius 2).
+    assert float(points_a.norm(dim=-1).max()) < 1.0
+    bg = synthetic.modules["background/point_sampler"].kwargs
+    assert bg["sphere_radius"] == synthetic.modules["background/point_embedder"].kwargs["sphere_radius"] == 1.0
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -285,11 +310,14 @@ def test_synthetic_generator_renders_at_its_fade_in(synthetic_generator):
     torch.testing.assert_close(full.image, again.image)  # the seed fixes the background latent
     assert low.image.shape == (2, 3, 16, 16)
     torch.testing.assert_close(low.image, low.image_raw)
-    assert full.alpha.le(1).all() and full.depth.le(3.3 * 1.02).all()  # the foreground's, not the background's
+    assert full.alpha.le(1).all() and full.depth.le(3.3 / 2.7 * 1.02).all()  # the foreground's, not the background's
     # 8 + 8 foreground intervals then 4 background ones, in depth order.
     depths = full.aux["interval_depths"]
     assert depths.shape == (2, 16 * 16, 20, 1) and depths.diff(dim=-2).ge(0).all()
-    assert depths[..., 16:, :].min() > 2 * 3.3 - 2.9  # the background starts on the sphere of radius 6.6
+    # The foreground ends at 3.3 / 2.7 along the axis (a little more along the off-axis rays); the background
+    # starts where a ray from the camera, 1 from the origin and looking at it, leaves the sphere of radius 2
+    # (inverse radius 0.5): about 3 from the camera.
+    assert depths[..., :16, :].max() < 3.3 / 2.7 * 1.02 and depths[..., 16:, :].min() > 2.9
     composited = (full.aux["interval_weights"] * full.aux["interval_features"]).sum(-2)
     torch.testing.assert_close(composited.transpose(1, 2).reshape(2, -1, 16, 16), full.features, atol=1e-5, rtol=1e-5)
     G.chunk = 100  # chunks of rays: their intervals are concatenated

@@ -21,16 +21,11 @@ half-life ``ema_kimg`` and the buffers copied, and snapshots pickled as its ``sn
 is written out here because the official one is CUDA-only (``torch.device('cuda')``, CUDA events).
 
 The configuration is gan3d's ``synthetic`` recipe (sizes, samples, upsampler and discriminator widths, curriculum,
-learning rate, batch, R1 gamma, EMA), built by ``tools/bench_official.py``'s StyleNeRF adapter as
-``conf/model/stylenerf_ffhq.yaml`` builds the FFHQ model, with three changes:
+learning rate, batch, R1 gamma, EMA, and its world: the synthetic set's scaled by 1 / 2.7 onto NeRF++'s unit
+sphere, cameras 1 from the origin, the background from radius 2, as the recipe's docstring explains), built by
+``tools/bench_official.py``'s StyleNeRF adapter as ``conf/model/stylenerf_ffhq.yaml`` builds the FFHQ model (the
+adapter refuses a recipe whose cameras are off that sphere), with two changes:
 
-* the world is the synthetic set's scaled by 1 / 2.7 about its pivot: NeRF++'s background lies outside the
-  unit sphere about the origin (``depth2pts_outside``) and StyleNeRF's FFHQ cameras sit on that sphere, 1 from
-  the origin, while the set's cameras are 2.7 from the pivot (0, 0, 0.2); so the cameras here are 1 from the
-  origin, the foreground samples between 2.25 / 2.7 and 3.3 / 2.7 along the viewing axis (the recipe's near
-  and far, scaled) and the background begins at radius 2 (``bg_start`` 0.5, as in the FFHQ model). The images
-  do not change under the scaling: the same field of view (13.4 degrees, the set's focal 4.2647), the same
-  yaw / polar prior (the recipe's ``N(pi/2, 0.3)``, ``N(pi/2, 0.155)``);
 * float32 throughout (the official ``--fp32`` switches fp16 off in the same places; its upsampler blocks
   after the first are switched off by hand, as the bench adapter's ``fp32`` precision does); the recipe's
   ``conv_clamp`` 256 is kept;
@@ -73,22 +68,6 @@ import torch
 #: the median difference of the official and the imported renders of a trained snapshot: float rounding, as
 #: amplified by the network (tests/methods' fidelity test of the untrained network: median about 1e-5).
 TOLERANCE = 1e-4
-
-
-def scaled_recipe(variant: str = "synthetic", overrides: list[str] | None = None):
-    """gan3d's StyleNeRF ``variant`` with the synthetic set's world scaled by 1 / (camera distance) about its pivot:
-    cameras 1 from the origin, NeRF++'s unit sphere, the foreground range scaled (module docstring)."""
-    from gan3d.methods.stylenerf.recipe import stylenerf_recipe
-
-    recipe = stylenerf_recipe(variant).overrides(overrides or [])
-    pose = recipe.modules["pose_sampler"].kwargs
-    sampler = recipe.modules["point_sampler"].kwargs
-    scale = float(pose["radius"])
-    near, far = float(sampler["ray_start"]) / scale, float(sampler["ray_end"]) / scale
-    return recipe.overrides([
-        "pose_sampler.radius=1.0", "pose_sampler.pivot=[0.0,0.0,0.0]", "pose_sampler.orbit_center=[0.0,0.0,0.0]",
-        f"point_sampler.ray_start={near!r}", f"point_sampler.ray_end={far!r}",
-        "background/point_sampler.sphere_radius=1.0", "background/point_embedder.sphere_radius=1.0"])
 
 
 def _official(root: Path, pythonpath: list[Path], recipe):
@@ -323,7 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.draws < 2:
         parser.error(f"--draws must be at least 2 (two halves to compare), got {args.draws}")
 
-    recipe = scaled_recipe(args.variant, args.set)
+    from gan3d.methods.stylenerf.recipe import stylenerf_recipe
+
+    recipe = stylenerf_recipe(args.variant).overrides(args.set)
     adapter, official = _official(args.root.resolve(), args.pythonpath, recipe)
     torch.set_num_threads(args.threads)
     if args.check is not None:
@@ -353,7 +334,6 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.out}: holds snapshots already (nothing was overwritten); choose another --out")
 
     from gan3d.core.data.synthetic_dataset import make_synthetic_dataset
-    from gan3d.methods.stylenerf.recipe import stylenerf_recipe
 
     np.random.seed(args.seed)  # training_loop: random_seed * world_size + rank, one process
     torch.manual_seed(args.seed)
@@ -385,8 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     snapshots = sorted({int(round(k * 1000)) for k in args.snapshot_kimg})
     total = int(round(args.kimg * 1000))
     (args.out / "config.json").write_text(json.dumps({
-        "recipe": args.variant, "set": args.set, "seed": args.seed, "world_scale": 1 / float(
-            stylenerf_recipe(args.variant).overrides(args.set).modules["pose_sampler"].kwargs["radius"]),
+        "recipe": args.variant, "set": args.set, "seed": args.seed,
         "G_kwargs": G_kwargs,
         "batch": batch, "batch_gpu": batch_gpu, "ema_kimg": ema_kimg, "dataset": str(dataset)}, indent=1, default=str))
     print(f"official StyleNeRF, {sum(p.numel() for p in G.parameters())} G / {sum(p.numel() for p in D.parameters())}"

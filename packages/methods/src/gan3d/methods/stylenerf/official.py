@@ -222,7 +222,7 @@ def recipe_from_official(G: OfficialObject, D: OfficialObject | None, variant: s
         radius=float(radius[0]), fov=float(camera["fov"]), focal=0.0,
         # The official world, whatever the variant whose settings the rest comes from: the cameras look at the
         # origin (camera.py look_at) and NeRF++'s background lies outside the unit sphere about it
-        # (depth2pts_outside); the synthetic variant's own world is 2.7 from (0, 0, 0.2) with a sphere of 3.3.
+        # (depth2pts_outside); the synthetic variant's world is this one, a recipe with --set lines may not be.
         pivot=[0.0, 0.0, 0.0], orbit_center=[0.0, 0.0, 0.0])
     m["background/point_sampler"].update(sphere_radius=1.0)
     m["background/point_embedder"].update(sphere_radius=1.0)

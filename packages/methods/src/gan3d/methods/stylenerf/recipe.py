@@ -30,8 +30,17 @@ magnitude EMA 0.999, clamp 256) growing from 32 px to the output between 500 and
 half batch, decay 0.01), NeRF path regularization on a 16 x 16 grid, R1 every 16; x-flips; no ADA.
 
 ``synthetic`` is not an official configuration: the same modules at CPU widths for the embedded 64-px
-synthetic head set (its cameras: radius 2.7 about the pivot (0, 0, 0.2), focal 4.2647), rendering 16 px
-and growing through 32 to 64 px (two levels, as the official 32 -> 256 has three) early in a short run.
+synthetic head set, rendering 16 px and growing through 32 to 64 px (two levels, as the official 32 -> 256
+has three) early in a short run. It lives in StyleNeRF's own world, the set's scaled by 1 / 2.7 about its
+pivot: the set's cameras are 2.7 from (0, 0, 0.2) with focal 4.2647, and NeRF++'s background is defined
+outside the unit sphere about the origin (``depth2pts_outside``) with the cameras on that sphere, as in the
+FFHQ model. So the cameras are 1 from the origin looking at it, the foreground samples lie between 2.25 / 2.7
+and 3.3 / 2.7 along the viewing axis, and the background begins at radius 2 (``bg_start`` 0.5). The images
+are those of the set's cameras (the same rays up to that similarity), and the official network can be built
+from this recipe (``tools/official/stylenerf_train.py`` trains it so). The positional encodings' fixed
+frequencies and the inverted-sphere coordinates are not scale-free, so the set's own world would be another
+configuration; :data:`SYNTHETIC_DATA_WORLD` holds its ``--set`` lines (a background sphere of radius 3.3 that
+holds the cameras), for comparison.
 
 The background is a field group with its own sampler (``background/point_sampler`` ...), composited
 behind the foreground by the renderer (each sample set with its own intervals, merged by depth); the options
@@ -50,7 +59,7 @@ from typing import Any
 
 from gan3d.core.recipe import ModuleSpec, Recipe
 
-__all__ = ["stylenerf_recipe", "VARIANTS", "SPECS", "SYNTHETIC", "DATA"]
+__all__ = ["stylenerf_recipe", "VARIANTS", "SPECS", "SYNTHETIC", "SYNTHETIC_DATA_WORLD", "DATA"]
 
 #: ``conf/spec/paper*.yaml``: batch (``mb``), D minibatch-std group (``mbstd``), D width (``fmaps``),
 #: learning rate (``lrate``, ``lrate_disc``), R1 ``gamma``, EMA half-life (``ema``, kimg), ``kimg``.
@@ -87,12 +96,20 @@ SYNTHETIC: dict[str, Any] = {
     "w": 64, "render": 16, "image": 64, "fg_hidden": 32, "fg_depth": 4, "features": 32, "bg_hidden": 16,
     "bg_depth": 2, "bg_latent": 8, "samples": 8, "up_channel_base": 2048, "up_channel_max": 64,
     "d_channel_base": 1024, "d_channel_max": 64, "batch": 8, "fade_kimg": (0.2, 1.0), "kimg": 2.0,
-    # gan3d.core.data preset 'head': cameras 2.7 from the pivot (0, 0, 0.2), focal 4.2647 (EG3D's FFHQ rig).
-    "radius": 2.7, "pivot": [0.0, 0.0, 0.2], "focal": 4.2647, "near": 2.25, "far": 3.3,
-    # The NeRF++ sphere must hold the cameras (up to 2.9 from the origin): its radius is the far end of the
-    # foreground's range; the background starts at twice that (inverse radius 0.5).
-    "sphere_radius": 3.3,
+    # gan3d.core.data preset 'head' (cameras 2.7 from the pivot (0, 0, 0.2), focal 4.2647, foreground depths
+    # 2.25 to 3.3) scaled by 1 / 2.7 about the pivot onto NeRF++'s unit sphere (module docstring).
+    "radius": 1.0, "pivot": [0.0, 0.0, 0.0], "focal": 4.2647, "near": 2.25 / 2.7, "far": 3.3 / 2.7,
+    "sphere_radius": 1.0,
 }
+
+#: ``--set`` lines that put the ``synthetic`` variant in the head set's own world instead (cameras 2.7 from
+#: (0, 0, 0.2), depths 2.25 to 3.3), with the NeRF++ sphere widened to hold the cameras (up to 2.9 from the
+#: origin): radius 3.3, the background from radius 6.6. Not StyleNeRF's configuration (module docstring).
+SYNTHETIC_DATA_WORLD: list[str] = [
+    "pose_sampler.radius=2.7", "pose_sampler.pivot=[0.0, 0.0, 0.2]", "pose_sampler.orbit_center=[0.0, 0.0, 0.2]",
+    "point_sampler.ray_start=2.25", "point_sampler.ray_end=3.3",
+    "background/point_sampler.sphere_radius=3.3", "background/point_embedder.sphere_radius=3.3",
+]
 
 
 def _official(variant: str) -> Recipe:
