@@ -55,7 +55,9 @@ def _analytic_field(G, scene, scale: float = 1.0):
 
     def field(points, directions, ws, latent, *, group="main", instance=0, sdf_gradients=False):
         reference = own(points, directions, ws, latent, group=group, instance=instance)
-        flat = points.reshape(-1, 3) * scale + PIVOT * (scale != 1.0)
+        flat = points.reshape(-1, 3)
+        if scale != 1.0:  # back to the set's world
+            flat = flat * scale + PIVOT
         sdf = scene.sdf(flat).reshape(*points.shape[:-1], 1)
         features = torch.zeros_like(reference.features)
         features[..., :3] = scene.albedo(flat).reshape(*points.shape[:-1], 3)
