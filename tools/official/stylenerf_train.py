@@ -302,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.draws < 2:
         parser.error(f"--draws must be at least 2 (two halves to compare), got {args.draws}")
 
+    from gan3d.core.data.synthetic_dataset import make_synthetic_dataset
     from gan3d.methods.stylenerf.recipe import stylenerf_recipe
 
     recipe = stylenerf_recipe(args.variant).overrides(args.set)
@@ -312,8 +313,6 @@ def main(argv: list[str] | None = None) -> None:
             _check(adapter, pickle.load(f)["G_ema"], args.check, recipe)
         return
     if args.gradients is not None:
-        from gan3d.core.data.synthetic_dataset import make_synthetic_dataset
-
         torch.manual_seed(args.seed)
         np.random.seed(args.seed)
         rows = compare_mean_gradients(*_gradients(adapter, official, recipe, args.gradients, args.phase, args.draws,
@@ -332,8 +331,6 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if any(args.out.glob("network-snapshot-*.pkl")):
         raise SystemExit(f"{args.out}: holds snapshots already (nothing was overwritten); choose another --out")
-
-    from gan3d.core.data.synthetic_dataset import make_synthetic_dataset
 
     np.random.seed(args.seed)  # training_loop: random_seed * world_size + rank, one process
     torch.manual_seed(args.seed)

@@ -220,9 +220,10 @@ def recipe_from_official(G: OfficialObject, D: OfficialObject | None, variant: s
         yaw_mean=math.pi / 2 + sum(map(float, range_u)) / 2, yaw_stddev=(float(range_u[1]) - float(range_u[0])) / 2,
         polar_mean=sum(map(float, range_v)) / 2, polar_stddev=(float(range_v[1]) - float(range_v[0])) / 2,
         radius=float(radius[0]), fov=float(camera["fov"]), focal=0.0,
-        # The official world, whatever the variant whose settings the rest comes from: the cameras look at the
+        # The official world, stated here rather than taken from the variant whose settings the rest comes from
+        # (every variant has it now; the importer describes the network in the file): the cameras look at the
         # origin (camera.py look_at) and NeRF++'s background lies outside the unit sphere about it
-        # (depth2pts_outside); the synthetic variant's world is this one, a recipe with --set lines may not be.
+        # (depth2pts_outside).
         pivot=[0.0, 0.0, 0.0], orbit_center=[0.0, 0.0, 0.0])
     m["background/point_sampler"].update(sphere_radius=1.0)
     m["background/point_embedder"].update(sphere_radius=1.0)
